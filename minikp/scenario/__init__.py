@@ -1,0 +1,1 @@
+"""Scenario files → validated, pure data (model.py) → an allocated plan (plan.py)."""
