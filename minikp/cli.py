@@ -1,0 +1,328 @@
+"""The `minikp` command: verbs → calls, no logic of its own beyond arguments and printing.
+
+Exit codes: 0 success, 1 a failed operation or check, 2 bad input (file, flag, object).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+
+from minikp import names, state, tables
+from minikp.errors import InputError, OperationError
+
+KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace"}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # bad flags are bad input: exit 2, one clear line
+        self.print_usage(sys.stderr)
+        print(f"minikp: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="minikp", description="Kubernetes Service networking on network namespaces.")
+    sub = ap.add_subparsers(dest="verb", required=True, parser_class=Parser)
+
+    def verb(name, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--name", default="minikp", help="cluster name (default: minikp)")
+        return p
+
+    p = verb("up", "build a cluster from scenario files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--proxy-mode")
+    p.add_argument("--nodes", type=int)
+    p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C tears down")
+    p = verb("down", "remove a cluster: namespaces, links, processes, state")
+    p.add_argument("--all", action="store_true", help="every minikp cluster on this machine")
+    p = verb("get", "kubectl-shaped tables of nodes, pods, svc, endpoints")
+    p.add_argument("kind")
+    p.add_argument("object_name", nargs="?", metavar="NAME")
+    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
+    p = verb("exec", "run a command in a pod, node/NAME or client/NAME")
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
+    p = verb("curl", "send requests and show which backends answered")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--from", dest="source", metavar="TARGET")
+    p.add_argument("-c", "--count", type=int, default=10)
+    p.add_argument("--timeout", type=float, default=2.0)
+    p = verb("rules", "what a node's proxy programmed, as the kernel's own tools print it")
+    p.add_argument("node", metavar="NODE")
+    p.add_argument("--format", default="iptables", choices=["iptables", "ipvs", "nft"])
+    p.add_argument("--table", choices=["filter", "nat", "mangle", "raw"])
+    p = verb("trace", "the chains one connection crosses and the endpoint it reached")
+    p.add_argument("--from", dest="source", required=True, metavar="TARGET")
+    p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
+    p.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
+    verb("doctor", "what this machine can run")
+    return ap
+
+
+# ---- verbs ------------------------------------------------------------------------------
+
+def cmd_up(a) -> int:
+    from minikp.scenario.load import load_scenario
+    from minikp.scenario.plan import plan_cluster
+
+    scenario = load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes)  # exit 2 early
+    plan_cluster(scenario)
+    files = [os.path.abspath(f) for f in a.files]
+    t0 = time.monotonic()
+    if a.foreground:
+        from minikp.controller.supervisor import run
+
+        def report(r):
+            print(summary(a.name, r, t0) if r["ok"] else f"minikp: {r['error']}",
+                  file=sys.stdout if r["ok"] else sys.stderr, flush=True)
+        return run(a.name, files, a.proxy_mode, a.nodes, report)
+    os.makedirs(names.state_dir(a.name), exist_ok=True)
+    read_fd, write_fd = os.pipe()
+    argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", a.name,
+            "--notify-fd", str(write_fd)]
+    argv += (["--proxy-mode", a.proxy_mode] if a.proxy_mode else [])
+    argv += (["--nodes", str(a.nodes)] if a.nodes else []) + files
+    with open(os.path.join(names.state_dir(a.name), "supervisor.log"), "a") as logf:
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                         pass_fds=(write_fd,), start_new_session=True)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        line = f.readline()
+    if not line:
+        raise OperationError(f"the supervisor died during start-up; see "
+                             f"{names.state_dir(a.name)}/supervisor.log")
+    r = json.loads(line)
+    if not r["ok"]:
+        print(f"minikp: {r['error']}", file=sys.stderr)
+        return r["exit"]
+    print(summary(a.name, r, t0))
+    return 0
+
+
+def summary(name, report, t0) -> str:
+    st = state.read(name)
+    lb = sum(1 for s in st["services"] if s["spec"]["type"] == "LoadBalancer")
+    return (f'cluster "{name}" is up in {time.monotonic() - t0:.2f}s: {len(st["nodes"])} nodes, '
+            f'{len(st["pods"])} pods, {len(st["services"])} services ({lb} LoadBalancer), '
+            f'{len(st["clients"])} clients; proxy {st["proxyMode"]} ({st["iptablesBackend"]})')
+
+
+def stop_supervisor(cluster: str) -> None:
+    """End the cluster's supervisor by its PID (from the lock it holds), never by name."""
+    try:
+        with open(os.path.join(names.state_dir(cluster), "lock")) as f:
+            pid = int(f.read().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().split(b"\0")
+    except FileNotFoundError:
+        return
+    if b"minikp.controller.supervisor" not in cmd or cluster.encode() not in cmd:
+        return  # the PID was reused by someone else
+    import signal
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if os.path.exists(f"/proc/{pid}"):
+        os.kill(pid, signal.SIGKILL)
+
+
+def cmd_down(a) -> int:
+    from minikp.fabric.teardown import destroy_cluster, list_clusters
+
+    clusters = list_clusters() if a.all else [a.name]
+    for c in clusters:
+        stop_supervisor(c)
+        destroy_cluster(c)
+        print(f'cluster "{c}" deleted')
+    if a.all and not clusters:
+        print("no minikp clusters")
+    return 0
+
+
+KINDS = {"nodes": "nodes", "node": "nodes", "no": "nodes",
+         "pods": "pods", "pod": "pods", "po": "pods",
+         "services": "services", "service": "services", "svc": "services",
+         "endpoints": "endpoints", "ep": "endpoints",
+         "endpointslices": "endpointslices", "endpointslice": "endpointslices"}
+
+
+def cmd_get(a) -> int:
+    kind = KINDS.get(a.kind)
+    if kind is None:
+        raise InputError(f'unknown resource type "{a.kind}"; valid: nodes, pods, svc, endpoints, '
+                         "endpointslices", field="get")
+    st = state.read(a.name)
+    objs = st[kind]
+    if kind != "nodes" and not a.all_namespaces:
+        objs = [o for o in objs if o["metadata"]["namespace"] == a.namespace]
+    if a.object_name:
+        objs = [o for o in objs if o["metadata"]["name"] == a.object_name]
+        if not objs:
+            print(f'Error from server (NotFound): {kind} "{a.object_name}" not found',
+                  file=sys.stderr)
+            return 1
+    if a.output in ("json", "yaml"):
+        doc = objs[0] if a.object_name else {"apiVersion": "v1", "kind": "List", "items": objs}
+        if a.output == "json":
+            print(json.dumps(doc, indent=4))
+        else:
+            import yaml
+            print(yaml.safe_dump(doc, sort_keys=False), end="")
+        return 0
+    if a.output == "name":
+        print("\n".join(f"{kind.rstrip('s')}/{o['metadata']['name']}" for o in objs))
+        return 0
+    if not objs:
+        where = "" if kind == "nodes" or a.all_namespaces else f" in {a.namespace} namespace"
+        print(f"No resources found{where}.", file=sys.stderr)
+        return 0
+    wide = a.output == "wide"
+    printer = {"nodes": lambda o: tables.nodes_table(o, wide),
+               "pods": lambda o: tables.pods_table(o, wide, a.all_namespaces),
+               "services": lambda o: tables.services_table(o, wide, a.all_namespaces),
+               "endpoints": lambda o: tables.endpoints_table(o, wide, a.all_namespaces),
+               "endpointslices": lambda o: tables.endpoints_table(
+                   [{"metadata": s["metadata"], "subsets": [{
+                       "addresses": [{"ip": e["addresses"][0]} for e in s["endpoints"]
+                                     if e["conditions"]["ready"]],
+                       "ports": s["ports"]}]} for s in o], wide, a.all_namespaces)}[kind]
+    print(printer(objs))
+    return 0
+
+
+def cmd_exec(a) -> int:
+    from minikp.nsenter import enter
+
+    argv = a.command[1:] if a.command[:1] == ["--"] else a.command
+    if not argv:
+        raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
+    host = state.find_host(a.name, state.read(a.name), a.target)
+    enter(host.netns, host.hostname, host.resolv_conf)
+    try:
+        os.execvp(argv[0], argv)
+    except FileNotFoundError:
+        raise InputError(f"{argv[0]}: command not found", field="CMD") from None
+
+
+def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,
+          interval: float = 0.0) -> list[dict]:
+    """Run minikp.probe inside `host` (its network, hostname and resolv.conf)."""
+    from minikp.nsenter import popen_in
+
+    argv = [sys.executable, "-m", "minikp.probe", mode, target, "--count", str(count),
+            "--timeout", str(timeout), "--interval", str(interval)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = popen_in(host.netns, argv, hostname=host.hostname, resolv_conf=host.resolv_conf,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = p.communicate()
+    if p.returncode != 0:
+        raise OperationError(f"probe from {host.kind}/{host.name} failed: {err.strip()}")
+    return json.loads(out)["results"]
+
+
+def default_source(st: dict) -> str:
+    return f"node/{st['nodes'][0]['metadata']['name']}"
+
+
+def cmd_curl(a) -> int:
+    st = state.read(a.name)
+    source = a.source or default_source(st)
+    host = state.find_host(a.name, st, source)
+    results = probe(a.name, host, "http", a.url, a.count, a.timeout)
+    answered = collections.Counter(r["body"] for r in results if r["ok"])
+    errors = collections.Counter(r["error"] for r in results if not r["ok"])
+    print(f"{len(results)} requests from {host.kind}/{host.name} to {a.url}: "
+          f"{sum(answered.values())} answered, {sum(errors.values())} failed")
+    width = max((len(b) for b in list(answered) + list(errors)), default=0)
+    for body, n in sorted(answered.items()):
+        print(f"  {body.ljust(width)}  {n:4d}  {'#' * round(40 * n / len(results))}")
+    for err, n in errors.items():
+        print(f"  {('error: ' + err).ljust(width)}  {n:4d}")
+    return 0 if not errors else 1
+
+
+def cmd_rules(a) -> int:
+    st = state.read(a.name)
+    node = next((n for n in st["nodes"] if n["metadata"]["name"] == a.node), None)
+    if node is None:
+        raise InputError(f'no node "{a.node}"; nodes: '
+                         + ", ".join(n["metadata"]["name"] for n in st["nodes"]), field="NODE")
+    if a.format != "iptables":
+        raise InputError(f'--format {a.format}: this cluster runs the proxy in '
+                         f'{st["proxyMode"]} mode; available: iptables', field="--format")
+    from minikp.proxy.iptables.sync import save
+
+    print(save(names.netns_path(names.node_netns(a.name, a.node)), st["iptablesBackend"],
+               a.table), end="")
+    return 0
+
+
+def cmd_trace(a) -> int:
+    from minikp.proxy.iptables.trace import hits, read_counters
+
+    st = state.read(a.name)
+    host = state.find_host(a.name, st, a.source)
+    node = host.node or node_for_address(st, a.dest)
+    node_ns = names.netns_path(names.node_netns(a.name, node))
+    before = read_counters(node_ns, st["iptablesBackend"])
+    result = probe(a.name, host, a.proto, a.dest, 1, 2.0)[0]
+    after = read_counters(node_ns, st["iptablesBackend"])
+    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}, through node {node}:")
+    for table, chain, rule, packets in hits(before, after):
+        print(f"  {table:6s} {chain:28s} {packets:3d} pkt  {rule}")
+    print(f"answer: {result['body']}" if result["ok"] else f"failed: {result['error']}")
+    return 0 if result["ok"] else 1
+
+
+def node_for_address(st: dict, dest: str) -> str:
+    ip = dest.rpartition(":")[0]
+    for n in st["nodes"]:
+        if n["status"]["addresses"][0]["address"] == ip:
+            return n["metadata"]["name"]
+    return st["nodes"][0]["metadata"]["name"]
+
+
+def cmd_doctor(a) -> int:
+    from minikp.doctor import checks
+
+    bad = 0
+    for name, ok, detail in checks():
+        print(f"{'ok ' if ok else 'NO '} {name:22s} {detail}")
+        bad += not ok
+    return 0
+
+
+VERBS = {"up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
+         "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor}
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    if a.verb in KERNEL_VERBS and os.geteuid() != 0:
+        print(f"minikp {a.verb}: needs root (network namespaces and the kernel's packet "
+              f"filter); run: sudo minikp {a.verb} ...", file=sys.stderr)
+        return 1
+    try:
+        return VERBS[a.verb](a)
+    except (InputError, OperationError) as e:
+        print(f"minikp: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

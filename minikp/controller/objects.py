@@ -1,0 +1,173 @@
+"""Kubernetes-shaped objects (the dicts `kubectl get -o json` prints) for nodes, pods,
+services, Endpoints and EndpointSlices, from the plan and the live pod states (pure)."""
+
+from __future__ import annotations
+
+from minikp import KUBE_PROXY_VERSION
+from minikp.controller.endpoints import PodState, ServiceEndpoints
+from minikp.scenario.model import NodePlan, PodPlan, ServicePlan
+
+
+def _meta(name, namespace=None, labels=None, created="", **extra):
+    meta = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if created:
+        meta["creationTimestamp"] = created
+    if labels:
+        meta["labels"] = dict(labels)
+    meta.update(extra)
+    return meta
+
+
+def node_object(node: NodePlan, created: str) -> dict:
+    labels = {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", **node.labels}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": _meta(node.name, labels=labels, created=created),
+        "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": node.ip},
+                          {"type": "Hostname", "address": node.name}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+            "nodeInfo": {"kubeProxyVersion": f"v{KUBE_PROXY_VERSION}", "kubeletVersion": "minikp",
+                         "containerRuntimeVersion": "minikp://namespaces", "osImage": "minikp"},
+        },
+    }
+
+
+def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
+               phase: str = "") -> dict:
+    owner = []
+    if pod.owner_kind in ("Deployment", "ReplicaSet"):
+        owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                  "name": pod.replica_set or pod.owner_name, "controller": True}]
+    containers = []
+    for c in pod.template.containers:
+        cont = {"name": c.name, "image": c.image}
+        if c.ports:
+            cont["ports"] = [{"containerPort": p.container_port, "protocol": p.protocol,
+                              **({"name": p.name} if p.name else {})} for p in c.ports]
+        if c.command:
+            cont["command"] = list(c.command)
+        if c.args:
+            cont["args"] = list(c.args)
+        containers.append(cont)
+    spec = {"nodeName": pod.node, "containers": containers}
+    if pod.template.hostname:
+        spec["hostname"] = pod.template.hostname
+    if pod.template.subdomain:
+        spec["subdomain"] = pod.template.subdomain
+    ready = "True" if state.ready else "False"
+    meta = _meta(pod.name, pod.namespace, pod.labels, created)
+    if owner:
+        meta["ownerReferences"] = owner
+    if pod.template.annotations:
+        meta["annotations"] = dict(pod.template.annotations)
+    if state.terminating:
+        meta["deletionTimestamp"] = created
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
+        "status": {
+            "phase": phase or ("Running" if state.running else "Failed"),
+            "podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "hostIP": node_ip,
+            "conditions": [{"type": "Ready", "status": ready},
+                           {"type": "ContainersReady", "status": ready}],
+            "containerStatuses": [{"name": c.name, "image": c.image, "ready": state.ready,
+                                   "restartCount": 0, "started": state.running}
+                                  for c in pod.template.containers],
+        },
+    }
+
+
+def service_object(sp: ServicePlan, created: str) -> dict:
+    svc = sp.service
+    ports = []
+    for i, p in enumerate(svc.ports):
+        port = {"port": p.port, "protocol": p.protocol,
+                "targetPort": p.target_port or p.port}
+        if p.name:
+            port["name"] = p.name
+        if sp.node_ports.get(i):
+            port["nodePort"] = sp.node_ports[i]
+        ports.append(port)
+    spec = {"type": svc.type, "ports": ports, "sessionAffinity": svc.session_affinity}
+    if svc.selector:
+        spec["selector"] = dict(svc.selector)
+    if svc.type == "ExternalName":
+        spec["externalName"] = svc.external_name
+    else:
+        spec["clusterIP"] = sp.cluster_ip
+        spec["clusterIPs"] = [sp.cluster_ip]
+        spec["internalTrafficPolicy"] = svc.internal_traffic_policy
+    if svc.type in ("NodePort", "LoadBalancer"):
+        spec["externalTrafficPolicy"] = svc.external_traffic_policy
+    if svc.external_ips:
+        spec["externalIPs"] = list(svc.external_ips)
+    if svc.load_balancer_source_ranges:
+        spec["loadBalancerSourceRanges"] = list(svc.load_balancer_source_ranges)
+    if sp.health_check_node_port:
+        spec["healthCheckNodePort"] = sp.health_check_node_port
+    if svc.session_affinity == "ClientIP":
+        spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": svc.session_affinity_timeout}}
+    status = {"loadBalancer": {}}
+    if sp.load_balancer_ip:
+        status["loadBalancer"] = {"ingress": [{"ip": sp.load_balancer_ip, "ipMode": "VIP"}]}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": _meta(svc.name, svc.namespace, svc.labels, created),
+            "spec": spec, "status": status}
+
+
+def endpoints_object(sp: ServicePlan, eps: ServiceEndpoints, created: str) -> dict:
+    """A v1 Endpoints object: ready addresses, notReadyAddresses, one subset per port set."""
+    svc = sp.service
+    by_pod_ports: dict[tuple, dict] = {}
+    for addr in eps.addresses:
+        ports = []
+        for p in svc.ports:
+            for e in eps.ports.get(p.name, []):
+                if e.ip == addr.ip:
+                    ports.append((p.name, e.port, p.protocol))
+        subset = by_pod_ports.setdefault(tuple(ports), {"addresses": [], "notReadyAddresses": []})
+        entry = {"ip": addr.ip}
+        if addr.node:
+            entry["nodeName"] = addr.node
+        if addr.hostname:
+            entry["hostname"] = addr.hostname
+        if addr.pod:
+            entry["targetRef"] = {"kind": "Pod", "name": addr.pod, "namespace": svc.namespace}
+        subset["addresses" if addr.ready else "notReadyAddresses"].append(entry)
+    subsets = []
+    for ports, subset in by_pod_ports.items():
+        s = {k: sorted(v, key=lambda a: a["ip"]) for k, v in subset.items() if v}
+        s["ports"] = [{"port": port, "protocol": proto, **({"name": n} if n else {})}
+                      for n, port, proto in ports]
+        subsets.append(s)
+    return {"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": _meta(svc.name, svc.namespace, svc.labels, created),
+            "subsets": subsets}
+
+
+def endpointslice_object(sp: ServicePlan, eps: ServiceEndpoints, created: str) -> dict:
+    svc = sp.service
+    ports = []
+    for p in svc.ports:
+        numbers = {e.port for e in eps.ports.get(p.name, [])}
+        ports.append({"name": p.name, "protocol": p.protocol,
+                      "port": numbers.pop() if len(numbers) == 1 else None})
+    endpoints = []
+    for a in eps.addresses:
+        e = {"addresses": [a.ip], "conditions": {"ready": a.ready, "serving": a.serving,
+                                                 "terminating": a.terminating}}
+        if a.node:
+            e["nodeName"] = a.node
+        if a.hostname:
+            e["hostname"] = a.hostname
+        if a.pod:
+            e["targetRef"] = {"kind": "Pod", "name": a.pod, "namespace": svc.namespace}
+        endpoints.append(e)
+    labels = {"kubernetes.io/service-name": svc.name,
+              "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": _meta(svc.name, svc.namespace, labels, created),
+            "addressType": "IPv4", "ports": ports, "endpoints": endpoints}

@@ -1,0 +1,322 @@
+"""The per-cluster supervisor: builds the cluster from its scenario, keeps workloads, the
+cluster DNS and every node's proxy running, follows pod deaths, and writes the state file
+the CLI reads. One process per cluster, holding `/run/minikp/<cluster>/lock` for its life.
+
+Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it
+in the background and waits for its one-line JSON report on --notify-fd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fcntl
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+
+from minikp import names, state
+from minikp.controller.endpoints import PodState, compute_endpoints
+from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
+                                       pod_object, service_object)
+from minikp.controller.snapshots import build_snapshot
+from minikp.dns.dnsmasq import Dnsmasq
+from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
+from minikp.errors import InputError, OperationError
+from minikp.fabric import Fabric
+from minikp.fabric.teardown import destroy_cluster
+from minikp.nsenter import in_netns
+from minikp.proxy.iptables.backend import resolve_backend
+from minikp.proxy.iptables.sync import IptablesProxier
+from minikp.scenario.load import load_scenario
+from minikp.scenario.plan import plan_cluster
+from minikp.workloads.commands import start_command
+from minikp.workloads.images import listeners_for, is_dns_image
+from minikp.workloads.server import WorkloadServer
+
+READY_TIMEOUT_S = 60
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def log(msg: str) -> None:
+    print(f"{dt.datetime.now().strftime('%H:%M:%S.%f')[:-3]} {msg}", flush=True)
+
+
+def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
+    with in_netns(netns):
+        s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.connect((ip, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Supervisor:
+    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None):
+        self.name, self.files = name, files
+        self.scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+        self.scenario.cluster.name = name
+        self.plan = plan_cluster(self.scenario)
+        self.states: dict[str, PodState] = {}
+        self.created: dict[str, str] = {}
+        self.netns: dict[str, str] = {}  # pod key → netns path
+        self.commands = {}  # pod key → Popen
+        self.dns: dict[str, Dnsmasq] = {}
+        self.proxiers: dict[str, IptablesProxier] = {}
+        self.fabric = Fabric(name, self.plan)
+        self.workloads = WorkloadServer()
+        self.backend = ""
+        self.stopping = threading.Event()
+        self.lock = threading.RLock()
+
+    # ---- bring-up ------------------------------------------------------------------------
+    def up(self) -> None:
+        t0 = time.monotonic()
+        os.makedirs(os.path.join(names.state_dir(self.name), "resolv"), exist_ok=True)
+        os.makedirs(os.path.join(names.state_dir(self.name), "pods"), exist_ok=True)
+        self.write_resolv_confs()
+        self.fabric.build()
+        self.workloads.start()
+        self.backend = resolve_backend(self.plan.config.iptables_backend)
+        for node in self.plan.nodes:
+            self.created[f"node/{node.name}"] = now()
+            self.proxiers[node.name] = IptablesProxier(
+                names.netns_path(names.node_netns(self.name, node.name)), self.backend)
+        for client in self.plan.clients:
+            self.start_client(client)
+        for pod in self.plan.pods:
+            self.start_pod(pod)
+        self.wait_ready(time.monotonic() + READY_TIMEOUT_S)
+        self.resync("initial")
+        for sp in self.plan.services:
+            self.created.setdefault(f"svc/{sp.service.namespace}/{sp.service.name}", now())
+            if sp.load_balancer_ip:
+                self.fabric.add_lb_route(sp.load_balancer_ip)
+        self.write_state()
+        log(f"cluster {self.name} up in {time.monotonic() - t0:.2f}s: {len(self.plan.nodes)} "
+            f"nodes, {len(self.plan.pods)} pods, {len(self.plan.services)} services")
+
+    def write_resolv_confs(self) -> None:
+        domain, dns_ip = self.plan.config.cluster_domain, self.plan.dns_ip
+        for ns in self.plan.namespaces:
+            with open(state.resolv_path(self.name, ns), "w") as f:
+                f.write(resolv_conf(ns, dns_ip, domain))
+        with open(state.resolv_path(self.name, None), "w") as f:
+            f.write(host_resolv_conf(dns_ip, domain))
+
+    def start_client(self, client) -> None:
+        path = names.netns_path(names.client_netns(self.name, client.name))
+        if client.command:
+            self.commands[f"client/{client.name}"] = start_command(
+                path, client.command, hostname=client.name,
+                resolv_conf=state.resolv_path(self.name, None),
+                log_path=os.path.join(names.state_dir(self.name), f"client-{client.name}.log"))
+        else:
+            from minikp.workloads.images import client_listeners
+            self.workloads.add(f"client/{client.name}", path, client.name, client_listeners())
+
+    def start_pod(self, pod) -> None:
+        key = f"{pod.namespace}/{pod.name}"
+        path = self.fabric.add_pod(pod)
+        self.netns[key] = path
+        self.created[key] = now()
+        self.states[key] = PodState(ready=False)
+        resolv = state.resolv_path(self.name, pod.namespace)
+        for c in pod.template.containers:
+            if is_dns_image(c.image):
+                workdir = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
+                os.makedirs(workdir, exist_ok=True)
+                self.dns[key] = Dnsmasq(path, workdir, pod.ip)
+                self.dns[key].start()
+            elif c.command:
+                self.commands[key] = start_command(
+                    path, list(c.command) + list(c.args or []), hostname=pod.hostname,
+                    resolv_conf=resolv,
+                    log_path=os.path.join(names.state_dir(self.name), "pods",
+                                          f"{key.replace('/', '_')}.{c.name}.log"))
+            else:
+                listeners = listeners_for(c)
+                if listeners:
+                    self.workloads.add(f"{key}/{c.name}", path, pod.name, listeners)
+
+    def pod_ready(self, pod) -> bool:
+        """Ready once the workload listens: every declared TCP port accepts a connection and
+        every command is still running."""
+        key = f"{pod.namespace}/{pod.name}"
+        proc = self.commands.get(key)
+        if proc is not None and proc.poll() is not None:
+            return False
+        if key in self.dns:
+            return self.dns[key].running() and port_open(self.netns[key], pod.ip, 53)
+        if proc is not None:
+            return all(port_open(self.netns[key], pod.ip, p.container_port)
+                       for c in pod.template.containers for p in c.ports if p.protocol == "TCP")
+        return True  # built-in workloads listen as soon as they are added
+
+    def wait_ready(self, deadline: float) -> None:
+        pending = [p for p in self.plan.pods]
+        while pending:
+            still = []
+            for pod in pending:
+                key = f"{pod.namespace}/{pod.name}"
+                proc = self.commands.get(key)
+                if proc is not None and proc.poll() is not None:
+                    self.states[key] = PodState(ready=False, running=False)
+                    log(f"pod {key} failed: its command exited with {proc.returncode}")
+                elif self.pod_ready(pod):
+                    self.states[key] = PodState(ready=True)
+                else:
+                    still.append(pod)
+            pending = still
+            if pending and time.monotonic() > deadline:
+                raise OperationError("pods not ready in time: "
+                                     + ", ".join(f"{p.namespace}/{p.name}" for p in pending))
+            if pending:
+                time.sleep(0.05)
+
+    # ---- keeping it current --------------------------------------------------------------
+    def resync(self, reason: str) -> None:
+        with self.lock:
+            eps = compute_endpoints(self.plan.services, self.plan.pods, self.states,
+                                    self.plan.endpoint_slices)
+            self.endpoints = eps
+            for node in self.plan.nodes:
+                result = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
+                log(f"proxy {node.name}: {'full' if result.full else 'partial'} sync "
+                    f"({reason}) in {result.duration_s * 1000:.1f} ms")
+            if self.dns:
+                records = build_records(self.plan, eps)
+                for d in self.dns.values():
+                    d.update(records)
+
+    def check_pods(self) -> None:
+        changed = False
+        for pod in self.plan.pods:
+            key = f"{pod.namespace}/{pod.name}"
+            proc = self.commands.get(key)
+            dead = (proc is not None and proc.poll() is not None) or (
+                key in self.dns and not self.dns[key].running())
+            if dead and self.states[key].running:
+                log(f"pod {key} failed")
+                self.states[key] = PodState(ready=False, running=False)
+                changed = True
+        if changed:
+            self.resync("pod failed")
+            self.write_state()
+
+    def write_state(self) -> None:
+        plan, eps = self.plan, self.endpoints
+        node_ips = {n.name: n.ip for n in plan.nodes}
+        st = {
+            "name": self.name, "supervisorPid": os.getpid(), "files": self.files,
+            "proxyMode": plan.config.proxy_mode, "iptablesBackend": self.backend,
+            "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
+            "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
+            "pods": [pod_object(p, self.states[f"{p.namespace}/{p.name}"], node_ips[p.node],
+                                self.created.get(f"{p.namespace}/{p.name}", ""))
+                     for p in plan.pods],
+            "services": [], "endpoints": [], "endpointslices": [],
+            "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
+                        for c in plan.clients],
+        }
+        for sp in plan.services:
+            key = f"{sp.service.namespace}/{sp.service.name}"
+            created = self.created.get(f"svc/{key}", "")
+            st["services"].append(service_object(sp, created))
+            if key in eps:
+                st["endpoints"].append(endpoints_object(sp, eps[key], created))
+                st["endpointslices"].append(endpointslice_object(sp, eps[key], created))
+        state.write(self.name, st)
+
+    def serve(self) -> None:
+        while not self.stopping.wait(0.5):
+            try:
+                self.check_pods()
+            except Exception:  # keep supervising; the log says what went wrong
+                log("check failed:\n" + traceback.format_exc())
+
+    def shutdown(self) -> None:
+        for d in self.dns.values():
+            d.stop()
+        self.workloads.stop()
+        destroy_cluster(self.name)
+
+
+def acquire_lock(cluster: str):
+    os.makedirs(names.state_dir(cluster), exist_ok=True)
+    f = open(os.path.join(names.state_dir(cluster), "lock"), "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None) -> int:
+    """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
+    once whether the cluster came up."""
+    notify = notify or (lambda report: None)
+    lock = acquire_lock(name)
+    if lock is None:
+        notify({"ok": False, "exit": 1, "error": f'cluster "{name}" is already up; '
+                f"`minikp down --name {name}` first, or pick another --name"})
+        return 1
+    sup = None
+    try:
+        sup = Supervisor(name, files, proxy_mode, nodes)
+        signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: sup.stopping.set())
+        sup.up()
+    except BaseException as e:  # a failed up leaves nothing behind
+        code = e.exit_code if isinstance(e, (InputError, OperationError)) else 1
+        log("up failed:\n" + traceback.format_exc())
+        try:
+            if sup is not None:
+                sup.workloads.stop()
+        finally:
+            destroy_cluster(name)
+        notify({"ok": False, "exit": code, "error": str(e) or type(e).__name__})
+        return code
+    notify({"ok": True, "pid": os.getpid()})
+    try:
+        sup.serve()
+    finally:
+        log("shutting down")
+        sup.shutdown()
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="minikp-supervisor")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--proxy-mode")
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--notify-fd", type=int)
+    ap.add_argument("files", nargs="+")
+    a = ap.parse_args(argv)
+
+    def notify(report):
+        if a.notify_fd is not None:
+            with os.fdopen(a.notify_fd, "w") as f:
+                f.write(json.dumps(report) + "\n")
+
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Traffic from inside a cluster host: `python -m minikp.probe MODE TARGET ...`, started by
+the CLI inside a pod, node or client namespace (with its hostname and resolv.conf), so that
+names resolve through the cluster DNS exactly as they would for a process in that pod.
+Prints one JSON document: {"results": [{"ok", "body", "error", "ms"}, ...]}.
+
+Modes: http URL (one new connection per request, like curl), tcp HOST:PORT (connect),
+udp HOST:PORT (send a datagram, wait for the answer), dns NAME (getaddrinfo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import sys
+import time
+import urllib.parse
+
+
+def _split_hostport(target: str, default_port: int | None = None) -> tuple[str, int]:
+    host, _, port = target.rpartition(":")
+    if not host:
+        if default_port is None:
+            raise ValueError(f"{target!r}: expected HOST:PORT")
+        return target, default_port
+    return host, int(port)
+
+
+def http_once(url: str, timeout: float) -> str:
+    u = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    try:
+        conn.request("GET", (u.path or "/") + (f"?{u.query}" if u.query else ""),
+                     headers={"Connection": "close", "User-Agent": "minikp-curl"})
+        resp = conn.getresponse()
+        body = resp.read().decode(errors="replace").strip()
+        if resp.status >= 400:
+            raise OSError(f"HTTP {resp.status}: {body[:80]}")
+        return body
+    finally:
+        conn.close()
+
+
+def tcp_once(target: str, timeout: float) -> str:
+    host, port = _split_hostport(target)
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        return f"connected {s.getsockname()[0]} -> {s.getpeername()[0]}:{port}"
+
+
+def udp_once(target: str, timeout: float) -> str:
+    host, port = _split_hostport(target)
+    addr = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(b"hostname\n", addr)
+        return s.recv(4096).decode(errors="replace").strip()
+
+
+def dns_once(name: str, timeout: float) -> str:
+    infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+    return " ".join(sorted({i[4][0] for i in infos}))
+
+
+MODES = {"http": http_once, "tcp": tcp_once, "udp": udp_once, "dns": dns_once}
+
+
+def run(mode: str, target: str, count: int, timeout: float, interval: float = 0.0) -> list[dict]:
+    results = []
+    for i in range(count):
+        t0 = time.monotonic()
+        try:
+            body = MODES[mode](target, timeout)
+            results.append({"ok": True, "body": body, "error": None})
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            results.append({"ok": False, "body": None, "error": str(e) or type(e).__name__})
+        results[-1]["ms"] = round((time.monotonic() - t0) * 1000, 2)
+        if interval and i + 1 < count:
+            time.sleep(interval)
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="minikp.probe")
+    ap.add_argument("mode", choices=sorted(MODES))
+    ap.add_argument("target")
+    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=2.0)
+    ap.add_argument("--interval", type=float, default=0.0)
+    a = ap.parse_args(argv)
+    json.dump({"results": run(a.mode, a.target, a.count, a.timeout, a.interval)}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The cluster's state file (/run/minikp/<cluster>/state.json), written by the supervisor
+after every change and read by the CLI verbs: Kubernetes-shaped objects plus what the CLI
+needs to reach hosts. Also where a TARGET (`[NS/]POD`, `node/NAME`, `client/NAME`) lives."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from minikp import names
+from minikp.errors import InputError, OperationError
+
+
+def state_file(cluster: str) -> str:
+    return os.path.join(names.state_dir(cluster), "state.json")
+
+
+def resolv_path(cluster: str, namespace: str | None) -> str:
+    """resolv.conf for pods of `namespace`; None: the one for nodes and clients."""
+    return os.path.join(names.state_dir(cluster), "resolv", f"{namespace or '_hosts'}.conf")
+
+
+def write(cluster: str, state: dict) -> None:
+    path = state_file(cluster)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(state, f, indent=1)
+    os.replace(tmp, path)
+
+
+def read(cluster: str) -> dict:
+    try:
+        with open(state_file(cluster)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise OperationError(f'cluster "{cluster}" is not up (no {state_file(cluster)}); '
+                             f"start it with: minikp up FILE --name {cluster}") from None
+
+
+@dataclass
+class Host:
+    """A place traffic or a command can start from."""
+
+    kind: str  # pod | node | client
+    name: str
+    netns: str  # path
+    hostname: str
+    resolv_conf: str
+    node: str  # the node whose proxy handles its traffic ("" for clients)
+    ip: str
+
+
+def find_host(cluster: str, state: dict, target: str) -> Host:
+    kind, _, rest = target.partition("/")
+    if kind in ("node", "nodes") and rest:
+        for n in state["nodes"]:
+            if n["metadata"]["name"] == rest:
+                ip = n["status"]["addresses"][0]["address"]
+                return Host("node", rest, names.netns_path(names.node_netns(cluster, rest)),
+                            rest, resolv_path(cluster, None), rest, ip)
+        raise InputError(f'no node "{rest}"; nodes: '
+                         + ", ".join(n["metadata"]["name"] for n in state["nodes"]), field="TARGET")
+    if kind in ("client", "clients") and rest:
+        for c in state["clients"]:
+            if c["name"] == rest:
+                return Host("client", rest, names.netns_path(names.client_netns(cluster, rest)),
+                            rest, resolv_path(cluster, None), "", c["ip"])
+        raise InputError(f'no client "{rest}"; clients: '
+                         + (", ".join(c["name"] for c in state["clients"]) or "none"),
+                         field="TARGET")
+    namespace, pod = (kind, rest) if rest else ("default", kind)
+    if namespace in ("pod", "pods"):
+        namespace = "default"
+    for p in state["pods"]:
+        m = p["metadata"]
+        if m["name"] == pod and m["namespace"] == namespace:
+            return Host("pod", pod, names.netns_path(names.pod_netns(cluster, namespace, pod)),
+                        p["spec"].get("hostname") or pod, resolv_path(cluster, namespace),
+                        p["spec"]["nodeName"], p["status"]["podIP"])
+    raise InputError(f'no pod "{pod}" in namespace "{namespace}" (targets: [NS/]POD, '
+                     "node/NAME, client/NAME; see `minikp get pods -A`)", field="TARGET")

@@ -1,0 +1,141 @@
+"""kubectl-shaped tables from Kubernetes-shaped objects (pure): the columns, `<none>` and
+`<pending>` markers, PORT(S) and AGE formats that `kubectl get` prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def age(created: str, now: dt.datetime | None = None) -> str:
+    """kubectl's HumanDuration: 45s, 3m12s, 10m, 5h3m, 2d4h..."""
+    if not created:
+        return "<unknown>"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    start = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    s = max(0, int((now - start).total_seconds()))
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    return f"{h // 24}d{h % 24}h" if h < 192 and h % 24 else f"{h // 24}d"
+
+
+def render(header: list[str], rows: list[list[str]]) -> str:
+    """Columns left-aligned and separated by three spaces, as kubectl's tabwriter does."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for r in [header, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(r, widths)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _ns_col(objs, all_ns, header, rows):
+    if all_ns:
+        header.insert(0, "NAMESPACE")
+        for o, r in zip(objs, rows):
+            r.insert(0, o["metadata"].get("namespace", ""))
+    return header, rows
+
+
+def nodes_table(nodes: list[dict], wide=False) -> str:
+    header = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    if wide:
+        header += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+    rows = []
+    for n in nodes:
+        info = n["status"]["nodeInfo"]
+        row = [n["metadata"]["name"], "Ready", "<none>", age(n["metadata"].get("creationTimestamp")),
+               info["kubeProxyVersion"]]
+        if wide:
+            ip = next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+            row += [ip, "<none>", info["osImage"], "-", info["containerRuntimeVersion"]]
+        rows.append(row)
+    return render(header, rows)
+
+
+def pod_status_text(p: dict) -> str:
+    if p["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    return p["status"]["phase"]
+
+
+def pods_table(pods: list[dict], wide=False, all_ns=False) -> str:
+    header = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    if wide:
+        header += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
+    rows = []
+    for p in pods:
+        cs = p["status"].get("containerStatuses", [])
+        ready = sum(1 for c in cs if c["ready"])
+        restarts = sum(c.get("restartCount", 0) for c in cs)
+        row = [p["metadata"]["name"], f"{ready}/{len(cs)}", pod_status_text(p), str(restarts),
+               age(p["metadata"].get("creationTimestamp"))]
+        if wide:
+            row += [p["status"].get("podIP") or "<none>", p["spec"].get("nodeName") or "<none>",
+                    "<none>", "<none>"]
+        rows.append(row)
+    return render(*_ns_col(pods, all_ns, header, rows))
+
+
+def ports_text(svc: dict) -> str:
+    out = []
+    for p in svc["spec"].get("ports", []):
+        s = f"{p['port']}:{p['nodePort']}" if p.get("nodePort") else str(p["port"])
+        out.append(f"{s}/{p['protocol']}")
+    return ",".join(out) or "<none>"
+
+
+def external_ip_text(svc: dict) -> str:
+    spec = svc["spec"]
+    if spec["type"] == "ExternalName":
+        return spec.get("externalName", "<none>")
+    ips = [i["ip"] for i in svc["status"].get("loadBalancer", {}).get("ingress", [])]
+    ips += spec.get("externalIPs", [])
+    if ips:
+        return ",".join(ips)
+    return "<pending>" if spec["type"] == "LoadBalancer" else "<none>"
+
+
+def services_table(svcs: list[dict], wide=False, all_ns=False) -> str:
+    header = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    if wide:
+        header.append("SELECTOR")
+    rows = []
+    for s in svcs:
+        spec = s["spec"]
+        row = [s["metadata"]["name"], spec["type"], spec.get("clusterIP") or "<none>",
+               external_ip_text(s), ports_text(s), age(s["metadata"].get("creationTimestamp"))]
+        if wide:
+            sel = spec.get("selector")
+            row.append(",".join(f"{k}={v}" for k, v in sel.items()) if sel else "<none>")
+        rows.append(row)
+    return render(*_ns_col(svcs, all_ns, header, rows))
+
+
+def endpoints_text(ep: dict, limit=3) -> str:
+    items = []
+    for subset in ep.get("subsets", []):
+        ports = subset.get("ports") or [{"port": None}]
+        for p in ports:  # kubectl's formatEndpoints: ports outside, addresses inside
+            for a in subset.get("addresses", []):
+                items.append(f"{a['ip']}:{p['port']}" if p["port"] else a["ip"])
+    if not items:
+        return "<none>"
+    text = ",".join(items[:limit])
+    return text + (f" + {len(items) - limit} more..." if len(items) > limit else "")
+
+
+def endpoints_table(eps: list[dict], wide=False, all_ns=False) -> str:
+    header = ["NAME", "ENDPOINTS", "AGE"]
+    rows = [[e["metadata"]["name"], endpoints_text(e), age(e["metadata"].get("creationTimestamp"))]
+            for e in eps]
+    return render(*_ns_col(eps, all_ns, header, rows))

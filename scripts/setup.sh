@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what minikp needs on a fresh Debian machine (idempotent, quiet when all is there):
+# the kernel tools it drives and the Python package with its test dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pkgs=(iproute2 iptables nftables conntrack dnsmasq-base procps curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+PY=${PY:-python3}
+if ! $PY -c 'import minikp, pyroute2, yaml, pytest, dns' 2>/dev/null \
+   || [ "$($PY -c 'import minikp,os;print(os.path.dirname(minikp.__file__))')" != "$PWD/minikp" ]; then
+  echo "setup: installing the minikp Python package (editable) and test dependencies"
+  $PY -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v -e "^WARNING: Running pip as" -e "is ignored: it is neither" || true
+fi
