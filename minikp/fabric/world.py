@@ -1,0 +1,51 @@
+"""The world: one private namespace per cluster holding the node network, a bridge that
+every node and client plugs into. Nothing links it to the host namespace, so no packet of
+the cluster can leave the machine.
+
+- World.build(cluster): the namespace and its bridge `br-nodes` (up, no address).
+- World.plug(host_key, host_netns_path): a veth pair, `eth0` inside the host's namespace
+  and the other end (named after host_key) attached to the bridge.
+"""
+
+from __future__ import annotations
+
+import os
+
+from minikp import names
+from minikp.fabric import netns
+
+BRIDGE = "br-nodes"
+
+
+class World:
+    def __init__(self, cluster: str, path: str, ipr, bridge_index: int):
+        self.cluster, self.path, self.ipr, self.bridge_index = cluster, path, ipr, bridge_index
+
+    @classmethod
+    def build(cls, cluster: str) -> "World":
+        # The node network is plain L2: keep the bridge's frames out of iptables here
+        # (nodes set bridge-nf-call-iptables=1 for their own cni0, as kubeadm asks).
+        path = netns.create(names.world_netns(cluster), {"net.bridge.bridge-nf-call-iptables": 0})
+        ipr = netns.iproute_in(path)
+        try:
+            ipr.link("add", ifname=BRIDGE, kind="bridge", state="up")
+            index = ipr.link_lookup(ifname=BRIDGE)[0]
+        except BaseException:
+            ipr.close()
+            raise
+        return cls(cluster, path, ipr, index)
+
+    def plug(self, host_key: str, host_path: str) -> str:
+        """Connect the namespace at host_path to the node network; returns the world-side
+        link name. The host side is `eth0`, down and without address (the caller sets it)."""
+        ifname = names.link_name("vw", host_key)
+        fd = os.open(host_path, os.O_RDONLY)
+        try:
+            self.ipr.link("add", ifname=ifname, kind="veth", master=self.bridge_index,
+                          state="up", peer={"ifname": "eth0", "net_ns_fd": fd})
+        finally:
+            os.close(fd)
+        return ifname
+
+    def close(self) -> None:
+        self.ipr.close()
