@@ -16,7 +16,7 @@ import time
 from minikp import names, state, tables
 from minikp.errors import InputError, OperationError
 
-KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace"}
+KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", required=True, metavar="TARGET")
     p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
     p.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
+    p = verb("test", "build a scenario, run its checks and steps, tear down")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--proxy-mode")
     verb("doctor", "what this machine can run")
     return ap
 
@@ -74,24 +77,31 @@ def cmd_up(a) -> int:
     from minikp.scenario.load import load_scenario
     from minikp.scenario.plan import plan_cluster
 
-    scenario = load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes)  # exit 2 early
-    plan_cluster(scenario)
+    plan_cluster(load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes))  # exit 2 early
     files = [os.path.abspath(f) for f in a.files]
     t0 = time.monotonic()
     if a.foreground:
         from minikp.controller.supervisor import run
 
         def report(r):
-            print(summary(a.name, r, t0) if r["ok"] else f"minikp: {r['error']}",
+            print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
                   file=sys.stdout if r["ok"] else sys.stderr, flush=True)
         return run(a.name, files, a.proxy_mode, a.nodes, report)
-    os.makedirs(names.state_dir(a.name), exist_ok=True)
+    start_cluster(a.name, files, a.proxy_mode, a.nodes)
+    print(summary(a.name, t0))
+    return 0
+
+
+def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None) -> None:
+    """Start the cluster's supervisor in the background; return once it reports the cluster
+    up, or raise what went wrong (it has then removed everything it made)."""
+    os.makedirs(names.state_dir(name), exist_ok=True)
     read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", a.name,
+    argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
             "--notify-fd", str(write_fd)]
-    argv += (["--proxy-mode", a.proxy_mode] if a.proxy_mode else [])
-    argv += (["--nodes", str(a.nodes)] if a.nodes else []) + files
-    with open(os.path.join(names.state_dir(a.name), "supervisor.log"), "a") as logf:
+    argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
+    argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
+    with open(os.path.join(names.state_dir(name), "supervisor.log"), "a") as logf:
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                          pass_fds=(write_fd,), start_new_session=True)
     os.close(write_fd)
@@ -99,16 +109,13 @@ def cmd_up(a) -> int:
         line = f.readline()
     if not line:
         raise OperationError(f"the supervisor died during start-up; see "
-                             f"{names.state_dir(a.name)}/supervisor.log")
+                             f"{names.state_dir(name)}/supervisor.log")
     r = json.loads(line)
     if not r["ok"]:
-        print(f"minikp: {r['error']}", file=sys.stderr)
-        return r["exit"]
-    print(summary(a.name, r, t0))
-    return 0
+        raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
 
 
-def summary(name, report, t0) -> str:
+def summary(name, t0) -> str:
     st = state.read(name)
     lb = sum(1 for s in st["services"] if s["spec"]["type"] == "LoadBalancer")
     return (f'cluster "{name}" is up in {time.monotonic() - t0:.2f}s: {len(st["nodes"])} nodes, '
@@ -139,13 +146,19 @@ def stop_supervisor(cluster: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def remove_cluster(cluster: str) -> None:
+    from minikp.fabric.teardown import destroy_cluster
+
+    stop_supervisor(cluster)
+    destroy_cluster(cluster)
+
+
 def cmd_down(a) -> int:
-    from minikp.fabric.teardown import destroy_cluster, list_clusters
+    from minikp.fabric.teardown import list_clusters
 
     clusters = list_clusters() if a.all else [a.name]
     for c in clusters:
-        stop_supervisor(c)
-        destroy_cluster(c)
+        remove_cluster(c)
         print(f'cluster "{c}" deleted')
     if a.all and not clusters:
         print("no minikp clusters")
@@ -305,7 +318,14 @@ def cmd_doctor(a) -> int:
     return 0
 
 
-VERBS = {"up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
+def cmd_test(a) -> int:
+    from minikp.testrun import run_test
+
+    return run_test(a.file, a.name, lambda files: start_cluster(a.name, files, a.proxy_mode),
+                    lambda: remove_cluster(a.name))
+
+
+VERBS = {"test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
          "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor}
 
 

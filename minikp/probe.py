@@ -1,7 +1,8 @@
 """Traffic from inside a cluster host: `python -m minikp.probe MODE TARGET ...`, started by
 the CLI inside a pod, node or client namespace (with its hostname and resolv.conf), so that
 names resolve through the cluster DNS exactly as they would for a process in that pod.
-Prints one JSON document: {"results": [{"ok", "body", "error", "ms"}, ...]}.
+Prints one JSON document: {"results": [{"ok", "body", "error", "client", "ms"}, ...]};
+"client" is the source address the backend saw, when it says (built-in HTTP workloads do).
 
 Modes: http URL (one new connection per request, like curl), tcp HOST:PORT (connect),
 udp HOST:PORT (send a datagram, wait for the answer), dns NAME (getaddrinfo).
@@ -27,7 +28,10 @@ def _split_hostport(target: str, default_port: int | None = None) -> tuple[str, 
     return host, int(port)
 
 
-def http_once(url: str, timeout: float) -> str:
+CLIENT_HEADER = "X-Minikp-Client"  # the built-in HTTP workload's view of who connected
+
+
+def http_once(url: str, timeout: float) -> str | tuple[str, str]:
     u = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
     conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
     try:
@@ -37,7 +41,8 @@ def http_once(url: str, timeout: float) -> str:
         body = resp.read().decode(errors="replace").strip()
         if resp.status >= 400:
             raise OSError(f"HTTP {resp.status}: {body[:80]}")
-        return body
+        client = resp.getheader(CLIENT_HEADER)
+        return (body, client) if client else body
     finally:
         conn.close()
 
@@ -70,8 +75,9 @@ def run(mode: str, target: str, count: int, timeout: float, interval: float = 0.
     for i in range(count):
         t0 = time.monotonic()
         try:
-            body = MODES[mode](target, timeout)
-            results.append({"ok": True, "body": body, "error": None})
+            answer = MODES[mode](target, timeout)
+            body, client = answer if isinstance(answer, tuple) else (answer, "")
+            results.append({"ok": True, "body": body, "error": None, "client": client})
         except (OSError, ValueError, http.client.HTTPException) as e:
             results.append({"ok": False, "body": None, "error": str(e) or type(e).__name__})
         results[-1]["ms"] = round((time.monotonic() - t0) * 1000, 2)

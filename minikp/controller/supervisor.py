@@ -35,7 +35,7 @@ from minikp.proxy.iptables.backend import resolve_backend
 from minikp.proxy.iptables.sync import IptablesProxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
-from minikp.workloads.commands import start_command
+from minikp.workloads.commands import start_client, start_command
 from minikp.workloads.images import listeners_for, is_dns_image
 from minikp.workloads.server import WorkloadServer
 
@@ -117,15 +117,12 @@ class Supervisor:
             f.write(host_resolv_conf(dns_ip, domain))
 
     def start_client(self, client) -> None:
-        path = names.netns_path(names.client_netns(self.name, client.name))
-        if client.command:
-            self.commands[f"client/{client.name}"] = start_command(
-                path, client.command, hostname=client.name,
-                resolv_conf=state.resolv_path(self.name, None),
-                log_path=os.path.join(names.state_dir(self.name), f"client-{client.name}.log"))
-        else:
-            from minikp.workloads.images import client_listeners
-            self.workloads.add(f"client/{client.name}", path, client.name, client_listeners())
+        proc = start_client(self.workloads, self.fabric.client_path(client.name), client,
+                            resolv_conf=state.resolv_path(self.name, None),
+                            log_path=os.path.join(names.state_dir(self.name),
+                                                  f"client-{client.name}.log"))
+        if proc is not None:
+            self.commands[f"client/{client.name}"] = proc
 
     def start_pod(self, pod) -> None:
         key = f"{pod.namespace}/{pod.name}"

@@ -130,7 +130,7 @@ def test_layout_matches_the_plan(cluster):
     assert netns.read_sysctl(names.netns_path(world), "net.bridge.bridge-nf-call-iptables") == "0"
     client_routes = {r["dst"]: r.get("gateway") for r in ip_json(names.client_netns("mkt-fab1", "outside"), "route")}
     assert client_routes == {"10.244.1.0/24": "172.18.0.2", "10.244.2.0/24": "172.18.0.3",
-                             "172.18.0.0/16": None}
+                             "172.18.0.0/16": None, "10.96.0.0/12": None}  # ECMP via both nodes
 
 
 def test_pods_answer_pods_on_the_same_and_the_other_node(cluster):
