@@ -16,7 +16,8 @@ import time
 from minikp import names, state, tables
 from minikp.errors import InputError, OperationError
 
-KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test"}
+KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
+                "scale", "events"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", required=True, metavar="TARGET")
     p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
     p.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
+    p = verb("apply", "change a running cluster: add or change objects, like kubectl apply")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p = verb("delete", "delete a pod, deployment, replicaset or service")
+    p.add_argument("kind", choices=["pod", "pods", "po", "deployment", "deploy", "replicaset",
+                                    "rs", "svc", "service"])
+    p.add_argument("object_name", metavar="NAME")
+    p.add_argument("-n", "--namespace", default="default")
+    p = verb("scale", "set the replicas of a deployment or replicaset")
+    p.add_argument("kind", choices=["deployment", "deploy", "replicaset", "rs"])
+    p.add_argument("object_name", metavar="NAME")
+    p.add_argument("--replicas", type=int, required=True)
+    p.add_argument("-n", "--namespace", default="default")
+    p = verb("events", "what the supervisor did: pods, endpoints, proxy syncs")
+    p.add_argument("-w", "--watch", action="store_true")
     p = verb("test", "build a scenario, run its checks and steps, tear down")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--proxy-mode")
@@ -318,6 +333,53 @@ def cmd_doctor(a) -> int:
     return 0
 
 
+def _ref(a) -> dict:
+    return {"kind": a.kind, "name": a.object_name, "namespace": a.namespace}
+
+
+def cmd_apply(a) -> int:
+    from minikp.controller.control import request
+    from minikp.scenario.load import load_scenario
+
+    for f in a.files:
+        load_scenario([f])  # bad input: exit 2 before the cluster is touched
+    for f in a.files:
+        print(request(a.name, "apply", spec=os.path.abspath(f)))
+    return 0
+
+
+def cmd_delete(a) -> int:
+    from minikp.controller.control import request
+
+    print(request(a.name, "delete", spec=_ref(a)))
+    return 0
+
+
+def cmd_scale(a) -> int:
+    from minikp.controller.control import request
+
+    print(request(a.name, "scale", spec={**_ref(a), "replicas": a.replicas}))
+    return 0
+
+
+def cmd_events(a) -> int:
+    import datetime as dt
+    from minikp.controller.control import request, watch
+
+    def show(ev):
+        t = dt.datetime.fromtimestamp(ev["time"]).strftime("%H:%M:%S.%f")[:-3]
+        print(f"{t}  {ev['type']:16s} {ev['message']}", flush=True)
+
+    seq = 0
+    for ev in request(a.name, "events"):
+        show(ev)
+        seq = ev["seq"]
+    if a.watch:
+        for ev in watch(a.name, seq):
+            show(ev)
+    return 0
+
+
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
@@ -325,7 +387,8 @@ def cmd_test(a) -> int:
                     lambda: remove_cluster(a.name))
 
 
-VERBS = {"test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
+VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
+         "test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
          "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor}
 
 

@@ -1,9 +1,10 @@
 """The per-cluster supervisor: builds the cluster from its scenario, keeps workloads, the
-cluster DNS and every node's proxy running, follows pod deaths, and writes the state file
-the CLI reads. One process per cluster, holding `/run/minikp/<cluster>/lock` for its life.
+cluster DNS and every node's proxy running, follows pod deaths and live changes (delete,
+scale, apply), publishes events, and writes the state file the CLI reads. One process per
+cluster, holding `/run/minikp/<cluster>/lock` for its life.
 
-Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it
-in the background and waits for its one-line JSON report on --notify-fd.
+Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it in
+the background and waits for its one-line JSON report on --notify-fd.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import time
 import traceback
 
 from minikp import names, state
+from minikp.controller import changes
+from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import PodState, compute_endpoints
 from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
                                        pod_object, service_object)
@@ -36,7 +39,7 @@ from minikp.proxy.iptables.sync import IptablesProxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads.commands import start_client, start_command
-from minikp.workloads.images import listeners_for, is_dns_image
+from minikp.workloads.images import is_dns_image, listeners_for
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
@@ -63,6 +66,10 @@ def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
         s.close()
 
 
+def pod_key(pod) -> str:
+    return f"{pod.namespace}/{pod.name}"
+
+
 class Supervisor:
     def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None):
         self.name, self.files = name, files
@@ -75,8 +82,11 @@ class Supervisor:
         self.commands = {}  # pod key → Popen
         self.dns: dict[str, Dnsmasq] = {}
         self.proxiers: dict[str, IptablesProxier] = {}
+        self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
         self.workloads = WorkloadServer()
+        self.events = EventLog()
+        self.control = None
         self.backend = ""
         self.stopping = threading.Event()
         self.lock = threading.RLock()
@@ -84,27 +94,22 @@ class Supervisor:
     # ---- bring-up ------------------------------------------------------------------------
     def up(self) -> None:
         t0 = time.monotonic()
-        os.makedirs(os.path.join(names.state_dir(self.name), "resolv"), exist_ok=True)
-        os.makedirs(os.path.join(names.state_dir(self.name), "pods"), exist_ok=True)
+        for sub in ("resolv", "pods"):
+            os.makedirs(os.path.join(names.state_dir(self.name), sub), exist_ok=True)
         self.write_resolv_confs()
         self.fabric.build()
         self.workloads.start()
         self.backend = resolve_backend(self.plan.config.iptables_backend)
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
-            self.proxiers[node.name] = IptablesProxier(
-                names.netns_path(names.node_netns(self.name, node.name)), self.backend)
+            self.proxiers[node.name] = IptablesProxier(self.fabric.node_path(node.name),
+                                                       self.backend)
         for client in self.plan.clients:
             self.start_client(client)
-        for pod in self.plan.pods:
-            self.start_pod(pod)
-        self.wait_ready(time.monotonic() + READY_TIMEOUT_S)
-        self.resync("initial")
         for sp in self.plan.services:
-            self.created.setdefault(f"svc/{sp.service.namespace}/{sp.service.name}", now())
-            if sp.load_balancer_ip:
-                self.fabric.add_lb_route(sp.load_balancer_ip)
-        self.write_state()
+            self.created[f"svc/{sp.service.namespace}/{sp.service.name}"] = now()
+        self.start_pods(self.plan.pods, "initial")
+        self.control = ControlServer(socket_path(self.name), self.handle, self.events)
         log(f"cluster {self.name} up in {time.monotonic() - t0:.2f}s: {len(self.plan.nodes)} "
             f"nodes, {len(self.plan.pods)} pods, {len(self.plan.services)} services")
 
@@ -124,25 +129,35 @@ class Supervisor:
         if proc is not None:
             self.commands[f"client/{client.name}"] = proc
 
+    def start_pods(self, pods, reason: str) -> None:
+        """Create pods, wait until they answer, then let endpoints, proxies and DNS follow."""
+        known = {id(p) for p in self.plan.pods}
+        self.plan.pods.extend(p for p in pods if id(p) not in known)
+        for pod in pods:
+            self.start_pod(pod)
+        self.wait_ready(pods, time.monotonic() + READY_TIMEOUT_S)
+        self.resync(reason)
+
     def start_pod(self, pod) -> None:
-        key = f"{pod.namespace}/{pod.name}"
+        key = pod_key(pod)
         path = self.fabric.add_pod(pod)
         self.netns[key] = path
         self.created[key] = now()
         self.states[key] = PodState(ready=False)
+        self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
+        logbase = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
         for c in pod.template.containers:
             if is_dns_image(c.image):
-                workdir = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
-                os.makedirs(workdir, exist_ok=True)
-                self.dns[key] = Dnsmasq(path, workdir, pod.ip)
+                os.makedirs(logbase, exist_ok=True)
+                self.dns[key] = Dnsmasq(path, logbase, pod.ip)
+                if self.endpoints:
+                    self.dns[key].update(build_records(self.plan, self.endpoints))
                 self.dns[key].start()
             elif c.command:
                 self.commands[key] = start_command(
                     path, list(c.command) + list(c.args or []), hostname=pod.hostname,
-                    resolv_conf=resolv,
-                    log_path=os.path.join(names.state_dir(self.name), "pods",
-                                          f"{key.replace('/', '_')}.{c.name}.log"))
+                    resolv_conf=resolv, log_path=f"{logbase}.{c.name}.log")
             else:
                 listeners = listeners_for(c)
                 if listeners:
@@ -150,68 +165,89 @@ class Supervisor:
 
     def pod_ready(self, pod) -> bool:
         """Ready once the workload listens: every declared TCP port accepts a connection and
-        every command is still running."""
-        key = f"{pod.namespace}/{pod.name}"
-        proc = self.commands.get(key)
-        if proc is not None and proc.poll() is not None:
-            return False
+        every command is still running (the default when there is no readinessProbe)."""
+        key = pod_key(pod)
         if key in self.dns:
             return self.dns[key].running() and port_open(self.netns[key], pod.ip, 53)
-        if proc is not None:
+        if key in self.commands:
             return all(port_open(self.netns[key], pod.ip, p.container_port)
                        for c in pod.template.containers for p in c.ports if p.protocol == "TCP")
         return True  # built-in workloads listen as soon as they are added
 
-    def wait_ready(self, deadline: float) -> None:
-        pending = [p for p in self.plan.pods]
+    def wait_ready(self, pods, deadline: float) -> None:
+        pending = list(pods)
         while pending:
             still = []
             for pod in pending:
-                key = f"{pod.namespace}/{pod.name}"
-                proc = self.commands.get(key)
-                if proc is not None and proc.poll() is not None:
+                key = pod_key(pod)
+                if self.exited(key):
                     self.states[key] = PodState(ready=False, running=False)
-                    log(f"pod {key} failed: its command exited with {proc.returncode}")
+                    self.events.emit("PodFailed", f"pod {key} failed: its workload exited",
+                                     pod=key)
                 elif self.pod_ready(pod):
                     self.states[key] = PodState(ready=True)
+                    self.events.emit("PodReady", f"pod {key} is ready", pod=key)
                 else:
                     still.append(pod)
             pending = still
             if pending and time.monotonic() > deadline:
                 raise OperationError("pods not ready in time: "
-                                     + ", ".join(f"{p.namespace}/{p.name}" for p in pending))
+                                     + ", ".join(pod_key(p) for p in pending))
             if pending:
-                time.sleep(0.05)
+                time.sleep(0.02)
+
+    def exited(self, key: str) -> bool:
+        proc = self.commands.get(key)
+        return (proc is not None and proc.poll() is not None) or (
+            key in self.dns and not self.dns[key].running())
 
     # ---- keeping it current --------------------------------------------------------------
     def resync(self, reason: str) -> None:
+        """Endpoints from pod states → every node's proxy (partial syncs) and the DNS; then
+        the LoadBalancer routes and the state file."""
         with self.lock:
             eps = compute_endpoints(self.plan.services, self.plan.pods, self.states,
                                     self.plan.endpoint_slices)
+            if eps != self.endpoints:
+                self.events.emit("EndpointsChanged", f"endpoints updated ({reason})")
             self.endpoints = eps
             for node in self.plan.nodes:
-                result = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
-                log(f"proxy {node.name}: {'full' if result.full else 'partial'} sync "
-                    f"({reason}) in {result.duration_s * 1000:.1f} ms")
+                r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
+                self.events.emit("ProxySynced", f"proxy {node.name}: {'full' if r.full else 'partial'}"
+                                 f" sync in {r.duration_s * 1000:.1f} ms ({reason})",
+                                 node=node.name, full=r.full, ms=round(r.duration_s * 1000, 2))
             if self.dns:
                 records = build_records(self.plan, eps)
                 for d in self.dns.values():
                     d.update(records)
+            self.route_load_balancers(eps)
+            self.write_state()
+
+    def route_load_balancers(self, eps) -> None:
+        """LoadBalancer addresses are routed to every node, or, for externalTrafficPolicy
+        Local, only to nodes with a ready local endpoint (as MetalLB announces them)."""
+        wanted = {}
+        for sp in self.plan.services:
+            if not sp.load_balancer_ip:
+                continue
+            nodes = None
+            if sp.service.external_traffic_policy == "Local":
+                e = eps.get(f"{sp.service.namespace}/{sp.service.name}")
+                nodes = sorted({a.node for a in (e.addresses if e else []) if a.ready})
+            wanted[sp.load_balancer_ip] = nodes
+        for ip in set(self.fabric.lb_routes) - set(wanted):
+            self.fabric.remove_lb_route(ip)
+        for ip, nodes in wanted.items():
+            self.fabric.add_lb_route(ip, nodes)
 
     def check_pods(self) -> None:
-        changed = False
-        for pod in self.plan.pods:
-            key = f"{pod.namespace}/{pod.name}"
-            proc = self.commands.get(key)
-            dead = (proc is not None and proc.poll() is not None) or (
-                key in self.dns and not self.dns[key].running())
-            if dead and self.states[key].running:
-                log(f"pod {key} failed")
+        with self.lock:
+            failed = [k for k, s in self.states.items() if s.running and self.exited(k)]
+            for key in failed:
+                self.events.emit("PodFailed", f"pod {key} failed: its workload exited", pod=key)
                 self.states[key] = PodState(ready=False, running=False)
-                changed = True
-        if changed:
-            self.resync("pod failed")
-            self.write_state()
+            if failed:
+                self.resync("pod failed")
 
     def write_state(self) -> None:
         plan, eps = self.plan, self.endpoints
@@ -221,9 +257,8 @@ class Supervisor:
             "proxyMode": plan.config.proxy_mode, "iptablesBackend": self.backend,
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
-            "pods": [pod_object(p, self.states[f"{p.namespace}/{p.name}"], node_ips[p.node],
-                                self.created.get(f"{p.namespace}/{p.name}", ""))
-                     for p in plan.pods],
+            "pods": [pod_object(p, self.states[pod_key(p)], node_ips[p.node],
+                                self.created.get(pod_key(p), "")) for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
@@ -237,6 +272,45 @@ class Supervisor:
                 st["endpointslices"].append(endpointslice_object(sp, eps[key], created))
         state.write(self.name, st)
 
+    # ---- live changes (the control socket) -------------------------------------------------
+    def handle(self, op: str, args: dict):
+        with self.lock:
+            if op == "delete":
+                return changes.delete(self, args["spec"])
+            if op == "scale":
+                return changes.scale(self, args["spec"])
+            if op == "apply":
+                return changes.apply(self, args["spec"])
+            if op == "events":
+                return self.events.since(0)
+        raise InputError(f'unknown operation "{op}"; valid: delete, scale, apply')
+
+    def stop_pod(self, pod, reason: str) -> None:
+        """Graceful deletion: the endpoint leaves every proxy first (terminating), then the
+        workload stops and the namespace goes."""
+        key = pod_key(pod)
+        self.states[key] = PodState(ready=False, terminating=True)
+        self.resync(f"deleting {key}")
+        for c in pod.template.containers:
+            self.workloads.remove(f"{key}/{c.name}")
+        if key in self.dns:
+            self.dns.pop(key).stop()
+        proc = self.commands.pop(key, None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(2)
+            except Exception:  # noqa: BLE001 - the grace period is over
+                proc.kill()
+                proc.wait()
+        self.fabric.remove_pod(pod.namespace, pod.name)
+        self.plan.pods.remove(pod)
+        self.plan.allocator.release_pod(pod)
+        for d in (self.states, self.netns, self.created):
+            d.pop(key, None)
+        self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
+
+    # ---- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
         while not self.stopping.wait(0.5):
             try:
@@ -245,6 +319,8 @@ class Supervisor:
                 log("check failed:\n" + traceback.format_exc())
 
     def shutdown(self) -> None:
+        if self.control:
+            self.control.close()
         for d in self.dns.values():
             d.stop()
         self.workloads.stop()
@@ -253,12 +329,14 @@ class Supervisor:
 
 def acquire_lock(cluster: str):
     os.makedirs(names.state_dir(cluster), exist_ok=True)
-    f = open(os.path.join(names.state_dir(cluster), "lock"), "w")
+    f = open(os.path.join(names.state_dir(cluster), "lock"), "a+")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.close()
         return None
+    f.seek(0)
+    f.truncate()
     f.write(str(os.getpid()))
     f.flush()
     return f
