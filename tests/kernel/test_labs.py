@@ -1,0 +1,31 @@
+"""Every lab in scenarios/ passes under `minikp test`, and a failing check fails the run."""
+
+import glob
+import os
+
+import pytest
+
+from conftest import minikp, netns_of
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LABS = sorted(glob.glob(os.path.join(ROOT, "scenarios", "*.yaml")))
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[os.path.basename(p)[:-5] for p in LABS])
+def test_lab_passes(lab):
+    name = "mkt-lab-" + os.path.basename(lab)[:-5][:12]
+    r = minikp("test", lab, "--name", name, check=False, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 failed" in r.stdout
+    assert netns_of(name) == []  # always torn down
+
+
+def test_a_failing_check_fails_the_run(tmp_path):
+    lab = tmp_path / "failing.yaml"
+    lab.write_text(open(os.path.join(ROOT, "scenarios", "session-affinity.yaml")).read()
+                   .replace("expect: {distinctBackends: 1, failures: 0}",
+                            "expect: {distinctBackends: 3, failures: 0}"))
+    r = minikp("test", str(lab), "--name", "mkt-lab-failing", check=False, timeout=300)
+    assert r.returncode == 1
+    assert "FAIL" in r.stdout and "1 failed" in r.stdout
+    assert netns_of("mkt-lab-failing") == []

@@ -1,0 +1,149 @@
+"""A living cluster: pods that die, deletes and scaling with rules and DNS following,
+apply of a changed Service, and no failed request while a pod is deleted under load."""
+
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import minikp
+
+SCENARIO = """
+apiVersion: minikp.dev/v1alpha1
+kind: Cluster
+spec:
+  nodes: 2
+  clients: [{name: outside}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: registry.k8s.io/serve_hostname, ports: [{containerPort: 9376}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 9376}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: worker, labels: {app: web}}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: [python3, -m, http.server, "9376", --bind, 0.0.0.0]
+    ports: [{containerPort: 9376}]
+"""
+
+
+def rules(c, node="node-1"):
+    return c.cli("rules", node, "--table", "nat").stdout
+
+
+def endpoint_ips(c):
+    eps = next(e for e in c.get("endpoints") if e["metadata"]["name"] == "web")
+    return sorted(a["ip"] for s in eps.get("subsets", []) for a in s.get("addresses", []))
+
+
+def wait_for(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+def test_a_dead_workload_leaves_every_nodes_rules(cluster_factory):
+    c = cluster_factory(SCENARIO)
+    worker = next(p for p in c.pods() if p["metadata"]["name"] == "worker")
+    ip = worker["status"]["podIP"]
+    assert ip in endpoint_ips(c) and f"{ip}:9376" in rules(c, "node-2")
+    # kill the command's process by its PID, found by its network namespace
+    from minikp import names
+    from minikp.fabric.teardown import processes_in
+    pids = processes_in([names.pod_netns(c.name, "default", "worker")])
+    assert pids
+    for pid in pids:
+        subprocess.run(["kill", "-9", str(pid)], check=True)
+    t0 = time.monotonic()
+    assert wait_for(lambda: f"{ip}:9376" not in rules(c, "node-1") and f"{ip}:9376" not in rules(c, "node-2"))
+    print(f"endpoint left both nodes' rules {time.monotonic() - t0:.2f}s after the kill")
+    assert ip not in endpoint_ips(c)
+    assert next(p for p in c.pods() if p["metadata"]["name"] == "worker")["status"]["phase"] == "Failed"
+    names_seen = set(c.answers("client/outside", "http://web.default.svc.cluster.local/", 30))
+    assert all(not n.startswith("ERROR") for n in names_seen) and len(names_seen) == 3
+
+
+def test_scale_and_delete_with_rules_and_dns_following(cluster_factory):
+    c = cluster_factory(SCENARIO)
+    c.cli("scale", "deployment", "web", "--replicas", "5")
+    assert len(c.pods("web-")) == 5 and len(endpoint_ips(c)) == 6
+    assert rules(c).count("-j KUBE-SEP-") >= 6
+    got = set(c.answers("client/outside", "http://web/", 80))
+    assert len(got) == 6, got
+    c.cli("scale", "deployment", "web", "--replicas", "1")
+    assert len(c.pods("web-")) == 1 and len(endpoint_ips(c)) == 2
+    victim = c.pods("web-")[0]["metadata"]["name"]
+    c.cli("delete", "pod", victim)
+    pods = c.pods("web-")
+    assert len(pods) == 1 and pods[0]["metadata"]["name"] != victim  # replaced, new name
+    assert victim not in set(c.answers("client/outside", "http://web/", 10))
+    events = c.cli("events").stdout
+    assert "PodDeleted" in events and "partial sync" in events
+
+
+def test_apply_a_changed_service(cluster_factory, tmp_path):
+    c = cluster_factory(SCENARIO)
+    ip = c.svc("web")["spec"]["clusterIP"]
+    changed = tmp_path / "changed.yaml"
+    changed.write_text("""
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: 9376, nodePort: 30777}]
+""")
+    out = c.cli("apply", str(changed)).stdout
+    assert "service/web configured" in out
+    svc = c.svc("web")
+    assert svc["spec"]["clusterIP"] == ip and svc["spec"]["ports"][0]["nodePort"] == 30777
+    assert c.answers("client/outside", "http://172.18.0.3:30777/")[0].startswith(("web-", "worker"))
+    assert c.answers("client/outside", f"http://{ip}:8080/")[0].startswith(("web-", "worker"))
+    assert c.probe("client/outside", "tcp", f"{ip}:80", timeout=0.5)[0]["ok"] is False
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(changed.read_text().replace("30777", "3"))
+    r = c.cli("apply", str(bad), check=False)
+    assert r.returncode == 2 and "nodePort" in r.stderr
+    assert c.svc("web")["spec"]["ports"][0]["nodePort"] == 30777  # bad input changed nothing
+
+
+def test_no_failed_request_while_a_pod_is_deleted(cluster_factory):
+    c = cluster_factory(SCENARIO)
+    results = []
+    done = threading.Event()
+
+    def load():
+        while not done.is_set():
+            results.extend(c.probe("client/outside", "http", "http://web/", 20, timeout=2.0))
+
+    t = threading.Thread(target=load)
+    t.start()
+    time.sleep(0.5)
+    c.cli("delete", "pod", c.pods("web-")[0]["metadata"]["name"])
+    time.sleep(0.5)
+    done.set()
+    t.join()
+    failed = [r for r in results if not r["ok"]]
+    assert len(results) > 40 and failed == [], failed[:3]
