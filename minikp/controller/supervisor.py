@@ -43,6 +43,7 @@ from minikp.workloads.images import is_dns_image, listeners_for
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
+TERMINATION_GRACE_S = 0.2  # a short terminationGracePeriod: in-flight requests finish
 
 
 def now() -> str:
@@ -291,6 +292,7 @@ class Supervisor:
         key = pod_key(pod)
         self.states[key] = PodState(ready=False, terminating=True)
         self.resync(f"deleting {key}")
+        time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
         for c in pod.template.containers:
             self.workloads.remove(f"{key}/{c.name}")
         if key in self.dns:
