@@ -240,3 +240,4 @@ class ClusterPlan:
     endpoint_slices: list[EndpointSlice] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     dns_ip: str = ""  # the kube-dns ClusterIP (tenth address of the service subnet)
+    allocator: object = field(default=None, repr=False, compare=False)  # plan.Allocator

@@ -1,0 +1,673 @@
+"""Scenario files → a validated Scenario (model.py). Pure: reads files, touches nothing.
+
+Every error is an InputError that names file, line, object and field path, and says what
+would be valid, e.g. `bad.yaml:12: Service "web": spec.ports[0].port: 70000: must be ...`.
+Kubernetes' validation rules come from rules.py; cross-object rules (selectors that match
+their template, named targetPorts that resolve, subnets that do not overlap) live here."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import yaml
+
+from minikp.errors import InputError
+from minikp.scenario import rules
+from minikp.scenario.model import (ClientSpec, ClusterConfig, Container, ContainerPort,
+                                   EndpointSlice, NodeSpec, PodTemplate, Probe, Scenario,
+                                   Service, ServicePort, SliceEndpoint, Source, Workload)
+from minikp.scenario.yamlpos import PosDict, line_of, load_documents
+
+PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
+IMPLEMENTED_PROXY_MODES = ("iptables",)
+IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
+IPTABLES_BACKENDS = ("auto", "legacy", "nft")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+KINDS = ("Deployment", "ReplicaSet", "Pod", "Service", "Namespace", "Endpoints", "EndpointSlice",
+         "List", "Cluster")
+
+
+class _Obj:
+    """One object being read: where it is, so that errors can say so."""
+
+    def __init__(self, file: str, kind: str, name: str, doc):
+        self.file, self.kind, self.name, self.doc = file, kind, name, doc
+
+    def error(self, field: str, msg: str, at=None, key=None) -> InputError:
+        line = line_of(at, key) if at is not None else 0
+        return InputError(msg, file=self.file, line=line or line_of(self.doc), kind=self.kind,
+                          name=self.name, field=field)
+
+    def check(self, problem: str | None, field: str, at=None, key=None) -> None:
+        if problem:
+            raise self.error(field, problem, at, key)
+
+    def map(self, d, key: str, field: str) -> PosDict:
+        v = d.get(key) if isinstance(d, dict) else None
+        if v is None:
+            return PosDict()
+        if not isinstance(v, dict):
+            raise self.error(field, f"must be a mapping, not {_kind_of(v)}", d, key)
+        return v
+
+    def list(self, d, key: str, field: str) -> list:
+        v = d.get(key) if isinstance(d, dict) else None
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            raise self.error(field, f"must be a list, not {_kind_of(v)}", d, key)
+        return v
+
+    def int(self, d, key: str, field: str, default: int, lo: int = 0, hi: int = 2**31 - 1) -> int:
+        v = d.get(key, default) if isinstance(d, dict) else default
+        if v is None:
+            return default
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise self.error(field, f"{v!r}: must be an integer between {lo} and {hi}", d, key)
+        return v
+
+    def str(self, d, key: str, field: str, default: str = "") -> str:
+        v = d.get(key, default) if isinstance(d, dict) else default
+        if v is None:
+            return default
+        if not isinstance(v, str):
+            raise self.error(field, f"{v!r}: must be a string", d, key)
+        return v
+
+    def strings(self, d, key: str, field: str) -> list[str]:
+        items = self.list(d, key, field)
+        for i, v in enumerate(items):
+            if not isinstance(v, str):
+                raise self.error(f"{field}[{i}]", f"{v!r}: must be a string", d, key)
+        return items
+
+    def labels(self, d, key: str, field: str) -> dict[str, str]:
+        m = self.map(d, key, field)
+        for k, v in m.items():
+            self.check(rules.label_key(k), f"{field}", m, k)
+            self.check(rules.label_value(v), f"{field}.{k}", m, k)
+        return dict(m)
+
+
+def _kind_of(v) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(v), type(v).__name__)
+
+
+# ---- the entry point -------------------------------------------------------------------
+
+
+def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = None) -> Scenario:
+    """Read and validate scenario files; `proxy_mode`/`nodes` are command-line overrides."""
+    scenario = Scenario(cluster=ClusterConfig())
+    seen_cluster = None
+    for path in paths:
+        scenario.files.append(path)
+        for doc in _read(path):
+            for item, file in _expand_lists(doc, path):
+                kind = item.get("kind")
+                if kind == "Cluster":
+                    if seen_cluster:
+                        raise InputError(f"a second Cluster document (the first is at {seen_cluster})",
+                                         file=file, line=line_of(item), kind="Cluster",
+                                         name=_name_of(item))
+                    seen_cluster = f"{file}:{line_of(item)}"
+                    scenario.cluster = _cluster(item, file)
+                else:
+                    _add_object(scenario, item, file)
+    _apply_overrides(scenario, path=scenario.files[0] if scenario.files else "<command line>",
+                     proxy_mode=proxy_mode, nodes=nodes)
+    _check_cross_references(scenario)
+    return scenario
+
+
+def _read(path: str) -> list:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", file=path) from None
+    try:
+        docs = load_documents(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(f"not valid YAML: {getattr(e, 'problem', None) or e}", file=path,
+                         line=mark.line + 1 if mark else None) from None
+    for d in docs:
+        if not isinstance(d, dict):
+            raise InputError(f"a document must be a mapping with apiVersion and kind, not {_kind_of(d)}",
+                             file=path)
+    return docs
+
+
+def _expand_lists(doc, file):
+    if doc.get("kind") == "List" or (doc.get("kind", "").endswith("List") and "items" in doc):
+        for item in doc.get("items") or []:
+            if not isinstance(item, dict):
+                raise InputError("items[]: every item must be an object with apiVersion and kind",
+                                 file=file, line=line_of(doc, "items"), kind="List")
+            yield from _expand_lists(item, file)
+    else:
+        yield doc, file
+
+
+def _name_of(doc) -> str:
+    meta = doc.get("metadata")
+    return meta.get("name", "") if isinstance(meta, dict) else ""
+
+
+def _add_object(scenario: Scenario, doc, file: str) -> None:
+    kind = doc.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise InputError("kind: missing; every document needs apiVersion and kind", file=file,
+                         line=line_of(doc))
+    if kind not in KINDS:
+        scenario.warnings.append(f"{file}:{line_of(doc)}: skipping {kind} \"{_name_of(doc)}\": "
+                                 f"minikp builds {', '.join(KINDS[:-2])}")
+        return
+    obj = _Obj(file, kind, _name_of(doc), doc)
+    meta = obj.map(doc, "metadata", "metadata")
+    name = obj.str(meta, "name", "metadata.name")
+    if not name:
+        raise obj.error("metadata.name", "required", meta or doc, "name")
+    check_name = rules.dns1035_label if kind == "Service" else (
+        rules.dns1123_label if kind == "Namespace" else rules.dns1123_subdomain)
+    obj.check(check_name(name), "metadata.name", meta, "name")
+    namespace = obj.str(meta, "namespace", "metadata.namespace", "default")
+    obj.check(rules.dns1123_label(namespace), "metadata.namespace", meta, "namespace")
+    if kind == "Namespace":
+        _add_namespace(scenario, name)
+        return
+    _add_namespace(scenario, namespace)
+    source = Source(file, line_of(doc))
+    if kind == "Service":
+        _unique(obj, scenario.services, namespace, name)
+        scenario.services.append(_service(obj, doc, namespace, name, source))
+    elif kind in ("Deployment", "ReplicaSet", "Pod"):
+        _unique(obj, [w for w in scenario.workloads if w.kind == kind], namespace, name)
+        scenario.workloads.append(_workload(obj, doc, kind, namespace, name, source))
+    elif kind == "Endpoints":
+        scenario.endpoint_slices.append(_endpoints(obj, doc, namespace, name, source))
+    else:
+        scenario.endpoint_slices.append(_endpoint_slice(obj, doc, namespace, name, source))
+
+
+def _add_namespace(scenario: Scenario, ns: str) -> None:
+    if ns not in scenario.namespaces:
+        scenario.namespaces.append(ns)
+
+
+def _unique(obj: _Obj, existing, namespace: str, name: str) -> None:
+    for o in existing:
+        if (o.namespace, o.name) == (namespace, name):
+            raise obj.error("metadata.name", f'already defined at {o.source.file}:{o.source.line}',
+                            obj.doc.get("metadata"), "name")
+
+
+# ---- workloads ---------------------------------------------------------------------------
+
+
+def _workload(obj: _Obj, doc, kind: str, namespace: str, name: str, source: Source) -> Workload:
+    meta = obj.map(doc, "metadata", "metadata")
+    spec = obj.map(doc, "spec", "spec")
+    if kind == "Pod":
+        labels = obj.labels(meta, "labels", "metadata.labels")
+        annotations = {k: str(v) for k, v in obj.map(meta, "annotations", "metadata.annotations").items()}
+        template = _pod_spec(obj, spec, "spec", labels, annotations)
+        return Workload("Pod", namespace, name, template, 1, labels, source)
+    replicas = obj.int(spec, "replicas", "spec.replicas", 1, 0, 100000)
+    sel = obj.map(spec, "selector", "spec.selector")
+    if not sel:
+        raise obj.error("spec.selector", "required (apps/v1): e.g. {matchLabels: {app: NAME}}", spec)
+    if sel.get("matchExpressions"):
+        raise obj.error("spec.selector.matchExpressions", "not supported; use matchLabels", sel,
+                        "matchExpressions")
+    selector = obj.labels(sel, "matchLabels", "spec.selector.matchLabels")
+    if not selector:
+        raise obj.error("spec.selector.matchLabels", "required: the labels of the pods to manage", sel)
+    tmpl = obj.map(spec, "template", "spec.template")
+    tmeta = obj.map(tmpl, "metadata", "spec.template.metadata")
+    labels = obj.labels(tmeta, "labels", "spec.template.metadata.labels")
+    for k, v in selector.items():
+        if labels.get(k) != v:
+            raise obj.error("spec.template.metadata.labels",
+                            f"`selector` does not match template `labels`: {k}={v} is missing",
+                            tmeta or tmpl, "labels")
+    annotations = {k: str(v) for k, v in obj.map(tmeta, "annotations", "spec.template.metadata.annotations").items()}
+    template = _pod_spec(obj, obj.map(tmpl, "spec", "spec.template.spec"), "spec.template.spec",
+                         labels, annotations)
+    return Workload(kind, namespace, name, template, replicas, selector, source)
+
+
+def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> PodTemplate:
+    containers = obj.list(spec, "containers", f"{path}.containers")
+    if not containers:
+        raise obj.error(f"{path}.containers", "required: at least one container", spec, "containers")
+    out, names, port_names = [], set(), set()
+    for i, c in enumerate(containers):
+        cpath = f"{path}.containers[{i}]"
+        if not isinstance(c, dict):
+            raise obj.error(cpath, "must be a mapping with name and image", spec, "containers")
+        cname = obj.str(c, "name", f"{cpath}.name")
+        obj.check(rules.dns1123_label(cname) if cname else "required", f"{cpath}.name", c, "name")
+        if cname in names:
+            raise obj.error(f"{cpath}.name", f'"{cname}": duplicate container name', c, "name")
+        names.add(cname)
+        ports = []
+        for j, p in enumerate(obj.list(c, "ports", f"{cpath}.ports")):
+            ppath = f"{cpath}.ports[{j}]"
+            if not isinstance(p, dict):
+                raise obj.error(ppath, "must be a mapping with containerPort", c, "ports")
+            if "containerPort" not in p:
+                raise obj.error(f"{ppath}.containerPort", "required", p)
+            obj.check(rules.port_number(p["containerPort"]), f"{ppath}.containerPort", p, "containerPort")
+            proto = p.get("protocol", "TCP")
+            obj.check(rules.protocol(proto), f"{ppath}.protocol", p, "protocol")
+            pname = obj.str(p, "name", f"{ppath}.name")
+            if pname:
+                obj.check(rules.port_name(pname), f"{ppath}.name", p, "name")
+                if pname in port_names:
+                    raise obj.error(f"{ppath}.name", f'"{pname}": duplicate port name in this pod', p, "name")
+                port_names.add(pname)
+            ports.append(ContainerPort(p["containerPort"], proto, pname))
+        command = obj.strings(c, "command", f"{cpath}.command") or None
+        args = obj.strings(c, "args", f"{cpath}.args") or None
+        probe = _probe(obj, c, f"{cpath}.readinessProbe")
+        out.append(Container(cname, obj.str(c, "image", f"{cpath}.image"), ports, command, args, probe))
+    hostname = obj.str(spec, "hostname", f"{path}.hostname")
+    if hostname:
+        obj.check(rules.dns1123_label(hostname), f"{path}.hostname", spec, "hostname")
+    subdomain = obj.str(spec, "subdomain", f"{path}.subdomain")
+    if subdomain:
+        obj.check(rules.dns1123_label(subdomain), f"{path}.subdomain", spec, "subdomain")
+    node_name = obj.str(spec, "nodeName", f"{path}.nodeName")
+    node_selector = {k: str(v) for k, v in obj.map(spec, "nodeSelector", f"{path}.nodeSelector").items()}
+    return PodTemplate(labels, annotations, out, hostname, subdomain, node_name, node_selector)
+
+
+def _probe(obj: _Obj, c, path: str) -> Probe | None:
+    p = obj.map(c, "readinessProbe", path)
+    if not p:
+        return None
+    probe = Probe(initial_delay_seconds=obj.int(p, "initialDelaySeconds", f"{path}.initialDelaySeconds", 0),
+                  period_seconds=obj.int(p, "periodSeconds", f"{path}.periodSeconds", 10, 1),
+                  timeout_seconds=obj.int(p, "timeoutSeconds", f"{path}.timeoutSeconds", 1, 1),
+                  success_threshold=obj.int(p, "successThreshold", f"{path}.successThreshold", 1, 1),
+                  failure_threshold=obj.int(p, "failureThreshold", f"{path}.failureThreshold", 3, 1))
+    handlers = [k for k in ("httpGet", "tcpSocket", "exec") if k in p]
+    if len(handlers) != 1:
+        raise obj.error(path, "must have exactly one of httpGet, tcpSocket, exec", c, "readinessProbe")
+    h = obj.map(p, handlers[0], f"{path}.{handlers[0]}")
+    if handlers[0] == "exec":
+        probe.exec_command = obj.strings(h, "command", f"{path}.exec.command")
+        if not probe.exec_command:
+            raise obj.error(f"{path}.exec.command", "required", h)
+        return probe
+    port = h.get("port")
+    ppath = f"{path}.{handlers[0]}.port"
+    obj.check(rules.port_name(port) if isinstance(port, str) else rules.port_number(port), ppath, h, "port")
+    if handlers[0] == "httpGet":
+        probe.http_get = (obj.str(h, "path", f"{path}.httpGet.path", "/"), port)
+    else:
+        probe.tcp_socket = port
+    return probe
+
+
+# ---- services ----------------------------------------------------------------------------
+
+
+def _service(obj: _Obj, doc, namespace: str, name: str, source: Source) -> Service:
+    meta = obj.map(doc, "metadata", "metadata")
+    spec = obj.map(doc, "spec", "spec")
+    stype = obj.str(spec, "type", "spec.type", "ClusterIP")
+    obj.check(rules.one_of(stype, SERVICE_TYPES), "spec.type", spec, "type")
+    svc = Service(namespace, name, stype, labels=obj.labels(meta, "labels", "metadata.labels"),
+                  source=source)
+    if "selector" in spec and spec["selector"] is not None:
+        svc.selector = obj.labels(spec, "selector", "spec.selector")
+    if stype == "ExternalName":
+        svc.external_name = obj.str(spec, "externalName", "spec.externalName")
+        if not svc.external_name:
+            raise obj.error("spec.externalName", "required for type ExternalName", spec)
+        obj.check(rules.dns_name(svc.external_name), "spec.externalName", spec, "externalName")
+    svc.cluster_ip = obj.str(spec, "clusterIP", "spec.clusterIP")
+    if svc.cluster_ip and svc.cluster_ip != "None":
+        obj.check(rules.ipv4(svc.cluster_ip), "spec.clusterIP", spec, "clusterIP")
+    if svc.headless and stype in ("NodePort", "LoadBalancer"):
+        raise obj.error("spec.clusterIP", f'may not be "None" for type {stype}', spec, "clusterIP")
+    svc.ports = _service_ports(obj, spec, stype)
+    if not svc.ports and stype != "ExternalName" and not svc.headless:
+        raise obj.error("spec.ports", "required: at least one port", spec)
+    for i, ip in enumerate(obj.strings(spec, "externalIPs", "spec.externalIPs")):
+        obj.check(rules.ipv4(ip), f"spec.externalIPs[{i}]", spec, "externalIPs")
+        svc.external_ips.append(ip)
+    svc.load_balancer_ip = obj.str(spec, "loadBalancerIP", "spec.loadBalancerIP")
+    if svc.load_balancer_ip:
+        obj.check(rules.ipv4(svc.load_balancer_ip), "spec.loadBalancerIP", spec, "loadBalancerIP")
+    for i, r in enumerate(obj.strings(spec, "loadBalancerSourceRanges", "spec.loadBalancerSourceRanges")):
+        r = r.strip()
+        if rules.ipv4(r) is None:
+            r += "/32"
+        try:
+            ipaddress.IPv4Network(r, strict=False)
+        except ValueError:
+            raise obj.error(f"spec.loadBalancerSourceRanges[{i}]",
+                            f'"{r}": must be an IPv4 CIDR such as 172.18.100.0/24', spec,
+                            "loadBalancerSourceRanges") from None
+        svc.load_balancer_source_ranges.append(r)
+    for key, attr in (("externalTrafficPolicy", "external_traffic_policy"),
+                      ("internalTrafficPolicy", "internal_traffic_policy")):
+        v = obj.str(spec, key, f"spec.{key}", "Cluster")
+        obj.check(rules.one_of(v, ("Cluster", "Local")), f"spec.{key}", spec, key)
+        setattr(svc, attr, v)
+    if svc.external_traffic_policy == "Local" and stype not in ("NodePort", "LoadBalancer"):
+        raise obj.error("spec.externalTrafficPolicy",
+                        "may only be set on NodePort and LoadBalancer services", spec,
+                        "externalTrafficPolicy")
+    svc.session_affinity = obj.str(spec, "sessionAffinity", "spec.sessionAffinity", "None")
+    obj.check(rules.one_of(svc.session_affinity, ("None", "ClientIP")), "spec.sessionAffinity",
+              spec, "sessionAffinity")
+    sac = obj.map(obj.map(spec, "sessionAffinityConfig", "spec.sessionAffinityConfig"),
+                  "clientIP", "spec.sessionAffinityConfig.clientIP")
+    svc.session_affinity_timeout = obj.int(sac, "timeoutSeconds",
+                                           "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                                           10800, 1, 86400)
+    svc.health_check_node_port = obj.int(spec, "healthCheckNodePort", "spec.healthCheckNodePort", 0,
+                                         0, rules.NODE_PORT_RANGE[1])
+    svc.publish_not_ready_addresses = bool(spec.get("publishNotReadyAddresses", False))
+    return svc
+
+
+def _service_ports(obj: _Obj, spec, stype: str) -> list[ServicePort]:
+    out, names = [], set()
+    items = obj.list(spec, "ports", "spec.ports")
+    for i, p in enumerate(items):
+        path = f"spec.ports[{i}]"
+        if not isinstance(p, dict):
+            raise obj.error(path, "must be a mapping with port", spec, "ports")
+        if "port" not in p:
+            raise obj.error(f"{path}.port", "required", p)
+        obj.check(rules.port_number(p["port"]), f"{path}.port", p, "port")
+        proto = p.get("protocol", "TCP")
+        obj.check(rules.protocol(proto), f"{path}.protocol", p, "protocol")
+        pname = obj.str(p, "name", f"{path}.name")
+        if pname:
+            obj.check(rules.dns1123_label(pname), f"{path}.name", p, "name")
+        elif len(items) > 1:
+            raise obj.error(f"{path}.name", "required when a Service has more than one port", p)
+        if pname in names:
+            raise obj.error(f"{path}.name", f'"{pname}": duplicate port name', p, "name")
+        names.add(pname)
+        target = p.get("targetPort", 0)
+        if isinstance(target, str) and target.isdigit():
+            target = int(target)
+        if isinstance(target, str):
+            obj.check(rules.port_name(target), f"{path}.targetPort", p, "targetPort")
+        elif target != 0:
+            obj.check(rules.port_number(target), f"{path}.targetPort", p, "targetPort")
+        node_port = obj.int(p, "nodePort", f"{path}.nodePort", 0)
+        if node_port:
+            lo, hi = rules.NODE_PORT_RANGE
+            if not lo <= node_port <= hi:
+                raise obj.error(f"{path}.nodePort", f"{node_port}: provided port is not in the "
+                                f"valid range. The range of valid ports is {lo}-{hi}", p, "nodePort")
+            if stype not in ("NodePort", "LoadBalancer"):
+                raise obj.error(f"{path}.nodePort", f"may not be used when `type` is '{stype}'", p, "nodePort")
+        out.append(ServicePort(p["port"], proto, pname, target, node_port,
+                               obj.str(p, "appProtocol", f"{path}.appProtocol")))
+    seen = {}
+    for i, sp in enumerate(out):
+        if (sp.port, sp.protocol) in seen:
+            raise obj.error(f"spec.ports[{i}]", f"{sp.port}/{sp.protocol}: duplicate of "
+                            f"spec.ports[{seen[(sp.port, sp.protocol)]}]", items[i])
+        seen[(sp.port, sp.protocol)] = i
+    return out
+
+
+# ---- endpoints -----------------------------------------------------------------------------
+
+
+def _endpoints(obj: _Obj, doc, namespace: str, name: str, source: Source) -> EndpointSlice:
+    """A v1 Endpoints object as the EndpointSlice the mirroring controller would make."""
+    subsets = obj.list(doc, "subsets", "subsets")
+    if len(subsets) > 1:
+        raise obj.error("subsets", "only one subset is supported; use an EndpointSlice", doc, "subsets")
+    s = subsets[0] if subsets else PosDict()
+    endpoints = []
+    for key, ready in (("addresses", True), ("notReadyAddresses", False)):
+        for i, a in enumerate(obj.list(s, key, f"subsets[0].{key}")):
+            ip = obj.str(a, "ip", f"subsets[0].{key}[{i}].ip")
+            obj.check(rules.ipv4(ip), f"subsets[0].{key}[{i}].ip", a, "ip")
+            endpoints.append(SliceEndpoint([ip], ready, ready, False,
+                                           obj.str(a, "hostname", f"subsets[0].{key}[{i}].hostname"),
+                                           obj.str(a, "nodeName", f"subsets[0].{key}[{i}].nodeName")))
+    ports = _slice_ports(obj, s, "subsets[0].ports")
+    return EndpointSlice(namespace, name, name, ports, endpoints, source)
+
+
+def _endpoint_slice(obj: _Obj, doc, namespace: str, name: str, source: Source) -> EndpointSlice:
+    meta = obj.map(doc, "metadata", "metadata")
+    labels = obj.labels(meta, "labels", "metadata.labels")
+    service = labels.get("kubernetes.io/service-name", "")
+    if not service:
+        raise obj.error("metadata.labels", 'needs "kubernetes.io/service-name": the Service it '
+                        "belongs to", meta, "labels")
+    atype = obj.str(doc, "addressType", "addressType", "IPv4")
+    obj.check(rules.one_of(atype, ("IPv4",)), "addressType", doc, "addressType")
+    endpoints = []
+    for i, e in enumerate(obj.list(doc, "endpoints", "endpoints")):
+        path = f"endpoints[{i}]"
+        addrs = obj.strings(e, "addresses", f"{path}.addresses")
+        if not addrs:
+            raise obj.error(f"{path}.addresses", "required: at least one address", e)
+        for j, ip in enumerate(addrs):
+            obj.check(rules.ipv4(ip), f"{path}.addresses[{j}]", e, "addresses")
+        cond = obj.map(e, "conditions", f"{path}.conditions")
+        ready = cond.get("ready", True) is not False
+        serving = cond.get("serving", ready) is not False
+        terminating = bool(cond.get("terminating", False))
+        endpoints.append(SliceEndpoint(addrs, ready, serving, terminating,
+                                       obj.str(e, "hostname", f"{path}.hostname"),
+                                       obj.str(e, "nodeName", f"{path}.nodeName")))
+    return EndpointSlice(namespace, name, service, _slice_ports(obj, doc, "ports"), endpoints, source)
+
+
+def _slice_ports(obj: _Obj, d, path: str) -> list[ContainerPort]:
+    out = []
+    for i, p in enumerate(obj.list(d, path.rsplit(".", 1)[-1], path)):
+        ppath = f"{path}[{i}]"
+        if not isinstance(p, dict):
+            raise obj.error(ppath, "must be a mapping with port", d)
+        obj.check(rules.port_number(p.get("port")), f"{ppath}.port", p, "port")
+        proto = p.get("protocol", "TCP")
+        obj.check(rules.protocol(proto), f"{ppath}.protocol", p, "protocol")
+        out.append(ContainerPort(p["port"], proto, obj.str(p, "name", f"{ppath}.name")))
+    return out
+
+
+# ---- the Cluster document -------------------------------------------------------------------
+
+
+def _cluster(doc, file: str) -> ClusterConfig:
+    obj = _Obj(file, "Cluster", _name_of(doc) or "minikp", doc)
+    api = doc.get("apiVersion", "minikp.dev/v1alpha1")
+    obj.check(rules.one_of(api, ("minikp.dev/v1alpha1",)), "apiVersion", doc, "apiVersion")
+    c = ClusterConfig(source=Source(file, line_of(doc)))
+    if _name_of(doc):
+        obj.check(rules.dns1123_label(_name_of(doc)), "metadata.name", doc.get("metadata"), "name")
+        c.name = _name_of(doc)
+    spec = obj.map(doc, "spec", "spec")
+    nodes = spec.get("nodes", 1)
+    if isinstance(nodes, int) and not isinstance(nodes, bool):
+        if not 1 <= nodes <= 250:
+            raise obj.error("spec.nodes", f"{nodes}: must be between 1 and 250", spec, "nodes")
+        c.nodes = [NodeSpec(f"node-{i}") for i in range(1, nodes + 1)]
+    elif isinstance(nodes, list) and nodes:
+        c.nodes = []
+        for i, n in enumerate(nodes):
+            path = f"spec.nodes[{i}]"
+            n = {"name": n} if isinstance(n, str) else n
+            if not isinstance(n, dict):
+                raise obj.error(path, "must be a name or {name, labels}", spec, "nodes")
+            nname = obj.str(n, "name", f"{path}.name")
+            obj.check(rules.dns1123_label(nname) if nname else "required", f"{path}.name", n, "name")
+            if any(x.name == nname for x in c.nodes):
+                raise obj.error(f"{path}.name", f'"{nname}": duplicate node name', n, "name")
+            c.nodes.append(NodeSpec(nname, obj.labels(n, "labels", f"{path}.labels")))
+    else:
+        raise obj.error("spec.nodes", f"{nodes!r}: a number of nodes (1-250) or a list of "
+                        "{name, labels}", spec, "nodes")
+    proxy = obj.map(spec, "proxy", "spec.proxy")
+    c.proxy_mode = obj.str(proxy, "mode", "spec.proxy.mode", "iptables")
+    _check_proxy_mode(obj, c.proxy_mode, proxy)
+    c.ipvs_scheduler = obj.str(obj.map(proxy, "ipvs", "spec.proxy.ipvs"), "scheduler",
+                               "spec.proxy.ipvs.scheduler", "rr")
+    obj.check(rules.one_of(c.ipvs_scheduler, IPVS_SCHEDULERS), "spec.proxy.ipvs.scheduler",
+              proxy.get("ipvs"), "scheduler")
+    c.iptables_backend = obj.str(proxy, "iptablesBackend", "spec.proxy.iptablesBackend", "auto")
+    obj.check(rules.one_of(c.iptables_backend, IPTABLES_BACKENDS), "spec.proxy.iptablesBackend",
+              proxy, "iptablesBackend")
+    _networking(obj, obj.map(spec, "networking", "spec.networking"), c)
+    _clients(obj, spec, c)
+    for key in ("checks", "steps"):
+        items = obj.list(doc, key, key)
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise obj.error(f"{key}[{i}]", "must be a mapping", doc, key)
+        setattr(c, key, items)
+    return c
+
+
+def _check_proxy_mode(obj: _Obj | None, mode: str, at=None) -> None:
+    if mode in IMPLEMENTED_PROXY_MODES:
+        return
+    what = (f'"{mode}" is not implemented yet; available: {", ".join(IMPLEMENTED_PROXY_MODES)}'
+            if mode in PROXY_MODES else
+            f'"{mode}": not a proxy mode; valid: {", ".join(PROXY_MODES)} '
+            f'(implemented: {", ".join(IMPLEMENTED_PROXY_MODES)})')
+    if obj is None:
+        raise InputError(what, field="--proxy-mode")
+    raise obj.error("spec.proxy.mode", what, at, "mode")
+
+
+def _networking(obj: _Obj, net, c: ClusterConfig) -> None:
+    nets = {}
+    for key, attr in (("podSubnet", "pod_subnet"), ("serviceSubnet", "service_subnet"),
+                      ("nodeSubnet", "node_subnet")):
+        v = obj.str(net, key, f"spec.networking.{key}", getattr(c, attr))
+        obj.check(rules.cidr(v), f"spec.networking.{key}", net, key)
+        setattr(c, attr, v)
+        nets[key] = ipaddress.IPv4Network(v)
+    keys = list(nets)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            if nets[a].overlaps(nets[b]):
+                raise obj.error(f"spec.networking.{b}", f"{nets[b]} overlaps {a} {nets[a]}; "
+                                "the pod, service and node subnets must not overlap", net, b)
+    if nets["podSubnet"].prefixlen > 22:
+        raise obj.error("spec.networking.podSubnet", "must be /22 or larger: each node gets a /24",
+                        net, "podSubnet")
+    if nets["serviceSubnet"].num_addresses < 16:
+        raise obj.error("spec.networking.serviceSubnet", "must be /28 or larger", net, "serviceSubnet")
+    pool = obj.str(net, "loadBalancerPool", "spec.networking.loadBalancerPool", "")
+    if pool:
+        first, sep, last = pool.partition("-")
+        try:
+            a, b = ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address((last or first).strip())
+        except ValueError:
+            raise obj.error("spec.networking.loadBalancerPool", f'"{pool}": must be FIRST-LAST, e.g. '
+                            "172.18.255.200-172.18.255.250", net, "loadBalancerPool") from None
+        c.load_balancer_pool = (str(a), str(b))
+    else:
+        c.load_balancer_pool = _default_pool(nets["nodeSubnet"])
+    a, b = (ipaddress.IPv4Address(x) for x in c.load_balancer_pool)
+    node_net = nets["nodeSubnet"]
+    if a > b or a not in node_net or b not in node_net or a == node_net.network_address \
+            or b == node_net.broadcast_address:
+        raise obj.error("spec.networking.loadBalancerPool",
+                        f"{a}-{b}: must be a range of host addresses inside the node subnet {node_net}",
+                        net, "loadBalancerPool")
+    if len(c.nodes) + 1 >= int(a) - int(node_net.network_address):
+        raise obj.error("spec.networking.loadBalancerPool", f"{a}-{b} leaves no room for "
+                        f"{len(c.nodes)} node addresses at the start of {node_net}", net, "loadBalancerPool")
+    if len(c.nodes) >= nets["podSubnet"].num_addresses // 256:
+        raise obj.error("spec.nodes", f"{len(c.nodes)} nodes need {len(c.nodes) + 1} /24s; the pod "
+                        f"subnet {nets['podSubnet']} has {nets['podSubnet'].num_addresses // 256}")
+    c.cluster_domain = obj.str(net, "clusterDomain", "spec.networking.clusterDomain", "cluster.local")
+    obj.check(rules.dns1123_subdomain(c.cluster_domain), "spec.networking.clusterDomain", net,
+              "clusterDomain")
+
+
+def _default_pool(node_net: ipaddress.IPv4Network) -> tuple[str, str]:
+    """kind-style: the top of the node subnet (172.18.255.200-250 for 172.18.0.0/16)."""
+    top = int(node_net.broadcast_address)
+    return str(ipaddress.IPv4Address(top - 55)), str(ipaddress.IPv4Address(top - 5))
+
+
+def _clients(obj: _Obj, spec, c: ClusterConfig) -> None:
+    for i, item in enumerate(obj.list(spec, "clients", "spec.clients")):
+        path = f"spec.clients[{i}]"
+        item = {"name": item} if isinstance(item, str) else item
+        if not isinstance(item, dict):
+            raise obj.error(path, "must be a mapping with name", spec, "clients")
+        cname = obj.str(item, "name", f"{path}.name")
+        obj.check(rules.dns1123_label(cname) if cname else "required", f"{path}.name", item, "name")
+        if any(x.name == cname for x in c.clients):
+            raise obj.error(f"{path}.name", f'"{cname}": duplicate client name', item, "name")
+        hostnames = obj.strings(item, "hostnames", f"{path}.hostnames")
+        for j, h in enumerate(hostnames):
+            obj.check(rules.dns_name(h), f"{path}.hostnames[{j}]", item, "hostnames")
+        command = item.get("command")
+        if isinstance(command, str):
+            command = ["/bin/sh", "-c", command]
+        elif command is not None:
+            command = obj.strings(item, "command", f"{path}.command")
+        c.clients.append(ClientSpec(cname, hostnames, command))
+
+
+# ---- overrides and cross-object rules -----------------------------------------------------
+
+
+def _apply_overrides(scenario: Scenario, path: str, proxy_mode, nodes) -> None:
+    c = scenario.cluster
+    if proxy_mode:
+        _check_proxy_mode(None, proxy_mode)
+        c.proxy_mode = proxy_mode
+    if nodes is not None:
+        if not 1 <= nodes <= 250:
+            raise InputError(f"{nodes}: must be between 1 and 250", field="--nodes")
+        c.nodes = [NodeSpec(f"node-{i}") for i in range(1, nodes + 1)]
+
+
+def _check_cross_references(scenario: Scenario) -> None:
+    node_names = {n.name for n in scenario.cluster.nodes}
+    for w in scenario.workloads:
+        path = "spec" if w.kind == "Pod" else "spec.template.spec"
+        if w.template.node_name and w.template.node_name not in node_names:
+            raise InputError(f'"{w.template.node_name}": no such node; nodes: {", ".join(sorted(node_names))}',
+                             file=w.source.file, line=w.source.line, kind=w.kind, name=w.name,
+                             field=f"{path}.nodeName")
+        sel = w.template.node_selector
+        if sel and not any(all(node_labels(n).get(k) == v for k, v in sel.items())
+                           for n in scenario.cluster.nodes):
+            raise InputError(f"{sel}: matches no node", file=w.source.file, line=w.source.line,
+                             kind=w.kind, name=w.name, field=f"{path}.nodeSelector")
+    for svc in scenario.services:
+        if not svc.selector:
+            continue
+        selected = [w for w in scenario.workloads
+                    if w.namespace == svc.namespace
+                    and all(w.template.labels.get(k) == v for k, v in svc.selector.items())]
+        if not selected:
+            continue
+        names = {p.name for w in selected for c in w.template.containers for p in c.ports}
+        for i, p in enumerate(svc.ports):
+            if isinstance(p.target_port, str) and p.target_port not in names:
+                raise InputError(f'"{p.target_port}": no container port of the selected pods has '
+                                 f'this name; named: {", ".join(sorted(n for n in names if n)) or "none"}',
+                                 file=svc.source.file, line=svc.source.line, kind="Service",
+                                 name=svc.name, field=f"spec.ports[{i}].targetPort")
+
+
+def node_labels(n: NodeSpec) -> dict:
+    """The labels a node carries (what nodeSelector matches against)."""
+    return {"kubernetes.io/hostname": n.name, "kubernetes.io/os": "linux", **n.labels}
