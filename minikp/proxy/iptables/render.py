@@ -1,0 +1,422 @@
+"""The iptables-restore input kube-proxy writes for one node (pure).
+
+Target: kube-proxy KUBE_PROXY_VERSION (1.33), pkg/proxy/iptables/proxier.go syncProxyRules,
+with masquerade bit 14 (mark 0x4000), the ClusterCIDR local-traffic detector (the snapshot's
+cluster_cidr), localhostNodePorts on, IPv4, nodePortAddresses unset.
+
+- render(snapshot, changed=, stale_nat_chains=, random_fully=, nfacct=, tcp_liberal=):
+  `*filter … COMMIT` then `*nat … COMMIT`, line for line as syncProxyRules builds its four
+  buffers (filter chains, filter rules, nat chains, nat rules). changed=None is a full sync;
+  a set of service keys is a partial sync that writes per-service chains only for those.
+- plan(sp, node): the per-service-port decisions (which chains, which filter targets).
+- active_nat_chains(snapshot): every per-service nat chain the ruleset needs (stale = the rest).
+- JUMP_RULES, CANARY_CHAIN, CANARY_TABLES, NFACCT_COUNTERS: what a full sync installs
+  outside the restore.
+
+Rule order inside the top-level chains follows the services sorted by port name, where
+kube-proxy's follows Go map order (random); sorted is one valid instance of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from dataclasses import dataclass
+
+from minikp import KUBE_PROXY_VERSION
+from minikp.proxy.iptables import names
+from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo
+
+TARGET_VERSION = KUBE_PROXY_VERSION
+MASQ_MARK = "0x4000"  # fmt.Sprintf("%#08x", 1<<14)
+LARGE_CLUSTER_ENDPOINTS = 1000  # largeClusterEndpointsThreshold
+CANARY_CHAIN = "KUBE-PROXY-CANARY"
+CANARY_TABLES = ("mangle", "nat", "filter")  # ipt.Monitor polls only the first (mangle)
+# nfacct counters kube-proxy creates (metrics.*NFAcctCounter) when the kernel has nfacct.
+NFACCT_INVALID = "ct_state_invalid_dropped_pkts"
+NFACCT_LOCALHOST_NODEPORT = "localhost_nps_accepted_pkts"
+NFACCT_COUNTERS = (NFACCT_INVALID, NFACCT_LOCALHOST_NODEPORT)
+
+FILTER_TOP_CHAINS = ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD",
+                     "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL")
+NAT_TOP_CHAINS = ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ")
+
+
+@dataclass(frozen=True)
+class JumpRule:
+    table: str
+    chain: str  # KUBE chain jumped to
+    builtin: str  # built-in chain holding the jump
+    args: tuple[str, ...]  # rule spec after the chain name, ending in `-j chain`
+
+
+def _jump(table: str, chain: str, builtin: str, comment: str, extra: tuple[str, ...] = ()) -> JumpRule:
+    args = extra + (("-m", "comment", "--comment", comment) if comment else ()) + ("-j", chain)
+    return JumpRule(table, chain, builtin, args)
+
+
+_NEW = ("-m", "conntrack", "--ctstate", "NEW")
+# iptablesJumpChains + iptablesKubeletJumpChains, in kube-proxy's order. Each is prepended
+# (EnsureRule Prepend: -C, then -I) when missing, so the last one ends up first.
+JUMP_RULES: tuple[JumpRule, ...] = (
+    _jump("filter", "KUBE-EXTERNAL-SERVICES", "INPUT", "kubernetes externally-visible service portals", _NEW),
+    _jump("filter", "KUBE-EXTERNAL-SERVICES", "FORWARD", "kubernetes externally-visible service portals", _NEW),
+    _jump("filter", "KUBE-NODEPORTS", "INPUT", "kubernetes health check service ports"),
+    _jump("filter", "KUBE-SERVICES", "FORWARD", "kubernetes service portals", _NEW),
+    _jump("filter", "KUBE-SERVICES", "OUTPUT", "kubernetes service portals", _NEW),
+    _jump("filter", "KUBE-FORWARD", "FORWARD", "kubernetes forwarding rules"),
+    _jump("filter", "KUBE-PROXY-FIREWALL", "INPUT", "kubernetes load balancer firewall", _NEW),
+    _jump("filter", "KUBE-PROXY-FIREWALL", "OUTPUT", "kubernetes load balancer firewall", _NEW),
+    _jump("filter", "KUBE-PROXY-FIREWALL", "FORWARD", "kubernetes load balancer firewall", _NEW),
+    _jump("nat", "KUBE-SERVICES", "OUTPUT", "kubernetes service portals"),
+    _jump("nat", "KUBE-SERVICES", "PREROUTING", "kubernetes service portals"),
+    _jump("nat", "KUBE-POSTROUTING", "POSTROUTING", "kubernetes postrouting rules"),
+    _jump("filter", "KUBE-FIREWALL", "INPUT", ""),
+    _jump("filter", "KUBE-FIREWALL", "OUTPUT", ""),
+)
+
+
+def probability(n: int) -> str:
+    """computeProbability: Go's %0.10f of 1/n."""
+    return "%0.10f" % (1.0 / n)
+
+
+def chain_line(chain: str) -> str:
+    return f":{chain} - [0:0]"
+
+
+# --- which endpoints and chains a service port uses ----------------------------------
+
+def externally_accessible(sp: ServicePortInfo) -> bool:
+    return bool(sp.node_port or sp.external_ips or sp.load_balancer_ips)
+
+
+def uses_cluster_endpoints(sp: ServicePortInfo) -> bool:
+    # eTP=Local still needs cluster endpoints for the short-circuit rules.
+    return not sp.internal_policy_local or externally_accessible(sp)
+
+
+def uses_local_endpoints(sp: ServicePortInfo) -> bool:
+    return sp.internal_policy_local or (sp.external_policy_local and externally_accessible(sp))
+
+
+def is_local(ep: Endpoint, node: str) -> bool:
+    return bool(ep.node) and ep.node == node
+
+
+@dataclass(frozen=True)
+class Categorized:
+    """proxy.CategorizeEndpoints (topology hints not modelled)."""
+    cluster: tuple[Endpoint, ...]
+    local: tuple[Endpoint, ...]
+    reachable: tuple[Endpoint, ...]  # allLocallyReachableEndpoints
+    any_endpoints: bool  # hasAnyEndpoints: usable endpoints on any node
+
+
+def _serving_terminating(e: Endpoint) -> bool:
+    return e.serving and e.terminating
+
+
+def categorize(sp: ServicePortInfo, node: str) -> Categorized:
+    eps = sorted(sp.endpoints, key=names.endpoint_string)  # byEndpoint: "ip:port" string order
+    cluster: tuple[Endpoint, ...] = ()
+    any_eps = False
+    if uses_cluster_endpoints(sp):
+        cluster = tuple(e for e in eps if e.ready)
+        if not cluster:  # no ready endpoint anywhere: fall back to serving+terminating
+            cluster = tuple(e for e in eps if _serving_terminating(e))
+        any_eps = bool(cluster)
+    if not uses_local_endpoints(sp):
+        return Categorized(cluster, (), cluster, any_eps)
+    any_eps = any_eps or any(e.ready or _serving_terminating(e) for e in eps)
+    local = tuple(e for e in eps if is_local(e, node) and e.ready)
+    if not local:
+        local = tuple(e for e in eps if is_local(e, node) and _serving_terminating(e))
+    if not uses_cluster_endpoints(sp):
+        return Categorized((), local, local, any_eps)
+    seen = {names.endpoint_string(e) for e in cluster}
+    extra = tuple(e for e in local if names.endpoint_string(e) not in seen)
+    reachable = tuple(sorted(cluster + extra, key=names.endpoint_string)) if extra else cluster
+    return Categorized(cluster, local, reachable, any_eps)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The locals syncProxyRules computes for one service port."""
+    cat: Categorized
+    has_endpoints: bool
+    has_internal: bool
+    has_external: bool
+    internal_chain: str
+    external_policy_chain: str
+    uses_cluster_chain: bool
+    uses_local_chain: bool
+    uses_ext_chain: bool
+    uses_fw: bool
+
+
+@functools.lru_cache(maxsize=1 << 16)  # partial syncs re-plan unchanged services: reuse
+def plan(sp: ServicePortInfo, node: str) -> Plan:
+    cat = categorize(sp, node)
+    has = cat.any_endpoints
+    svc, svl = names.svc_chain(sp), names.svl_chain(sp)
+    return Plan(
+        cat=cat,
+        has_endpoints=has,
+        has_internal=has and (not sp.internal_policy_local or bool(cat.local)),
+        has_external=has and (not sp.external_policy_local or bool(cat.local)),
+        internal_chain=svl if sp.internal_policy_local else svc,
+        external_policy_chain=svl if sp.external_policy_local else svc,
+        uses_cluster_chain=bool(cat.cluster) and uses_cluster_endpoints(sp),
+        uses_local_chain=bool(cat.local) and uses_local_endpoints(sp),
+        uses_ext_chain=has and externally_accessible(sp),
+        uses_fw=has and bool(sp.load_balancer_ips) and bool(source_ranges(sp)),
+    )
+
+
+def source_ranges(sp: ServicePortInfo) -> list[str]:
+    """loadBalancerSourceRanges as kube-proxy keeps them: trimmed, parsed, printed in
+    canonical form (net.IPNet.String()), IPv4 only; unparsable entries dropped."""
+    out = []
+    for cidr in sp.load_balancer_source_ranges:
+        try:
+            net = ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError:
+            continue
+        if net.version == 4:
+            out.append(str(net))
+    return out
+
+
+def nat_chains_for(sp: ServicePortInfo, node: str) -> list[str]:
+    """The per-service nat chains this service port needs (its part of activeNATChains)."""
+    p = plan(sp, node)
+    out = []
+    if p.uses_ext_chain:
+        out.append(names.ext_chain(sp))
+    if p.uses_fw:
+        out.append(names.fw_chain(sp))
+    if p.uses_cluster_chain:
+        out.append(names.svc_chain(sp))
+    if p.uses_local_chain:
+        out.append(names.svl_chain(sp))
+    out.extend(names.sep_chain(sp, e) for e in p.cat.reachable)
+    return out
+
+
+def active_nat_chains(snapshot: ProxySnapshot) -> set[str]:
+    return {c for sp in snapshot.services for c in nat_chains_for(sp, snapshot.node_name)}
+
+
+def sorted_services(snapshot: ProxySnapshot) -> list[ServicePortInfo]:
+    return sorted(snapshot.services, key=lambda s: (s.port_name_string, s.protocol))
+
+
+def large_cluster(snapshot: ProxySnapshot) -> bool:
+    """largeClusterMode: more than 1000 endpoints in all (any readiness)."""
+    return sum(len(s.endpoints) for s in snapshot.services) > LARGE_CLUSTER_ENDPOINTS
+
+
+def _contains(cidr: str, ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr)
+    except ValueError:
+        return False
+
+
+# --- rendering ------------------------------------------------------------------------
+
+class _Out:
+    def __init__(self) -> None:
+        self.filter_chains: list[str] = []
+        self.filter_rules: list[str] = []
+        self.nat_chains: list[str] = []
+        self.nat_rules: list[str] = []
+
+
+@dataclass(frozen=True)
+class _Opts:
+    cluster_cidr: str
+    node: str
+    node_ip: str
+    large: bool
+    nfacct: bool
+
+
+def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool) -> None:
+    """One service port, in syncProxyRules' order: top-level rules always; its own chains
+    only if write_chains (else kube-proxy writes them to a discarded buffer)."""
+    s = sp.port_name_string
+    proto = sp.protocol.lower()
+    match = f"-m {proto} -p {proto}"
+    port = sp.port
+    p = plan(sp, o.node)
+    cat = p.cat
+    svc, svl = names.svc_chain(sp), names.svl_chain(sp)
+    ext, fw = names.ext_chain(sp), names.fw_chain(sp)
+    lb_chain = fw if p.uses_fw else ext
+    if not p.has_endpoints:
+        int_target, int_comment = "REJECT", f'"{s} has no endpoints"'
+        ext_target, ext_comment = int_target, int_comment
+    else:
+        int_target, int_comment = "DROP", f'"{s} has no local endpoints"'
+        ext_target, ext_comment = int_target, int_comment
+    fr, nr = out.filter_rules, out.nat_rules
+
+    # Capture the clusterIP.
+    if p.has_internal:
+        nr.append(f'-A KUBE-SERVICES -m comment --comment "{s} cluster IP" {match} '
+                  f"-d {sp.cluster_ip} --dport {port} -j {p.internal_chain}")
+    else:
+        fr.append(f"-A KUBE-SERVICES -m comment --comment {int_comment} {match} "
+                  f"-d {sp.cluster_ip} --dport {port} -j {int_target}")
+    # Capture externalIPs.
+    for ip in sp.external_ips:
+        if p.has_endpoints:
+            nr.append(f'-A KUBE-SERVICES -m comment --comment "{s} external IP" {match} '
+                      f"-d {ip} --dport {port} -j {ext}")
+        if not p.has_external:
+            fr.append(f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {match} "
+                      f"-d {ip} --dport {port} -j {ext_target}")
+    # Capture load-balancer ingress.
+    for ip in sp.load_balancer_ips:
+        if p.has_endpoints:
+            nr.append(f'-A KUBE-SERVICES -m comment --comment "{s} loadbalancer IP" {match} '
+                      f"-d {ip} --dport {port} -j {lb_chain}")
+        if p.uses_fw:
+            fr.append(f'-A KUBE-PROXY-FIREWALL -m comment --comment "{s} traffic not accepted by {fw}" '
+                      f"{match} -d {ip} --dport {port} -j DROP")
+    if not p.has_external:
+        for ip in sp.load_balancer_ips:
+            fr.append(f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} {match} "
+                      f"-d {ip} --dport {port} -j {ext_target}")
+    # Capture nodeports (not subject to loadBalancerSourceRanges).
+    if sp.node_port:
+        if p.has_endpoints:
+            if o.nfacct:  # localhostNodePorts, IPv4, counter present
+                nr.append(f"-A KUBE-NODEPORTS -m comment --comment {s} {match} -d 127.0.0.0/8 "
+                          f"--dport {sp.node_port} -m nfacct --nfacct-name {NFACCT_LOCALHOST_NODEPORT} "
+                          f"-j {ext}")
+            nr.append(f"-A KUBE-NODEPORTS -m comment --comment {s} {match} --dport {sp.node_port} -j {ext}")
+        if not p.has_external:
+            fr.append(f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} "
+                      f"-m addrtype --dst-type LOCAL {match} --dport {sp.node_port} -j {ext_target}")
+    # Capture healthCheckNodePorts (always TCP).
+    if sp.health_check_node_port:
+        fr.append(f'-A KUBE-NODEPORTS -m comment --comment "{s} health check node port" '
+                  f"-m tcp -p tcp --dport {sp.health_check_node_port} -j ACCEPT")
+
+    if not write_chains:
+        return
+    chains, rules = out.nat_chains, out.nat_rules
+
+    # Internal traffic: masquerade off-cluster sources (ClusterCIDR detector's IfNotLocal).
+    if p.has_internal:
+        rules.append(f'-A {p.internal_chain} -m comment --comment "{s} cluster IP" {match} '
+                     f"-d {sp.cluster_ip} --dport {port} ! -s {o.cluster_cidr} -j KUBE-MARK-MASQ")
+    if p.uses_ext_chain:
+        chains.append(chain_line(ext))
+        if not sp.external_policy_local:
+            rules.append(f'-A {ext} -m comment --comment "masquerade traffic for {s} external destinations" '
+                         "-j KUBE-MARK-MASQ")
+        else:
+            rules.append(f'-A {ext} -m comment --comment "pod traffic for {s} external destinations" '
+                         f"-s {o.cluster_cidr} -j {svc}")
+            rules.append(f'-A {ext} -m comment --comment "masquerade LOCAL traffic for {s} external '
+                         'destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ')
+            rules.append(f'-A {ext} -m comment --comment "route LOCAL traffic for {s} external '
+                         f'destinations" -m addrtype --src-type LOCAL -j {svc}')
+        if p.has_external:
+            rules.append(f"-A {ext} -j {p.external_policy_chain}")
+    if p.uses_fw:
+        chains.append(chain_line(fw))
+        head = f'-A {fw} -m comment --comment "{s} loadbalancer IP"'
+        allow_from_node = False
+        for cidr in source_ranges(sp):
+            rules.append(f"{head} -s {cidr} -j {ext}")
+            allow_from_node = allow_from_node or _contains(cidr, o.node_ip)
+        if allow_from_node:
+            # A node reaching its own LB VIP loops back with the VIP as source.
+            for ip in sp.load_balancer_ips:
+                rules.append(f"{head} -s {ip} -j {ext}")
+        rules.append(f'-A {fw} -m comment --comment "other traffic to {s} will be dropped by '
+                     'KUBE-PROXY-FIREWALL"')
+    if p.uses_cluster_chain:
+        chains.append(chain_line(svc))
+        _service_to_endpoints(rules, sp, svc, cat.cluster, o.large)
+    if p.uses_local_chain:
+        chains.append(chain_line(svl))
+        _service_to_endpoints(rules, sp, svl, cat.local, o.large)
+    for ep in cat.reachable:
+        sep = names.sep_chain(sp, ep)
+        chains.append(chain_line(sep))
+        head = f"-A {sep}" if o.large else f"-A {sep} -m comment --comment {s}"
+        rules.append(f"{head} -s {ep.ip} -j KUBE-MARK-MASQ")
+        recent = f" -m recent --name {sep} --set" if sp.affinity_timeout else ""
+        rules.append(f"{head}{recent} {match} -j DNAT --to-destination {names.endpoint_string(ep)}")
+
+
+def _service_to_endpoints(rules: list[str], sp: ServicePortInfo, chain: str,
+                          eps: tuple[Endpoint, ...], large: bool) -> None:
+    """writeServiceToEndpointRules: affinity checks first, then the random spread."""
+    s = sp.port_name_string
+
+    def head(ep: Endpoint) -> str:
+        return f"-A {chain}" if large else f'-A {chain} -m comment --comment "{s} -> {names.endpoint_string(ep)}"'
+
+    if sp.affinity_timeout:
+        for ep in eps:
+            sep = names.sep_chain(sp, ep)
+            rules.append(f"{head(ep)} -m recent --name {sep} --rcheck --seconds {sp.affinity_timeout} "
+                         f"--reap -j {sep}")
+    n = len(eps)
+    for i, ep in enumerate(eps):
+        stat = f" -m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
+        rules.append(f"{head(ep)}{stat} -j {names.sep_chain(sp, ep)}")
+
+
+def render(snapshot: ProxySnapshot, *, changed: set[str] | None = None, stale_nat_chains=(),
+           random_fully: bool = True, nfacct: bool = False, tcp_liberal: bool = False) -> str:
+    """The restore buffer.
+
+    changed: None = full sync; else only services whose service_key is in it get their
+    SVC/SVL/EXT/FW/SEP chains written (partial sync). stale_nat_chains: flushed and deleted.
+    random_fully: iptables >= 1.6.2. nfacct: the kernel has nfacct and the counters exist
+    (kube-proxy then counts INVALID drops and localhost NodePort hits). tcp_liberal: the
+    netns has nf_conntrack_tcp_be_liberal set, so no INVALID DROP rule.
+    """
+    out = _Out()
+    out.filter_chains += [chain_line(c) for c in FILTER_TOP_CHAINS]
+    out.nat_chains += [chain_line(c) for c in NAT_TOP_CHAINS]
+    out.nat_rules += [
+        f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
+        f"-A KUBE-POSTROUTING -j MARK --xor-mark {MASQ_MARK}",
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
+        + (" --random-fully" if random_fully else ""),
+        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}",
+    ]
+    # IPv4 with localhostNodePorts on: kube-proxy's copy of kubelet's localnet guard.
+    out.filter_chains.append(chain_line("KUBE-FIREWALL"))
+    out.filter_rules.append('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
+                            "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT "
+                            "-j DROP")
+    opts = _Opts(snapshot.cluster_cidr, snapshot.node_name, snapshot.node_ip, large_cluster(snapshot), nfacct)
+    for sp in sorted_services(snapshot):
+        _service_rules(out, sp, opts, changed is None or sp.service_key in changed)
+    for chain in sorted(stale_nat_chains):
+        out.nat_chains.append(chain_line(chain))
+        out.nat_rules.append(f"-X {chain}")
+    out.nat_rules.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
+                         'must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+    if not tcp_liberal:
+        out.filter_rules.append("-A KUBE-FORWARD -m conntrack --ctstate INVALID"
+                                + (f" -m nfacct --nfacct-name {NFACCT_INVALID}" if nfacct else "") + " -j DROP")
+    out.filter_rules += [
+        f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark '
+        f"{MASQ_MARK}/{MASQ_MARK} -j ACCEPT",
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
+        "--ctstate RELATED,ESTABLISHED -j ACCEPT",
+    ]
+    lines = ["*filter", *out.filter_chains, *out.filter_rules, "COMMIT",
+             "*nat", *out.nat_chains, *out.nat_rules, "COMMIT"]
+    return "\n".join(lines) + "\n"

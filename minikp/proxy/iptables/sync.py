@@ -1,0 +1,213 @@
+"""Applying rendered rules inside a node's namespace, the way kube-proxy's syncProxyRules
+does (fidelity notes §2):
+
+- full sync at start, after a failed sync, or when the mangle canary chain has vanished
+  (someone flushed iptables): canary chains, chains + jump rules via `iptables -C`/`-I`,
+  nfacct counters, then ONE `iptables-restore -w 5 -W 100000 --noflush --counters`;
+- otherwise a partial sync: only services whose ServicePortInfos changed since the last
+  successful sync get their chains rewritten (top-level chains always are);
+- stale KUBE-SVC/SVL/EXT/FW/SEP chains (in `iptables-save -t nat`, no longer needed) are
+  flushed and deleted in the same restore; in large-cluster mode (>1000 endpoints) at most
+  once per syncPeriod, as kube-proxy does;
+- UDP conntrack cleanup after the restore, with the `conntrack -D` commands of kube-proxy
+  1.28's pkg/proxy/conntrack (1.33 does the same reconciliation over netlink).
+
+Every command runs inside the node's netns through minikp.nsenter.run_in.
+
+API: IptablesProxier(netns_path, backend).sync(snapshot) -> SyncResult;
+save(netns_path, backend, table=None, counters=False) -> str (the kernel's iptables-save).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from minikp.errors import OperationError
+from minikp.nsenter import in_netns, run_in
+from minikp.proxy.iptables import names, nfacct, render as rd
+from minikp.proxy.iptables.backend import binary, resolve_backend
+from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
+
+SYNC_PERIOD_S = 30.0  # iptables.syncPeriod default: large-cluster stale-chain cleanup cadence
+# utiliptables' wait flags (iptables >= 1.6.2): kube-proxy passes both to iptables and
+# iptables-restore. iptables-legacy 1.8.9 accepts -W and prints a deprecation note.
+WAIT_FLAGS = ("-w", "5", "-W", "100000")
+NO_FLOWS = "0 flow entries have been deleted"  # conntrack's exit 1 that is not an error
+
+
+@dataclass
+class SyncResult:
+    full: bool
+    duration_s: float
+    lines: int  # lines of restore input
+    changed: set[str]  # service keys whose chains were (re)written; every one on a full sync
+    stale_chains: list[str] = field(default_factory=list)
+    conntrack: list[list[str]] = field(default_factory=list)  # conntrack argv run
+    conntrack_errors: list[str] = field(default_factory=list)
+    restore_input: str = ""  # exactly what iptables-restore was given
+
+
+def _run(netns_path: str, argv: list[str], input: str | None = None, check: bool = True):
+    res = run_in(netns_path, argv, input=input)
+    if check and res.returncode != 0:
+        raise OperationError(f"{' '.join(argv[:6])}: exit {res.returncode}: {res.stderr.strip()[:2000]}")
+    return res
+
+
+def save(netns_path: str, backend: str, table: str | None = None, counters: bool = False) -> str:
+    """The kernel's own iptables-save output, from inside the namespace."""
+    argv = [binary(backend, "save")] + (["-c"] if counters else []) + (["-t", table] if table else [])
+    return _run(netns_path, argv).stdout
+
+
+def chains_in(save_text: str) -> list[str]:
+    """Chain names declared in iptables-save output (utiliptables.GetChainsFromTable)."""
+    return [line[1:].split(" ", 1)[0] for line in save_text.splitlines() if line.startswith(":")]
+
+
+def read_tcp_liberal(netns_path: str) -> bool:
+    """nf_conntrack_tcp_be_liberal of the namespace (per netns; absent = 0)."""
+    try:
+        with in_netns(netns_path):
+            with open("/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal") as f:
+                return f.read().strip() not in ("", "0")
+    except OSError:
+        return False
+
+
+# --- pure bookkeeping --------------------------------------------------------------------
+
+def by_service(snapshot: ProxySnapshot) -> dict[str, frozenset[ServicePortInfo]]:
+    out: dict[str, set[ServicePortInfo]] = {}
+    for sp in snapshot.services:
+        out.setdefault(sp.service_key, set()).add(sp)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def changed_services(prev: dict[str, frozenset], cur: dict[str, frozenset]) -> set[str]:
+    """Service keys added, removed or with any port/endpoint difference (kube-proxy's
+    serviceUpdateResult.UpdatedServices ∪ endpointUpdateResult.UpdatedServices)."""
+    return {k for k in prev.keys() | cur.keys() if prev.get(k) != cur.get(k)}
+
+
+def _udp_ports(snapshot: ProxySnapshot) -> dict[tuple[str, str], ServicePortInfo]:
+    return {(sp.port_name_string, sp.protocol): sp for sp in snapshot.services if sp.protocol == "UDP"}
+
+
+def _frontends(sp: ServicePortInfo) -> list[str]:
+    return [sp.cluster_ip, *sp.external_ips, *sp.load_balancer_ips]
+
+
+def conntrack_commands(prev: ProxySnapshot | None, cur: ProxySnapshot) -> list[list[str]]:
+    """kube-proxy 1.28's UDP cleanup (pkg/proxy/conntrack/cleanup.go, endpoints.go
+    detectStaleConntrackEntries), which 1.33 reconciles over netlink instead:
+    - deleted UDP service ports: flows to their cluster IP;
+    - newly active UDP service ports (0 -> >0 serving endpoints): flows to every frontend
+      IP and the NodePort, which may hold a cached "no endpoint" decision;
+    - UDP endpoints that were serving and no longer are (or are gone): flows DNATed to them,
+      for service ports that still exist."""
+    if prev is None:
+        return []
+    old, new = _udp_ports(prev), _udp_ports(cur)
+    cmds: list[list[str]] = []
+    for k in sorted(old.keys() - new.keys()):
+        cmds.append(["conntrack", "-D", "--orig-dst", old[k].cluster_ip, "-p", "udp"])
+    nodeports = []
+    for k, nsp in sorted(new.items()):
+        was = old.get(k)
+        if any(e.serving for e in nsp.endpoints) and not (was and any(e.serving for e in was.endpoints)):
+            cmds += [["conntrack", "-D", "--orig-dst", ip, "-p", "udp"] for ip in _frontends(nsp)]
+            if nsp.node_port:
+                nodeports.append(nsp.node_port)
+    cmds += [["conntrack", "-D", "-p", "udp", "--dport", str(p)] for p in nodeports]
+    for k, osp in sorted(old.items()):
+        nsp = new.get(k)
+        if nsp is None:
+            continue
+        now_serving = {str(e) for e in nsp.endpoints if e.serving}
+        for ep in osp.endpoints:
+            if not ep.serving or str(ep) in now_serving:
+                continue
+            if nsp.node_port:
+                cmds.append(["conntrack", "-D", "-p", "udp", "--dport", str(nsp.node_port), "--dst-nat", ep.ip])
+            cmds += [["conntrack", "-D", "--orig-dst", ip, "--dst-nat", ep.ip, "-p", "udp"]
+                     for ip in _frontends(nsp)]
+    seen: set[tuple[str, ...]] = set()
+    return [c for c in cmds if not (tuple(c) in seen or seen.add(tuple(c)))]
+
+
+# --- the proxier ------------------------------------------------------------------------
+
+class IptablesProxier:
+    """One node's iptables-mode proxy, driving the real kernel in `netns_path`."""
+
+    def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S) -> None:
+        self.netns_path = netns_path
+        self.backend = resolve_backend(backend)
+        self.sync_period_s = sync_period_s
+        self.need_full = True
+        self.nfacct = False  # counters exist; decided on each full sync
+        self.tcp_liberal = read_tcp_liberal(netns_path)  # read once, as NewProxier does
+        self._last: ProxySnapshot | None = None  # last successfully applied snapshot
+        self._last_cleanup = float("-inf")
+        self._restore_argv = [binary(self.backend, "restore"), *WAIT_FLAGS, "--noflush", "--counters"]
+
+    def _ipt(self, *args: str, check: bool = True):
+        return _run(self.netns_path, [binary(self.backend), *WAIT_FLAGS, *args], check=check)
+
+    def canary_present(self) -> bool:
+        """ipt.Monitor polls only mangle's canary: gone means someone flushed iptables."""
+        return self._ipt("-S", rd.CANARY_CHAIN, "-t", "mangle", check=False).returncode == 0
+
+    def _ensure_chain(self, table: str, chain: str) -> None:
+        """EnsureChain: -N, where exit 1 means the chain is already there."""
+        res = self._ipt("-N", chain, "-t", table, check=False)
+        if res.returncode not in (0, 1):
+            raise OperationError(f"iptables -N {chain} -t {table}: {res.stderr.strip()}")
+
+    def _ensure_base(self) -> None:
+        """Canaries, chains and the built-in -> KUBE jumps, nfacct counters (full sync only)."""
+        for table in rd.CANARY_TABLES:
+            self._ensure_chain(table, rd.CANARY_CHAIN)
+        for jump in rd.JUMP_RULES:
+            self._ensure_chain(jump.table, jump.chain)
+            spec = (jump.builtin, "-t", jump.table, *jump.args)
+            if self._ipt("-C", *spec, check=False).returncode != 0:
+                self._ipt("-I", *spec)
+        self.nfacct = nfacct.ensure(self.netns_path, rd.NFACCT_COUNTERS)
+
+    def sync(self, snapshot: ProxySnapshot) -> SyncResult:
+        start = time.monotonic()
+        full = self.need_full or self._last is None or not self.canary_present()
+        stale: list[str] = []
+        try:
+            if full:
+                self._ensure_base()
+                changed = set(by_service(snapshot)) | (set(by_service(self._last)) if self._last else set())
+            else:
+                changed = changed_services(by_service(self._last), by_service(snapshot))
+            cleanup = not rd.large_cluster(snapshot) or start - self._last_cleanup > self.sync_period_s
+            if cleanup:
+                active = rd.active_nat_chains(snapshot)
+                existing = chains_in(save(self.netns_path, self.backend, "nat"))
+                stale = sorted(c for c in existing if names.is_service_chain(c) and c not in active)
+                self._last_cleanup = start
+            text = rd.render(snapshot, changed=None if full else changed, stale_nat_chains=stale,
+                             nfacct=self.nfacct, tcp_liberal=self.tcp_liberal)
+            _run(self.netns_path, self._restore_argv, input=text)
+        except Exception:
+            self.need_full = True  # kube-proxy: a failed sync loses partial-sync state
+            raise
+        cmds = conntrack_commands(self._last, snapshot)
+        self._last = snapshot
+        self.need_full = False
+        errors = []
+        for argv in cmds:
+            res = _run(self.netns_path, argv, check=False)
+            # kube-proxy only logs failures; "0 flow entries" (exit 1) is not one.
+            if res.returncode != 0 and NO_FLOWS not in res.stderr + res.stdout:
+                errors.append(f"{' '.join(argv)}: {res.stderr.strip()}")
+        return SyncResult(full=full, duration_s=time.monotonic() - start, lines=text.count("\n"),
+                          changed=changed, stale_chains=stale, conntrack=cmds,
+                          conntrack_errors=errors, restore_input=text)

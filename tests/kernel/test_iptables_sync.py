@@ -1,0 +1,269 @@
+"""The iptables proxier against the real kernel: each test gets its own throwaway network
+namespace (minikp-test-ipt-*), programmed with iptables-legacy and iptables-nft."""
+
+import socket
+import subprocess
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from minikp.errors import OperationError
+from minikp.nsenter import in_netns, run_in
+from minikp.proxy.iptables import names
+from minikp.proxy.iptables.backend import resolve_backend
+from minikp.proxy.iptables.sync import IptablesProxier, save
+from minikp.proxy.iptables.trace import hits, read_counters
+from minikp.proxy.snapshot import Endpoint as E, ProxySnapshot, ServicePortInfo as SP
+
+NODE = "node-a"
+BACKENDS = ["legacy", "nft"]
+
+
+@pytest.fixture
+def netns():
+    name = f"minikp-test-ipt-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    path = f"/run/netns/{name}"
+    try:
+        run_in(path, ["ip", "link", "set", "lo", "up"], check=True)
+        # Somewhere for DNATed packets to go: a veth pair (no dummy module on this kernel)
+        # owning the pod and service ranges.
+        run_in(path, ["ip", "link", "add", "kp0", "type", "veth", "peer", "name", "kp1"], check=True)
+        run_in(path, ["ip", "link", "set", "kp1", "up"], check=True)
+        run_in(path, ["ip", "addr", "add", "10.180.255.254/16", "dev", "kp0"], check=True)
+        run_in(path, ["ip", "link", "set", "kp0", "up"], check=True)
+        run_in(path, ["ip", "route", "add", "172.30.0.0/16", "dev", "kp0"], check=True)
+        yield path
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+CLUSTERIP = SP("ns1", "svc1", "p80", "TCP", "172.30.0.41", 80,
+               endpoints=(E("10.180.0.1", 80, node=NODE), E("10.180.0.2", 80, node="b"),
+                          E("10.180.0.3", 80, node="b")))
+LB = SP("ns2", "lb", "", "TCP", "172.30.0.42", 80, node_port=30080, load_balancer_ips=("5.6.7.8",),
+        load_balancer_source_ranges=("192.168.0.0/24",), external_policy_local=True,
+        health_check_node_port=30000, affinity_timeout=10800,
+        endpoints=(E("10.180.0.4", 80, node=NODE), E("10.180.0.5", 80, node="b")))
+DNS = SP("ns3", "dns", "dns", "UDP", "172.30.0.43", 53, external_ips=("192.168.99.1",), node_port=30053,
+         endpoints=(E("10.180.0.6", 53, node=NODE), E("10.180.0.7", 53, node="b")))
+SCTP = SP("ns4", "sctp", "", "SCTP", "172.30.0.44", 9999, internal_policy_local=True,
+          endpoints=(E("10.180.0.8", 9999, node=NODE),))
+EMPTY = SP("ns5", "empty", "", "TCP", "172.30.0.45", 80, node_port=30081)
+NOLOCAL = SP("ns6", "nolocal", "", "TCP", "172.30.0.46", 80, node_port=30082, external_policy_local=True,
+             endpoints=(E("10.180.0.9", 80, node="b"),))
+
+
+def snap(*svcs):
+    return ProxySnapshot(NODE, "192.168.0.2", "10.180.0.0/16", tuple(svcs))
+
+
+RICH = snap(CLUSTERIP, LB, DNS, SCTP, EMPTY, NOLOCAL)
+
+
+def ipt(path, backend, *args, check=True):
+    res = run_in(path, [f"iptables-{backend}", *args])
+    if check:
+        assert res.returncode == 0, res.stderr
+    return res
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rich_snapshot_is_accepted_and_saved_back(netns, backend):
+    proxier = IptablesProxier(netns, backend)
+    result = proxier.sync(RICH)
+    assert result.full and result.lines > 50
+    nat = save(netns, backend, "nat")
+    assert "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000" in nat
+    assert "--probability 0.33333333349 -j KUBE-SEP-" in nat
+    assert "--probability 0.50000000000 -j KUBE-SEP-" in nat
+    assert '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES' in nat
+    assert "-j MASQUERADE --random-fully" in nat
+    assert "-m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-" in nat
+    assert f"-A {names.svl_chain(SCTP)} " in nat and "-p sctp" in nat
+    filt = save(netns, backend, "filter")
+    assert '"ns5/empty has no endpoints"' in filt and "-j REJECT --reject-with icmp-port-unreachable" in filt
+    assert '"ns6/nolocal has no local endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30082 -j DROP' in filt
+    assert '--comment "ns2/lb health check node port" -m tcp --dport 30000 -j ACCEPT' in filt
+    # Prepended jumps: the last one installed comes first in INPUT.
+    inputs = [line for line in filt.splitlines() if line.startswith("-A INPUT")]
+    assert inputs[0] == "-A INPUT -j KUBE-FIREWALL"
+    assert "KUBE-PROXY-CANARY" in save(netns, backend, "mangle")
+    # A second sync with nothing changed rewrites no service chain.
+    again = proxier.sync(RICH)
+    assert not again.full and again.changed == set() and again.stale_chains == []
+    assert save(netns, backend, "nat").count(":KUBE-SEP-") == nat.count(":KUBE-SEP-")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_partial_sync_rewrites_only_the_changed_service(netns, backend):
+    proxier = IptablesProxier(netns, backend)
+    proxier.sync(RICH)
+    # Marker rules behind the proxy's back: a rewritten chain loses its marker.
+    for sp in (CLUSTERIP, LB):
+        ipt(netns, backend, "-t", "nat", "-A", names.svc_chain(sp), "-m", "comment", "--comment",
+            f"marker-{sp.name}")
+    lb2 = replace(LB, endpoints=LB.endpoints + (E("10.180.0.10", 80, node=NODE),))
+    result = proxier.sync(snap(CLUSTERIP, lb2, DNS, SCTP, EMPTY, NOLOCAL))
+    assert not result.full and result.changed == {"ns2/lb"}
+    nat = save(netns, backend, "nat")
+    assert "marker-svc1" in nat and "marker-lb" not in nat
+    assert "--to-destination 10.180.0.10:80" in nat
+    assert "--probability 0.33333333349 -j KUBE-SEP-" in nat
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stale_chains_are_deleted(netns, backend):
+    proxier = IptablesProxier(netns, backend)
+    proxier.sync(RICH)
+    gone = [names.svc_chain(CLUSTERIP), names.sep_chain(CLUSTERIP, CLUSTERIP.endpoints[0])]
+    assert all(f":{c} " in save(netns, backend, "nat") for c in gone)
+    result = proxier.sync(snap(LB, DNS, SCTP, EMPTY, NOLOCAL))
+    assert not result.full and set(gone) <= set(result.stale_chains)
+    nat = save(netns, backend, "nat")
+    assert not any(c in nat for c in gone) and "ns1/svc1" not in nat
+    assert f":{names.svc_chain(LB)} " in nat
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flushed_behind_our_back_triggers_full_resync(netns, backend):
+    proxier = IptablesProxier(netns, backend)
+    proxier.sync(RICH)
+    for table in ("mangle", "nat", "filter"):
+        ipt(netns, backend, "-t", table, "-F")
+        ipt(netns, backend, "-t", table, "-X")
+    assert "KUBE" not in save(netns, backend)
+    result = proxier.sync(RICH)
+    assert result.full
+    nat = save(netns, backend, "nat")
+    assert f"-A {names.svc_chain(CLUSTERIP)} " in nat and "-A PREROUTING" in nat
+    assert "KUBE-PROXY-CANARY" in save(netns, backend, "mangle")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_failed_restore_forces_full_sync(netns, backend):
+    proxier = IptablesProxier(netns, backend)
+    proxier.sync(RICH)
+    # A stale-looking chain still referenced from a built-in chain cannot be deleted.
+    ipt(netns, backend, "-t", "nat", "-N", "KUBE-SVC-STALESTALESTALE")
+    ipt(netns, backend, "-t", "nat", "-A", "PREROUTING", "-j", "KUBE-SVC-STALESTALESTALE")
+    with pytest.raises(OperationError):
+        proxier.sync(RICH)
+    assert proxier.need_full
+    ipt(netns, backend, "-t", "nat", "-D", "PREROUTING", "-j", "KUBE-SVC-STALESTALESTALE")
+    result = proxier.sync(RICH)
+    assert result.full and "KUBE-SVC-STALESTALESTALE" in result.stale_chains
+    assert "STALESTALE" not in save(netns, backend, "nat")
+
+
+def _send_udp(path, dst, port, count=3):
+    with in_netns(path):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("10.180.255.254", 0))
+        for _ in range(count):
+            s.sendto(b"x", (dst, port))
+    finally:
+        s.close()
+
+
+def _flows(path):
+    return run_in(path, ["conntrack", "-L", "-p", "udp"]).stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_udp_conntrack_cleanup_and_trace(netns, backend):
+    proxier = IptablesProxier(netns, backend)
+    one = replace(DNS, endpoints=DNS.endpoints[1:])  # only 10.180.0.7
+    proxier.sync(snap(one))
+    before = read_counters(netns, backend)
+    _send_udp(netns, "172.30.0.43", 53)
+    after = read_counters(netns, backend)
+    hit = hits(before, after)
+    chains = [(t, c) for t, c, _, _ in hit]
+    assert ("nat", "OUTPUT") in chains and ("nat", "KUBE-SERVICES") in chains
+    assert ("nat", names.sep_chain(one, one.endpoints[0])) in chains
+    sep = names.sep_chain(one, one.endpoints[0])
+    order = [(t, c) for t, c, _, _ in hit]
+    assert order.index(("nat", "OUTPUT")) < order.index(("nat", "KUBE-SERVICES")) \
+        < order.index(("nat", names.svc_chain(one))) < order.index(("nat", sep))
+    dnat = [r for t, c, r, n in hit if "DNAT" in r]
+    assert dnat and "--to-destination 10.180.0.7:53" in dnat[0]
+    assert "src=10.180.0.7" in _flows(netns)  # the DNATed flow exists
+    # The endpoint goes away: its flow must be deleted, or replies would stick to it.
+    result = proxier.sync(snap(replace(DNS, endpoints=DNS.endpoints[:1])))
+    assert ["conntrack", "-D", "--orig-dst", "172.30.0.43", "--dst-nat", "10.180.0.7", "-p", "udp"] \
+        in result.conntrack
+    assert result.conntrack_errors == []
+    assert "src=10.180.0.7" not in _flows(netns)
+    # 0 -> >0 endpoints: flows to the service IP (e.g. cached REJECT) are cleared.
+    proxier.sync(snap(replace(DNS, endpoints=())))
+    result = proxier.sync(snap(DNS))
+    assert ["conntrack", "-D", "--orig-dst", "172.30.0.43", "-p", "udp"] in result.conntrack
+    assert result.conntrack_errors == []
+
+
+def test_resolve_backend():
+    assert resolve_backend("auto") == "legacy"
+    assert resolve_backend("nft") == "nft"
+    with pytest.raises(OperationError):
+        resolve_backend("ipvs")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nfacct_counters_and_restore_flags(netns, backend):
+    proxier = IptablesProxier(netns, backend)
+    assert proxier._restore_argv == [f"iptables-{backend}-restore", "-w", "5", "-W", "100000",
+                                     "--noflush", "--counters"]
+    proxier.sync(snap(CLUSTERIP, DNS))
+    assert proxier.nfacct  # this kernel has nfnetlink_acct: kube-proxy 1.33 counts with it
+    filt = save(netns, backend, "filter")
+    assert "-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP" in filt
+    nat = save(netns, backend, "nat")
+    assert (f'-A KUBE-NODEPORTS -d 127.0.0.0/8 -p udp -m comment --comment "ns3/dns:dns" -m udp --dport 30053 '
+            f"-m nfacct --nfacct-name  localhost_nps_accepted_pkts -j {names.ext_chain(DNS)}") in nat
+    assert "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0" in nat
+    # A second full sync (new proxier, same netns) finds the counters already there.
+    assert IptablesProxier(netns, backend).sync(snap(CLUSTERIP, DNS)).full
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_partial_sync_restore_input_names_only_the_changed_service(netns, backend):
+    proxier = IptablesProxier(netns, backend)
+    proxier.sync(RICH)
+    lb2 = replace(LB, endpoints=LB.endpoints[:1])
+    result = proxier.sync(snap(CLUSTERIP, lb2, DNS, SCTP, EMPTY, NOLOCAL))
+    declared = {line[1:].split()[0] for line in result.restore_input.splitlines() if line.startswith(":")}
+    per_service = {c for c in declared if names.is_service_chain(c)}
+    gone = names.sep_chain(LB, LB.endpoints[1])
+    assert per_service == {names.ext_chain(LB), names.fw_chain(LB), names.svc_chain(LB), names.svl_chain(LB),
+                           names.sep_chain(LB, LB.endpoints[0]), gone}
+    assert f"-X {gone}" in result.restore_input and result.stale_chains == [gone]
+    nat = save(netns, backend, "nat")
+    assert gone not in nat and f":{names.svc_chain(CLUSTERIP)} " in nat  # untouched chains stay
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_large_cluster_defers_stale_chain_cleanup(netns, backend):
+    eps = tuple(E(f"10.181.{i // 250}.{i % 250 + 1}", 80, node="b") for i in range(1001))
+    big = SP("ns7", "big", "", "TCP", "172.30.0.47", 80, endpoints=eps)
+    proxier = IptablesProxier(netns, backend)
+    assert proxier.sync(snap(big, CLUSTERIP)).stale_chains == []
+    result = proxier.sync(snap(big))  # svc1 deleted, but large-cluster mode: no iptables-save yet
+    assert result.stale_chains == [] and f":{names.svc_chain(CLUSTERIP)} " in save(netns, backend, "nat")
+    proxier.sync_period_s = 0.0  # a syncPeriod later
+    result = proxier.sync(snap(big))
+    assert names.svc_chain(CLUSTERIP) in result.stale_chains
+    assert names.svc_chain(CLUSTERIP) not in save(netns, backend, "nat")
+
+
+def test_tcp_be_liberal_netns_gets_no_invalid_drop(netns):
+    with in_netns(netns):  # the sysctl is per netns; kube-proxy reads it once at start
+        with open("/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal", "w") as f:
+            f.write("1")
+    proxier = IptablesProxier(netns, "legacy")
+    assert proxier.tcp_liberal
+    proxier.sync(RICH)
+    filt = save(netns, "legacy", "filter")
+    assert "INVALID" not in filt and '"kubernetes forwarding rules"' in filt
