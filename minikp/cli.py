@@ -234,7 +234,13 @@ def cmd_get(a) -> int:
 def cmd_exec(a) -> int:
     from minikp.nsenter import enter
 
-    argv = a.command[1:] if a.command[:1] == ["--"] else a.command
+    argv = a.command
+    if "--" in argv:  # REMAINDER also took the flags between TARGET and "--"
+        cut = argv.index("--")
+        flags, argv = argv[:cut], argv[cut + 1:]
+        sub = Parser(prog="minikp exec")
+        sub.add_argument("--name", default=a.name)
+        a.name = sub.parse_args(flags).name
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
     host = state.find_host(a.name, state.read(a.name), a.target)

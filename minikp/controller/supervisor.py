@@ -14,12 +14,14 @@ import datetime as dt
 import fcntl
 import json
 import os
+import queue
 import signal
 import socket
 import sys
 import threading
 import time
 import traceback
+from concurrent.futures import Future
 
 from minikp import names, state
 from minikp.controller import changes
@@ -91,6 +93,7 @@ class Supervisor:
         self.backend = ""
         self.stopping = threading.Event()
         self.lock = threading.RLock()
+        self.requests = queue.Queue()  # live changes, run by the main thread
 
     # ---- bring-up ------------------------------------------------------------------------
     def up(self) -> None:
@@ -274,17 +277,19 @@ class Supervisor:
         state.write(self.name, st)
 
     # ---- live changes (the control socket) -------------------------------------------------
+    CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply}
+
     def handle(self, op: str, args: dict):
-        with self.lock:
-            if op == "delete":
-                return changes.delete(self, args["spec"])
-            if op == "scale":
-                return changes.scale(self, args["spec"])
-            if op == "apply":
-                return changes.apply(self, args["spec"])
-            if op == "events":
-                return self.events.since(0)
-        raise InputError(f'unknown operation "{op}"; valid: delete, scale, apply')
+        """Called from a control-socket thread. Changes run on the main thread: the fabric's
+        netlink sockets belong to it (pyroute2 opens a new socket, in the caller's namespace,
+        for each new thread)."""
+        if op == "events":
+            return self.events.since(0)
+        if op not in self.CHANGES:
+            raise InputError(f'unknown operation "{op}"; valid: delete, scale, apply')
+        done = Future()
+        self.requests.put((self.CHANGES[op], args["spec"], done))
+        return done.result()
 
     def stop_pod(self, pod, reason: str) -> None:
         """Graceful deletion: the endpoint leaves every proxy first (terminating), then the
@@ -314,7 +319,18 @@ class Supervisor:
 
     # ---- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
-        while not self.stopping.wait(0.5):
+        while not self.stopping.is_set():
+            try:
+                change, spec, done = self.requests.get(timeout=0.5)
+            except queue.Empty:
+                pass
+            else:
+                try:
+                    done.set_result(change(self, spec))
+                except BaseException as e:  # noqa: BLE001 - the client reports it
+                    if not isinstance(e, InputError):
+                        log(f"change failed:\n{traceback.format_exc()}")
+                    done.set_exception(e)
             try:
                 self.check_pods()
             except Exception:  # keep supervising; the log says what went wrong

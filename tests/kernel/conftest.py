@@ -29,7 +29,7 @@ class Cluster:
         self.name, self.path = name, path
 
     def cli(self, *args, **kw):
-        return minikp(*args, "--name", self.name, **kw)
+        return minikp(args[0], "--name", self.name, *args[1:], **kw)
 
     def get(self, kind, *extra):
         return json.loads(self.cli("get", kind, "-A", "-o", "json", *extra).stdout)["items"]

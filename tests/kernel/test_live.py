@@ -8,6 +8,9 @@ import time
 
 from conftest import minikp
 
+# clients search only the cluster domain, as a machine pointed at the cluster DNS would
+WEB = "http://web.default.svc.cluster.local/"
+
 SCENARIO = """
 apiVersion: minikp.dev/v1alpha1
 kind: Cluster
@@ -89,7 +92,7 @@ def test_scale_and_delete_with_rules_and_dns_following(cluster_factory):
     c.cli("scale", "deployment", "web", "--replicas", "5")
     assert len(c.pods("web-")) == 5 and len(endpoint_ips(c)) == 6
     assert rules(c).count("-j KUBE-SEP-") >= 6
-    got = set(c.answers("client/outside", "http://web/", 80))
+    got = set(c.answers("client/outside", WEB, 80))
     assert len(got) == 6, got
     c.cli("scale", "deployment", "web", "--replicas", "1")
     assert len(c.pods("web-")) == 1 and len(endpoint_ips(c)) == 2
@@ -97,7 +100,7 @@ def test_scale_and_delete_with_rules_and_dns_following(cluster_factory):
     c.cli("delete", "pod", victim)
     pods = c.pods("web-")
     assert len(pods) == 1 and pods[0]["metadata"]["name"] != victim  # replaced, new name
-    assert victim not in set(c.answers("client/outside", "http://web/", 10))
+    assert victim not in set(c.answers("client/outside", WEB, 10))
     events = c.cli("events").stdout
     assert "PodDeleted" in events and "partial sync" in events
 
@@ -136,7 +139,7 @@ def test_no_failed_request_while_a_pod_is_deleted(cluster_factory):
 
     def load():
         while not done.is_set():
-            results.extend(c.probe("client/outside", "http", "http://web/", 20, timeout=2.0))
+            results.extend(c.probe("client/outside", "http", WEB, 20, timeout=2.0))
 
     t = threading.Thread(target=load)
     t.start()
