@@ -27,6 +27,7 @@ from minikp import names, state
 from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import PodState, compute_endpoints
+from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
                                        pod_object, service_object)
 from minikp.controller.snapshots import build_snapshot
@@ -84,6 +85,7 @@ class Supervisor:
         self.netns: dict[str, str] = {}  # pod key → netns path
         self.commands = {}  # pod key → Popen
         self.dns: dict[str, Dnsmasq] = {}
+        self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
         self.proxiers: dict[str, IptablesProxier] = {}
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
@@ -166,10 +168,14 @@ class Supervisor:
                 listeners = listeners_for(c)
                 if listeners:
                     self.workloads.add(f"{key}/{c.name}", path, pod.name, listeners)
+        trackers = [ProbeTracker(c.readiness_probe, time.monotonic())
+                    for c in pod.template.containers if c.readiness_probe]
+        if trackers:
+            self.probes[key] = trackers
 
-    def pod_ready(self, pod) -> bool:
-        """Ready once the workload listens: every declared TCP port accepts a connection and
-        every command is still running (the default when there is no readinessProbe)."""
+    def pod_started(self, pod) -> bool:
+        """Started once the workload listens: every declared TCP port accepts a connection
+        and every command is still running. Without a readinessProbe that also means ready."""
         key = pod_key(pod)
         if key in self.dns:
             return self.dns[key].running() and port_open(self.netns[key], pod.ip, 53)
@@ -188,9 +194,13 @@ class Supervisor:
                     self.states[key] = PodState(ready=False, running=False)
                     self.events.emit("PodFailed", f"pod {key} failed: its workload exited",
                                      pod=key)
-                elif self.pod_ready(pod):
-                    self.states[key] = PodState(ready=True)
-                    self.events.emit("PodReady", f"pod {key} is ready", pod=key)
+                elif self.pod_started(pod):
+                    self.run_probes(pod, time.monotonic())
+                    ready = all(t.ready for t in self.probes.get(key, []))
+                    self.states[key] = PodState(ready=ready)
+                    self.events.emit("PodReady" if ready else "PodNotReady",
+                                     f"pod {key} is {'ready' if ready else 'running, not ready (readiness probe failing)'}",
+                                     pod=key)
                 else:
                     still.append(pod)
             pending = still
@@ -244,14 +254,36 @@ class Supervisor:
         for ip, nodes in wanted.items():
             self.fabric.add_lb_route(ip, nodes)
 
+    def run_probes(self, pod, now: float) -> bool:
+        """Run the pod's due readiness probes; True when its readiness changed."""
+        key, changed = pod_key(pod), False
+        for tracker in self.probes.get(key, []):
+            if tracker.due(now):
+                ok = run_probe(tracker.probe, pod, self.netns[key], pod.hostname,
+                               state.resolv_path(self.name, pod.namespace))
+                changed |= tracker.record(ok, time.monotonic())
+        return changed
+
     def check_pods(self) -> None:
         with self.lock:
             failed = [k for k, s in self.states.items() if s.running and self.exited(k)]
             for key in failed:
                 self.events.emit("PodFailed", f"pod {key} failed: its workload exited", pod=key)
                 self.states[key] = PodState(ready=False, running=False)
-            if failed:
-                self.resync("pod failed")
+            changed = []
+            for pod in self.plan.pods:
+                key = pod_key(pod)
+                st = self.states.get(key)
+                if key in self.probes and st and st.running and not st.terminating \
+                        and self.run_probes(pod, time.monotonic()):
+                    ready = all(t.ready for t in self.probes[key])
+                    self.states[key] = PodState(ready=ready)
+                    self.events.emit("PodReady" if ready else "PodNotReady",
+                                     f"pod {key} readiness probe {'succeeded' if ready else 'failed'}",
+                                     pod=key)
+                    changed.append(key)
+            if failed or changed:
+                self.resync("pod failed" if failed else "readiness changed")
 
     def write_state(self) -> None:
         plan, eps = self.plan, self.endpoints
@@ -313,7 +345,7 @@ class Supervisor:
         self.fabric.remove_pod(pod.namespace, pod.name)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
-        for d in (self.states, self.netns, self.created):
+        for d in (self.states, self.netns, self.created, self.probes):
             d.pop(key, None)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
 

@@ -150,3 +150,58 @@ def test_no_failed_request_while_a_pod_is_deleted(cluster_factory):
     t.join()
     failed = [r for r in results if not r["ok"]]
     assert len(results) > 40 and failed == [], failed[:3]
+
+
+PROBED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: registry.k8s.io/serve_hostname, ports: [{containerPort: 9376}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 9376}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: probed, labels: {app: web}}
+spec:
+  containers:
+  - name: c
+    image: python
+    command: [python3, -m, http.server, "9376", --directory, "DOCROOT"]
+    ports: [{containerPort: 9376, name: http}]
+    readinessProbe:
+      httpGet: {path: /ready, port: http}
+      periodSeconds: 1
+      failureThreshold: 2
+"""
+
+
+def test_readiness_probe_failing_and_recovering(cluster_factory, tmp_path):
+    docroot = tmp_path / "docroot"
+    docroot.mkdir()
+    c = cluster_factory(PROBED.replace("DOCROOT", str(docroot)))
+    probed = next(p for p in c.pods() if p["metadata"]["name"] == "probed")
+    ip = probed["status"]["podIP"]
+    ready = lambda: next(x["status"] == "True" for x in  # noqa: E731
+                         next(p for p in c.pods() if p["metadata"]["name"] == "probed")
+                         ["status"]["conditions"] if x["type"] == "Ready")
+    # /ready answers 404: running, not ready, not an endpoint, not in any node's rules
+    assert probed["status"]["phase"] == "Running" and not ready()
+    assert ip not in endpoint_ips(c) and ip not in rules(c)
+    (docroot / "ready").write_text("ok")
+    assert wait_for(lambda: ip in endpoint_ips(c), 5), "endpoint did not appear once the probe passed"
+    assert f"{ip}:9376" in rules(c) and ready()
+    (docroot / "ready").unlink()
+    assert wait_for(lambda: ip not in endpoint_ips(c), 6), "endpoint stayed after the probe failed"
+    assert f"{ip}:9376" not in rules(c)

@@ -103,3 +103,17 @@ def test_lb_pending_and_age_format():
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     fmt = lambda s: tables.age("2026-01-01T00:00:00Z", start + dt.timedelta(seconds=s))  # noqa: E731
     assert [fmt(5), fmt(130), fmt(900), fmt(3 * 3600 + 60), fmt(3 * 86400)] == ["5s", "2m10s", "15m", "3h1m", "3d"]
+
+
+def test_readiness_probe_thresholds():
+    from minikp.controller.probes import ProbeTracker
+    from minikp.scenario.model import Probe
+    t = ProbeTracker(Probe(tcp_socket=80, initial_delay_seconds=5, period_seconds=2,
+                           success_threshold=2, failure_threshold=3), started_at=100.0)
+    assert not t.due(104.9) and t.due(105.0)
+    assert t.record(True, 105) is False and not t.ready  # one success of two
+    assert t.next_at == 107
+    assert t.record(True, 107) is True and t.ready
+    assert [t.record(False, n) for n in (109, 111)] == [False, False] and t.ready
+    assert t.record(True, 113) is False and t.ready  # a success resets the failure count
+    assert [t.record(False, n) for n in (115, 117, 119)] == [False, False, True] and not t.ready
