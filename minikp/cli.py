@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
+    p.add_argument("-w", "--watch", action="store_true", help="then a row for each change")
     p = verb("exec", "run a command in a pod, node/NAME or client/NAME")
     p.add_argument("target", metavar="TARGET")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
@@ -192,16 +193,10 @@ def cmd_get(a) -> int:
     if kind is None:
         raise InputError(f'unknown resource type "{a.kind}"; valid: nodes, pods, svc, endpoints, '
                          "endpointslices", field="get")
-    st = state.read(a.name)
-    objs = st[kind]
-    if kind != "nodes" and not a.all_namespaces:
-        objs = [o for o in objs if o["metadata"]["namespace"] == a.namespace]
-    if a.object_name:
-        objs = [o for o in objs if o["metadata"]["name"] == a.object_name]
-        if not objs:
-            print(f'Error from server (NotFound): {kind} "{a.object_name}" not found',
-                  file=sys.stderr)
-            return 1
+    objs = _objects(a, kind)
+    if a.object_name and not objs:
+        print(f'Error from server (NotFound): {kind} "{a.object_name}" not found', file=sys.stderr)
+        return 1
     if a.output in ("json", "yaml"):
         doc = objs[0] if a.object_name else {"apiVersion": "v1", "kind": "List", "items": objs}
         if a.output == "json":
@@ -213,22 +208,59 @@ def cmd_get(a) -> int:
     if a.output == "name":
         print("\n".join(f"{kind.rstrip('s')}/{o['metadata']['name']}" for o in objs))
         return 0
-    if not objs:
+    if not objs and not a.watch:
         where = "" if kind == "nodes" or a.all_namespaces else f" in {a.namespace} namespace"
         print(f"No resources found{where}.", file=sys.stderr)
         return 0
-    wide = a.output == "wide"
-    printer = {"nodes": lambda o: tables.nodes_table(o, wide),
-               "pods": lambda o: tables.pods_table(o, wide, a.all_namespaces),
-               "services": lambda o: tables.services_table(o, wide, a.all_namespaces),
-               "endpoints": lambda o: tables.endpoints_table(o, wide, a.all_namespaces),
-               "endpointslices": lambda o: tables.endpoints_table(
-                   [{"metadata": s["metadata"], "subsets": [{
-                       "addresses": [{"ip": e["addresses"][0]} for e in s["endpoints"]
-                                     if e["conditions"]["ready"]],
-                       "ports": s["ports"]}]} for s in o], wide, a.all_namespaces)}[kind]
-    print(printer(objs))
+    print(_table(a, kind, objs), flush=True)
+    if a.watch:
+        _watch_table(a, kind, objs)
     return 0
+
+
+def _objects(a, kind: str) -> list[dict]:
+    objs = state.read(a.name)[kind]
+    if kind != "nodes" and not a.all_namespaces:
+        objs = [o for o in objs if o["metadata"]["namespace"] == a.namespace]
+    if a.object_name:
+        objs = [o for o in objs if o["metadata"]["name"] == a.object_name]
+    return objs
+
+
+def _table(a, kind: str, objs: list[dict]) -> str:
+    wide = a.output == "wide"
+    if kind == "endpointslices":  # shown as endpoints: the ready addresses per port
+        kind, objs = "endpoints", [{"metadata": s["metadata"], "subsets": [{
+            "addresses": [{"ip": e["addresses"][0]} for e in s["endpoints"] if e["conditions"]["ready"]],
+            "ports": s["ports"]}]} for s in objs]
+    if kind == "nodes":
+        return tables.nodes_table(objs, wide)
+    return {"pods": tables.pods_table, "services": tables.services_table,
+            "endpoints": tables.endpoints_table}[kind](objs, wide, a.all_namespaces)
+
+
+def _watch_table(a, kind: str, objs: list[dict]) -> None:
+    """kubectl get -w: after the table, one row each time an object changes or goes."""
+    from minikp.controller.control import request, watch
+
+    def key(o):
+        return (o["metadata"].get("namespace", ""), o["metadata"]["name"])
+
+    def same(o):  # what a row shows, without the ever-changing age
+        return json.dumps({**o, "metadata": {**o["metadata"], "creationTimestamp": ""}}, sort_keys=True)
+
+    last = {key(o): same(o) for o in objs}
+    shown = {key(o): o for o in objs}
+    past = request(a.name, "events")
+    for _ in watch(a.name, since=past[-1]["seq"] if past else 0):
+        time.sleep(0.05)  # the state file follows the event
+        now = {key(o): o for o in _objects(a, kind)}
+        changed = [o for k, o in now.items() if last.get(k) != same(o)]
+        changed += [shown[k] for k in last if k not in now]  # gone: its last row
+        for o in changed:
+            print(_table(a, kind, [o]).splitlines()[-1], flush=True)
+        last = {k: same(o) for k, o in now.items()}
+        shown = now
 
 
 def cmd_exec(a) -> int:

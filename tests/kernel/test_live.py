@@ -89,8 +89,19 @@ def test_a_dead_workload_leaves_every_nodes_rules(cluster_factory):
 
 def test_scale_and_delete_with_rules_and_dns_following(cluster_factory):
     c = cluster_factory(SCENARIO)
-    c.cli("scale", "deployment", "web", "--replicas", "5")
-    assert len(c.pods("web-")) == 5 and len(endpoint_ips(c)) == 6
+    watcher = subprocess.Popen([sys.executable, "-m", "minikp.cli", "get", "--name", c.name,
+                                "pods", "--watch"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)  # the first table is printed and the watch is open
+        c.cli("scale", "deployment", "web", "--replicas", "5")
+        assert len(c.pods("web-")) == 5 and len(endpoint_ips(c)) == 6
+        time.sleep(0.5)
+    finally:
+        watcher.terminate()
+        watched = watcher.communicate(timeout=5)[0]
+    for pod in c.pods("web-"):  # every pod in a row, the two new ones in rows after the table
+        assert pod["metadata"]["name"] in watched
+    assert watched.count("\n") >= 1 + 4 + 2, watched
     assert rules(c).count("-j KUBE-SEP-") >= 6
     got = set(c.answers("client/outside", WEB, 80))
     assert len(got) == 6, got
