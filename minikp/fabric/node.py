@@ -18,6 +18,7 @@ import ipaddress
 
 from minikp import names
 from minikp.fabric import netns
+from minikp.fabric.rtnl import Rtnl
 from minikp.scenario.model import NodePlan
 
 POD_BRIDGE = "cni0"
@@ -43,6 +44,7 @@ def bring_up_eth0(ipr, ip: str, prefixlen: int) -> int:
 class Node:
     def __init__(self, plan: NodePlan, path: str, ipr, bridge_index: int):
         self.plan, self.path, self.ipr, self.bridge_index = plan, path, ipr, bridge_index
+        self.rtnl = Rtnl(path)  # the per-pod fast path (pod.py)
 
     @classmethod
     def build(cls, cluster: str, plan: NodePlan, world, node_prefixlen: int) -> "Node":
@@ -70,3 +72,4 @@ class Node:
 
     def close(self) -> None:
         self.ipr.close()
+        self.rtnl.close()

@@ -65,6 +65,7 @@ def list_clusters() -> list[str]:
 
 def cluster_netns(cluster: str) -> list[str]:
     prefix = names.netns_prefix(cluster)
+    longer = [names.netns_prefix(o) for o in _longer_clusters(cluster) if o != cluster]
     mine = []
     for n in netns.names(prefix):
         rest = n[len(prefix):]
@@ -72,8 +73,7 @@ def cluster_netns(cluster: str) -> list[str]:
             continue
         # "minikp-a-node-x-world" is cluster "a-node-x"'s world, not a node of "a":
         # the world name of every live cluster decides such overlaps.
-        if any(n.startswith(names.netns_prefix(other)) and other != cluster
-               for other in _longer_clusters(cluster)):
+        if any(n.startswith(p) for p in longer):
             continue
         mine.append(n)
     # pods and hosts first, the world last: a crash halfway leaves the world as a marker

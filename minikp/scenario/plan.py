@@ -207,17 +207,17 @@ class Allocator:
             self.used_ips.add(str(ip))
             return str(ip)
         reserved = {1, 10}  # the kubernetes and kube-dns services' addresses
-        if (svc.namespace, svc.name) == ("default", "kubernetes"):
-            candidates = [1]
-        elif (svc.namespace, svc.name) == ("kube-system", "kube-dns"):
-            candidates = [10]
+        fixed = {("default", "kubernetes"): 1, ("kube-system", "kube-dns"): 10}.get(
+            (svc.namespace, svc.name))
+        if fixed:
+            candidates = iter([fixed])
         else:
             size = net.num_addresses - 2
             start = _stable(f"{svc.namespace}/{svc.name}") % size
-            candidates = [(start + k) % size + 1 for k in range(size)]
+            candidates = ((start + k) % size + 1 for k in range(size))
         for offset in candidates:
             ip = str(net.network_address + offset)
-            if ip not in self.used_ips and (offset not in reserved or len(candidates) == 1):
+            if ip not in self.used_ips and (offset not in reserved or fixed):
                 self.used_ips.add(ip)
                 return ip
         raise InputError(f"no free ClusterIP left in {net}", field="spec.clusterIP", **where)

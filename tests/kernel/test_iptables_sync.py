@@ -267,3 +267,34 @@ def test_tcp_be_liberal_netns_gets_no_invalid_drop(netns):
     proxier.sync(RICH)
     filt = save(netns, "legacy", "filter")
     assert "INVALID" not in filt and '"kubernetes forwarding rules"' in filt
+
+
+@pytest.fixture
+def netns2():
+    name = f"minikp-test-ipt-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fresh_namespace_base_restore_equals_ensure_rule_commands(netns, netns2, backend):
+    """A fresh node gets its chains and jump rules in one restore; it must leave exactly
+    what kube-proxy's one-by-one EnsureChain/EnsureRule commands leave."""
+    ipt(netns2, backend, "-t", "mangle", "-N", "KUBE-PROXY-CANARY")  # not fresh: slow path
+    for path in (netns, netns2):
+        IptablesProxier(path, backend).sync(RICH)
+    assert tables(save(netns, backend)) == tables(save(netns2, backend))
+
+
+def tables(text):
+    """iptables-save output as {table: (sorted chain names, rules in order)}: the order of
+    tables depends on which one the kernel loaded first."""
+    out = {}
+    for block in text.split("*")[1:]:
+        lines = block.splitlines()
+        out[lines[0]] = (sorted(l.split()[0] for l in lines if l.startswith(":")),
+                         [l for l in lines if l.startswith("-")])
+    return out

@@ -76,6 +76,23 @@ JUMP_RULES: tuple[JumpRule, ...] = (
 )
 
 
+def base_restore() -> str:
+    """What _ensure_base's one-by-one commands build, as one restore for a namespace with no
+    KUBE chain yet: the canaries, the jump targets, then every jump rule prepended in the
+    same order (so the same final order). Declaring a chain flushes it: only for a fresh
+    namespace."""
+    out = []
+    for table in ("mangle", "filter", "nat"):
+        chains = ([CANARY_CHAIN] if table in CANARY_TABLES else []) + list(dict.fromkeys(
+            j.chain for j in JUMP_RULES if j.table == table))
+        out.append(f"*{table}")
+        out += [f":{c} - [0:0]" for c in chains]
+        out += [f"-I {j.builtin} " + " ".join(f'"{a}"' if " " in a else a for a in j.args)
+                for j in JUMP_RULES if j.table == table]
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
 def probability(n: int) -> str:
     """computeProbability: Go's %0.10f of 1/n."""
     return "%0.10f" % (1.0 / n)

@@ -167,7 +167,13 @@ class IptablesProxier:
             raise OperationError(f"iptables -N {chain} -t {table}: {res.stderr.strip()}")
 
     def _ensure_base(self) -> None:
-        """Canaries, chains and the built-in -> KUBE jumps, nfacct counters (full sync only)."""
+        """Canaries, chains and the built-in -> KUBE jumps, nfacct counters (full sync only).
+        A namespace without any KUBE chain (a node just made) gets them in one restore;
+        otherwise kube-proxy's EnsureChain/EnsureRule, one iptables command each."""
+        self.nfacct = nfacct.ensure(self.netns_path, rd.NFACCT_COUNTERS)
+        if ":KUBE-" not in save(self.netns_path, self.backend):
+            _run(self.netns_path, self._restore_argv, input=rd.base_restore())
+            return
         for table in rd.CANARY_TABLES:
             self._ensure_chain(table, rd.CANARY_CHAIN)
         for jump in rd.JUMP_RULES:
@@ -175,7 +181,6 @@ class IptablesProxier:
             spec = (jump.builtin, "-t", jump.table, *jump.args)
             if self._ipt("-C", *spec, check=False).returncode != 0:
                 self._ipt("-I", *spec)
-        self.nfacct = nfacct.ensure(self.netns_path, rd.NFACCT_COUNTERS)
 
     def sync(self, snapshot: ProxySnapshot) -> SyncResult:
         start = time.monotonic()
