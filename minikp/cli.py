@@ -153,13 +153,22 @@ def stop_supervisor(cluster: str) -> None:
         return
     if b"minikp.controller.supervisor" not in cmd or cluster.encode() not in cmd:
         return  # the PID was reused by someone else
+    import select
     import signal
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if os.path.exists(f"/proc/{pid}"):
-        os.kill(pid, signal.SIGKILL)
+    try:
+        fd = os.pidfd_open(pid)  # pins the process: no PID reuse between check and kill
+    except ProcessLookupError:
+        return
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGTERM)
+        # readable once it has exited (a zombie counts: its parent, init, reaps it later)
+        if not select.select([fd], [], [], 10)[0]:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+            select.select([fd], [], [], 5)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def remove_cluster(cluster: str) -> None:

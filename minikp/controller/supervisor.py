@@ -47,6 +47,7 @@ from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
 TERMINATION_GRACE_S = 0.2  # a short terminationGracePeriod: in-flight requests finish
+CHECK_PERIOD_S = 0.5  # how often workloads and readiness probes are looked at
 
 
 def now() -> str:
@@ -351,9 +352,10 @@ class Supervisor:
 
     # ---- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
+        last_check = 0.0
         while not self.stopping.is_set():
-            try:
-                change, spec, done = self.requests.get(timeout=0.5)
+            try:  # a short wait, so that SIGTERM is noticed quickly
+                change, spec, done = self.requests.get(timeout=0.1)
             except queue.Empty:
                 pass
             else:
@@ -363,6 +365,9 @@ class Supervisor:
                     if not isinstance(e, InputError):
                         log(f"change failed:\n{traceback.format_exc()}")
                     done.set_exception(e)
+            if time.monotonic() - last_check < CHECK_PERIOD_S:
+                continue
+            last_check = time.monotonic()
             try:
                 self.check_pods()
             except Exception:  # keep supervising; the log says what went wrong
