@@ -1,0 +1,83 @@
+"""Runs the minikp benchmarks and writes docs/benchmarks.md (+ bench/results.json).
+
+    python3 bench/run_all.py                      # the full set (about 8-10 minutes)
+    python3 bench/run_all.py --sizes 10:1 100:1 --datapath-seconds 2   # a quick smoke run
+    python3 bench/run_all.py --render-only        # re-render the doc from results.json
+Needs root, Mininet (Debian package), wrk; scripts/bench.sh installs them.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import PY, REPO, machine_info  # noqa: E402
+from report import read_optional, render  # noqa: E402
+
+RESULTS = os.path.join(REPO, "bench", "results.json")
+DOC = os.path.join(REPO, "docs", "benchmarks.md")
+NOTES = os.path.join(REPO, "bench", "notes.md")  # hand-written analysis, copied into the doc
+IPTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-iptables.md")
+
+
+def fabric_floor(pods):
+    cp = subprocess.run([PY, os.path.join(REPO, "bench", "fabric_floor.py"), str(pods)],
+                        cwd=REPO, text=True, capture_output=True, timeout=600)
+    if cp.returncode != 0:
+        raise RuntimeError(f"fabric_floor.py {pods} failed:\n{cp.stderr[-3000:]}")
+    return json.loads(cp.stdout.strip().splitlines()[-1])
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="*", default=["10:5", "100:5", "1000:3"],
+                    help="PODS:RUNS pairs (default: 10:5 100:5 1000:3)")
+    ap.add_argument("--datapath-seconds", type=int, default=5)
+    ap.add_argument("--datapath-rounds", type=int, default=2)
+    ap.add_argument("--skip-scale", action="store_true")
+    ap.add_argument("--skip-datapath", action="store_true")
+    ap.add_argument("--skip-fabric", action="store_true")
+    ap.add_argument("--render-only", action="store_true")
+    a = ap.parse_args()
+
+    if a.render_only:
+        with open(RESULTS) as f:
+            res = json.load(f, object_hook=lambda d: {int(k) if k.isdigit() else k: v for k, v in d.items()})
+    else:
+        if os.geteuid() != 0:
+            sys.exit("bench: needs root (network namespaces)")
+        res = {"machine": machine_info(), "date": datetime.date.today().isoformat()}
+        if not a.skip_scale:
+            from scale import bench_scale
+            sizes = [tuple(int(x) for x in s.split(":")) for s in a.sizes]
+            log(f"bench: bring-up/teardown, minikp vs Mininet: {', '.join(a.sizes)} (pods:runs)")
+            res["scale"] = bench_scale(sizes, log=log)
+        if not a.skip_fabric:
+            log("bench: fabric floor (namespaces + links only, no workloads or rules)")
+            res["fabric"] = [fabric_floor(n) for n in (100, 1000)]
+            for f in res["fabric"]:
+                log(f"  {f['pods']:>5} pods: nodes {f['nodes_s']:.2f}s, pods {f['pods_s']:.2f}s "
+                    f"({f['per_pod_ms']:.1f} ms/pod), destroy {f['destroy_s']:.2f}s")
+        if not a.skip_datapath:
+            from datapath import bench_datapath
+            log("bench: datapath (wrk)")
+            res["datapath"] = bench_datapath(seconds=a.datapath_seconds, rounds=a.datapath_rounds, log=log)
+        with open(RESULTS, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+    res["notes_md"] = read_optional(NOTES)
+    res["iptables_md"] = read_optional(IPTABLES_DOC)
+    with open(DOC, "w") as f:
+        f.write(render(res))
+    log(f"bench: wrote {os.path.relpath(DOC, REPO)} and {os.path.relpath(RESULTS, REPO)}")
+
+
+if __name__ == "__main__":
+    main()
