@@ -52,7 +52,23 @@ class Host:
 
 
 def find_host(cluster: str, state: dict, target: str) -> Host:
+    """`[NS/]POD`, `node/NAME`, `client/NAME`, and, so that nobody needs generated pod
+    names, `pod/KEY=VALUE` (the first ready pod with that label) or `deployment/[NS/]NAME`
+    (its first ready pod)."""
     kind, _, rest = target.partition("/")
+    pick = None
+    if kind == "deployment":
+        ns, _, dep = rest.rpartition("/")
+        pick = lambda p: (p["metadata"]["namespace"] == (ns or "default") and any(  # noqa: E731
+            o["name"].startswith(dep + "-") for o in p["metadata"].get("ownerReferences", [])))
+    elif kind in ("pod", "pods") and "=" in rest:
+        key, _, value = rest.partition("=")
+        pick = lambda p: p["metadata"].get("labels", {}).get(key) == value  # noqa: E731
+    if pick is not None:
+        for p in state["pods"]:
+            if pick(p) and p["status"]["conditions"][0]["status"] == "True":
+                return find_host(cluster, state, f"{p['metadata']['namespace']}/{p['metadata']['name']}")
+        raise InputError(f'"{target}" matches no ready pod', field="TARGET")
     if kind in ("node", "nodes") and rest:
         for n in state["nodes"]:
             if n["metadata"]["name"] == rest:

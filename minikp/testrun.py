@@ -36,31 +36,11 @@ def parse_steps(raw_steps: list, where: str) -> list[tuple[str, object]]:
     return steps
 
 
-def resolve_source(cluster: str, st: dict, source: str):
-    """Also `deployment/NAME` (its first ready pod) and `pod/KEY=VALUE` (first ready pod with
-    that label), so scenarios need not know generated pod names."""
-    kind, _, rest = source.partition("/")
-    pick = None
-    if kind == "deployment":
-        ns, _, dep = rest.rpartition("/")
-        pick = lambda p: (p["metadata"]["namespace"] == (ns or "default") and any(  # noqa: E731
-            o["name"].startswith(dep + "-") for o in p["metadata"].get("ownerReferences", [])))
-    elif kind == "pod" and "=" in rest:
-        key, _, value = rest.partition("=")
-        pick = lambda p: p["metadata"].get("labels", {}).get(key) == value  # noqa: E731
-    if pick is None:
-        return state.find_host(cluster, st, source)
-    for p in st["pods"]:
-        if pick(p) and p["status"]["conditions"][0]["status"] == "True":
-            return state.find_host(cluster, st, f"{p['metadata']['namespace']}/{p['metadata']['name']}")
-    raise InputError(f'"{source}" matches no ready pod', field="from")
-
-
 def run_check(cluster: str, check: Check) -> tuple[bool, str]:
     from minikp.cli import probe
 
     st = state.read(cluster)
-    host = resolve_source(cluster, st, check.source)
+    host = state.find_host(cluster, st, check.source)
     results = probe(cluster, host, check.mode, check.target, check.count, check.timeout)
     return evaluate(check, results, host.ip)
 

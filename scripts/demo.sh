@@ -12,11 +12,11 @@ step minikp get nodes -o wide --name $C
 step minikp get pods -o wide --name $C
 step minikp get svc --name $C
 step minikp get endpoints hostnames --name $C
-pod=$(minikp get pods --name $C -o name | head -1 | cut -d/ -f2)
 ip=$(minikp get svc hostnames --name $C -o json | python3 -c 'import json,sys;print(json.load(sys.stdin)["spec"]["clusterIP"])')
-step minikp curl "http://$ip/" --from "$pod" -c 30 --name $C
-step minikp exec "$pod" --name $C -- sh -c 'hostname; cat /etc/resolv.conf'
-echo; echo "\$ minikp rules node-1 --table nat --name $C   (KUBE- chains of the hostnames service)"
-minikp rules node-1 --table nat --name $C | grep -E '^\*|hostnames|KUBE-SERVICES|KUBE-MARK-MASQ|KUBE-POSTROUTING|^COMMIT'
+step minikp curl "http://$ip/" --from pod/curl -c 30 --name $C
+step minikp curl http://hostnames/ --from pod/curl -c 30 --name $C
+step minikp exec curl --name $C -- sh -c 'hostname; cat /etc/resolv.conf; getent hosts hostnames'
+echo; printf '\n\033[1m$ %s\033[0m\n' "minikp rules node-1 --table nat --name $C | grep -v kube-system   # the cluster DNS's chains left out"
+minikp rules node-1 --table nat --name $C | grep -v -e kube-system -e '^:KUBE-S[EV][PC]-'
 step minikp down --name $C
 trap - EXIT

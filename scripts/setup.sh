@@ -14,8 +14,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 PY=${PY:-python3}
-if ! $PY -c 'import minikp, pyroute2, yaml, pytest' 2>/dev/null \
-   || [ "$($PY -c 'import minikp,os;print(os.path.dirname(minikp.__file__))')" != "$PWD/minikp" ]; then
+# checked from / so that the checkout itself (on sys.path as the cwd) does not count
+if [ "$(cd / && $PY -c 'import minikp, pyroute2, yaml, pytest, os; print(os.path.dirname(minikp.__file__))' 2>/dev/null)" != "$PWD/minikp" ] \
+   || ! command -v minikp >/dev/null; then
   echo "setup: installing the minikp Python package (editable) and test dependencies"
   $PY -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v -e "^WARNING: Running pip as" -e "is ignored: it is neither" || true
 fi
