@@ -18,6 +18,7 @@ Not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -126,6 +127,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--note", action="append", default=[], help="extra line for the report")
+    ap.add_argument("--json", help="also write the rows here (make bench reads them for its goals)")
     args = ap.parse_args()
     rows = []
     for n in [int(x) for x in args.sizes.split(",")]:
@@ -143,8 +145,9 @@ def main() -> None:
         "* render: minikp building the full restore text, cold caches (pure Python).",
         "* bare restore: `iptables-<backend>-restore --noflush --counters` of that text into a fresh",
         "  netns: the floor for any proxy that writes this ruleset.",
-        "* full sync: IptablesProxier.sync on a fresh netns: render + canary chains + jump rules",
-        "  (-C/-I) + nfacct counters + `iptables-save -t nat` + one restore.",
+        "* full sync: IptablesProxier.sync on a fresh netns: render + nfacct counters + one",
+        "  `iptables-save` (no KUBE chain yet: canaries and jump rules in one restore) +",
+        "  `iptables-save -t nat` (stale chains) + the restore.",
         "* partial sync: one endpoint of one service removed or added back on the programmed node:",
         "  only that service's chains plus the top-level chains are written, as kube-proxy does;",
         "  above 1,000 endpoints (large-cluster mode) the stale-chain `iptables-save` runs at most",
@@ -162,6 +165,9 @@ def main() -> None:
                      f"{fmt(r.get('sync_full_s'), r, args.cap, 'sync')} | {partial} |")
     for note in args.note:
         lines += ["", note]
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"cap_s": args.cap, "rows": rows}, f, indent=1)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(lines) + "\n")

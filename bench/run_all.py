@@ -32,6 +32,22 @@ def fabric_floor(pods):
     return json.loads(cp.stdout.strip().splitlines()[-1])
 
 
+def proxy_sync(cap):
+    """bench_iptables_sync.py writes docs/benchmarks-iptables.md; its rows feed the goals."""
+    out = os.path.join(REPO, "bench", "sync.json")
+    note = ("Why `iptablesBackend: auto` picks legacy: the same restore text loads much faster "
+            "through iptables-legacy-restore (x_tables swaps one table blob) than through "
+            "iptables-nft-restore, whose cost grows much faster than linearly with the number of "
+            "chains (a separate single run of the 10,000-service text took 456 s with nft). At "
+            "10,000 services a partial sync with legacy still re-writes the whole nat table blob: "
+            "the x_tables floor, which kube-proxy pays too.")
+    subprocess.run([PY, os.path.join(REPO, "bench", "bench_iptables_sync.py"), "--cap", str(cap),
+                    "--repeats", "3", "--out", IPTABLES_DOC, "--json", out, "--note", note],
+                   cwd=REPO, check=True, timeout=3600)
+    with open(out) as f:
+        return json.load(f)
+
+
 def log(msg):
     print(msg, flush=True)
 
@@ -45,6 +61,9 @@ def main():
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-datapath", action="store_true")
     ap.add_argument("--skip-fabric", action="store_true")
+    ap.add_argument("--skip-sync", action="store_true")
+    ap.add_argument("--sync-cap", type=float, default=60.0,
+                    help="seconds any one iptables step may take (nft at 10,000 services does not finish)")
     ap.add_argument("--render-only", action="store_true")
     a = ap.parse_args()
 
@@ -66,6 +85,9 @@ def main():
             for f in res["fabric"]:
                 log(f"  {f['pods']:>5} pods: nodes {f['nodes_s']:.2f}s, pods {f['pods_s']:.2f}s "
                     f"({f['per_pod_ms']:.1f} ms/pod), destroy {f['destroy_s']:.2f}s")
+        if not a.skip_sync:
+            log("bench: iptables proxy sync (1,000 and 10,000 services x 5 endpoints, both backends)")
+            res["sync"] = proxy_sync(a.sync_cap)
         if not a.skip_datapath:
             from datapath import bench_datapath
             log("bench: datapath (wrk)")

@@ -166,14 +166,15 @@ class IptablesProxier:
         if res.returncode not in (0, 1):
             raise OperationError(f"iptables -N {chain} -t {table}: {res.stderr.strip()}")
 
-    def _ensure_base(self) -> None:
+    def _ensure_base(self) -> bool:
         """Canaries, chains and the built-in -> KUBE jumps, nfacct counters (full sync only).
         A namespace without any KUBE chain (a node just made) gets them in one restore;
-        otherwise kube-proxy's EnsureChain/EnsureRule, one iptables command each."""
+        otherwise kube-proxy's EnsureChain/EnsureRule, one iptables command each. True when
+        the namespace was fresh (so it has no stale chains either)."""
         self.nfacct = nfacct.ensure(self.netns_path, rd.NFACCT_COUNTERS)
         if ":KUBE-" not in save(self.netns_path, self.backend):
             _run(self.netns_path, self._restore_argv, input=rd.base_restore())
-            return
+            return True
         for table in rd.CANARY_TABLES:
             self._ensure_chain(table, rd.CANARY_CHAIN)
         for jump in rd.JUMP_RULES:
@@ -181,19 +182,23 @@ class IptablesProxier:
             spec = (jump.builtin, "-t", jump.table, *jump.args)
             if self._ipt("-C", *spec, check=False).returncode != 0:
                 self._ipt("-I", *spec)
+        return False
 
     def sync(self, snapshot: ProxySnapshot) -> SyncResult:
         start = time.monotonic()
         full = self.need_full or self._last is None or not self.canary_present()
         stale: list[str] = []
         try:
+            fresh = False
             if full:
-                self._ensure_base()
+                fresh = self._ensure_base()
                 changed = set(by_service(snapshot)) | (set(by_service(self._last)) if self._last else set())
             else:
                 changed = changed_services(by_service(self._last), by_service(snapshot))
             cleanup = not rd.large_cluster(snapshot) or start - self._last_cleanup > self.sync_period_s
-            if cleanup:
+            if fresh:  # nothing there yet, so nothing stale: counts as a cleanup
+                self._last_cleanup = start
+            elif cleanup:
                 active = rd.active_nat_chains(snapshot)
                 existing = chains_in(save(self.netns_path, self.backend, "nat"))
                 stale = sorted(c for c in existing if names.is_service_chain(c) and c not in active)
