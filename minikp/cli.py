@@ -238,14 +238,11 @@ def _objects(a, kind: str) -> list[dict]:
 
 def _table(a, kind: str, objs: list[dict]) -> str:
     wide = a.output == "wide"
-    if kind == "endpointslices":  # shown as endpoints: the ready addresses per port
-        kind, objs = "endpoints", [{"metadata": s["metadata"], "subsets": [{
-            "addresses": [{"ip": e["addresses"][0]} for e in s["endpoints"] if e["conditions"]["ready"]],
-            "ports": s["ports"]}]} for s in objs]
     if kind == "nodes":
         return tables.nodes_table(objs, wide)
     return {"pods": tables.pods_table, "services": tables.services_table,
-            "endpoints": tables.endpoints_table}[kind](objs, wide, a.all_namespaces)
+            "endpoints": tables.endpoints_table,
+            "endpointslices": tables.endpointslices_table}[kind](objs, wide, a.all_namespaces)
 
 
 def _watch_table(a, kind: str, objs: list[dict]) -> None:

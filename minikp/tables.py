@@ -139,3 +139,16 @@ def endpoints_table(eps: list[dict], wide=False, all_ns=False) -> str:
     rows = [[e["metadata"]["name"], endpoints_text(e), age(e["metadata"].get("creationTimestamp"))]
             for e in eps]
     return render(*_ns_col(eps, all_ns, header, rows))
+
+
+def endpointslices_table(slices: list[dict], wide=False, all_ns=False) -> str:
+    """kubectl's columns: the ports, then up to three endpoint addresses (ready or not)."""
+    header = ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    rows = []
+    for s in slices:
+        ports = ",".join(str(p["port"]) for p in s.get("ports") or [] if p.get("port")) or "<unset>"
+        addrs = [a for e in s.get("endpoints") or [] for a in e["addresses"]]
+        shown = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
+        rows.append([s["metadata"]["name"], s.get("addressType", "IPv4"), ports, shown or "<unset>",
+                     age(s["metadata"].get("creationTimestamp"))])
+    return render(*_ns_col(slices, all_ns, header, rows))

@@ -3,9 +3,12 @@ services, Endpoints and EndpointSlices, from the plan and the live pod states (p
 
 from __future__ import annotations
 
+import hashlib
+
 from minikp import KUBE_PROXY_VERSION
 from minikp.controller.endpoints import PodState, ServiceEndpoints
 from minikp.scenario.model import NodePlan, PodPlan, ServicePlan
+from minikp.scenario.plan import safe_encode
 
 
 def _meta(name, namespace=None, labels=None, created="", **extra):
@@ -169,5 +172,10 @@ def endpointslice_object(sp: ServicePlan, eps: ServiceEndpoints, created: str) -
     labels = {"kubernetes.io/service-name": svc.name,
               "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": _meta(svc.name, svc.namespace, labels, created),
+            "metadata": _meta(slice_name(svc.namespace, svc.name), svc.namespace, labels, created),
             "addressType": "IPv4", "ports": ports, "endpoints": endpoints}
+
+
+def slice_name(namespace: str, service: str) -> str:
+    """`<service>-<5 chars>`: the endpointslice controller's generateName, made stable."""
+    return f"{service}-{safe_encode(hashlib.sha256(f'{namespace}/{service}'.encode()).hexdigest())[:5]}"

@@ -86,6 +86,12 @@ def test_pods_answer_across_nodes_and_through_the_service(cluster_factory):
     assert set(c.answers(pods[0]["metadata"]["name"], f"http://{ip}/", 40)) == names
     node_ip = c.get("nodes")[1]["status"]["addresses"][0]["address"]
     assert set(c.answers("client/outside", f"http://{node_ip}:30080/", 40)) == names
+    # kubectl-shaped views of the same endpoints
+    (sl,) = [s for s in c.get("endpointslices") if s["metadata"]["labels"]["kubernetes.io/service-name"] == "hostnames"]
+    assert sl["metadata"]["name"].startswith("hostnames-") and len(sl["metadata"]["name"]) == len("hostnames-") + 5
+    assert {e["targetRef"]["name"] for e in sl["endpoints"]} == names
+    table = c.cli("get", "endpointslices").stdout
+    assert table.split()[:5] == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"] and "9376" in table
 
 
 def test_exec_gives_the_pods_network_hostname_and_resolv_conf(cluster_factory):
