@@ -110,7 +110,8 @@ class Supervisor:
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
             self.proxiers[node.name] = IptablesProxier(self.fabric.node_path(node.name),
-                                                       self.backend)
+                                                       self.backend,
+                                                       sync_period_s=self.plan.config.sync_period_s)
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -221,22 +222,42 @@ class Supervisor:
         """Endpoints from pod states → every node's proxy (partial syncs) and the DNS; then
         the LoadBalancer routes and the state file."""
         with self.lock:
-            eps = compute_endpoints(self.plan.services, self.plan.pods, self.states,
-                                    self.plan.endpoint_slices)
-            if eps != self.endpoints:
-                self.events.emit("EndpointsChanged", f"endpoints updated ({reason})")
-            self.endpoints = eps
-            for node in self.plan.nodes:
-                r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
-                self.events.emit("ProxySynced", f"proxy {node.name}: {'full' if r.full else 'partial'}"
-                                 f" sync in {r.duration_s * 1000:.1f} ms ({reason})",
-                                 node=node.name, full=r.full, ms=round(r.duration_s * 1000, 2))
+            eps = self.sync_proxies(reason)
             if self.dns:
                 records = build_records(self.plan, eps)
-                for d in self.dns.values():
-                    d.update(records)
+                for key, d in self.dns.items():
+                    if d.needs_restart(records) and len(self.dns) > 1:
+                        self.roll_dns(key, d, records)
+                    else:
+                        d.update(records)
             self.route_load_balancers(eps)
             self.write_state()
+
+    def sync_proxies(self, reason: str):
+        eps = compute_endpoints(self.plan.services, self.plan.pods, self.states,
+                                self.plan.endpoint_slices)
+        if eps != self.endpoints:
+            self.events.emit("EndpointsChanged", f"endpoints updated ({reason})")
+        self.endpoints = eps
+        for node in self.plan.nodes:
+            r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
+            self.events.emit("ProxySynced", f"proxy {node.name}: {'full' if r.full else 'partial'}"
+                             f" sync in {r.duration_s * 1000:.1f} ms ({reason})",
+                             node=node.name, full=r.full, ms=round(r.duration_s * 1000, 2))
+        return eps
+
+    def roll_dns(self, key: str, d: Dnsmasq, records) -> None:
+        """A DNS pod whose dnsmasq must restart (new CNAME/SRV records) first leaves the
+        kube-dns endpoints, as in a rolling update, so that no query meets its closed port;
+        then it comes back. The other replica answers meanwhile."""
+        before = self.states[key]
+        self.states[key] = PodState(ready=False, running=before.running)
+        self.sync_proxies(f"restarting DNS in {key}")
+        try:
+            d.update(records)
+        finally:
+            self.states[key] = before
+            self.sync_proxies(f"DNS in {key} restarted")
 
     def route_load_balancers(self, eps) -> None:
         """LoadBalancer addresses are routed to every node, or, for externalTrafficPolicy
@@ -352,7 +373,7 @@ class Supervisor:
 
     # ---- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
-        last_check = 0.0
+        last_check = last_canary = time.monotonic()
         while not self.stopping.is_set():
             try:  # a short wait, so that SIGTERM is noticed quickly
                 change, spec, done = self.requests.get(timeout=0.1)
@@ -365,13 +386,25 @@ class Supervisor:
                     if not isinstance(e, InputError):
                         log(f"change failed:\n{traceback.format_exc()}")
                     done.set_exception(e)
-            if time.monotonic() - last_check < CHECK_PERIOD_S:
-                continue
-            last_check = time.monotonic()
+            now = time.monotonic()
             try:
-                self.check_pods()
+                if now - last_canary >= self.plan.config.sync_period_s:
+                    last_canary = now
+                    self.check_canaries()
+                if now - last_check >= CHECK_PERIOD_S:
+                    last_check = now
+                    self.check_pods()
             except Exception:  # keep supervising; the log says what went wrong
                 log("check failed:\n" + traceback.format_exc())
+
+    def check_canaries(self) -> None:
+        """kube-proxy's ipt.Monitor: every syncPeriod, a node whose canary chain is gone had
+        its rules flushed behind the proxy's back; resync (a full sync on that node)."""
+        flushed = [n for n, p in self.proxiers.items() if not p.canary_present()]
+        if flushed:
+            self.events.emit("RulesFlushed", f"KUBE-PROXY-CANARY missing on {', '.join(flushed)}: "
+                             "full resync", nodes=flushed)
+            self.resync("iptables flushed behind the proxy's back")
 
     def shutdown(self) -> None:
         if self.control:

@@ -140,7 +140,8 @@ def _read(path: str) -> list:
 
 
 def _expand_lists(doc, file):
-    if doc.get("kind") == "List" or (doc.get("kind", "").endswith("List") and "items" in doc):
+    kind = doc.get("kind")
+    if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
         for item in doc.get("items") or []:
             if not isinstance(item, dict):
                 raise InputError("items[]: every item must be an object with apiVersion and kind",
@@ -526,6 +527,7 @@ def _cluster(doc, file: str) -> ClusterConfig:
     c.iptables_backend = obj.str(proxy, "iptablesBackend", "spec.proxy.iptablesBackend", "auto")
     obj.check(rules.one_of(c.iptables_backend, IPTABLES_BACKENDS), "spec.proxy.iptablesBackend",
               proxy, "iptablesBackend")
+    c.sync_period_s = _duration(obj, proxy, "syncPeriod", "spec.proxy.syncPeriod", c.sync_period_s)
     _networking(obj, obj.map(spec, "networking", "spec.networking"), c)
     _clients(obj, spec, c)
     for key in ("checks", "steps"):
@@ -535,6 +537,21 @@ def _cluster(doc, file: str) -> ClusterConfig:
                 raise obj.error(f"{key}[{i}]", "must be a mapping", doc, key)
         setattr(c, key, items)
     return c
+
+
+def _duration(obj: _Obj, d, key: str, field: str, default: float) -> float:
+    """Seconds, or a Go duration as kube-proxy's config takes it: 500ms, 30s, 1m."""
+    v = d.get(key, default)
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    if isinstance(v, str):
+        for unit in ("ms", "s", "m", "h"):
+            num = v[: -len(unit)]
+            if v.endswith(unit) and num.replace(".", "", 1).isdigit():
+                v = float(num) * units[unit]
+                break
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.1 <= v <= 86400:
+        raise obj.error(field, f"{d.get(key)!r}: a duration between 100ms and 24h, e.g. 30s or 1m", d, key)
+    return float(v)
 
 
 def _check_proxy_mode(obj: _Obj | None, mode: str, at=None) -> None:

@@ -155,6 +155,7 @@ class ClusterConfig:
     proxy_mode: str = "iptables"
     ipvs_scheduler: str = "rr"
     iptables_backend: str = "auto"  # auto | legacy | nft
+    sync_period_s: float = 30.0  # KubeProxyConfiguration iptables.syncPeriod: canary checks
     pod_subnet: str = "10.244.0.0/16"
     service_subnet: str = "10.96.0.0/12"
     node_subnet: str = "172.18.0.0/16"

@@ -216,3 +216,43 @@ def test_readiness_probe_failing_and_recovering(cluster_factory, tmp_path):
     (docroot / "ready").unlink()
     assert wait_for(lambda: ip not in endpoint_ips(c), 6), "endpoint stayed after the probe failed"
     assert f"{ip}:9376" not in rules(c)
+
+
+def test_dns_keeps_answering_while_a_restart_type_update_lands(cluster_factory, tmp_path):
+    """An ExternalName adds a CNAME, which dnsmasq reads only at start: each DNS pod leaves
+    the kube-dns endpoints while its dnsmasq restarts, so no query meets a closed port."""
+    from minikp.cli import probe
+    from minikp import state
+    c = cluster_factory(SCENARIO)
+    ext = tmp_path / "ext.yaml"
+    ext.write_text("""
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec: {type: ExternalName, externalName: db.example.test}
+""")
+    host = state.find_host(c.name, state.read(c.name), "worker")
+    results = []
+    t = threading.Thread(target=lambda: results.extend(probe(
+        c.name, host, "dns", "web.default.svc.cluster.local", 400, timeout=2.0, interval=0.002)))
+    t.start()
+    time.sleep(0.3)
+    c.cli("apply", str(ext))
+    t.join()
+    failed = [r for r in results if not r["ok"]]
+    assert len(results) == 400 and failed == [], failed[:3]
+    assert "PodNotReady" not in c.cli("events").stdout  # readiness of pods untouched
+    assert "restarting DNS in kube-system/coredns-" in c.cli("events").stdout
+
+
+def test_rules_flushed_behind_the_proxys_back_come_back(cluster_factory):
+    """kube-proxy's canary monitor: every syncPeriod (1s here) each node's KUBE-PROXY-CANARY
+    is looked for; gone means someone flushed iptables (firewalld reload, iptables -X)."""
+    c = cluster_factory(SCENARIO.replace("  nodes: 2\n", "  nodes: 2\n  proxy: {syncPeriod: 1s}\n"))
+    assert "KUBE-SVC-" in rules(c)
+    c.cli("exec", "node/node-1", "--", "sh", "-c",
+          "for t in nat mangle filter; do iptables-legacy -t $t -F; iptables-legacy -t $t -X; done")
+    assert "KUBE-" not in rules(c)
+    assert wait_for(lambda: "KUBE-SVC-" in rules(c), 5), "rules not restored"
+    assert set(c.answers("node/node-1", WEB, 40)) >= {p["metadata"]["name"] for p in c.pods("web-")}
+    assert "RulesFlushed" in c.cli("events").stdout

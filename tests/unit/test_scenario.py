@@ -243,3 +243,21 @@ def test_user_kube_dns_replaces_the_builtin(tmp_path):
         """))
     dns = [sp for sp in plan.services if sp.service.name == "kube-dns"]
     assert len(dns) == 1 and dns[0].cluster_ip == "10.96.0.10" and len(dns[0].service.ports) == 1
+
+
+@pytest.mark.parametrize("value, seconds", [("30s", 30.0), ("500ms", 0.5), ("1m", 60.0), (2, 2.0)])
+def test_proxy_sync_period(tmp_path, value, seconds):
+    s = load(tmp_path, f"""
+        apiVersion: minikp.dev/v1alpha1
+        kind: Cluster
+        spec: {{proxy: {{syncPeriod: {value}}}}}
+        """)
+    assert s.cluster.sync_period_s == seconds
+
+
+def test_proxy_sync_period_rejects_nonsense(tmp_path):
+    assert "spec.proxy.syncPeriod: 'soon': a duration" in error(tmp_path, """
+        apiVersion: minikp.dev/v1alpha1
+        kind: Cluster
+        spec: {proxy: {syncPeriod: soon}}
+        """)
