@@ -27,9 +27,9 @@ from minikp import names, state
 from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import PodState, compute_endpoints
-from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
                                        pod_object, service_object)
+from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
@@ -198,11 +198,7 @@ class Supervisor:
                                      pod=key)
                 elif self.pod_started(pod):
                     self.run_probes(pod, time.monotonic())
-                    ready = all(t.ready for t in self.probes.get(key, []))
-                    self.states[key] = PodState(ready=ready)
-                    self.events.emit("PodReady" if ready else "PodNotReady",
-                                     f"pod {key} is {'ready' if ready else 'running, not ready (readiness probe failing)'}",
-                                     pod=key)
+                    self.set_ready(key, "started")
                 else:
                     still.append(pod)
             pending = still
@@ -225,8 +221,9 @@ class Supervisor:
             eps = self.sync_proxies(reason)
             if self.dns:
                 records = build_records(self.plan, eps)
+                rolling = self.control is not None and len(self.dns) > 1  # up, with traffic
                 for key, d in self.dns.items():
-                    if d.needs_restart(records) and len(self.dns) > 1:
+                    if rolling and d.needs_restart(records):
                         self.roll_dns(key, d, records)
                     else:
                         d.update(records)
@@ -276,6 +273,13 @@ class Supervisor:
         for ip, nodes in wanted.items():
             self.fabric.add_lb_route(ip, nodes)
 
+    def set_ready(self, key: str, why: str) -> None:
+        """Running, and ready unless one of its readiness probes says otherwise."""
+        ready = all(t.ready for t in self.probes.get(key, []))
+        self.states[key] = PodState(ready=ready)
+        self.events.emit("PodReady" if ready else "PodNotReady",
+                         f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
+
     def run_probes(self, pod, now: float) -> bool:
         """Run the pod's due readiness probes; True when its readiness changed."""
         key, changed = pod_key(pod), False
@@ -298,11 +302,7 @@ class Supervisor:
                 st = self.states.get(key)
                 if key in self.probes and st and st.running and not st.terminating \
                         and self.run_probes(pod, time.monotonic()):
-                    ready = all(t.ready for t in self.probes[key])
-                    self.states[key] = PodState(ready=ready)
-                    self.events.emit("PodReady" if ready else "PodNotReady",
-                                     f"pod {key} readiness probe {'succeeded' if ready else 'failed'}",
-                                     pod=key)
+                    self.set_ready(key, "readiness probe")
                     changed.append(key)
             if failed or changed:
                 self.resync("pod failed" if failed else "readiness changed")
