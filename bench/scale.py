@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from common import MININET_PY, REPO, down_quietly, minikp, minikp_json, summary
 from memory import cluster_memory
@@ -68,6 +69,13 @@ def run_minikp(pods, cluster, measure_memory=False, verify=False):
     return out
 
 
+def settle(hosts):
+    """The kernel frees deleted namespaces and their links asynchronously, holding the rtnl
+    lock that the next run's netlink calls need: measured, a run right after 1,000 hosts were
+    deleted took ~70% longer. Wait it out so neither side pays for the other's teardown."""
+    time.sleep(2 + hosts / 100)
+
+
 def bench_scale(sizes_runs, log=print):
     """sizes_runs: [(pods, runs), ...] -> {pods: {...}} with per-run pairs and summaries."""
     results = {}
@@ -77,7 +85,9 @@ def bench_scale(sizes_runs, log=print):
             cluster = f"bench{pods}"
             mk = run_minikp(pods, cluster, measure_memory=(i == 0 and pods == max(p for p, _ in sizes_runs)),
                             verify=(i == 0))
+            settle(pods)
             mn = run_mininet(pods)
+            settle(pods)
             pair = {"minikp": mk, "mininet": mn,
                     "up_ratio": mn["up_s"] / mk["up_s"],
                     "down_ratio": mn["stop_s"] / mk["down_s"]}
