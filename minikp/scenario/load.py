@@ -81,6 +81,17 @@ class _Obj:
                 raise self.error(f"{field}[{i}]", f"{v!r}: must be a string", d, key)
         return items
 
+    def port(self, p, path: str, key: str, at) -> tuple[int, str]:
+        """A port entry's number (under `key`) and protocol, both checked."""
+        if not isinstance(p, dict):
+            raise self.error(path, f"must be a mapping with {key}", at)
+        if key not in p:
+            raise self.error(f"{path}.{key}", "required", p)
+        self.check(rules.port_number(p[key]), f"{path}.{key}", p, key)
+        proto = p.get("protocol", "TCP")
+        self.check(rules.protocol(proto), f"{path}.protocol", p, "protocol")
+        return p[key], proto
+
     def labels(self, d, key: str, field: str) -> dict[str, str]:
         m = self.map(d, key, field)
         for k, v in m.items():
@@ -256,20 +267,14 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
         ports = []
         for j, p in enumerate(obj.list(c, "ports", f"{cpath}.ports")):
             ppath = f"{cpath}.ports[{j}]"
-            if not isinstance(p, dict):
-                raise obj.error(ppath, "must be a mapping with containerPort", c, "ports")
-            if "containerPort" not in p:
-                raise obj.error(f"{ppath}.containerPort", "required", p)
-            obj.check(rules.port_number(p["containerPort"]), f"{ppath}.containerPort", p, "containerPort")
-            proto = p.get("protocol", "TCP")
-            obj.check(rules.protocol(proto), f"{ppath}.protocol", p, "protocol")
+            number, proto = obj.port(p, ppath, "containerPort", c)
             pname = obj.str(p, "name", f"{ppath}.name")
             if pname:
                 obj.check(rules.port_name(pname), f"{ppath}.name", p, "name")
                 if pname in port_names:
                     raise obj.error(f"{ppath}.name", f'"{pname}": duplicate port name in this pod', p, "name")
                 port_names.add(pname)
-            ports.append(ContainerPort(p["containerPort"], proto, pname))
+            ports.append(ContainerPort(number, proto, pname))
         command = obj.strings(c, "command", f"{cpath}.command") or None
         args = obj.strings(c, "args", f"{cpath}.args") or None
         probe = _probe(obj, c, f"{cpath}.readinessProbe")
@@ -383,13 +388,7 @@ def _service_ports(obj: _Obj, spec, stype: str) -> list[ServicePort]:
     items = obj.list(spec, "ports", "spec.ports")
     for i, p in enumerate(items):
         path = f"spec.ports[{i}]"
-        if not isinstance(p, dict):
-            raise obj.error(path, "must be a mapping with port", spec, "ports")
-        if "port" not in p:
-            raise obj.error(f"{path}.port", "required", p)
-        obj.check(rules.port_number(p["port"]), f"{path}.port", p, "port")
-        proto = p.get("protocol", "TCP")
-        obj.check(rules.protocol(proto), f"{path}.protocol", p, "protocol")
+        number, proto = obj.port(p, path, "port", spec)
         pname = obj.str(p, "name", f"{path}.name")
         if pname:
             obj.check(rules.dns1123_label(pname), f"{path}.name", p, "name")
@@ -413,7 +412,7 @@ def _service_ports(obj: _Obj, spec, stype: str) -> list[ServicePort]:
                                 f"valid range. The range of valid ports is {lo}-{hi}", p, "nodePort")
             if stype not in ("NodePort", "LoadBalancer"):
                 raise obj.error(f"{path}.nodePort", f"may not be used when `type` is '{stype}'", p, "nodePort")
-        out.append(ServicePort(p["port"], proto, pname, target, node_port,
+        out.append(ServicePort(number, proto, pname, target, node_port,
                                obj.str(p, "appProtocol", f"{path}.appProtocol")))
     seen = {}
     for i, sp in enumerate(out):
@@ -476,12 +475,8 @@ def _slice_ports(obj: _Obj, d, path: str) -> list[ContainerPort]:
     out = []
     for i, p in enumerate(obj.list(d, path.rsplit(".", 1)[-1], path)):
         ppath = f"{path}[{i}]"
-        if not isinstance(p, dict):
-            raise obj.error(ppath, "must be a mapping with port", d)
-        obj.check(rules.port_number(p.get("port")), f"{ppath}.port", p, "port")
-        proto = p.get("protocol", "TCP")
-        obj.check(rules.protocol(proto), f"{ppath}.protocol", p, "protocol")
-        out.append(ContainerPort(p["port"], proto, obj.str(p, "name", f"{ppath}.name")))
+        number, proto = obj.port(p, ppath, "port", d)
+        out.append(ContainerPort(number, proto, obj.str(p, "name", f"{ppath}.name")))
     return out
 
 

@@ -11,13 +11,7 @@ from conftest import minikp
 # clients search only the cluster domain, as a machine pointed at the cluster DNS would
 WEB = "http://web.default.svc.cluster.local/"
 
-SCENARIO = """
-apiVersion: minikp.dev/v1alpha1
-kind: Cluster
-spec:
-  nodes: 2
-  clients: [{name: outside}]
----
+WEB_OBJECTS = """
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
@@ -35,7 +29,14 @@ metadata: {name: web}
 spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 9376}]
----
+"""
+SCENARIO = """
+apiVersion: minikp.dev/v1alpha1
+kind: Cluster
+spec:
+  nodes: 2
+  clients: [{name: outside}]
+---""" + WEB_OBJECTS + """---
 apiVersion: v1
 kind: Pod
 metadata: {name: worker, labels: {app: web}}
@@ -163,25 +164,7 @@ def test_no_failed_request_while_a_pod_is_deleted(cluster_factory):
     assert len(results) > 40 and failed == [], failed[:3]
 
 
-PROBED = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: registry.k8s.io/serve_hostname, ports: [{containerPort: 9376}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 9376}]
----
+PROBED = WEB_OBJECTS.replace("replicas: 3", "replicas: 1") + """---
 apiVersion: v1
 kind: Pod
 metadata: {name: probed, labels: {app: web}}
