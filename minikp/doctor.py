@@ -49,7 +49,7 @@ def checks() -> list[tuple[str, bool, str]]:
             out.append(("nftables", r.returncode == 0, "nft works" if r.returncode == 0 else r.stderr.strip()))
         else:
             out.append(("nftables", False, "nft not installed (apt-get install nftables)"))
-        with open(f"/proc/sys/net/bridge/bridge-nf-call-iptables") if os.path.exists(
+        with open("/proc/sys/net/bridge/bridge-nf-call-iptables") if os.path.exists(
                 "/proc/sys/net/bridge/bridge-nf-call-iptables") else open(os.devnull) as f:
             brnf = f.read().strip()
         out.append(("br_netfilter", bool(brnf), "bridge-nf-call-iptables available" if brnf

@@ -4,10 +4,7 @@ failed up), bad input creating nothing."""
 
 import os
 import signal
-import subprocess
 import time
-
-import pytest
 
 from conftest import minikp, netns_of
 

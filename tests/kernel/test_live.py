@@ -1,12 +1,11 @@
 """A living cluster: pods that die, deletes and scaling with rules and DNS following,
-apply of a changed Service, and no failed request while a pod is deleted under load."""
+apply of a changed Service, no failed request while a pod is deleted under load, readiness
+probes, rules flushed behind the proxy's back, and DNS answering through a dnsmasq restart."""
 
 import subprocess
 import sys
 import threading
 import time
-
-from conftest import minikp
 
 # clients search only the cluster domain, as a machine pointed at the cluster DNS would
 WEB = "http://web.default.svc.cluster.local/"
