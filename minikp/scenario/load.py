@@ -498,17 +498,8 @@ def _cluster(doc, file: str) -> ClusterConfig:
             raise obj.error("spec.nodes", f"{nodes}: must be between 1 and 250", spec, "nodes")
         c.nodes = [NodeSpec(f"node-{i}") for i in range(1, nodes + 1)]
     elif isinstance(nodes, list) and nodes:
-        c.nodes = []
-        for i, n in enumerate(nodes):
-            path = f"spec.nodes[{i}]"
-            n = {"name": n} if isinstance(n, str) else n
-            if not isinstance(n, dict):
-                raise obj.error(path, "must be a name or {name, labels}", spec, "nodes")
-            nname = obj.str(n, "name", f"{path}.name")
-            obj.check(rules.dns1123_label(nname) if nname else "required", f"{path}.name", n, "name")
-            if any(x.name == nname for x in c.nodes):
-                raise obj.error(f"{path}.name", f'"{nname}": duplicate node name', n, "name")
-            c.nodes.append(NodeSpec(nname, obj.labels(n, "labels", f"{path}.labels")))
+        c.nodes = [NodeSpec(name, obj.labels(n, "labels", f"{path}.labels"))
+                   for path, n, name in _named_items(obj, spec, "nodes", "{name, labels}")]
     else:
         raise obj.error("spec.nodes", f"{nodes!r}: a number of nodes (1-250) or a list of "
                         "{name, labels}", spec, "nodes")
@@ -615,16 +606,27 @@ def _default_pool(node_net: ipaddress.IPv4Network) -> tuple[str, str]:
     return str(ipaddress.IPv4Address(top - 55)), str(ipaddress.IPv4Address(top - 5))
 
 
-def _clients(obj: _Obj, spec, c: ClusterConfig) -> None:
-    for i, item in enumerate(obj.list(spec, "clients", "spec.clients")):
-        path = f"spec.clients[{i}]"
-        item = {"name": item} if isinstance(item, str) else item
+def _named_items(obj: _Obj, spec, key: str, shape: str):
+    """(path, mapping, name) for each item of the list spec.KEY: a name, or a mapping with
+    a unique RFC 1123 `name`."""
+    seen = set()
+    for i, item in enumerate(obj.list(spec, key, f"spec.{key}")):
+        path = f"spec.{key}[{i}]"
+        if isinstance(item, str):  # a bare name: errors point at the list's line
+            item = PosDict(name=item)
+            item.line, item.key_lines = line_of(spec, key), {}
         if not isinstance(item, dict):
-            raise obj.error(path, "must be a mapping with name", spec, "clients")
-        cname = obj.str(item, "name", f"{path}.name")
-        obj.check(rules.dns1123_label(cname) if cname else "required", f"{path}.name", item, "name")
-        if any(x.name == cname for x in c.clients):
-            raise obj.error(f"{path}.name", f'"{cname}": duplicate client name', item, "name")
+            raise obj.error(path, f"must be a name or {shape}", spec, key)
+        name = obj.str(item, "name", f"{path}.name")
+        obj.check(rules.dns1123_label(name) if name else "required", f"{path}.name", item, "name")
+        if name in seen:
+            raise obj.error(f"{path}.name", f'"{name}": duplicate name', item, "name")
+        seen.add(name)
+        yield path, item, name
+
+
+def _clients(obj: _Obj, spec, c: ClusterConfig) -> None:
+    for path, item, cname in _named_items(obj, spec, "clients", "{name, hostnames, command}"):
         hostnames = obj.strings(item, "hostnames", f"{path}.hostnames")
         for j, h in enumerate(hostnames):
             obj.check(rules.dns_name(h), f"{path}.hostnames[{j}]", item, "hostnames")

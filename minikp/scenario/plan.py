@@ -18,7 +18,6 @@ Deployment) to the scenario as well, so that live changes find them like any oth
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import ipaddress
 import json
@@ -110,23 +109,23 @@ class Allocator:
 
     # -- pods --
     def plan_pods(self, w: Workload, count: int | None = None) -> list[PodPlan]:
+        """New pods for `w`. They share its template: nothing changes a template in place
+        (apply replaces the workload and its pods)."""
         count = w.replicas if count is None else count
+        h = pod_template_hash(w.template) if w.kind == "Deployment" else ""
+        rs = f"{w.name}-{h}" if h else ""
         out = []
         for _ in range(count):
             node = self._pick_node(w)
             if w.kind == "Pod":
-                name, rs, h = w.name, "", ""
-            elif w.kind == "Deployment":
-                h = pod_template_hash(w.template)
-                rs = f"{w.name}-{h}"
-                name = self._pod_name(rs)
+                if w.name in self.pod_names:
+                    raise InputError(f'pod "{w.name}" already exists in namespace "{w.namespace}"')
+                name = w.name
             else:
-                name, rs, h = self._pod_name(w.name), "", ""
-            if name in self.pod_names and w.kind == "Pod":
-                raise InputError(f'pod "{name}" already exists in namespace "{w.namespace}"')
+                name = self._pod_name(rs or w.name)
             self.pod_names.add(name)
             out.append(PodPlan(w.namespace, name, node.name, self._pod_ip(node), w.kind, w.name,
-                               copy.deepcopy(w.template), rs, h))
+                               w.template, rs, h))
         return out
 
     def release_pod(self, pod: PodPlan) -> None:
