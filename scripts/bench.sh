@@ -1,21 +1,12 @@
 #!/usr/bin/env bash
 # make bench: minikp vs Mininet bring-up/teardown (10, 100, 1,000 pods), memory at 1,000 pods,
-# datapath throughput with wrk; writes docs/benchmarks.md. Root, Debian; ~10 minutes.
+# datapath throughput with wrk, proxy sync; writes docs/benchmarks.md. Root, Debian; ~10 minutes.
 # Extra arguments go to bench/run_all.py (e.g. --sizes 10:1 100:1 for a quick run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
 # Mininet without Open vSwitch (the benchmark uses Linux-bridge switches, which need brctl).
-pkgs=(mininet bridge-utils wrk curl)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench: installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/apt-ensure.sh bench mininet bridge-utils wrk curl
 PY=${PY:-python3}
 # Leftovers of an interrupted run: only the benchmark's own clusters and namespace.
 for c in bench10 bench100 bench1000 benchdp; do

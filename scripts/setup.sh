@@ -3,16 +3,7 @@
 # the kernel tools it drives and the Python package with its test dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(iproute2 iptables nftables conntrack dnsmasq-base procps curl)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/apt-ensure.sh setup iproute2 iptables nftables conntrack dnsmasq-base procps curl
 PY=${PY:-python3}
 # checked from / so that the checkout itself (on sys.path as the cwd) does not count
 if [ "$(cd / && $PY -c 'import minikp, pyroute2, yaml, pytest, os; print(os.path.dirname(minikp.__file__))' 2>/dev/null)" != "$PWD/minikp" ] \
