@@ -255,17 +255,15 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
     def same(o):  # what a row shows, without the ever-changing age
         return json.dumps({**o, "metadata": {**o["metadata"], "creationTimestamp": ""}}, sort_keys=True)
 
-    last = {key(o): same(o) for o in objs}
     shown = {key(o): o for o in objs}
     past = request(a.name, "events")
     for _ in watch(a.name, since=past[-1]["seq"] if past else 0):
         time.sleep(0.05)  # the state file follows the event
         now = {key(o): o for o in _objects(a, kind)}
-        changed = [o for k, o in now.items() if last.get(k) != same(o)]
-        changed += [shown[k] for k in last if k not in now]  # gone: its last row
+        changed = [o for k, o in now.items() if k not in shown or same(shown[k]) != same(o)]
+        changed += [o for k, o in shown.items() if k not in now]  # gone: its last row
         for o in changed:
             print(_table(a, kind, [o]).splitlines()[-1], flush=True)
-        last = {k: same(o) for k, o in now.items()}
         shown = now
 
 
