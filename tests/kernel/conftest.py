@@ -1,6 +1,7 @@
 """Kernel tests: real namespaces, real iptables, real packets. They need root; without it
 they are skipped with that reason (CI runs them as root)."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -12,6 +13,15 @@ import pytest
 if os.geteuid() != 0:
     pytest.skip("kernel tests need root: they create network namespaces and program "
                 "iptables inside them", allow_module_level=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_kernel_run_at_a_time():
+    """Kernel tests use fixed cluster names; runs from several checkouts on one machine take
+    turns instead of tearing down each other's clusters."""
+    with open("/run/minikp-kernel-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def minikp(*args, check=True, timeout=120):
