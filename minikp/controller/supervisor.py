@@ -346,12 +346,23 @@ class Supervisor:
         return done.result()
 
     def stop_pod(self, pod, reason: str) -> None:
-        """Graceful deletion: the endpoint leaves every proxy first (terminating), then the
-        workload stops and the namespace goes."""
-        key = pod_key(pod)
-        self.states[key] = PodState(ready=False, terminating=True)
-        self.resync(f"deleting {key}")
+        self.stop_pods([pod], reason)
+
+    def stop_pods(self, pods, reason: str) -> None:
+        """Graceful deletion: the endpoints leave every node's proxy first (terminating),
+        then, after the grace period, the workloads stop and the namespaces go."""
+        if not pods:
+            return
+        for pod in pods:
+            self.states[pod_key(pod)] = PodState(ready=False, terminating=True)
+        self.resync(f"deleting {', '.join(pod_key(p) for p in pods)}")
         time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
+        for pod in pods:
+            self.end_pod(pod, reason)
+
+    def end_pod(self, pod, reason: str) -> None:
+        """Stop a pod's workload, remove its namespace and give back its name and address."""
+        key = pod_key(pod)
         for c in pod.template.containers:
             self.workloads.remove(f"{key}/{c.name}")
         if key in self.dns:
