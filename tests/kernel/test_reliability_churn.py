@@ -1,0 +1,184 @@
+"""Churn under load (the standing reliability tier): while a client sends requests through
+a ClusterIP all the time, pods are deleted, the Deployment is scaled up and down, its
+Service gains a port and its template changes (rolled out with the default strategy):
+not one request fails. A refused apply afterwards changes nothing, in any node's rules.
+Also: the rollout's order (a new pod Ready before an old one goes; an old pod out of every
+node's proxy before its workload stops; at most replicas + maxSurge pods) and Recreate's."""
+
+import json
+import re
+import threading
+import time
+
+from minikp.controller.control import request
+
+SCENARIO = """
+apiVersion: minikp.dev/v1alpha1
+kind: Cluster
+spec:
+  nodes: 2
+  clients: [{name: outside}]
+---
+"""
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  STRATEGY
+  template:
+    metadata: {labels: {app: web, version: 'VERSION'}}
+    spec:
+      containers: [{name: web, image: registry.k8s.io/serve_hostname, ports: [{containerPort: 9376}]}]
+"""
+SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 9376}EXTRA]
+"""
+
+
+def web(version="1", strategy="", replicas=3):
+    return (WEB.replace("VERSION", version).replace("STRATEGY", strategy)
+            .replace("replicas: 3", f"replicas: {replicas}"))
+
+
+def service(extra=""):
+    return SERVICE.replace("EXTRA", extra)
+
+
+class Load:
+    """A client sending HTTP requests through a ClusterIP all the time: three threads, each
+    running probe processes of 100 requests back to back, so that one is sending while
+    another's next process starts."""
+
+    def __init__(self, c, url):
+        self.c, self.url, self.results = c, url, []
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self.run) for _ in range(3)]
+
+    def run(self):
+        from minikp import state
+        from minikp.cli import probe
+        host = state.find_host(self.c.name, state.read(self.c.name), "client/outside")
+        while not self.done.is_set():
+            self.results.extend(probe(self.c.name, host, "http", self.url, 100, timeout=2.0,
+                                      interval=0.002))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+            time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        for t in self.threads:
+            t.join()
+
+    def failed(self):
+        return [r for r in self.results if not r["ok"]]
+
+
+def rules(c, node):
+    """iptables-save of a node's nat table without its timestamp and packet counters."""
+    text = c.cli("rules", node, "--table", "nat").stdout
+    return re.sub(r" \[\d+:\d+\]", "", "\n".join(l for l in text.splitlines() if not l.startswith("#")))
+
+
+def snapshot(c):
+    objects = {kind: c.get(kind) for kind in ("pods", "svc", "endpoints", "endpointslices")}
+    return json.dumps(objects, sort_keys=True), rules(c, "node-1"), rules(c, "node-2")
+
+
+def apply(c, tmp_path, name, *docs):
+    path = tmp_path / name
+    path.write_text("---".join(docs))
+    return c.cli("apply", str(path)).stdout
+
+
+def web_pods(c):
+    return {p["metadata"]["name"]: p for p in c.pods("web-")}
+
+
+def test_churn_under_load_fails_no_request_and_a_refused_apply_changes_nothing(
+        cluster_factory, tmp_path):
+    c = cluster_factory(SCENARIO + web() + "---" + service())
+    ip = c.svc("web")["spec"]["clusterIP"]
+    with Load(c, f"http://{ip}/") as load:
+        c.cli("delete", "pod", sorted(web_pods(c))[0])
+        c.cli("scale", "deployment", "web", "--replicas", "5")
+        c.cli("delete", "pod", sorted(web_pods(c))[-1])
+        c.cli("scale", "deployment", "web", "--replicas", "2")
+        assert "service/web configured" in apply(
+            c, tmp_path, "port.yaml", service(", {name: alt, port: 8080, targetPort: 9376}"))
+        old = set(web_pods(c))
+        assert "deployment.apps/web configured" in apply(c, tmp_path, "v2.yaml", web("2", replicas=2))
+        assert not old & set(web_pods(c))
+        c.cli("scale", "deployment", "web", "--replicas", "3")
+        time.sleep(0.3)
+    failed = load.failed()
+    print(f"\nchurn under load: {len(load.results)} requests, {len(failed)} failed")
+    assert len(load.results) > 100 and failed == [], failed[:3]
+    assert all(r["ok"] for r in c.probe("client/outside", "http", f"http://{ip}:8080/", 5))
+    assert {p["metadata"]["labels"]["version"] for p in web_pods(c).values()} == {"2"}
+
+    # a refused apply (a good Service, then a template change that does not fit) changes nothing
+    before = snapshot(c)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(service(", {name: more, port: 8081, targetPort: 9376}") + "---"
+                   + web("3", replicas=600))
+    r = c.cli("apply", str(bad), check=False)
+    assert r.returncode == 2 and "do not fit" in r.stderr, r.stderr
+    assert snapshot(c) == before
+
+
+def test_rolling_update_order_and_recreate(cluster_factory, tmp_path):
+    c = cluster_factory(SCENARIO + web() + "---" + service())
+    ip = c.svc("web")["spec"]["clusterIP"]
+    old = web_pods(c)
+    seq = request(c.name, "events")[-1]["seq"]
+    with Load(c, f"http://{ip}/") as load:
+        apply(c, tmp_path, "v2.yaml", web("2"))
+    assert load.failed() == [] and len(load.results) > 20, load.failed()[:3]
+    new = web_pods(c)
+    assert len(new) == 3 and not set(old) & set(new)
+    old_hash = {p["metadata"]["labels"]["pod-template-hash"] for p in old.values()}
+    new_hash = {p["metadata"]["labels"]["pod-template-hash"] for p in new.values()}
+    assert len(new_hash) == 1 and new_hash != old_hash
+    rs = f"web-{new_hash.pop()}"  # a new ReplicaSet: <deployment>-<pod-template-hash>
+    for name, p in new.items():
+        assert name.startswith(rs + "-") and p["metadata"]["ownerReferences"][0]["name"] == rs
+
+    events = [e for e in request(c.name, "events") if e["seq"] > seq]
+    live, most = len(old), len(old)
+    first_ready = first_gone = None
+    for i, e in enumerate(events):
+        pod = e.get("pod", "").removeprefix("default/")
+        if e["type"] == "PodCreated":
+            live += 1
+            most = max(most, live)
+        elif e["type"] == "PodDeleted":
+            live -= 1
+            first_gone = i if first_gone is None else first_gone
+            assert pod in old
+            # out of every node's proxy before its workload stopped
+            synced = {x["node"] for x in events[:i] if x["type"] == "ProxySynced"
+                      and "deleting " in x["message"] and f"default/{pod}" in x["message"]}
+            assert synced == {"node-1", "node-2"}, (pod, synced)
+        elif e["type"] == "PodReady" and pod in new and first_ready is None:
+            first_ready = i
+    assert most == 3 + 1, "more pods than replicas + maxSurge (25% of 3: 1)"
+    assert first_ready is not None and first_gone is not None and first_ready < first_gone
+
+    seq = request(c.name, "events")[-1]["seq"]
+    apply(c, tmp_path, "v3.yaml", web("3", "strategy: {type: Recreate}"))
+    events = [e for e in request(c.name, "events") if e["seq"] > seq]
+    kinds = [e["type"] for e in events if e["type"] in ("PodCreated", "PodDeleted")]
+    assert kinds == ["PodDeleted"] * 3 + ["PodCreated"] * 3, kinds
+    assert {p["metadata"]["labels"]["version"] for p in web_pods(c).values()} == {"3"}
