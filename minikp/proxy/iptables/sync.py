@@ -14,7 +14,8 @@ does (fidelity notes §2):
 
 Every command runs inside the node's netns through minikp.nsenter.run_in.
 
-API: IptablesProxier(netns_path, backend).sync(snapshot) -> SyncResult;
+API: IptablesProxier(netns_path, backend), a minikp.proxy.base.Proxier: sync(snapshot) ->
+IptablesSyncResult;
 save(netns_path, backend, table=None, counters=False) -> str (the kernel's iptables-save).
 """
 
@@ -23,10 +24,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from minikp.errors import OperationError
-from minikp.nsenter import in_netns, run_in
+from minikp.errors import InputError, OperationError
+from minikp.nsenter import in_netns
 from minikp.proxy.iptables import names, nfacct, render as rd
+from minikp.proxy.base import Hit, SyncResult
+from minikp.proxy.iptables import trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
+from minikp.proxy.iptables.tools import run as _run, save
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 SYNC_PERIOD_S = 30.0  # iptables.syncPeriod default: large-cluster stale-chain cleanup cadence
@@ -37,28 +41,10 @@ NO_FLOWS = "0 flow entries have been deleted"  # conntrack's exit 1 that is not 
 
 
 @dataclass
-class SyncResult:
-    full: bool
-    duration_s: float
-    lines: int  # lines of restore input
-    changed: set[str]  # service keys whose chains were (re)written; every one on a full sync
+class IptablesSyncResult(SyncResult):
+    lines: int = 0  # lines of restore input
     stale_chains: list[str] = field(default_factory=list)
-    conntrack: list[list[str]] = field(default_factory=list)  # conntrack argv run
-    conntrack_errors: list[str] = field(default_factory=list)
     restore_input: str = ""  # exactly what iptables-restore was given
-
-
-def _run(netns_path: str, argv: list[str], input: str | None = None, check: bool = True):
-    res = run_in(netns_path, argv, input=input)
-    if check and res.returncode != 0:
-        raise OperationError(f"{' '.join(argv[:6])}: exit {res.returncode}: {res.stderr.strip()[:2000]}")
-    return res
-
-
-def save(netns_path: str, backend: str, table: str | None = None, counters: bool = False) -> str:
-    """The kernel's own iptables-save output, from inside the namespace."""
-    argv = [binary(backend, "save")] + (["-c"] if counters else []) + (["-t", table] if table else [])
-    return _run(netns_path, argv).stdout
 
 
 def chains_in(save_text: str) -> list[str]:
@@ -140,7 +126,15 @@ def conntrack_commands(prev: ProxySnapshot | None, cur: ProxySnapshot) -> list[l
 # --- the proxier ------------------------------------------------------------------------
 
 class IptablesProxier:
-    """One node's iptables-mode proxy, driving the real kernel in `netns_path`."""
+    """One node's iptables-mode proxy, driving the real kernel in `netns_path`
+    (a minikp.proxy.base.Proxier)."""
+
+    formats = ("iptables",)
+    tables = ("filter", "nat", "mangle", "raw")
+
+    @classmethod
+    def from_config(cls, netns_path: str, config) -> "IptablesProxier":
+        return cls(netns_path, config.iptables_backend, sync_period_s=config.sync_period_s)
 
     def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S) -> None:
         self.netns_path = netns_path
@@ -159,6 +153,30 @@ class IptablesProxier:
     def canary_present(self) -> bool:
         """ipt.Monitor polls only mangle's canary: gone means someone flushed iptables."""
         return self._ipt("-S", rd.CANARY_CHAIN, "-t", "mangle", check=False).returncode == 0
+
+    # --- the rest of the Proxier protocol ---------------------------------------------------
+    def flushed(self) -> bool:
+        return not self.canary_present()
+
+    def rules_text(self, table: str | None = None, fmt: str | None = None) -> str:
+        if fmt not in (None, *self.formats):
+            raise InputError(f"{fmt}: iptables mode prints only: {', '.join(self.formats)}",
+                             field="--format")
+        if table not in (None, *self.tables):
+            raise InputError(f"{table}: expected one of {', '.join(self.tables)}", field="--table")
+        return save(self.netns_path, self.backend, table)
+
+    def counters(self) -> trace.Counters:
+        return trace.read_counters(self.netns_path, self.backend)
+
+    def hits(self, before: trace.Counters, after: trace.Counters) -> list[Hit]:
+        return trace.hits(before, after)
+
+    def describe(self) -> str:
+        return f"iptables ({self.backend})"
+
+    def settings(self) -> dict:
+        return {"iptables_backend": self.backend, "sync_period_s": self.sync_period_s}
 
     def _ensure_chain(self, table: str, chain: str) -> None:
         """EnsureChain: -N, where exit 1 means the chain is already there."""
@@ -218,6 +236,6 @@ class IptablesProxier:
             # kube-proxy only logs failures; "0 flow entries" (exit 1) is not one.
             if res.returncode != 0 and NO_FLOWS not in res.stderr + res.stdout:
                 errors.append(f"{' '.join(argv)}: {res.stderr.strip()}")
-        return SyncResult(full=full, duration_s=time.monotonic() - start, lines=text.count("\n"),
-                          changed=changed, stale_chains=stale, conntrack=cmds,
-                          conntrack_errors=errors, restore_input=text)
+        return IptablesSyncResult(full=full, duration_s=time.monotonic() - start, lines=text.count("\n"),
+                                  changed=changed, stale_chains=stale, conntrack=cmds,
+                                  conntrack_errors=errors, restore_input=text)
