@@ -26,18 +26,18 @@ from dataclasses import dataclass, field
 
 from minikp.errors import InputError, OperationError
 from minikp.nsenter import in_netns
-from minikp.proxy.iptables import names, nfacct, render as rd
+from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
-from minikp.proxy.iptables import trace
+from minikp.proxy.changes import services_to_write
+from minikp.proxy.iptables import names, nfacct, render as rd, trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.tools import run as _run, save
-from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
+from minikp.proxy.snapshot import ProxySnapshot
 
 SYNC_PERIOD_S = 30.0  # iptables.syncPeriod default: large-cluster stale-chain cleanup cadence
 # utiliptables' wait flags (iptables >= 1.6.2): kube-proxy passes both to iptables and
 # iptables-restore. iptables-legacy 1.8.9 accepts -W and prints a deprecation note.
 WAIT_FLAGS = ("-w", "5", "-W", "100000")
-NO_FLOWS = "0 flow entries have been deleted"  # conntrack's exit 1 that is not an error
 
 
 @dataclass
@@ -60,67 +60,6 @@ def read_tcp_liberal(netns_path: str) -> bool:
                 return f.read().strip() not in ("", "0")
     except OSError:
         return False
-
-
-# --- pure bookkeeping --------------------------------------------------------------------
-
-def by_service(snapshot: ProxySnapshot) -> dict[str, frozenset[ServicePortInfo]]:
-    out: dict[str, set[ServicePortInfo]] = {}
-    for sp in snapshot.services:
-        out.setdefault(sp.service_key, set()).add(sp)
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-def changed_services(prev: dict[str, frozenset], cur: dict[str, frozenset]) -> set[str]:
-    """Service keys added, removed or with any port/endpoint difference (kube-proxy's
-    serviceUpdateResult.UpdatedServices ∪ endpointUpdateResult.UpdatedServices)."""
-    return {k for k in prev.keys() | cur.keys() if prev.get(k) != cur.get(k)}
-
-
-def _udp_ports(snapshot: ProxySnapshot) -> dict[tuple[str, str], ServicePortInfo]:
-    return {(sp.port_name_string, sp.protocol): sp for sp in snapshot.services if sp.protocol == "UDP"}
-
-
-def _frontends(sp: ServicePortInfo) -> list[str]:
-    return [sp.cluster_ip, *sp.external_ips, *sp.load_balancer_ips]
-
-
-def conntrack_commands(prev: ProxySnapshot | None, cur: ProxySnapshot) -> list[list[str]]:
-    """kube-proxy 1.28's UDP cleanup (pkg/proxy/conntrack/cleanup.go, endpoints.go
-    detectStaleConntrackEntries), which 1.33 reconciles over netlink instead:
-    - deleted UDP service ports: flows to their cluster IP;
-    - newly active UDP service ports (0 -> >0 serving endpoints): flows to every frontend
-      IP and the NodePort, which may hold a cached "no endpoint" decision;
-    - UDP endpoints that were serving and no longer are (or are gone): flows DNATed to them,
-      for service ports that still exist."""
-    if prev is None:
-        return []
-    old, new = _udp_ports(prev), _udp_ports(cur)
-    cmds: list[list[str]] = []
-    for k in sorted(old.keys() - new.keys()):
-        cmds.append(["conntrack", "-D", "--orig-dst", old[k].cluster_ip, "-p", "udp"])
-    nodeports = []
-    for k, nsp in sorted(new.items()):
-        was = old.get(k)
-        if any(e.serving for e in nsp.endpoints) and not (was and any(e.serving for e in was.endpoints)):
-            cmds += [["conntrack", "-D", "--orig-dst", ip, "-p", "udp"] for ip in _frontends(nsp)]
-            if nsp.node_port:
-                nodeports.append(nsp.node_port)
-    cmds += [["conntrack", "-D", "-p", "udp", "--dport", str(p)] for p in nodeports]
-    for k, osp in sorted(old.items()):
-        nsp = new.get(k)
-        if nsp is None:
-            continue
-        now_serving = {str(e) for e in nsp.endpoints if e.serving}
-        for ep in osp.endpoints:
-            if not ep.serving or str(ep) in now_serving:
-                continue
-            if nsp.node_port:
-                cmds.append(["conntrack", "-D", "-p", "udp", "--dport", str(nsp.node_port), "--dst-nat", ep.ip])
-            cmds += [["conntrack", "-D", "--orig-dst", ip, "--dst-nat", ep.ip, "-p", "udp"]
-                     for ip in _frontends(nsp)]
-    seen: set[tuple[str, ...]] = set()
-    return [c for c in cmds if not (tuple(c) in seen or seen.add(tuple(c)))]
 
 
 # --- the proxier ------------------------------------------------------------------------
@@ -210,9 +149,7 @@ class IptablesProxier:
             fresh = False
             if full:
                 fresh = self._ensure_base()
-                changed = set(by_service(snapshot)) | (set(by_service(self._last)) if self._last else set())
-            else:
-                changed = changed_services(by_service(self._last), by_service(snapshot))
+            changed = services_to_write(self._last, snapshot, full)
             cleanup = not rd.large_cluster(snapshot) or start - self._last_cleanup > self.sync_period_s
             if fresh:  # nothing there yet, so nothing stale: counts as a cleanup
                 self._last_cleanup = start
@@ -227,15 +164,10 @@ class IptablesProxier:
         except Exception:
             self.need_full = True  # kube-proxy: a failed sync loses partial-sync state
             raise
-        cmds = conntrack_commands(self._last, snapshot)
+        cmds = conntrack.commands(self._last, snapshot)
         self._last = snapshot
         self.need_full = False
-        errors = []
-        for argv in cmds:
-            res = _run(self.netns_path, argv, check=False)
-            # kube-proxy only logs failures; "0 flow entries" (exit 1) is not one.
-            if res.returncode != 0 and NO_FLOWS not in res.stderr + res.stdout:
-                errors.append(f"{' '.join(argv)}: {res.stderr.strip()}")
+        errors = conntrack.clear(self.netns_path, cmds)
         return IptablesSyncResult(full=full, duration_s=time.monotonic() - start, lines=text.count("\n"),
                                   changed=changed, stale_chains=stale, conntrack=cmds,
                                   conntrack_errors=errors, restore_input=text)
