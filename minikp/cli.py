@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=2.0)
     p = verb("rules", "what a node's proxy programmed, as the kernel's own tools print it")
     p.add_argument("node", metavar="NODE")
-    p.add_argument("--format", default="iptables", choices=["iptables", "ipvs", "nft"])
-    p.add_argument("--table", choices=["filter", "nat", "mangle", "raw"])
+    p.add_argument("--format", help="the proxy mode's own tool (iptables mode: iptables)")
+    p.add_argument("--table", help="one table only (iptables mode: filter, nat, mangle, raw)")
     p = verb("trace", "the chains one connection crosses and the endpoint it reached")
     p.add_argument("--from", dest="source", required=True, metavar="TARGET")
     p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
@@ -136,7 +136,7 @@ def summary(name, t0) -> str:
     lb = sum(1 for s in st["services"] if s["spec"]["type"] == "LoadBalancer")
     return (f'cluster "{name}" is up in {time.monotonic() - t0:.2f}s: {len(st["nodes"])} nodes, '
             f'{len(st["pods"])} pods, {len(st["services"])} services ({lb} LoadBalancer), '
-            f'{len(st["clients"])} clients; proxy {st["proxyMode"]} ({st["iptablesBackend"]})')
+            f'{len(st["clients"])} clients; proxy {st["proxy"]}')
 
 
 def stop_supervisor(cluster: str) -> None:
@@ -325,33 +325,29 @@ def cmd_curl(a) -> int:
 
 
 def cmd_rules(a) -> int:
-    st = state.read(a.name)
-    node = next((n for n in st["nodes"] if n["metadata"]["name"] == a.node), None)
-    if node is None:
-        raise InputError(f'no node "{a.node}"; nodes: '
-                         + ", ".join(n["metadata"]["name"] for n in st["nodes"]), field="NODE")
-    if a.format != "iptables":
-        raise InputError(f'--format {a.format}: this cluster runs the proxy in '
-                         f'{st["proxyMode"]} mode; available: iptables', field="--format")
-    from minikp.proxy.iptables.sync import save
+    from minikp.client import node_proxier
 
-    print(save(names.netns_path(names.node_netns(a.name, a.node)), st["iptablesBackend"],
-               a.table), end="")
+    st = state.read(a.name)
+    proxier = node_proxier(a.name, st, a.node)
+    if a.format is not None and a.format not in proxier.formats:
+        raise InputError(f'{a.format}: this cluster runs the proxy in {st["proxyMode"]} mode; '
+                         f'available: {", ".join(proxier.formats)}', field="--format")
+    print(proxier.rules_text(a.table, a.format), end="")
     return 0
 
 
 def cmd_trace(a) -> int:
-    from minikp.proxy.iptables.trace import hits, read_counters
+    from minikp.client import node_proxier
 
     st = state.read(a.name)
     host = state.find_host(a.name, st, a.source)
     node = host.node or node_for_address(st, a.dest)
-    node_ns = names.netns_path(names.node_netns(a.name, node))
-    before = read_counters(node_ns, st["iptablesBackend"])
+    proxier = node_proxier(a.name, st, node)
+    before = proxier.counters()
     result = probe(a.name, host, a.proto, a.dest, 1, 2.0)[0]
-    after = read_counters(node_ns, st["iptablesBackend"])
+    after = proxier.counters()
     print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}, through node {node}:")
-    for table, chain, rule, packets in hits(before, after):
+    for table, chain, rule, packets in proxier.hits(before, after):
         print(f"  {table:6s} {chain:28s} {packets:3d} pkt  {rule}")
     print(f"answer: {result['body']}" if result["ok"] else f"failed: {result['error']}")
     return 0 if result["ok"] else 1
