@@ -14,6 +14,7 @@ import sys
 import time
 
 from minikp import names, state, tables
+from minikp.client import probe
 from minikp.errors import InputError, OperationError
 
 KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
@@ -285,22 +286,6 @@ def cmd_exec(a) -> int:
         os.execvp(argv[0], argv)
     except FileNotFoundError:
         raise InputError(f"{argv[0]}: command not found", field="CMD") from None
-
-
-def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,
-          interval: float = 0.0) -> list[dict]:
-    """Run minikp.probe inside `host` (its network, hostname and resolv.conf)."""
-    from minikp.nsenter import popen_in
-
-    argv = [sys.executable, "-m", "minikp.probe", mode, target, "--count", str(count),
-            "--timeout", str(timeout), "--interval", str(interval)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = popen_in(host.netns, argv, hostname=host.hostname, resolv_conf=host.resolv_conf,
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    out, err = p.communicate()
-    if p.returncode != 0:
-        raise OperationError(f"probe from {host.kind}/{host.name} failed: {err.strip()}")
-    return json.loads(out)["results"]
 
 
 def default_source(st: dict) -> str:

@@ -28,7 +28,7 @@ from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import PodState, compute_endpoints
 from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
-                                       pod_object, service_object)
+                                       now, pod_object, service_object)
 from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
@@ -47,10 +47,6 @@ from minikp.workloads.server import WorkloadServer
 READY_TIMEOUT_S = 60
 TERMINATION_GRACE_S = 0.2  # a short terminationGracePeriod: in-flight requests finish
 CHECK_PERIOD_S = 0.5  # how often workloads and readiness probes are looked at
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def log(msg: str) -> None:
