@@ -228,8 +228,8 @@ def cmd_get(a) -> int:
     return 0
 
 
-def _objects(a, kind: str) -> list[dict]:
-    objs = state.read(a.name)[kind]
+def _objects(a, kind: str, st: dict | None = None) -> list[dict]:
+    objs = (st or state.read(a.name))[kind]
     if kind != "nodes" and not a.all_namespaces:
         objs = [o for o in objs if o["metadata"]["namespace"] == a.namespace]
     if a.object_name:
@@ -258,9 +258,13 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
 
     shown = {key(o): o for o in objs}
     past = request(a.name, "events")
-    for _ in watch(a.name, since=past[-1]["seq"] if past else 0):
-        time.sleep(0.05)  # the state file follows the event
-        now = {key(o): o for o in _objects(a, kind)}
+    seen = 0  # the state file's sequence number last read
+    for ev in watch(a.name, since=past[-1]["seq"] if past else 0):
+        if ev["seq"] <= seen:
+            continue  # the state already read reflects this event
+        st = state.read(a.name)  # written before its events were published: never behind
+        seen = st["seq"]
+        now = {key(o): o for o in _objects(a, kind, st)}
         changed = [o for k, o in now.items() if k not in shown or same(shown[k]) != same(o)]
         changed += [o for k, o in shown.items() if k not in now]  # gone: its last row
         for o in changed:

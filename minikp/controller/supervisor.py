@@ -307,10 +307,12 @@ class Supervisor:
         return {"proxy": p.describe(), "proxySettings": p.settings()}
 
     def write_state(self) -> None:
+        """Write state.json, then publish the events it reflects ("seq": the last of them)."""
         plan, eps = self.plan, self.endpoints
+        seq = self.events.seq
         node_ips = {n.name: n.ip for n in plan.nodes}
         st = {
-            "name": self.name, "supervisorPid": os.getpid(), "files": self.files,
+            "seq": seq, "name": self.name, "supervisorPid": os.getpid(), "files": self.files,
             "proxyMode": plan.config.proxy_mode, **self.proxy_state(),
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
@@ -328,6 +330,7 @@ class Supervisor:
                 st["endpoints"].append(endpoints_object(sp, eps[key], created))
                 st["endpointslices"].append(endpointslice_object(sp, eps[key], created))
         state.write(self.name, st)
+        self.events.publish(seq)
 
     # ---- live changes (the control socket) -------------------------------------------------
     CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply}
@@ -380,7 +383,9 @@ class Supervisor:
                 pass
             else:
                 try:
-                    done.set_result(change(self, spec))
+                    result = change(self, spec)
+                    self.settle()  # the client reads state next: it reflects the change
+                    done.set_result(result)
                 except BaseException as e:  # noqa: BLE001 - the client reports it
                     if not isinstance(e, InputError):
                         log(f"change failed:\n{traceback.format_exc()}")
@@ -393,8 +398,16 @@ class Supervisor:
                 if now - last_check >= CHECK_PERIOD_S:
                     last_check = now
                     self.check_pods()
+                self.settle()
             except Exception:  # keep supervising; the log says what went wrong
                 log("check failed:\n" + traceback.format_exc())
+
+    def settle(self) -> None:
+        """Events still unpublished (emitted after the last state write) get the state that
+        reflects them written first; writing it publishes them."""
+        if self.events.pending:
+            with self.lock:
+                self.write_state()
 
     def check_canaries(self) -> None:
         """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
