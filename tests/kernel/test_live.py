@@ -203,7 +203,7 @@ def test_readiness_probe_failing_and_recovering(cluster_factory, tmp_path):
 def test_dns_keeps_answering_while_a_restart_type_update_lands(cluster_factory, tmp_path):
     """An ExternalName adds a CNAME, which dnsmasq reads only at start: each DNS pod leaves
     the kube-dns endpoints while its dnsmasq restarts, so no query meets a closed port."""
-    from minikp.cli import probe
+    from minikp.client import probe
     from minikp import state
     c = cluster_factory(SCENARIO)
     ext = tmp_path / "ext.yaml"

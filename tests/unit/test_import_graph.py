@@ -76,7 +76,7 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_function_level_and_package_imports():
     g = graph()
-    assert "minikp.controller.supervisor" in g["minikp.cli"]  # imported inside cmd_up
+    assert "minikp.controller.supervisor" in g["minikp.client"]  # imported inside run_cluster
     assert "minikp.proxy.iptables.names" in g["minikp.proxy.iptables.render"]  # from pkg import mod
     assert "minikp.fabric.cluster" in g["minikp.fabric"]  # a package's __init__
 
@@ -88,3 +88,13 @@ def test_cycle_finder_finds_a_circle():
 
 def test_minikp_has_no_import_circles():
     assert cycles(graph()) == []
+
+
+def test_no_module_outside_proxy_reaches_into_a_proxy_mode():
+    """Only minikp/proxy/base.py's factory picks a mode: the controller, the CLI and the
+    client use the Proxier protocol, never a mode's own modules (iptables/, nftables/...)."""
+    modes = {p.name for p in (ROOT / PACKAGE / "proxy").iterdir() if (p / "__init__.py").exists()}
+    assert "iptables" in modes
+    reaching = {(m, d) for m, deps in graph().items() if not m.startswith("minikp.proxy")
+                for d in deps if d.split(".")[:3] in [["minikp", "proxy", mode] for mode in modes]}
+    assert reaching == set()
