@@ -422,6 +422,8 @@ class Supervisor:
     def shutdown(self) -> None:
         if self.control:
             self.control.close()
+        for p in self.proxiers.values():
+            p.close()
         for d in self.dns.values():
             d.stop()
         self.workloads.stop()

@@ -78,6 +78,11 @@ class Proxier(Protocol):
         """ClusterConfig attributes that rebuild this proxier (see the module docstring)."""
         ...
 
+    def close(self) -> None:
+        """Release what the proxier holds besides kernel rules (threads, sockets); the
+        supervisor calls it on shutdown, before the node's namespace goes."""
+        ...
+
 
 def new_proxier(mode: str, node_netns_path: str, config) -> Proxier:
     """The only place that switches on the proxy mode."""

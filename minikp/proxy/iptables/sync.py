@@ -117,6 +117,9 @@ class IptablesProxier:
     def settings(self) -> dict:
         return {"iptables_backend": self.backend, "sync_period_s": self.sync_period_s}
 
+    def close(self) -> None:
+        """Nothing held: the rules go with the node's namespace."""
+
     def _ensure_chain(self, table: str, chain: str) -> None:
         """EnsureChain: -N, where exit 1 means the chain is already there."""
         res = self._ipt("-N", chain, "-t", table, check=False)
