@@ -15,8 +15,8 @@ does (fidelity notes §2):
 Every command runs inside the node's netns through minikp.nsenter.run_in.
 
 API: IptablesProxier(netns_path, backend), a minikp.proxy.base.Proxier: sync(snapshot) ->
-IptablesSyncResult;
-save(netns_path, backend, table=None, counters=False) -> str (the kernel's iptables-save).
+IptablesSyncResult; flushed() is the canary check; rules_text/counters read iptables-save
+(tools.save) back.
 """
 
 from __future__ import annotations
