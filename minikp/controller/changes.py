@@ -16,6 +16,7 @@ import dataclasses
 import os
 
 from minikp.controller import rollout
+from minikp.controller.objects import now
 from minikp.errors import InputError
 
 WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "replicaset": "ReplicaSet",
@@ -254,7 +255,7 @@ def _carry_out(sup, steps) -> None:
                 plan.services.remove(old)
                 allocator.release_service(old)
             plan.services.append(allocator.plan_service(svc))
-            sup.created.setdefault(f"svc/{svc.namespace}/{svc.name}", _now())
+            sup.created.setdefault(f"svc/{svc.namespace}/{svc.name}", now())
         elif kind == "slices":
             given = {(s.namespace, s.name) for s in step[1]}
             plan.endpoint_slices = [s for s in plan.endpoint_slices
@@ -281,7 +282,3 @@ def _same(a, b) -> bool:
     strip = lambda o: {k: v for k, v in dataclasses.asdict(o).items() if k != "source"}  # noqa: E731
     return strip(a) == strip(b)
 
-
-def _now() -> str:
-    from minikp.controller.supervisor import now
-    return now()
