@@ -58,17 +58,20 @@ class Load:
     another's next process starts."""
 
     def __init__(self, c, url):
-        self.c, self.url, self.results = c, url, []
+        self.c, self.url, self.results, self.errors = c, url, [], []
         self.done = threading.Event()
         self.threads = [threading.Thread(target=self.run) for _ in range(3)]
 
     def run(self):
         from minikp import state
-        from minikp.cli import probe
-        host = state.find_host(self.c.name, state.read(self.c.name), "client/outside")
-        while not self.done.is_set():
-            self.results.extend(probe(self.c.name, host, "http", self.url, 100, timeout=2.0,
-                                      interval=0.002))
+        from minikp.client import probe
+        try:
+            host = state.find_host(self.c.name, state.read(self.c.name), "client/outside")
+            while not self.done.is_set():
+                self.results.extend(probe(self.c.name, host, "http", self.url, 100,
+                                          timeout=2.0, interval=0.002))
+        except Exception as e:  # noqa: BLE001 - the test reports it
+            self.errors.append(e)
 
     def __enter__(self):
         for t in self.threads:
@@ -80,6 +83,7 @@ class Load:
         self.done.set()
         for t in self.threads:
             t.join()
+        assert not self.errors, self.errors
 
     def failed(self):
         return [r for r in self.results if not r["ok"]]
