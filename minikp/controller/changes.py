@@ -126,7 +126,8 @@ def scale(sup, spec) -> str:
 #   ("slices", [slice])              replace or add user-given EndpointSlices
 #   ("workload", old|None, new)      the workload object the cluster follows from now on
 #   ("replicas", w, n)               w.replicas = n
-#   ("start", w, count)              start count new pods of w, wait until they are Ready
+#   ("start", w, count, until_ready) start count new pods of w, wait until they answer (and,
+#                                    in a rollout, until their readiness probes pass)
 #   ("stop", [pod], reason)          graceful deletion: out of the endpoints, then stopped
 #   ("resync", reason)               endpoints, every node's proxy, DNS
 
@@ -194,7 +195,7 @@ def _workload_change(sup, old, w) -> tuple[str, list]:
     """How `w` replaces `old`: unchanged, scaled, or a new template rolled out as its
     strategy says (a Deployment; a ReplicaSet or bare Pod is recreated)."""
     if old is None:
-        return "created", [("workload", None, w), ("start", w, w.replicas)]
+        return "created", [("workload", None, w), ("start", w, w.replicas, False)]
     if _same(old, w):
         return "unchanged", []
     pods = _pods_of(sup, old.kind, old.namespace, old.name)
@@ -204,11 +205,11 @@ def _workload_change(sup, old, w) -> tuple[str, list]:
     reason = f"{w.kind} {w.name} changed"
     steps = [("workload", old, w)]
     if w.kind != "Deployment":
-        return "configured", steps + [("stop", pods, reason), ("start", w, w.replicas)]
+        return "configured", steps + [("stop", pods, reason), ("start", w, w.replicas, False)]
     leaving = pods[::-1]  # the newest go first
     for start, stop in rollout.rounds(w.strategy, len(pods), w.replicas):
         if start:
-            steps.append(("start", w, start))
+            steps.append(("start", w, start, True))
         if stop:
             steps.append(("stop", leaving[:stop], reason))
             leaving = leaving[stop:]
@@ -219,7 +220,7 @@ def _scale_steps(sup, w, replicas: int, new=None) -> list:
     """Start or stop pods of `w` (as `new`, the same template) to have `replicas`."""
     pods = _pods_of(sup, w.kind, w.namespace, w.name)
     if replicas > len(pods):
-        return [("start", new or w, replicas - len(pods))]
+        return [("start", new or w, replicas - len(pods), False)]
     if replicas < len(pods):
         return [("stop", pods[replicas:][::-1], f"scaled {w.name} to {replicas}")]  # newest first
     return []
@@ -270,8 +271,9 @@ def _carry_out(sup, steps) -> None:
         elif kind == "replicas":
             step[1].replicas = step[2]
         elif kind == "start":
-            _, w, count = step
-            sup.start_pods(allocator.plan_pods(w, count=count), f"{w.kind} {w.name}: {count} new")
+            _, w, count, until_ready = step
+            sup.start_pods(allocator.plan_pods(w, count=count), f"{w.kind} {w.name}: {count} new",
+                           until_ready)
         elif kind == "stop":
             sup.stop_pods(step[1], step[2])
         elif kind == "resync":

@@ -186,3 +186,28 @@ def test_rolling_update_order_and_recreate(cluster_factory, tmp_path):
     kinds = [e["type"] for e in events if e["type"] in ("PodCreated", "PodDeleted")]
     assert kinds == ["PodDeleted"] * 3 + ["PodCreated"] * 3, kinds
     assert {p["metadata"]["labels"]["version"] for p in web_pods(c).values()} == {"3"}
+
+
+PROBED = WEB.replace("ports: [{containerPort: 9376}]}]", """ports: [{containerPort: 9376}],
+                   readinessProbe: {httpGet: {path: /, port: 9376}, initialDelaySeconds: 1,
+                                    periodSeconds: 1}}]""")
+
+
+def test_a_rollout_waits_for_the_readiness_probe_of_each_new_pod(cluster_factory, tmp_path):
+    """A new pod that listens but whose readinessProbe has not passed yet is not Ready: an
+    old pod may go only once it is (else requests meet fewer endpoints than the budget)."""
+    probed = lambda version: PROBED.replace("VERSION", version).replace("STRATEGY", "")  # noqa: E731
+    c = cluster_factory(SCENARIO + probed("1") + "---" + service())
+    old = set(web_pods(c))
+    seq = request(c.name, "events")[-1]["seq"]
+    apply(c, tmp_path, "v2.yaml", probed("2"))
+    events = [e for e in request(c.name, "events") if e["seq"] > seq]
+    ready, gone = [], []
+    for e in events:
+        pod = e.get("pod", "").removeprefix("default/")
+        if e["type"] == "PodReady" and pod not in old:
+            ready.append(pod)
+        elif e["type"] == "PodDeleted":
+            assert len(ready) > len(gone), f"{pod} deleted while only {ready} were Ready"
+            gone.append(pod)
+    assert sorted(gone) == sorted(old) and len(ready) == 3
