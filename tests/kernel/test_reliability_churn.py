@@ -5,109 +5,11 @@ not one request fails. A refused apply afterwards changes nothing, in any node's
 Also: the rollout's order (a new pod Ready before an old one goes; an old pod out of every
 node's proxy before its workload stops; at most replicas + maxSurge pods) and Recreate's."""
 
-import json
-import re
-import threading
 import time
 
+from churn import (PROBED, SCENARIO, Load, apply, churn_round, service, snapshot, web,
+                   web_pods)
 from minikp.controller.control import request
-
-SCENARIO = """
-apiVersion: minikp.dev/v1alpha1
-kind: Cluster
-spec:
-  nodes: 2
-  clients: [{name: outside}]
----
-"""
-WEB = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  STRATEGY
-  template:
-    metadata: {labels: {app: web, version: 'VERSION'}}
-    spec:
-      containers: [{name: web, image: registry.k8s.io/serve_hostname, ports: [{containerPort: 9376}]}]
-"""
-SERVICE = """
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 9376}EXTRA]
-"""
-
-
-def web(version="1", strategy="", replicas=3):
-    return (WEB.replace("VERSION", version).replace("STRATEGY", strategy)
-            .replace("replicas: 3", f"replicas: {replicas}"))
-
-
-def service(extra=""):
-    return SERVICE.replace("EXTRA", extra)
-
-
-class Load:
-    """A client sending HTTP requests through a ClusterIP all the time: three threads, each
-    running probe processes of 100 requests back to back, so that one is sending while
-    another's next process starts."""
-
-    def __init__(self, c, url):
-        self.c, self.url, self.results, self.errors = c, url, [], []
-        self.done = threading.Event()
-        self.threads = [threading.Thread(target=self.run) for _ in range(3)]
-
-    def run(self):
-        from minikp import state
-        from minikp.client import probe
-        try:
-            host = state.find_host(self.c.name, state.read(self.c.name), "client/outside")
-            while not self.done.is_set():
-                self.results.extend(probe(self.c.name, host, "http", self.url, 100,
-                                          timeout=2.0, interval=0.002))
-        except Exception as e:  # noqa: BLE001 - the test reports it
-            self.errors.append(e)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-            time.sleep(0.2)
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        for t in self.threads:
-            t.join()
-        assert not self.errors, self.errors
-
-    def failed(self):
-        return [r for r in self.results if not r["ok"]]
-
-
-def rules(c, node):
-    """iptables-save of a node's nat table without its timestamp and packet counters."""
-    text = c.cli("rules", node, "--table", "nat").stdout
-    return re.sub(r" \[\d+:\d+\]", "", "\n".join(l for l in text.splitlines() if not l.startswith("#")))
-
-
-def snapshot(c):
-    objects = {kind: c.get(kind) for kind in ("pods", "svc", "endpoints", "endpointslices")}
-    return json.dumps(objects, sort_keys=True), rules(c, "node-1"), rules(c, "node-2")
-
-
-def apply(c, tmp_path, name, *docs):
-    path = tmp_path / name
-    path.write_text("---".join(docs))
-    return c.cli("apply", str(path)).stdout
-
-
-def web_pods(c):
-    return {p["metadata"]["name"]: p for p in c.pods("web-")}
 
 
 def test_churn_under_load_fails_no_request_and_a_refused_apply_changes_nothing(
@@ -115,16 +17,7 @@ def test_churn_under_load_fails_no_request_and_a_refused_apply_changes_nothing(
     c = cluster_factory(SCENARIO + web() + "---" + service())
     ip = c.svc("web")["spec"]["clusterIP"]
     with Load(c, f"http://{ip}/") as load:
-        c.cli("delete", "pod", sorted(web_pods(c))[0])
-        c.cli("scale", "deployment", "web", "--replicas", "5")
-        c.cli("delete", "pod", sorted(web_pods(c))[-1])
-        c.cli("scale", "deployment", "web", "--replicas", "2")
-        assert "service/web configured" in apply(
-            c, tmp_path, "port.yaml", service(", {name: alt, port: 8080, targetPort: 9376}"))
-        old = set(web_pods(c))
-        assert "deployment.apps/web configured" in apply(c, tmp_path, "v2.yaml", web("2", replicas=2))
-        assert not old & set(web_pods(c))
-        c.cli("scale", "deployment", "web", "--replicas", "3")
+        churn_round(c, tmp_path, 0)
         time.sleep(0.3)
     failed = load.failed()
     print(f"\nchurn under load: {len(load.results)} requests, {len(failed)} failed")
@@ -186,11 +79,6 @@ def test_rolling_update_order_and_recreate(cluster_factory, tmp_path):
     kinds = [e["type"] for e in events if e["type"] in ("PodCreated", "PodDeleted")]
     assert kinds == ["PodDeleted"] * 3 + ["PodCreated"] * 3, kinds
     assert {p["metadata"]["labels"]["version"] for p in web_pods(c).values()} == {"3"}
-
-
-PROBED = WEB.replace("ports: [{containerPort: 9376}]}]", """ports: [{containerPort: 9376}],
-                   readinessProbe: {httpGet: {path: /, port: 9376}, initialDelaySeconds: 1,
-                                    periodSeconds: 1}}]""")
 
 
 def test_a_rollout_waits_for_the_readiness_probe_of_each_new_pod(cluster_factory, tmp_path):
