@@ -9,13 +9,15 @@ import argparse
 import collections
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 
-from minikp import names, state, tables
+from minikp import clusterlock, names, state, tables
 from minikp.errors import InputError, OperationError
 
+DOWN_TIMEOUT_S = 30  # how long `down` waits for the holders of the cluster lock to stop
 KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
                 "scale", "events"}
 
@@ -90,45 +92,97 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- verbs ------------------------------------------------------------------------------
 
 def cmd_up(a) -> int:
-    from minikp.scenario.load import load_scenario
-    from minikp.scenario.plan import plan_cluster
-
-    plan_cluster(load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes))  # exit 2 early
-    files = [os.path.abspath(f) for f in a.files]
+    """The cluster lock comes first, so that a `down` run meanwhile finds this `up` and
+    stops it; then the scenario (bad input: exit 2), then the supervisor."""
     t0 = time.monotonic()
-    if a.foreground:
-        from minikp.controller.supervisor import run
+    stop = clusterlock.StopOnSignal().install()
+    lock = None
+    try:
+        lock = take_lock_for_up(a.name)
+        from minikp.scenario.load import load_scenario
+        from minikp.scenario.plan import plan_cluster
 
-        def report(r):
-            print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
-                  file=sys.stdout if r["ok"] else sys.stderr, flush=True)
-        return run(a.name, files, a.proxy_mode, a.nodes, report)
-    start_cluster(a.name, files, a.proxy_mode, a.nodes)
+        plan_cluster(load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes))
+        files = [os.path.abspath(f) for f in a.files]
+        if a.foreground:
+            from minikp.controller.supervisor import run
+
+            def report(r):
+                print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
+                      file=sys.stdout if r["ok"] else sys.stderr, flush=True)
+            return run(a.name, files, a.proxy_mode, a.nodes, report, lock_fd=lock)
+        start_cluster(a.name, files, a.proxy_mode, a.nodes, lock=lock, stop=stop)
+    except clusterlock.Stopped as e:
+        raise OperationError(f'up of cluster "{a.name}" stopped ({e}, e.g. by `minikp down`) '
+                             "before it came up; nothing of it was left") from None
+    finally:  # the supervisor (or start_cluster) removed whatever was made
+        if lock is not None:
+            clusterlock.release_unused(a.name, lock)
     print(summary(a.name, t0))
     return 0
 
 
-def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None) -> None:
-    """Start the cluster's supervisor in the background; return once it reports the cluster
-    up, or raise what went wrong (it has then removed everything it made)."""
-    os.makedirs(names.state_dir(name), exist_ok=True)
-    read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
-            "--notify-fd", str(write_fd)]
-    argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
-    argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
-    with open(os.path.join(names.state_dir(name), "supervisor.log"), "a") as logf:
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                         pass_fds=(write_fd,), start_new_session=True)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        line = f.readline()
-    if not line:
-        raise OperationError(f"the supervisor died during start-up; see "
-                             f"{names.state_dir(name)}/supervisor.log")
-    r = json.loads(line)
-    if not r["ok"]:
-        raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
+def take_lock_for_up(name: str) -> int:
+    """The cluster's lock, after waiting out a `down` of it; refused if it is up or coming up."""
+    lock = clusterlock.try_lock(name, "up")
+    if lock is None and clusterlock.holder_role(name) == "down":
+        lock = clusterlock.wait_lock(name, "up", DOWN_TIMEOUT_S)
+    if lock is None:
+        coming = clusterlock.holder_role(name) == "up"
+        raise OperationError(f'cluster "{name}" is {"coming up" if coming else "already up"}; '
+                             f"`minikp down --name {name}` first, or pick another --name")
+    return lock
+
+
+def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock=None,
+                  stop=None) -> None:
+    """Start the cluster's supervisor in the background, handing it the cluster lock; return
+    once it reports the cluster up, or raise what went wrong (it has then removed everything
+    it made). A SIGTERM/SIGINT meanwhile is passed on to it: it stops and removes the cluster."""
+    own_lock, own_stop = lock is None, stop is None
+    if own_stop:
+        stop = clusterlock.StopOnSignal().install()
+    if own_lock:
+        lock = take_lock_for_up(name)
+    stop.raising = False
+    try:
+        if stop.requested.is_set():
+            raise clusterlock.Stopped("a signal")
+        read_fd, write_fd = os.pipe()
+        argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
+                "--notify-fd", str(write_fd), "--lock-fd", str(lock)]
+        argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
+        argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
+        with open(names.cluster_path(name, "supervisor.log"), "a") as logf:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=subprocess.STDOUT, pass_fds=(write_fd, lock),
+                                    start_new_session=True)
+        stop.forward = lambda: proc.send_signal(signal.SIGTERM)
+        if stop.requested.is_set():  # it came during Popen
+            stop.forward()
+        os.close(write_fd)
+        with os.fdopen(read_fd) as f:
+            line = f.readline()
+        if not line:  # it died without a word (e.g. a signal before its handlers were set)
+            proc.wait()
+            from minikp.fabric.teardown import destroy_cluster
+            destroy_cluster(name)  # we hold the lock: nobody else is building it
+            if stop.requested.is_set():
+                raise clusterlock.Stopped("a signal")
+            raise OperationError("the supervisor died during start-up; nothing of the cluster "
+                                 "was left")
+        r = json.loads(line)
+        if not r["ok"]:
+            raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
+        if stop.requested.is_set():
+            raise OperationError(f'cluster "{name}" was stopped (a signal, e.g. `minikp down`) '
+                                 "just as it came up")
+    finally:
+        stop.forward = None
+        if own_lock:
+            os.close(lock)
+        if own_stop:
+            stop.uninstall()
 
 
 def summary(name, t0) -> str:
@@ -139,53 +193,45 @@ def summary(name, t0) -> str:
             f'{len(st["clients"])} clients; proxy {st["proxyMode"]} ({st["iptablesBackend"]})')
 
 
-def stop_supervisor(cluster: str) -> None:
-    """End the cluster's supervisor by its PID (from the lock it holds), never by name."""
+def remove_cluster(cluster: str) -> bool:
+    """Stop whoever holds the cluster lock (an `up` in progress, the supervisor: SIGTERM,
+    then SIGKILL after DOWN_TIMEOUT_S), take the lock, remove everything. False if there was
+    no such cluster."""
+    from minikp.fabric.teardown import cluster_netns, destroy_cluster
+
+    existed = os.path.isdir(names.state_dir(cluster)) or bool(cluster_netns(cluster))
+    lock = clusterlock.try_lock(cluster, "down")
+    if lock is None:
+        existed = True
+        clusterlock.signal_holders(cluster, signal.SIGTERM)
+        lock = clusterlock.wait_lock(cluster, "down", DOWN_TIMEOUT_S)
+    if lock is None:
+        clusterlock.signal_holders(cluster, signal.SIGKILL)
+        lock = clusterlock.wait_lock(cluster, "down", 10)
+    if lock is None:
+        raise OperationError(f'cluster "{cluster}": its lock holders '
+                             f"{clusterlock.holders(cluster)} did not stop; nothing removed")
     try:
-        with open(os.path.join(names.state_dir(cluster), "lock")) as f:
-            pid = int(f.read().strip() or 0)
-    except (FileNotFoundError, ValueError):
-        return
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().split(b"\0")
-    except FileNotFoundError:
-        return
-    if b"minikp.controller.supervisor" not in cmd or cluster.encode() not in cmd:
-        return  # the PID was reused by someone else
-    import select
-    import signal
-    try:
-        fd = os.pidfd_open(pid)  # pins the process: no PID reuse between check and kill
-    except ProcessLookupError:
-        return
-    try:
-        signal.pidfd_send_signal(fd, signal.SIGTERM)
-        # readable once it has exited (a zombie counts: its parent, init, reaps it later)
-        if not select.select([fd], [], [], 10)[0]:
-            signal.pidfd_send_signal(fd, signal.SIGKILL)
-            select.select([fd], [], [], 5)
-    except ProcessLookupError:
-        pass
+        destroy_cluster(cluster)  # the lock file goes with the directory, while held
     finally:
-        os.close(fd)
-
-
-def remove_cluster(cluster: str) -> None:
-    from minikp.fabric.teardown import destroy_cluster
-
-    stop_supervisor(cluster)
-    destroy_cluster(cluster)
+        os.close(lock)
+    return existed
 
 
 def cmd_down(a) -> int:
     from minikp.fabric.teardown import list_clusters
 
-    clusters = list_clusters() if a.all else [a.name]
+    if not a.all:
+        if not remove_cluster(a.name):
+            print(f'minikp: cluster "{a.name}" not found', file=sys.stderr)
+            return 1
+        print(f'cluster "{a.name}" deleted')
+        return 0
+    clusters = list_clusters()
     for c in clusters:
         remove_cluster(c)
         print(f'cluster "{c}" deleted')
-    if a.all and not clusters:
+    if not clusters:
         print("no minikp clusters")
     return 0
 
@@ -276,7 +322,7 @@ def cmd_exec(a) -> int:
         flags, argv = argv[:cut], argv[cut + 1:]
         sub = Parser(prog="minikp exec")
         sub.add_argument("--name", default=a.name)
-        a.name = sub.parse_args(flags).name
+        a.name = names.check_cluster_name(sub.parse_args(flags).name)
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
     host = state.find_host(a.name, state.read(a.name), a.target)
@@ -436,6 +482,10 @@ VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events":
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    problem = names.cluster_name_problem(a.name)
+    if problem:  # before anything is built from it (paths, namespaces)
+        print(f"minikp: {problem}", file=sys.stderr)
+        return 2
     if a.verb in KERNEL_VERBS and os.geteuid() != 0:
         print(f"minikp {a.verb}: needs root (network namespaces and the kernel's packet "
               f"filter); run: sudo minikp {a.verb} ...", file=sys.stderr)
