@@ -195,22 +195,20 @@ def summary(name, t0) -> str:
 
 def remove_cluster(cluster: str) -> bool:
     """Stop whoever holds the cluster lock (an `up` in progress, the supervisor: SIGTERM,
-    then SIGKILL after DOWN_TIMEOUT_S), take the lock, remove everything. False if there was
-    no such cluster."""
+    then SIGKILL after DOWN_TIMEOUT_S) and wait until they have exited, take the lock, remove
+    everything. False if there was no such cluster."""
     from minikp.fabric.teardown import cluster_netns, destroy_cluster
 
     existed = os.path.isdir(names.state_dir(cluster)) or bool(cluster_netns(cluster))
     lock = clusterlock.try_lock(cluster, "down")
     if lock is None:
         existed = True
-        clusterlock.signal_holders(cluster, signal.SIGTERM)
-        lock = clusterlock.wait_lock(cluster, "down", DOWN_TIMEOUT_S)
-    if lock is None:
-        clusterlock.signal_holders(cluster, signal.SIGKILL)
-        lock = clusterlock.wait_lock(cluster, "down", 10)
-    if lock is None:
-        raise OperationError(f'cluster "{cluster}": its lock holders '
-                             f"{clusterlock.holders(cluster)} did not stop; nothing removed")
+        stuck = clusterlock.stop_holders(cluster, DOWN_TIMEOUT_S)
+        lock = clusterlock.wait_lock(cluster, "down", 5)
+        if lock is None:
+            raise OperationError(f'cluster "{cluster}": the holders of its lock '
+                                 f"{stuck or clusterlock.holders(cluster)} did not stop; "
+                                 "nothing removed")
     try:
         destroy_cluster(cluster)  # the lock file goes with the directory, while held
     finally:

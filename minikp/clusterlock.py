@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import shutil
 import signal
 import threading
@@ -89,8 +90,8 @@ def _holds(pid: int, path: str, ident: tuple[int, int]) -> bool:
     except OSError:
         return False
     for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") != path:
+        try:  # the file may have been removed by now: the holder still has it open
+            if os.readlink(f"/proc/{pid}/fd/{fd}") not in (path, path + " (deleted)"):
                 continue
             st = os.stat(f"/proc/{pid}/fd/{fd}")
         except OSError:
@@ -100,38 +101,79 @@ def _holds(pid: int, path: str, ident: tuple[int, int]) -> bool:
     return False
 
 
-def holders(cluster: str) -> list[int]:
-    """PIDs (other than ours) that have the lock file open."""
-    path = lock_path(cluster)
+def _ident(cluster: str) -> tuple[int, int] | None:
     try:
-        st = os.stat(path)
+        st = os.stat(lock_path(cluster))
     except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def holders(cluster: str, ident: tuple[int, int] | None = None) -> list[int]:
+    """PIDs (other than ours) that have the lock file open (the one now at its path, or the
+    one identified by `ident`, (st_dev, st_ino), even if removed since)."""
+    path, ident = lock_path(cluster), ident or _ident(cluster)
+    if ident is None:
         return []
-    ident, me = (st.st_dev, st.st_ino), os.getpid()
+    me = os.getpid()
     return [int(p) for p in os.listdir("/proc")
             if p.isdigit() and int(p) != me and _holds(int(p), path, ident)]
 
 
-def signal_holders(cluster: str, sig: int) -> int:
-    """Send `sig` to every holder, through a pidfd checked to still hold the lock (no PID
-    reuse between finding and signalling). Returns how many were signalled."""
-    path = lock_path(cluster)
-    sent = 0
-    for pid in holders(cluster):
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            continue
-        try:
-            st = os.stat(path)
-            if _holds(pid, path, (st.st_dev, st.st_ino)):
-                signal.pidfd_send_signal(fd, sig)
-                sent += 1
-        except (OSError, ProcessLookupError):
-            pass
-        finally:
+def stop_holders(cluster: str, timeout: float, kill_after: float = 10) -> list[int]:
+    """SIGTERM every process holding the lock and wait until each has exited, including
+    holders that appear meanwhile (a supervisor an `up` was starting); SIGKILL those left
+    after `timeout`. Signals go through a pidfd checked to still hold the lock (no PID reuse
+    between finding and signalling). Returns the PIDs that would not end."""
+    ident = _ident(cluster)
+    if ident is None:
+        return []
+    waiting: dict[int, int] = {}  # pid → pidfd
+    sig, deadline = signal.SIGTERM, time.monotonic() + timeout
+    try:
+        while True:
+            for pid in holders(cluster, ident):
+                if pid not in waiting:
+                    fd = _pidfd_of_holder(cluster, pid, ident)
+                    if fd is not None:
+                        waiting[pid] = fd
+                        _send(fd, sig)
+            live = {p: fd for p, fd in waiting.items() if not _exited(fd)}
+            if not live and not holders(cluster, ident):
+                return []
+            if time.monotonic() >= deadline:
+                if sig == signal.SIGKILL:
+                    return sorted(live)
+                sig, deadline = signal.SIGKILL, time.monotonic() + kill_after
+                for fd in live.values():
+                    _send(fd, sig)
+            select.select(list(live.values()), [], [], 0.05)
+    finally:
+        for fd in waiting.values():
             os.close(fd)
-    return sent
+
+
+def _pidfd_of_holder(cluster: str, pid: int, ident: tuple[int, int]) -> int | None:
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    if _holds(pid, lock_path(cluster), ident):  # checked after pinning it: no PID reuse
+        return fd
+    os.close(fd)
+    return None
+
+
+def _send(pidfd: int, sig: int) -> None:
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _exited(pidfd: int) -> bool:
+    """A pidfd is readable once its process has exited (a zombie counts)."""
+    return bool(select.select([pidfd], [], [], 0)[0])
 
 
 def release_unused(cluster: str, fd: int) -> None:
