@@ -162,3 +162,30 @@ def crash_cycle(cluster: str, scenario_path: str) -> tuple[float, dict]:
     if r.returncode != 0 or "deleted" not in r.stdout:
         raise AssertionError(f"down after SIGKILL exited {r.returncode}: {r.stdout}{r.stderr}")
     return time.monotonic() - t0, census(cluster, inodes, pid)
+
+
+def race_once(path: str, name: str, trigger) -> str:
+    """`up` in the background, `down` once `trigger()` returns; both finished, the outcome
+    must be one of: "stopped" (down stopped the up, which exits 1 saying so), "waited" (the
+    up had finished; down removed the cluster), "before" (down found nothing yet and said
+    "not found"; the up went ahead, and is removed here). Anything else raises."""
+    up = subprocess.Popen([sys.executable, "-m", "minikp.cli", "up", path, "--name", name],
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        trigger()
+        d = cli("down", "--name", name)
+        out, err = up.communicate(timeout=120)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    if d.returncode == 0:
+        assert f'cluster "{name}" deleted' in d.stdout, d.stdout
+        assert up.returncode == 0 or "stopped" in err, (up.returncode, err)
+        assert netns_of(name) == [] and not os.path.exists(names.state_dir(name)), \
+            "down said deleted, and the cluster is there"
+        return "stopped" if up.returncode else "waited"
+    assert d.returncode == 1 and "not found" in d.stderr, (d.returncode, d.stderr)
+    assert up.returncode == 0, err  # down came first: the up went ahead
+    assert cli("down", "--name", name).returncode == 0
+    return "before"

@@ -4,14 +4,12 @@ other live side by side and go independently, `down` racing `up` never reports w
 happen, and `--name` cannot reach outside the state root. About a minute."""
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from crashcycle import (ROOT, SCENARIO, big_scenario, census, cli, crash_cycle, host_view,
-                        netns_inodes, netns_of, supervisor_pid)
+from crashcycle import (SCENARIO, big_scenario, census, cli, crash_cycle, host_view,
+                        netns_inodes, netns_of, race_once, supervisor_pid)
 from minikp import clusterlock, names
 
 CRASH_CYCLES = 10
@@ -96,32 +94,6 @@ def test_clusters_whose_names_extend_each_other_are_independent(scenario):
             down(n)
 
 
-def _race_once(path, name, trigger):
-    """`up` in the background, `down` once `trigger` fires; both finished, the outcome must
-    be one of: down stopped the up (up exits 1 saying so), down waited and removed the
-    cluster (up exit 0), or down came before anything existed ("not found", the up won)."""
-    up = subprocess.Popen([sys.executable, "-m", "minikp.cli", "up", path, "--name", name],
-                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        trigger()
-        d = down(name)
-        out, err = up.communicate(timeout=120)
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
-    if d.returncode == 0:
-        assert f'cluster "{name}" deleted' in d.stdout
-        assert up.returncode == 0 or "stopped" in err, (up.returncode, err)
-        assert netns_of(name) == [] and not os.path.exists(names.state_dir(name)), \
-            "down said deleted, and the cluster is there"
-        return "stopped" if up.returncode else "waited"
-    assert d.returncode == 1 and "not found" in d.stderr, (d.returncode, d.stderr)
-    assert up.returncode == 0, err  # down came first: the up went ahead
-    assert down(name).returncode == 0
-    return "before"
-
-
 def test_down_racing_up_never_reports_what_did_not_happen(tmp_path):
     """The issue's repro: `up big.yaml & sleep 0.05; down` printed deleted, then the cluster
     came up. Triggers: the issue's 50 ms, the `up` holding the lock (loading its files), the
@@ -145,7 +117,7 @@ def test_down_racing_up_never_reports_what_did_not_happen(tmp_path):
     building = when(lambda: os.path.exists(names.netns_path(names.world_netns(name))))
     triggers = [after(0.05), locked, building, after(0.05), building, locked, building,
                 after(0.3), building, locked][:RACE_TRIES]
-    outcomes = [_race_once(str(path), name, t) for t in triggers]
+    outcomes = [race_once(str(path), name, t) for t in triggers]
     print(f"\nraces: {outcomes}")
     for i, t in enumerate(triggers):  # once the up holds the lock, down must find it
         if t in (locked, building):
