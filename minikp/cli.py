@@ -118,7 +118,15 @@ def cmd_up(a) -> int:
     finally:  # the supervisor (or start_cluster) removed whatever was made
         if lock is not None:
             clusterlock.release_unused(a.name, lock)
-    print(summary(a.name, t0))
+    try:
+        text = summary(a.name, t0)
+    except OperationError:
+        if not stop.requested.is_set():
+            raise
+    if stop.requested.is_set():  # e.g. a `down` right after the report: say so, not "up"
+        raise OperationError(f'cluster "{a.name}" came up and was stopped at once (a signal, '
+                             "e.g. `minikp down`)")
+    print(text)
     return 0
 
 
@@ -493,6 +501,9 @@ def main(argv=None) -> int:
     except (InputError, OperationError) as e:
         print(f"minikp: {e}", file=sys.stderr)
         return e.exit_code
+    except clusterlock.Stopped as e:  # a signal while a cluster was coming up (minikp test)
+        print(f"minikp: stopped ({e}); the cluster was removed", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

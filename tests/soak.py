@@ -98,8 +98,9 @@ the supervisor by its PID (its pods' processes are orphaned, its namespaces stay
 
 Race outcomes: "stopped" = `down` stopped the `up` halfway (the up exits 1 saying so),
 "waited" = the up had finished and `down` removed the cluster, "before" = `down` ran before
-the `up` held the cluster lock ("not found"), "failed" = `down` said deleted and the cluster
-was there (must be 0). The reliability tier (tests/kernel/test_reliability_names.py) runs
+the `up` held the cluster lock ("not found"), "failed" = anything else, e.g. `down` said
+deleted and the cluster was there, or the `up` failed without saying it was stopped (must be
+0). The reliability tier (tests/kernel/test_reliability_names.py) runs
 the same cycle 10 times in `make test`.
 """
     return body, ok

@@ -97,7 +97,7 @@ def test_clusters_whose_names_extend_each_other_are_independent(scenario):
 def test_down_racing_up_never_reports_what_did_not_happen(tmp_path):
     """The issue's repro: `up big.yaml & sleep 0.05; down` printed deleted, then the cluster
     came up. Triggers: the issue's 50 ms, the `up` holding the lock (loading its files), the
-    supervisor building (the world namespace exists)."""
+    supervisor building (the world namespace exists), the supervisor about to report."""
     name = "mkt-rn-race"
     down(name)
     path = tmp_path / "big.yaml"
@@ -115,11 +115,13 @@ def test_down_racing_up_never_reports_what_did_not_happen(tmp_path):
 
     locked = when(lambda: clusterlock.holder_role(name) in ("up", "supervisor"))
     building = when(lambda: os.path.exists(names.netns_path(names.world_netns(name))))
-    triggers = [after(0.05), locked, building, after(0.05), building, locked, building,
-                after(0.3), building, locked][:RACE_TRIES]
+    # the state file is written just before the supervisor reports: down meets the report
+    reporting = when(lambda: os.path.exists(os.path.join(names.state_dir(name), "state.json")))
+    triggers = [after(0.05), locked, building, reporting, building, locked, reporting,
+                after(0.3), building, reporting][:RACE_TRIES]
     outcomes = [race_once(str(path), name, t) for t in triggers]
     print(f"\nraces: {outcomes}")
     for i, t in enumerate(triggers):  # once the up holds the lock, down must find it
-        if t in (locked, building):
+        if t in (locked, building, reporting):
             assert outcomes[i] != "before", outcomes
     assert netns_of(name) == []
