@@ -1,4 +1,4 @@
-"""The `minikp` command: verbs → calls, no logic of its own beyond arguments and printing.
+"""The `minikp` command: verbs → minikp.client calls; nothing here beyond arguments and printing.
 
 Exit codes: 0 success, 1 a failed operation or check, 2 bad input (file, flag, object).
 """
@@ -9,15 +9,12 @@ import argparse
 import collections
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 
-from minikp import clusterlock, names, state, tables
+from minikp import client, clusterlock, names, tables
 from minikp.errors import InputError, OperationError
 
-DOWN_TIMEOUT_S = 30  # how long `down` waits for the holders of the cluster lock to stop
 KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
                 "scale", "events"}
 
@@ -62,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=2.0)
     p = verb("rules", "what a node's proxy programmed, as the kernel's own tools print it")
     p.add_argument("node", metavar="NODE")
-    p.add_argument("--format", default="iptables", choices=["iptables", "ipvs", "nft"])
-    p.add_argument("--table", choices=["filter", "nat", "mangle", "raw"])
+    p.add_argument("--format", help="the proxy mode's own tool (iptables mode: iptables)")
+    p.add_argument("--table", help="one table only (iptables mode: filter, nat, mangle, raw)")
     p = verb("trace", "the chains one connection crosses and the endpoint it reached")
     p.add_argument("--from", dest="source", required=True, metavar="TARGET")
     p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
@@ -98,26 +95,20 @@ def cmd_up(a) -> int:
     stop = clusterlock.StopOnSignal().install()
     lock = None
     try:
-        lock = take_lock_for_up(a.name)
-        from minikp.scenario.load import load_scenario
-        from minikp.scenario.plan import plan_cluster
-
-        plan_cluster(load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes))
-        files = [os.path.abspath(f) for f in a.files]
+        lock = client.take_lock_for_up(a.name)
+        client.check_scenario(a.files, a.proxy_mode, a.nodes)  # exit 2 early
         if a.foreground:
-            from minikp.controller.supervisor import run
-
             def report(r):
                 print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
                       file=sys.stdout if r["ok"] else sys.stderr, flush=True)
-            return run(a.name, files, a.proxy_mode, a.nodes, report, lock_fd=lock)
-        start_cluster(a.name, files, a.proxy_mode, a.nodes, lock=lock, stop=stop)
+            return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report, lock)
+        client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes, lock=lock, stop=stop)
     except clusterlock.Stopped as e:
         raise OperationError(f'up of cluster "{a.name}" stopped ({e}, e.g. by `minikp down`) '
                              "before it came up; nothing of it was left") from None
     finally:  # the supervisor (or start_cluster) removed whatever was made
         if lock is not None:
-            clusterlock.release_unused(a.name, lock)
+            client.release_lock(a.name, lock)
     try:
         text = summary(a.name, t0)
     except OperationError:
@@ -130,112 +121,24 @@ def cmd_up(a) -> int:
     return 0
 
 
-def take_lock_for_up(name: str) -> int:
-    """The cluster's lock, after waiting out a `down` of it; refused if it is up or coming up."""
-    lock = clusterlock.try_lock(name, "up")
-    if lock is None and clusterlock.holder_role(name) == "down":
-        lock = clusterlock.wait_lock(name, "up", DOWN_TIMEOUT_S)
-    if lock is None:
-        coming = clusterlock.holder_role(name) == "up"
-        raise OperationError(f'cluster "{name}" is {"coming up" if coming else "already up"}; '
-                             f"`minikp down --name {name}` first, or pick another --name")
-    return lock
-
-
-def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock=None,
-                  stop=None) -> None:
-    """Start the cluster's supervisor in the background, handing it the cluster lock; return
-    once it reports the cluster up, or raise what went wrong (it has then removed everything
-    it made). A SIGTERM/SIGINT meanwhile is passed on to it: it stops and removes the cluster."""
-    own_lock, own_stop = lock is None, stop is None
-    if own_stop:
-        stop = clusterlock.StopOnSignal().install()
-    if own_lock:
-        lock = take_lock_for_up(name)
-    stop.raising = False
-    try:
-        if stop.requested.is_set():
-            raise clusterlock.Stopped("a signal")
-        read_fd, write_fd = os.pipe()
-        argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
-                "--notify-fd", str(write_fd), "--lock-fd", str(lock)]
-        argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
-        argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
-        with open(names.cluster_path(name, "supervisor.log"), "a") as logf:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
-                                    stderr=subprocess.STDOUT, pass_fds=(write_fd, lock),
-                                    start_new_session=True)
-        stop.forward = lambda: proc.send_signal(signal.SIGTERM)
-        if stop.requested.is_set():  # it came during Popen
-            stop.forward()
-        os.close(write_fd)
-        with os.fdopen(read_fd) as f:
-            line = f.readline()
-        if not line:  # it died without a word (e.g. a signal before its handlers were set)
-            proc.wait()
-            from minikp.fabric.teardown import destroy_cluster
-            destroy_cluster(name)  # we hold the lock: nobody else is building it
-            if stop.requested.is_set():
-                raise clusterlock.Stopped("a signal")
-            raise OperationError("the supervisor died during start-up; nothing of the cluster "
-                                 "was left")
-        r = json.loads(line)
-        if not r["ok"]:
-            raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
-        if stop.requested.is_set():
-            raise OperationError(f'cluster "{name}" was stopped (a signal, e.g. `minikp down`) '
-                                 "just as it came up")
-    finally:
-        stop.forward = None
-        if own_lock:
-            os.close(lock)
-        if own_stop:
-            stop.uninstall()
-
-
 def summary(name, t0) -> str:
-    st = state.read(name)
+    st = client.read_state(name)
     lb = sum(1 for s in st["services"] if s["spec"]["type"] == "LoadBalancer")
     return (f'cluster "{name}" is up in {time.monotonic() - t0:.2f}s: {len(st["nodes"])} nodes, '
             f'{len(st["pods"])} pods, {len(st["services"])} services ({lb} LoadBalancer), '
-            f'{len(st["clients"])} clients; proxy {st["proxyMode"]} ({st["iptablesBackend"]})')
-
-
-def remove_cluster(cluster: str) -> bool:
-    """Stop whoever holds the cluster lock (an `up` in progress, the supervisor: SIGTERM,
-    then SIGKILL after DOWN_TIMEOUT_S) and wait until they have exited, take the lock, remove
-    everything. False if there was no such cluster."""
-    from minikp.fabric.teardown import cluster_netns, destroy_cluster
-
-    existed = os.path.isdir(names.state_dir(cluster)) or bool(cluster_netns(cluster))
-    lock = clusterlock.try_lock(cluster, "down")
-    if lock is None:
-        existed = True
-        stuck = clusterlock.stop_holders(cluster, DOWN_TIMEOUT_S)
-        lock = clusterlock.wait_lock(cluster, "down", 5)
-        if lock is None:
-            raise OperationError(f'cluster "{cluster}": the holders of its lock '
-                                 f"{stuck or clusterlock.holders(cluster)} did not stop; "
-                                 "nothing removed")
-    try:
-        destroy_cluster(cluster)  # the lock file goes with the directory, while held
-    finally:
-        os.close(lock)
-    return existed
+            f'{len(st["clients"])} clients; proxy {st["proxy"]}')
 
 
 def cmd_down(a) -> int:
-    from minikp.fabric.teardown import list_clusters
-
     if not a.all:
-        if not remove_cluster(a.name):
+        if not client.remove_cluster(a.name):
             print(f'minikp: cluster "{a.name}" not found', file=sys.stderr)
             return 1
         print(f'cluster "{a.name}" deleted')
         return 0
-    clusters = list_clusters()
+    clusters = client.clusters()
     for c in clusters:
-        remove_cluster(c)
+        client.remove_cluster(c)
         print(f'cluster "{c}" deleted')
     if not clusters:
         print("no minikp clusters")
@@ -279,13 +182,9 @@ def cmd_get(a) -> int:
     return 0
 
 
-def _objects(a, kind: str) -> list[dict]:
-    objs = state.read(a.name)[kind]
-    if kind != "nodes" and not a.all_namespaces:
-        objs = [o for o in objs if o["metadata"]["namespace"] == a.namespace]
-    if a.object_name:
-        objs = [o for o in objs if o["metadata"]["name"] == a.object_name]
-    return objs
+def _objects(a, kind: str, st: dict | None = None) -> list[dict]:
+    return client.objects(st or client.read_state(a.name), kind,
+                          None if a.all_namespaces else a.namespace, a.object_name)
 
 
 def _table(a, kind: str, objs: list[dict]) -> str:
@@ -299,8 +198,6 @@ def _table(a, kind: str, objs: list[dict]) -> str:
 
 def _watch_table(a, kind: str, objs: list[dict]) -> None:
     """kubectl get -w: after the table, one row each time an object changes or goes."""
-    from minikp.controller.control import request, watch
-
     def key(o):
         return (o["metadata"].get("namespace", ""), o["metadata"]["name"])
 
@@ -308,10 +205,8 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
         return json.dumps({**o, "metadata": {**o["metadata"], "creationTimestamp": ""}}, sort_keys=True)
 
     shown = {key(o): o for o in objs}
-    past = request(a.name, "events")
-    for _ in watch(a.name, since=past[-1]["seq"] if past else 0):
-        time.sleep(0.05)  # the state file follows the event
-        now = {key(o): o for o in _objects(a, kind)}
+    for st in client.watch_state(a.name):
+        now = {key(o): o for o in _objects(a, kind, st)}
         changed = [o for k, o in now.items() if k not in shown or same(shown[k]) != same(o)]
         changed += [o for k, o in shown.items() if k not in now]  # gone: its last row
         for o in changed:
@@ -331,7 +226,7 @@ def cmd_exec(a) -> int:
         a.name = names.check_cluster_name(sub.parse_args(flags).name)
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
-    host = state.find_host(a.name, state.read(a.name), a.target)
+    host = client.find_host(a.name, client.read_state(a.name), a.target)
     enter(host.netns, host.hostname, host.resolv_conf)
     try:
         os.execvp(argv[0], argv)
@@ -339,31 +234,15 @@ def cmd_exec(a) -> int:
         raise InputError(f"{argv[0]}: command not found", field="CMD") from None
 
 
-def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,
-          interval: float = 0.0) -> list[dict]:
-    """Run minikp.probe inside `host` (its network, hostname and resolv.conf)."""
-    from minikp.nsenter import popen_in
-
-    argv = [sys.executable, "-m", "minikp.probe", mode, target, "--count", str(count),
-            "--timeout", str(timeout), "--interval", str(interval)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = popen_in(host.netns, argv, hostname=host.hostname, resolv_conf=host.resolv_conf,
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    out, err = p.communicate()
-    if p.returncode != 0:
-        raise OperationError(f"probe from {host.kind}/{host.name} failed: {err.strip()}")
-    return json.loads(out)["results"]
-
-
 def default_source(st: dict) -> str:
     return f"node/{st['nodes'][0]['metadata']['name']}"
 
 
 def cmd_curl(a) -> int:
-    st = state.read(a.name)
+    st = client.read_state(a.name)
     source = a.source or default_source(st)
-    host = state.find_host(a.name, st, source)
-    results = probe(a.name, host, "http", a.url, a.count, a.timeout)
+    host = client.find_host(a.name, st, source)
+    results = client.probe(a.name, host, "http", a.url, a.count, a.timeout)
     answered = collections.Counter(r["body"] for r in results if r["ok"])
     errors = collections.Counter(r["error"] for r in results if not r["ok"])
     print(f"{len(results)} requests from {host.kind}/{host.name} to {a.url}: "
@@ -377,44 +256,23 @@ def cmd_curl(a) -> int:
 
 
 def cmd_rules(a) -> int:
-    st = state.read(a.name)
-    node = next((n for n in st["nodes"] if n["metadata"]["name"] == a.node), None)
-    if node is None:
-        raise InputError(f'no node "{a.node}"; nodes: '
-                         + ", ".join(n["metadata"]["name"] for n in st["nodes"]), field="NODE")
-    if a.format != "iptables":
-        raise InputError(f'--format {a.format}: this cluster runs the proxy in '
-                         f'{st["proxyMode"]} mode; available: iptables', field="--format")
-    from minikp.proxy.iptables.sync import save
-
-    print(save(names.netns_path(names.node_netns(a.name, a.node)), st["iptablesBackend"],
-               a.table), end="")
+    st = client.read_state(a.name)
+    proxier = client.node_proxier(a.name, st, a.node)
+    if a.format is not None and a.format not in proxier.formats:
+        raise InputError(f'{a.format}: this cluster runs the proxy in {st["proxyMode"]} mode; '
+                         f'available: {", ".join(proxier.formats)}', field="--format")
+    print(proxier.rules_text(a.table, a.format), end="")
     return 0
 
 
 def cmd_trace(a) -> int:
-    from minikp.proxy.iptables.trace import hits, read_counters
-
-    st = state.read(a.name)
-    host = state.find_host(a.name, st, a.source)
-    node = host.node or node_for_address(st, a.dest)
-    node_ns = names.netns_path(names.node_netns(a.name, node))
-    before = read_counters(node_ns, st["iptablesBackend"])
-    result = probe(a.name, host, a.proto, a.dest, 1, 2.0)[0]
-    after = read_counters(node_ns, st["iptablesBackend"])
-    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}, through node {node}:")
-    for table, chain, rule, packets in hits(before, after):
+    t = client.trace(a.name, a.source, a.dest, a.proto)
+    host = t.host
+    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}, through node {t.node}:")
+    for table, chain, rule, packets in t.hits:
         print(f"  {table:6s} {chain:28s} {packets:3d} pkt  {rule}")
-    print(f"answer: {result['body']}" if result["ok"] else f"failed: {result['error']}")
-    return 0 if result["ok"] else 1
-
-
-def node_for_address(st: dict, dest: str) -> str:
-    ip = dest.rpartition(":")[0]
-    for n in st["nodes"]:
-        if n["status"]["addresses"][0]["address"] == ip:
-            return n["metadata"]["name"]
-    return st["nodes"][0]["metadata"]["name"]
+    print(f"answer: {t.result['body']}" if t.result["ok"] else f"failed: {t.result['error']}")
+    return 0 if t.result["ok"] else 1
 
 
 def cmd_doctor(a) -> int:
@@ -427,49 +285,36 @@ def cmd_doctor(a) -> int:
     return 0
 
 
-def _ref(a) -> dict:
-    return {"kind": a.kind, "name": a.object_name, "namespace": a.namespace}
-
-
 def cmd_apply(a) -> int:
-    from minikp.controller.control import request
-    from minikp.scenario.load import load_scenario
-
+    client.check_files(a.files)  # bad input: exit 2 before the cluster is touched
     for f in a.files:
-        load_scenario([f])  # bad input: exit 2 before the cluster is touched
-    for f in a.files:
-        print(request(a.name, "apply", spec=os.path.abspath(f)))
+        print(client.apply(a.name, f))
     return 0
 
 
 def cmd_delete(a) -> int:
-    from minikp.controller.control import request
-
-    print(request(a.name, "delete", spec=_ref(a)))
+    print(client.delete(a.name, a.kind, a.object_name, a.namespace))
     return 0
 
 
 def cmd_scale(a) -> int:
-    from minikp.controller.control import request
-
-    print(request(a.name, "scale", spec={**_ref(a), "replicas": a.replicas}))
+    print(client.scale(a.name, a.kind, a.object_name, a.replicas, a.namespace))
     return 0
 
 
 def cmd_events(a) -> int:
     import datetime as dt
-    from minikp.controller.control import request, watch
 
     def show(ev):
         t = dt.datetime.fromtimestamp(ev["time"]).strftime("%H:%M:%S.%f")[:-3]
         print(f"{t}  {ev['type']:16s} {ev['message']}", flush=True)
 
     seq = 0
-    for ev in request(a.name, "events"):
+    for ev in client.events(a.name):
         show(ev)
         seq = ev["seq"]
     if a.watch:
-        for ev in watch(a.name, seq):
+        for ev in client.watch_events(a.name, seq):
             show(ev)
     return 0
 
@@ -477,8 +322,8 @@ def cmd_events(a) -> int:
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
-    return run_test(a.file, a.name, lambda files: start_cluster(a.name, files, a.proxy_mode),
-                    lambda: remove_cluster(a.name))
+    return run_test(a.file, a.name, lambda files: client.start_cluster(a.name, files, a.proxy_mode),
+                    lambda: client.remove_cluster(a.name))
 
 
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
