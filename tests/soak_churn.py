@@ -17,6 +17,7 @@ import fcntl
 import os
 import platform
 import sys
+import pathlib
 import tempfile
 import time
 
@@ -25,24 +26,11 @@ sys.path.insert(0, os.path.join(HERE, "kernel"))
 
 from churn import SCENARIO, Load, churn_round, service, web  # noqa: E402
 from conftest import Cluster, minikp  # noqa: E402
+from soak import replace_section  # noqa: E402  (tests/soak.py: the crash cycles' part)
 
 HEADING = "## Churn under load"
 NAME = "mkt-soak-churn"
 KERNEL_TESTS_LOCK = "/run/minikp-kernel-tests.lock"  # take turns with kernel test runs
-
-
-def replace_section(doc: str, heading: str, body: str) -> str:
-    """`doc` with the section under `heading` (up to the next `## `) replaced by `body`,
-    or `body` appended as a new section."""
-    lines = doc.splitlines()
-    if heading not in lines:
-        head = doc.rstrip("\n") + "\n\n" if doc.strip() else "# Reliability\n\n"
-        return head + heading + "\n\n" + body.rstrip("\n") + "\n"
-    start = lines.index(heading)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "\n".join(lines[end:])
-    return ("\n".join(lines[:start + 1]) + "\n\n" + body.rstrip("\n") + "\n"
-            + ("\n" + tail + "\n" if tail else ""))
 
 
 def soak(minutes: float, workdir: str) -> tuple[str, bool]:
@@ -57,7 +45,7 @@ def soak(minutes: float, workdir: str) -> tuple[str, bool]:
         ip = c.svc("web")["spec"]["clusterIP"]
         with Load(c, f"http://{ip}/") as load:
             while time.monotonic() - t0 < minutes * 60:
-                churn_round(c, workdir, rounds)
+                churn_round(c, pathlib.Path(workdir), rounds)
                 rounds += 1
                 print(f"round {rounds}: {len(load.results)} requests, "
                       f"{len(load.failed())} failed", flush=True)
