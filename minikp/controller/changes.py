@@ -272,12 +272,21 @@ def _carry_out(sup, steps) -> None:
             step[1].replicas = step[2]
         elif kind == "start":
             _, w, count, until_ready = step
-            sup.start_pods(allocator.plan_pods(w, count=count), f"{w.kind} {w.name}: {count} new",
-                           until_ready)
+            pods = allocator.plan_pods(w, count=count)
+            sup.start_pods(pods, f"{w.kind} {w.name}: {count} new", until_ready)
+            _replica_sets_scaled(sup, pods, "up")
         elif kind == "stop":
             sup.stop_pods(step[1], step[2])
+            _replica_sets_scaled(sup, step[1], "down")
         elif kind == "resync":
             sup.resync(step[1])
+
+
+def _replica_sets_scaled(sup, pods, way: str) -> None:
+    """The Deployment controller's events: "Scaled up replica set web-5d4f8 to 2"."""
+    for rs in dict.fromkeys(p.replica_set for p in pods if p.replica_set):
+        n = sum(p.replica_set == rs for p in sup.plan.pods)
+        sup.events.emit("ScalingReplicaSet", f"Scaled {way} replica set {rs} to {n}")
 
 
 def _same(a, b) -> bool:

@@ -71,6 +71,11 @@ def test_rolling_update_order_and_recreate(cluster_factory, tmp_path):
         elif e["type"] == "PodReady" and pod in new and first_ready is None:
             first_ready = i
     assert most == 3 + 1, "more pods than replicas + maxSurge (25% of 3: 1)"
+    scaled = [e["message"] for e in events if e["type"] == "ScalingReplicaSet"]
+    old_rs = f"web-{next(iter(old_hash))}"
+    assert scaled == [f"Scaled up replica set {rs} to 1", f"Scaled down replica set {old_rs} to 2",
+                      f"Scaled up replica set {rs} to 2", f"Scaled down replica set {old_rs} to 1",
+                      f"Scaled up replica set {rs} to 3", f"Scaled down replica set {old_rs} to 0"]
     assert first_ready is not None and first_gone is not None and first_ready < first_gone
 
     seq = request(c.name, "events")[-1]["seq"]
