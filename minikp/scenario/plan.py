@@ -178,7 +178,11 @@ class Allocator:
                  if (not t.node_name or n.name == t.node_name)
                  and all(n.labels.get(k) == v for k, v in t.node_selector.items())]
         if not nodes:
-            raise InputError(f"no node matches nodeName/nodeSelector of {w.kind} {w.namespace}/{w.name}")
+            spec = "spec" if w.kind == "Pod" else "spec.template.spec"
+            which = f"nodeName {t.node_name}" if t.node_name else f"nodeSelector {t.node_selector}"
+            raise InputError(f"no node matches its {which}", file=w.source.file,
+                             line=w.source.line, kind=w.kind, name=w.name,
+                             field=f"{spec}.{'nodeName' if t.node_name else 'nodeSelector'}")
         return nodes
 
     def _pick_node(self, w: Workload) -> NodePlan:

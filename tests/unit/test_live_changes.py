@@ -2,6 +2,7 @@
 allocator's all-or-nothing pods and clones, and apply planned and checked on a copy."""
 
 import copy
+import dataclasses
 import itertools
 import textwrap
 import types
@@ -196,3 +197,13 @@ def test_only_replicas_or_strategy_changed_keeps_the_pods(tmp_path):
     steps, report = changes.plan_apply(sup, new, "new.yaml")
     assert report == ["deployment.apps/web scaled"]
     assert [s[0] for s in steps] == ["workload", "stop", "resync"] and len(steps[1][1]) == 1
+
+
+def test_a_template_for_no_node_is_refused_with_its_place(tmp_path):
+    sup = live(tmp_path)
+    web = sup.scenario.workloads[-1]
+    pinned = dataclasses.replace(web, template=dataclasses.replace(web.template, node_name="node-9"))
+    with pytest.raises(InputError) as e:
+        sup.plan.allocator.plan_pods(pinned, count=1)
+    assert str(e.value) == (f"{tmp_path}/live.yaml:2: Deployment \"web\": "
+                            "spec.template.spec.nodeName: no node matches its nodeName node-9")
