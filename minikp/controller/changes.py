@@ -137,7 +137,8 @@ def apply(sup, path: str) -> str:
 
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
-    steps, report = plan_apply(sup, load_scenario([path]), os.path.basename(path))
+    new = load_scenario([path], cluster=sup.plan.config)  # checked against the live nodes
+    steps, report = plan_apply(sup, new, os.path.basename(path))
     _check(sup, steps)
     _carry_out(sup, steps)
     return "\n".join(report)

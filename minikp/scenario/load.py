@@ -7,6 +7,7 @@ their template, named targetPorts that resolve, subnets that do not overlap) liv
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 
 import yaml
@@ -108,9 +109,11 @@ def _kind_of(v) -> str:
 # ---- the entry point -------------------------------------------------------------------
 
 
-def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = None) -> Scenario:
-    """Read and validate scenario files; `proxy_mode`/`nodes` are command-line overrides."""
-    scenario = Scenario(cluster=ClusterConfig())
+def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = None,
+                  cluster: ClusterConfig | None = None) -> Scenario:
+    """Read and validate scenario files; `proxy_mode`/`nodes` are command-line overrides.
+    `cluster`: the live cluster's, for `apply` (objects are checked against its nodes)."""
+    scenario = Scenario(cluster=copy.deepcopy(cluster) if cluster else ClusterConfig())
     seen_cluster = None
     for path in paths:
         scenario.files.append(path)

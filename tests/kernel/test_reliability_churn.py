@@ -85,6 +85,11 @@ def test_rolling_update_order_and_recreate(cluster_factory, tmp_path):
     assert kinds == ["PodDeleted"] * 3 + ["PodCreated"] * 3, kinds
     assert {p["metadata"]["labels"]["version"] for p in web_pods(c).values()} == {"3"}
 
+    # checked against the live cluster's nodes (a file alone describes a one-node cluster)
+    pinned = web("4").replace("    spec:\n      containers", "    spec:\n      nodeName: node-2\n      containers")
+    apply(c, tmp_path, "pinned.yaml", pinned)
+    assert {p["spec"]["nodeName"] for p in web_pods(c).values()} == {"node-2"}
+
 
 def test_a_rollout_waits_for_the_readiness_probe_of_each_new_pod(cluster_factory, tmp_path):
     """A new pod that listens but whose readinessProbe has not passed yet is not Ready: an

@@ -207,3 +207,13 @@ def test_a_template_for_no_node_is_refused_with_its_place(tmp_path):
         sup.plan.allocator.plan_pods(pinned, count=1)
     assert str(e.value) == (f"{tmp_path}/live.yaml:2: Deployment \"web\": "
                             "spec.template.spec.nodeName: no node matches its nodeName node-9")
+
+
+def test_apply_checks_node_references_against_the_live_cluster(tmp_path):
+    two = load(tmp_path, "apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec: {nodes: 2}\n",
+               name="live.yaml").cluster
+    pinned = deployment().replace("    spec:\n      containers", "    spec:\n      nodeName: node-2\n      containers")
+    with pytest.raises(InputError, match='"node-2": no such node; nodes: node-1'):
+        load(tmp_path, pinned)  # on its own, a file describes a one-node cluster
+    [w] = load_scenario([str(tmp_path / "s.yaml")], cluster=two).workloads
+    assert w.template.node_name == "node-2"
