@@ -10,6 +10,7 @@ reads the selected Service's counters once a second while one is shown.
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 from rich.text import Text
@@ -102,6 +103,7 @@ class MinikpApp(App):
         self.not_ready: set[tuple[str, str]] = set()  # pods whose readiness we made fail
         self.last_rules: dict[str, str] = {}
         self.diffs: dict[str, list[str]] = {}
+        self.stopping = threading.Event()
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -198,8 +200,11 @@ class MinikpApp(App):
 
     @work(thread=True, exclusive=True, group="events")
     def follow_events(self) -> None:
-        for ev in self.source.watch(self.seq):
+        for ev in self.source.watch(self.seq, self.stopping):
             self.call_from_thread(self.on_cluster_event, ev)
+
+    def on_unmount(self) -> None:
+        self.stopping.set()  # the event thread ends within half a second
 
     def on_cluster_event(self, ev: dict) -> None:
         self.seq = ev.get("seq", self.seq)
@@ -301,6 +306,15 @@ class MinikpApp(App):
 
     @work(thread=True, group="actions")
     def send(self, source: str, url: str, count: int) -> None:
+        """Requests from `source`; the path then shows the node that source's traffic goes
+        through (a pod's or node's own)."""
+        try:
+            node = client_node(self.st, source)
+        except Exception:  # noqa: BLE001 - an unknown source: the send below says why
+            node = None
+        if node:
+            self.node = node
+
         def run():
             results = self.source.send(source, url, count)
             ok = sum(r["ok"] for r in results)
@@ -323,6 +337,16 @@ class MinikpApp(App):
         with self.suspend():
             subprocess.call(self.source.shell_argv(target))
         self.refresh()
+
+
+def client_node(st: dict, source: str) -> str | None:
+    """The node whose proxy handles traffic from `source` (a pod's node, a node itself)."""
+    kind, _, rest = source.partition("/")
+    if kind == "node":
+        return rest
+    ns, name = (kind, rest) if rest else ("default", kind)
+    return next((p["spec"].get("nodeName") for p in st["pods"]
+                 if (p["metadata"]["namespace"], p["metadata"]["name"]) == (ns, name)), None)
 
 
 def run(cluster: str) -> int:

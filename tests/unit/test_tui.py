@@ -31,7 +31,8 @@ def utc(monkeypatch):
 
 
 def app():
-    return MinikpApp(FixedSource(STATE, RULES, EVENTS), "tuix")
+    return MinikpApp(FixedSource(STATE, RULES, lambda node, svc: service_paths(RULES.get(node, ""), svc),
+                                 EVENTS), "tuix")
 
 
 def test_service_path_from_the_kernel_counters():
