@@ -1,0 +1,207 @@
+"""Applying rendered nftables transactions inside a node's namespace, the way kube-proxy
+1.33's nftables syncProxyRules does (notes §1.6):
+
+- a full sync at start, after a failed sync, when the table (or its nat-prerouting base chain)
+  has vanished, and an hour after the last full one (FullSyncPeriod): the setup part, every
+  service, every element (its sets and maps flushed first); on the process's first sync the
+  base chains are added and deleted once so that they are recreated;
+- otherwise a partial sync: only services whose ServicePortInfos changed since the last
+  successful sync get their chains rewritten, and map elements are added or deleted by diff
+  (nftElementStorage); nothing changed = no transaction at all;
+- service chains no longer used are flushed in the sync's transaction and deleted in a
+  separate transaction at the start of a sync at least 1 s later (kernels before 6.2 release
+  a map element's chain reference lazily); unused affinity sets are deleted at once;
+- one `nft -f -` per transaction, inside the node's netns (minikp.nsenter.run_in);
+- UDP conntrack cleanup after the transaction, as in every mode (minikp.proxy.conntrack).
+
+Stale objects: a full sync lists the kernel's chains and sets (as kube-proxy does on every
+sync); a partial sync knows them from the services it changed, since only those can have
+left chains behind — one `nft` listing of a 10,000-service table would cost more than the
+whole partial sync.
+
+API: NftablesProxier(netns_path, service_cidrs=, ...).sync(snapshot) -> NftablesSyncResult,
+plus the rest of minikp.proxy.base.Proxier; list_table(netns_path) -> `nft list table`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from minikp.errors import InputError, OperationError
+from minikp.nsenter import run_in
+from minikp.proxy import conntrack
+from minikp.proxy.base import Hit, SyncResult
+from minikp.proxy.changes import by_service, changed_services
+from minikp.proxy.nftables import names, render as rd, trace
+from minikp.proxy.snapshot import ProxySnapshot
+
+FULL_SYNC_PERIOD_S = 3600.0  # proxy.FullSyncPeriod (#129329)
+STALE_CHAIN_DELAY_S = 1.0  # how long a flushed stale chain waits before its delete
+CANARY_CHAIN = "nat-prerouting"  # gone with the table: someone flushed the ruleset
+
+
+@dataclass
+class NftablesSyncResult(SyncResult):
+    transaction: str = ""  # exactly what `nft -f -` was given ("" = nothing to do)
+    operations: int = 0  # lines of the transaction (knftables NumOperations)
+    stale_chains: list[str] = field(default_factory=list)  # flushed in this sync
+    deleted_chains: list[str] = field(default_factory=list)  # deleted before it (separate tx)
+
+
+def nft(netns_path: str, args: list[str], input: str | None = None, check: bool = True):
+    res = run_in(netns_path, ["nft", *args], input=input)
+    if check and res.returncode != 0:
+        raise OperationError(f"nft {' '.join(args)}: exit {res.returncode}: {res.stderr.strip()[:2000]}")
+    return res
+
+
+def list_table(netns_path: str) -> str:
+    """The kernel's own view: `nft list table ip kube-proxy` ("" when there is none)."""
+    res = nft(netns_path, ["list", "table", *rd.TABLE.split()], check=False)
+    return res.stdout if res.returncode == 0 else ""
+
+
+def objects_in(listing: str) -> tuple[set[str], set[str]]:
+    """Chain and set names in `nft list` output (knftables List "chains" / "sets")."""
+    chains, sets = set(), set()
+    for line in listing.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[2] == "{":
+            if words[0] == "chain":
+                chains.add(words[1])
+            elif words[0] in ("set", "map"):
+                sets.add(words[1])
+    return chains, sets
+
+
+class NftablesProxier:
+    """One node's nftables-mode proxy, driving the real kernel in `netns_path`
+    (a minikp.proxy.base.Proxier)."""
+
+    formats = ("nft",)
+
+    @classmethod
+    def from_config(cls, netns_path: str, config) -> "NftablesProxier":
+        return cls(netns_path, service_cidrs=tuple(c for c in config.service_subnet.split(",") if c))
+
+    def __init__(self, netns_path: str, *, service_cidrs: tuple[str, ...] = (),
+                 nodeport_ips: tuple[str, ...] | None = None, masquerade_all: bool = False,
+                 full_sync_period_s: float = FULL_SYNC_PERIOD_S,
+                 stale_chain_delay_s: float = STALE_CHAIN_DELAY_S) -> None:
+        self.netns_path = netns_path
+        self.service_cidrs = tuple(service_cidrs)
+        self.nodeport_ips = nodeport_ips  # None: "primary", the snapshot's node IP
+        self.masquerade_all = masquerade_all
+        self.full_sync_period_s = full_sync_period_s
+        self.stale_chain_delay_s = stale_chain_delay_s
+        self.need_full = True
+        self._first = True  # the process's first full sync recreates the base chains
+        self._last: ProxySnapshot | None = None  # last successfully applied snapshot
+        self._opts: rd.Options | None = None
+        self._last_full = float("-inf")
+        self._stale: dict[str, float] = {}  # flushed chain -> when
+        self._trace = trace.Tracer(netns_path)
+
+    def options(self, snapshot: ProxySnapshot) -> rd.Options:
+        nodeport_ips = (snapshot.node_ip,) if self.nodeport_ips is None else self.nodeport_ips
+        return rd.Options(snapshot.cluster_cidr, snapshot.node_ip, self.service_cidrs, nodeport_ips,
+                          self.masquerade_all)
+
+    def _objects(self, snapshot: ProxySnapshot, keys: set[str] | None, o: rd.Options):
+        chains, sets = set(), set()
+        for sp in snapshot.services:
+            if keys is None or sp.service_key in keys:
+                pr = rd.service_port(sp, snapshot.node_name, o)
+                chains.update(pr.chains)
+                sets.update(pr.affinity_sets)
+        return chains, sets
+
+    def _delete_old_stale(self, now: float) -> list[str]:
+        """The separate transaction run first: chains flushed long enough ago."""
+        due = [c for c, t in self._stale.items() if t < now - self.stale_chain_delay_s]
+        if not due:
+            return []
+        for c in due:
+            del self._stale[c]
+        # On failure they stay in the kernel; the next full sync's listing finds them again.
+        if nft(self.netns_path, ["-f", "-"], input=rd.delete_chains(due), check=False).returncode != 0:
+            return []
+        return sorted(due)
+
+    def sync(self, snapshot: ProxySnapshot) -> NftablesSyncResult:
+        start = time.monotonic()
+        o = self.options(snapshot)
+        full = (self.need_full or self._last is None or o != self._opts
+                or start - self._last_full > self.full_sync_period_s or self.flushed())
+        deleted = self._delete_old_stale(start)
+        try:
+            if full:
+                existing_chains, existing_sets = objects_in(nft(
+                    self.netns_path, ["-t", "list", "table", *rd.TABLE.split()], check=False).stdout)
+                active_chains, active_sets = self._objects(snapshot, None, o)
+                stale = {c for c in existing_chains if names.is_service_chain(c)} - active_chains
+                stale_sets = {s for s in existing_sets if names.is_affinity_set(s)} - active_sets
+                changed = set(by_service(snapshot)) | (set(by_service(self._last)) if self._last else set())
+                text, _ = rd.full(snapshot, o, first=self._first, stale_chains=stale, stale_sets=stale_sets)
+            else:
+                changed = changed_services(by_service(self._last), by_service(snapshot))
+                old_chains, old_sets = self._objects(self._last, changed, o)
+                active_chains, active_sets = self._objects(snapshot, changed, o)
+                stale, stale_sets = old_chains - active_chains, old_sets - active_sets
+                text, _ = rd.partial(snapshot, changed, rd.service_elements(self._last, changed, o), o,
+                                     stale_chains=stale, stale_sets=stale_sets)
+            if text:
+                nft(self.netns_path, ["-f", "-"], input=text)
+        except Exception:
+            self.need_full = True  # kube-proxy: a failed sync loses partial-sync state
+            self._stale.clear()  # they were not flushed; the full sync recomputes them
+            raise
+        for c in active_chains:
+            self._stale.pop(c, None)  # used again: not to be deleted
+        for c in stale:
+            self._stale[c] = start
+        cmds = conntrack.commands(self._last, snapshot)
+        self._last, self._opts, self.need_full = snapshot, o, False
+        if full:
+            self._first, self._last_full = False, start
+        errors = conntrack.clear(self.netns_path, cmds)
+        return NftablesSyncResult(full=full, duration_s=time.monotonic() - start, changed=changed,
+                                  conntrack=cmds, conntrack_errors=errors, transaction=text,
+                                  operations=text.count("\n"), stale_chains=sorted(stale),
+                                  deleted_chains=deleted)
+
+    # --- the rest of the Proxier protocol ---------------------------------------------------
+    def flushed(self) -> bool:
+        """The table, or its nat-prerouting base chain, is gone (e.g. `nft flush ruleset`)."""
+        res = nft(self.netns_path, ["list", "chain", *rd.TABLE.split(), CANARY_CHAIN], check=False)
+        return res.returncode != 0
+
+    def rules_text(self, table: str | None = None, fmt: str | None = None) -> str:
+        if fmt not in (None, *self.formats):
+            raise InputError(f"{fmt}: nftables mode prints only: {', '.join(self.formats)}", field="--format")
+        if table not in (None, "kube-proxy"):
+            raise InputError(f"{table}: nftables mode has one table, kube-proxy", field="--table")
+        return list_table(self.netns_path)
+
+    def counters(self) -> int:
+        """kube-proxy's nft rules carry no counters: `nft monitor trace` stands in for them.
+        The first call starts tracing; each call returns how many trace lines exist."""
+        return self._trace.mark()
+
+    def hits(self, before: int, after: int) -> list[Hit]:
+        """Rules traced between two counters() readings, in the order packets met them;
+        tracing stops."""
+        try:
+            return self._trace.hits(before, after)
+        finally:
+            self._trace.stop()
+
+    def describe(self) -> str:
+        return "nftables"
+
+    def settings(self) -> dict:
+        return {"service_subnet": ",".join(self.service_cidrs)} if self.service_cidrs else {}
+
+    def close(self) -> None:
+        self._trace.stop()
