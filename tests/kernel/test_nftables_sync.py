@@ -283,6 +283,8 @@ def test_no_endpoints_rejects(programmed):
     lab, _ = programmed
     assert ask(lab["client"], "172.30.0.44", 80) == "REFUSED"
     assert ask(lab["client"], NODE_IP, 30082) == "REFUSED"
+    # The node must have a route for the external IP, or it answers "unreachable" first.
+    sh(lab["node"], "ip", "route", "add", "192.168.99.0/24", "dev", "to-pod")
     assert ask(lab["client"], "192.168.99.44", 80) == "REFUSED"
     assert ask(lab["node"], "172.30.0.44", 80) == "REFUSED"
 
