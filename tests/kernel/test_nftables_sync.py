@@ -210,9 +210,12 @@ def test_stale_chains_are_flushed_then_deleted(lab):
 def test_leftover_chains_found_by_a_full_sync(lab):
     NftablesProxier(lab["node"]).sync(RICH)
     # A new process (kube-proxy restarted) with fewer services: it lists the kernel's chains.
+    nft(lab["node"], ["add", "table", "ip", "other"])  # other tables' chains are not ours
+    nft(lab["node"], ["add", "chain", "ip", "other", "a/b"])
     proxier = NftablesProxier(lab["node"], stale_chain_delay_s=0.0)
     result = proxier.sync(snap(NODEPORT))
     assert result.full and names.service_chain(CLUSTERIP) in result.stale_chains
+    assert "a/b" not in result.stale_chains
     assert "delete chain ip kube-proxy nat-prerouting" in result.transaction  # base chains recreated
     assert f"delete set ip kube-proxy {names.affinity_set(LB, LB.endpoints[0])}" in result.transaction
     proxier.sync(snap(NODEPORT))
@@ -235,11 +238,16 @@ def test_failed_transaction_forces_a_full_sync(lab):
     proxier.sync(RICH)
     # Someone removes an element: the partial sync's delete of it fails, as in kube-proxy.
     nft(lab["node"], ["delete", "element", "ip", "kube-proxy", "service-ips", "{ 172.30.0.41 . tcp . 80 }"])
-    with pytest.raises(OperationError):
-        proxier.sync(snap(replace(CLUSTERIP, endpoints=()), NODEPORT, LB, EMPTY, LOCAL, DNS))
-    assert proxier.need_full
     result = proxier.sync(snap(replace(CLUSTERIP, endpoints=()), NODEPORT, LB, EMPTY, LOCAL, DNS))
-    assert result.full and ask(lab["client"], "172.30.0.41", 80) == "REFUSED"
+    assert result.full and not proxier.need_full
+    assert ask(lab["client"], "172.30.0.41", 80) == "REFUSED"
+    # A full sync the kernel refuses raises and leaves the next one full too.
+    proxier.service_cidrs = ("not-a-cidr",)  # options changed: full sync, with a bad rule
+    with pytest.raises(OperationError):
+        proxier.sync(RICH)
+    assert proxier.need_full
+    proxier.service_cidrs = ()
+    assert proxier.sync(RICH).full
 
 
 # --- real packets -----------------------------------------------------------------------

@@ -390,3 +390,31 @@ def test_partial_and_full_leave_the_same_table():
     active = {c for sp in steps[-1].services for c in rd.service_port(sp, NODE, OPTS).chains}
     t.apply(rd.delete_chains(stale_all - active))  # a stale chain used again is not deleted
     assert_table(t, rd.full(steps[-1], OPTS)[0].replace("flush", "# flush"))
+
+
+# --- what the proxier reads back from nft ----------------------------------------------------
+
+def test_listings_are_read_per_table():
+    from minikp.proxy.nftables.sync import chains_in, sets_in
+    listing = ('{"nftables": [{"metainfo": {"json_schema_version": 1}},'
+               ' {"chain": {"family": "ip", "table": "kube-proxy", "name": "service-X-a/b/tcp/", "handle": 3}},'
+               ' {"chain": {"family": "ip", "table": "other", "name": "c/d", "handle": 4}}]}')
+    assert chains_in(listing) == {"service-X-a/b/tcp/"}
+    assert chains_in("") == set()
+    sets = "table ip kube-proxy {\n\tset cluster-ips {\n\t}\n\tmap service-ips {\n\t}\n}\n" \
+           "table ip other {\n\tset affinity-x {\n\t}\n}\n"
+    assert sets_in(sets) == {"cluster-ips", "service-ips"}
+
+
+def test_nftables_proxier_has_the_proxy_protocol():
+    import inspect
+    from minikp.proxy import base
+    from minikp.proxy.nftables.sync import NftablesProxier
+    from minikp.scenario.model import ClusterConfig
+    members = {n for n in vars(base.Proxier) if not n.startswith("_")} | set(base.Proxier.__annotations__)
+    assert not {m for m in members if not hasattr(NftablesProxier, m)}
+    assert inspect.ismethod(NftablesProxier.from_config)
+    p = NftablesProxier.from_config("/nonexistent", ClusterConfig(service_subnet="10.96.0.0/12"))
+    assert p.service_cidrs == ("10.96.0.0/12",) and p.describe() == "nftables"
+    rebuilt = NftablesProxier.from_config("/nonexistent", replace(ClusterConfig(), **p.settings()))
+    assert rebuilt.service_cidrs == p.service_cidrs
