@@ -316,12 +316,11 @@ SVC3 = SP("ns3", "svc3", "p80", "TCP", "172.30.0.43", 80, endpoints=(E("10.0.3.1
 
 
 def _partial(prev, cur, changed):
-    old = rd.service_elements(prev, changed, OPTS)
-    old_chains = {c for sp in prev.services if sp.service_key in changed
-                  for c in rd.service_port(sp, NODE, OPTS).chains}
-    new_chains = {c for sp in cur.services if sp.service_key in changed
-                  for c in rd.service_port(sp, NODE, OPTS).chains}
-    text, _ = rd.partial(cur, changed, old, OPTS, stale_chains=old_chains - new_chains)
+    ports = [sp for sp in cur.services if sp.service_key in changed]
+    old_ports = [sp for sp in prev.services if sp.service_key in changed]
+    old_chains = {c for sp in old_ports for c in rd.service_port(sp, NODE, OPTS).chains}
+    new_chains = {c for sp in ports for c in rd.service_port(sp, NODE, OPTS).chains}
+    text = rd.partial(NODE, ports, old_ports, OPTS, stale_chains=old_chains - new_chains)
     return text, old_chains - new_chains
 
 

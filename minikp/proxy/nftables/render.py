@@ -10,8 +10,8 @@ masqueradeAll off. Facts: /work/shared/notes/kube-proxy-nftables-ipvs.md §1.
 - full(snapshot, opts, first=, stale_chains=, stale_sets=) -> (text, elements): the setup part
   (table, base chains, jump rules, static rules, maps flushed), every service's objects and
   every element.
-- partial(snapshot, changed, stored, opts, stale_chains=, stale_sets=) -> (text, elements):
-  only changed services' chains; element adds/deletes by diff against `stored` (kube-proxy's
+- partial(node, ports, old_ports, opts, stale_chains=, stale_sets=) -> text: only the changed
+  services' chains; element adds/deletes by diff against what they had (kube-proxy's
   nftElementStorage), then stale chains flushed and stale affinity sets deleted.
 - delete_chains(names): the separate transaction that deletes chains flushed >1 s before.
 
@@ -377,26 +377,25 @@ def full(snapshot: ProxySnapshot, o: Options, *, first: bool = False, stale_chai
     return "\n".join(lines) + "\n", stored
 
 
-def service_elements(snapshot: ProxySnapshot, keys: set[str], o: Options) -> Stored:
-    """The elements the service ports of `keys` (service keys) ensure."""
+def service_elements(ports, node: str, o: Options) -> Stored:
+    """The elements the given service ports ensure."""
     out: Stored = {}
-    for sp in snapshot.services:
-        if sp.service_key in keys:
-            for e in service_port(sp, snapshot.node_name, o).elements:
-                out[(e[0], e[1])] = (e[2], e[3])
+    for sp in ports:
+        for e in service_port(sp, node, o).elements:
+            out[(e[0], e[1])] = (e[2], e[3])
     return out
 
 
-def partial(snapshot: ProxySnapshot, changed: set[str], old: Stored, o: Options, *, stale_chains=(),
-            stale_sets=()) -> tuple[str, Stored]:
-    """A partial sync: changed services' objects only. `old` holds the elements the changed
-    services had (from the last sync); returns the text and the elements they have now."""
+def partial(node: str, ports, old_ports, o: Options, *, stale_chains=(), stale_sets=()) -> str:
+    """A partial sync: the objects of `ports` (the changed services' service ports now) only;
+    their elements diffed against those of `old_ports` (the same services at the last sync),
+    as nftElementStorage does: same key and value: nothing; changed value: delete + add;
+    gone: delete."""
+    ports = sorted(ports, key=lambda s: (s.port_name_string, s.protocol))
     lines: list[str] = []
-    for sp in sorted_services(snapshot):
-        if sp.service_key in changed:
-            lines.extend(service_port(sp, snapshot.node_name, o).lines)
-    new = service_elements(snapshot, changed, o)
-    # nftElementStorage: same key and value: nothing; changed value: delete + add; gone: delete.
+    for sp in ports:
+        lines.extend(service_port(sp, node, o).lines)
+    old, new = service_elements(old_ports, node, o), service_elements(ports, node, o)
     for (container, key), val in old.items():
         if new.get((container, key)) != val:
             lines.append(delete_element(container, key))
@@ -404,7 +403,7 @@ def partial(snapshot: ProxySnapshot, changed: set[str], old: Stored, o: Options,
         if old.get((container, key)) != (comment, value):
             lines.append(add_element((container, key, comment, value)))
     lines += _stale_lines(stale_chains, stale_sets)
-    return ("\n".join(lines) + "\n" if lines else ""), new
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def delete_chains(chains) -> str:

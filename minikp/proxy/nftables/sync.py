@@ -36,9 +36,8 @@ from minikp.errors import InputError, OperationError
 from minikp.nsenter import run_in
 from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
-from minikp.proxy.changes import by_service, changed_services
 from minikp.proxy.nftables import names, render as rd, trace
-from minikp.proxy.snapshot import ProxySnapshot
+from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 FULL_SYNC_PERIOD_S = 3600.0  # proxy.FullSyncPeriod (#129329)
 STALE_CHAIN_DELAY_S = 1.0  # how long a flushed stale chain waits before its delete
@@ -84,6 +83,17 @@ def sets_in(listing: str, table: str = "kube-proxy") -> set[str]:
     return out
 
 
+def by_service(snapshot: ProxySnapshot) -> dict[tuple[str, str], tuple[ServicePortInfo, ...]]:
+    """Service ports grouped by service, in snapshot order: the unit of a partial sync.
+    Tuples, not minikp.proxy.changes' frozensets: hashing 10,000 ServicePortInfos (every
+    field, every endpoint) costs more per sync than the 50 ms a partial sync may take, while
+    comparing tuples of unchanged ports is an identity check."""
+    out: dict[tuple[str, str], list[ServicePortInfo]] = {}
+    for sp in snapshot.services:
+        out.setdefault((sp.namespace, sp.name), []).append(sp)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 class NftablesProxier:
     """One node's nftables-mode proxy, driving the real kernel in `netns_path`
     (a minikp.proxy.base.Proxier)."""
@@ -107,6 +117,7 @@ class NftablesProxier:
         self.need_full = True
         self._first = True  # the process's first full sync recreates the base chains
         self._last: ProxySnapshot | None = None  # last successfully applied snapshot
+        self._last_by: dict[tuple[str, str], tuple[ServicePortInfo, ...]] = {}  # its ports by service
         self._opts: rd.Options | None = None
         self._last_full = float("-inf")
         self._stale: dict[str, float] = {}  # flushed chain -> when
@@ -117,13 +128,13 @@ class NftablesProxier:
         return rd.Options(snapshot.cluster_cidr, snapshot.node_ip, self.service_cidrs, nodeport_ips,
                           self.masquerade_all)
 
-    def _objects(self, snapshot: ProxySnapshot, keys: set[str] | None, o: rd.Options):
+    @staticmethod
+    def _objects(ports, node: str, o: rd.Options) -> tuple[set[str], set[str]]:
         chains, sets = set(), set()
-        for sp in snapshot.services:
-            if keys is None or sp.service_key in keys:
-                pr = rd.service_port(sp, snapshot.node_name, o)
-                chains.update(pr.chains)
-                sets.update(pr.affinity_sets)
+        for sp in ports:
+            pr = rd.service_port(sp, node, o)
+            chains.update(pr.chains)
+            sets.update(pr.affinity_sets)
         return chains, sets
 
     def _delete_old_stale(self, now: float) -> list[str]:
@@ -154,22 +165,25 @@ class NftablesProxier:
 
     def _sync(self, snapshot: ProxySnapshot, o: rd.Options, start: float, full: bool,
               deleted: list[str]) -> NftablesSyncResult:
+        node, cur = snapshot.node_name, by_service(snapshot)
         try:
             if full:
                 existing_chains = chains_in(nft(self.netns_path, ["-j", "list", "chains", "ip"]).stdout)
                 existing_sets = sets_in(nft(self.netns_path, ["-t", "list", "sets", "ip"]).stdout)
-                active_chains, active_sets = self._objects(snapshot, None, o)
+                active_chains, active_sets = self._objects(snapshot.services, node, o)
                 stale = {c for c in existing_chains if names.is_service_chain(c)} - active_chains
                 stale_sets = {s for s in existing_sets if names.is_affinity_set(s)} - active_sets
-                changed = set(by_service(snapshot)) | (set(by_service(self._last)) if self._last else set())
+                keys = set(cur) | set(self._last_by)
                 text, _ = rd.full(snapshot, o, first=self._first, stale_chains=stale, stale_sets=stale_sets)
             else:
-                changed = changed_services(by_service(self._last), by_service(snapshot))
-                old_chains, old_sets = self._objects(self._last, changed, o)
-                active_chains, active_sets = self._objects(snapshot, changed, o)
+                prev = self._last_by
+                keys = {k for k in prev.keys() | cur.keys() if prev.get(k) != cur.get(k)}
+                ports = [sp for k in keys for sp in cur.get(k, ())]
+                old_ports = [sp for k in keys for sp in prev.get(k, ())]
+                old_chains, old_sets = self._objects(old_ports, node, o)
+                active_chains, active_sets = self._objects(ports, node, o)
                 stale, stale_sets = old_chains - active_chains, old_sets - active_sets
-                text, _ = rd.partial(snapshot, changed, rd.service_elements(self._last, changed, o), o,
-                                     stale_chains=stale, stale_sets=stale_sets)
+                text = rd.partial(node, ports, old_ports, o, stale_chains=stale, stale_sets=stale_sets)
             if text:
                 nft(self.netns_path, ["-f", "-"], input=text)
         except Exception:
@@ -181,10 +195,11 @@ class NftablesProxier:
         for c in stale:
             self._stale[c] = start
         cmds = conntrack.commands(self._last, snapshot)
-        self._last, self._opts, self.need_full = snapshot, o, False
+        self._last, self._last_by, self._opts, self.need_full = snapshot, cur, o, False
         if full:
             self._first, self._last_full = False, start
         errors = conntrack.clear(self.netns_path, cmds)
+        changed = {f"{ns}/{name}" for ns, name in keys}
         return NftablesSyncResult(full=full, duration_s=time.monotonic() - start, changed=changed,
                                   conntrack=cmds, conntrack_errors=errors, transaction=text,
                                   operations=text.count("\n"), stale_chains=sorted(stale),
