@@ -19,6 +19,21 @@ def _probe_netns():
     return name
 
 
+def _nftables_probe() -> str:
+    """What nftables mode writes for a LoadBalancer Service with source ranges, ClientIP
+    affinity and eTP Local: every nft feature the mode uses (verdict maps with concatenated
+    keys, numgen, fib, dynamic timeout sets, masquerade fully-random, reject)."""
+    from minikp.proxy.nftables import render
+    from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo
+
+    sp = ServicePortInfo("default", "probe", "", "TCP", "10.96.0.1", 80, node_port=30000,
+                         load_balancer_ips=("192.0.2.1",), load_balancer_source_ranges=("198.51.100.0/24",),
+                         external_policy_local=True, affinity_timeout=10,
+                         endpoints=(Endpoint("10.244.0.2", 80, node="n"), Endpoint("10.244.1.2", 80)))
+    snap = ProxySnapshot("n", "172.18.0.2", "10.244.0.0/16", (sp,))
+    return render.full(snap, render.options_for(snap, ("10.96.0.0/12",)), first=True)[0]
+
+
 def checks() -> list[tuple[str, bool, str]]:
     out = [("root", os.geteuid() == 0, "yes" if os.geteuid() == 0 else "run as root (sudo)")]
     if os.geteuid() != 0:
@@ -45,8 +60,9 @@ def checks() -> list[tuple[str, bool, str]]:
         out.append(("IPVS", ipvs, "available" if ipvs else "kernel has no IPVS (CONFIG_IP_VS); "
                     "the ipvs proxy mode needs a kernel with it"))
         if shutil.which("nft"):
-            r = run_in(path, ["nft", "add", "table", "ip", "minikp-doctor"])
-            out.append(("nftables", r.returncode == 0, "nft works" if r.returncode == 0 else r.stderr.strip()))
+            r = run_in(path, ["nft", "-f", "-"], input=_nftables_probe())
+            out.append(("nftables", r.returncode == 0, "kube-proxy's nftables table loads (mode nftables)"
+                        if r.returncode == 0 else r.stderr.strip()[:300]))
         else:
             out.append(("nftables", False, "nft not installed (apt-get install nftables)"))
         with open("/proc/sys/net/bridge/bridge-nf-call-iptables") if os.path.exists(
