@@ -18,30 +18,45 @@ from minikp.errors import InputError, OperationError
 
 
 def socket_path(cluster: str) -> str:
-    return os.path.join(names.state_dir(cluster), "control.sock")
+    return names.cluster_path(cluster, "control.sock")
 
 
 class EventLog:
-    """What happened, in order: pod created/ready/failed, endpoints changed, proxy synced."""
+    """What happened, in order: pod created/ready/failed, endpoints changed, proxy synced.
+
+    Every event gets the next sequence number when emitted, but is published (seen by
+    since() and watchers) only by publish(upto): the supervisor publishes after writing the
+    state file that reflects it, so a reader that sees event N finds state.json at N or later.
+    """
 
     def __init__(self, keep: int = 5000):
-        self.items: list[dict] = []
+        self.items: list[dict] = []  # published
+        self.pending: list[dict] = []  # emitted, waiting for the state that reflects them
         self.keep = keep
         self.cond = threading.Condition()
-        self.seq = 0
+        self.seq = 0  # the last sequence number given out
 
     def emit(self, kind: str, message: str, **fields) -> dict:
         with self.cond:
             self.seq += 1
             ev = {"seq": self.seq, "time": time.time(), "type": kind, "message": message, **fields}
-            self.items.append(ev)
+            self.pending.append(ev)
+        return ev
+
+    def publish(self, upto: int) -> None:
+        """Publish every pending event up to sequence number `upto`."""
+        with self.cond:
+            n = next((i for i, e in enumerate(self.pending) if e["seq"] > upto), len(self.pending))
+            if not n:
+                return
+            self.items += self.pending[:n]
+            del self.pending[:n]
             del self.items[:-self.keep]
             self.cond.notify_all()
-        return ev
 
     def since(self, seq: int, timeout: float | None = None) -> list[dict]:
         with self.cond:
-            if timeout and self.seq <= seq:
+            if timeout and (not self.items or self.items[-1]["seq"] <= seq):
                 self.cond.wait(timeout)
             return [e for e in self.items if e["seq"] > seq]
 
@@ -120,9 +135,21 @@ def request(cluster: str, op: str, timeout: float = 300, **args):
     return answer["result"]
 
 
-def watch(cluster: str, since: int = 0):
+def watch(cluster: str, since: int = 0, stop: threading.Event | None = None):
+    """Events after `since`, as they come, until the supervisor goes or `stop` is set (looked
+    at twice a second, so a front end's reading thread can end)."""
     with _connect(cluster) as s:
         s.sendall((json.dumps({"op": "watch", "since": since}) + "\n").encode())
-        with s.makefile() as f:
-            for line in f:
+        s.settimeout(0.5 if stop is not None else None)
+        buf = b""
+        while not (stop is not None and stop.is_set()):
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                return
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
                 yield json.loads(line)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from minikp.errors import InputError
+from minikp.proxy.paths import PortPath
 from minikp.proxy.snapshot import ProxySnapshot
 
 # mode -> "module:Class"; imported only when that mode is asked for.
@@ -70,12 +71,22 @@ class Proxier(Protocol):
         packet meets them: what `minikp trace` prints."""
         ...
 
+    def service_paths(self, service: str) -> list[PortPath]:
+        """The path new connections to `service` ("ns/name") take through this node, per
+        service port, with the kernel's counters per endpoint: what `minikp tui` draws."""
+        ...
+
     def describe(self) -> str:
         """A short human name, e.g. "iptables (legacy)": `up`'s summary, state.json."""
         ...
 
     def settings(self) -> dict[str, Any]:
         """ClusterConfig attributes that rebuild this proxier (see the module docstring)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the proxier holds besides kernel rules (threads, sockets); the
+        supervisor calls it on shutdown, before the node's namespace goes."""
         ...
 
 

@@ -54,7 +54,7 @@ class Cluster:
 
     def probe(self, source, mode, target, count=1, timeout=2.0):
         from minikp import state
-        from minikp.cli import probe
+        from minikp.client import probe
         st = state.read(self.name)
         return probe(self.name, state.find_host(self.name, st, source), mode, target, count, timeout)
 
@@ -81,5 +81,6 @@ def cluster_factory(tmp_path, request):
 
 
 def netns_of(cluster):
+    from minikp import names
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [l.split()[0] for l in out.splitlines() if l.startswith(f"minikp-{cluster}-")]
+    return [l.split()[0] for l in out.splitlines() if l.startswith(names.netns_prefix(cluster))]

@@ -29,5 +29,5 @@ def test_every_mode_implements_the_protocol(mode):
     assert not missing, f"{cls.__name__} lacks {sorted(missing)}"
     assert inspect.ismethod(cls.from_config)  # a classmethod: new_proxier's constructor
     assert cls.formats, "at least one --format"
-    for m in ("sync", "flushed", "rules_text", "counters", "hits", "describe", "settings"):
+    for m in ("sync", "flushed", "rules_text", "counters", "hits", "describe", "settings", "close"):
         assert callable(getattr(cls, m))

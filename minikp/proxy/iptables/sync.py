@@ -15,8 +15,8 @@ does (fidelity notes §2):
 Every command runs inside the node's netns through minikp.nsenter.run_in.
 
 API: IptablesProxier(netns_path, backend), a minikp.proxy.base.Proxier: sync(snapshot) ->
-IptablesSyncResult;
-save(netns_path, backend, table=None, counters=False) -> str (the kernel's iptables-save).
+IptablesSyncResult; flushed() is the canary check; rules_text/counters read iptables-save
+(tools.save) back.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from minikp.errors import InputError, OperationError
 from minikp.nsenter import in_netns
 from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
+from minikp.proxy.paths import PortPath
 from minikp.proxy.changes import services_to_write
-from minikp.proxy.iptables import names, nfacct, render as rd, trace
+from minikp.proxy.iptables import names, nfacct, paths, render as rd, trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.tools import run as _run, save
 from minikp.proxy.snapshot import ProxySnapshot
@@ -111,11 +112,17 @@ class IptablesProxier:
     def hits(self, before: trace.Counters, after: trace.Counters) -> list[Hit]:
         return trace.hits(before, after)
 
+    def service_paths(self, service: str) -> list[PortPath]:
+        return paths.service_paths(save(self.netns_path, self.backend, "nat", counters=True), service)
+
     def describe(self) -> str:
         return f"iptables ({self.backend})"
 
     def settings(self) -> dict:
         return {"iptables_backend": self.backend, "sync_period_s": self.sync_period_s}
+
+    def close(self) -> None:
+        """Nothing held: the rules go with the node's namespace."""
 
     def _ensure_chain(self, table: str, chain: str) -> None:
         """EnsureChain: -N, where exit 1 means the chain is already there."""

@@ -1,0 +1,288 @@
+"""What a front end (the CLI today, a dashboard next) does besides parsing and printing:
+start and stop a cluster's supervisor, read its state, call its control socket, follow its
+events, run probes from inside its hosts, and read a node's proxy rules. No printing here;
+errors are InputError (bad input) or OperationError (a failed operation).
+
+Clusters:    check_scenario, take_lock_for_up, release_lock, start_cluster, run_cluster,
+             remove_cluster, clusters
+State:       read_state, objects, find_host, watch_state
+Control:     apply, delete, scale, events, watch_events
+Traffic:     probe, trace;  proxy rules: node_proxier
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from minikp import clusterlock, names, state
+from minikp.errors import InputError, OperationError
+from minikp.proxy.base import Hit, Proxier, new_proxier
+from minikp.scenario.model import ClusterConfig
+
+
+# ---- clusters ---------------------------------------------------------------------------
+
+def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> None:
+    """Load, validate and plan the scenario; raise InputError (exit 2) before anything is
+    made."""
+    from minikp.scenario.load import load_scenario
+    from minikp.scenario.plan import plan_cluster
+
+    plan_cluster(load_scenario(files, proxy_mode=proxy_mode, nodes=nodes))
+
+
+DOWN_TIMEOUT_S = 30  # how long `down` waits for the holders of the cluster lock to stop
+
+
+def take_lock_for_up(name: str) -> int:
+    """The cluster lock (minikp.clusterlock) for an `up`, after waiting out a `down` of the
+    cluster; refused if it is up or coming up. Taken before anything else, so that a `down`
+    run meanwhile finds this `up` and stops it."""
+    lock = clusterlock.try_lock(name, "up")
+    if lock is None and clusterlock.holder_role(name) == "down":
+        lock = clusterlock.wait_lock(name, "up", DOWN_TIMEOUT_S)
+    if lock is None:
+        coming = clusterlock.holder_role(name) == "up"
+        raise OperationError(f'cluster "{name}" is {"coming up" if coming else "already up"}; '
+                             f"`minikp down --name {name}` first, or pick another --name")
+    return lock
+
+
+def release_lock(name: str, lock: int) -> None:
+    """Give up an `up`'s lock; its directory goes too if the up made nothing."""
+    clusterlock.release_unused(name, lock)
+
+
+def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock=None,
+                  stop=None) -> None:
+    """Start the cluster's supervisor in the background, handing it the cluster lock; return
+    once it reports the cluster up, or raise what went wrong (it has then removed everything
+    it made). A SIGTERM/SIGINT meanwhile (`stop`, a clusterlock.StopOnSignal) is passed on to
+    it: it stops and removes the cluster, and this raises."""
+    own_lock, own_stop = lock is None, stop is None
+    if own_stop:
+        stop = clusterlock.StopOnSignal().install()
+    if own_lock:
+        lock = take_lock_for_up(name)
+    stop.raising = False
+    try:
+        if stop.requested.is_set():
+            raise clusterlock.Stopped("a signal")
+        read_fd, write_fd = os.pipe()
+        argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
+                "--notify-fd", str(write_fd), "--lock-fd", str(lock)]
+        argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
+        argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
+        with open(names.cluster_path(name, "supervisor.log"), "a") as logf:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=subprocess.STDOUT, pass_fds=(write_fd, lock),
+                                    start_new_session=True)
+        stop.forward = lambda: proc.send_signal(signal.SIGTERM)
+        if stop.requested.is_set():  # it came during Popen
+            stop.forward()
+        os.close(write_fd)
+        with os.fdopen(read_fd) as f:
+            line = f.readline()
+        if not line:  # it died without a word (e.g. a signal before its handlers were set)
+            proc.wait()
+            from minikp.fabric.teardown import destroy_cluster
+            destroy_cluster(name)  # we hold the lock: nobody else is building it
+            if stop.requested.is_set():
+                raise clusterlock.Stopped("a signal")
+            raise OperationError("the supervisor died during start-up; nothing of the cluster "
+                                 "was left")
+        r = json.loads(line)
+        if not r["ok"]:
+            raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
+        if stop.requested.is_set():
+            raise OperationError(f'cluster "{name}" was stopped (a signal, e.g. `minikp down`) '
+                                 "just as it came up")
+    finally:
+        stop.forward = None
+        if own_lock:
+            os.close(lock)
+        if own_stop:
+            stop.uninstall()
+
+
+def run_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, report=None,
+                lock_fd: int | None = None) -> int:
+    """Run the supervisor in this process until SIGTERM/SIGINT (`up --foreground`);
+    `report(dict)` is told once whether the cluster came up. lock_fd: the cluster lock,
+    if the caller took it."""
+    from minikp.controller.supervisor import run
+
+    return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report, lock_fd)
+
+
+def remove_cluster(cluster: str) -> bool:
+    """Stop whoever holds the cluster lock (an `up` in progress, the supervisor: SIGTERM,
+    then SIGKILL after DOWN_TIMEOUT_S) and wait until they have exited, take the lock, remove
+    everything. False if there was no such cluster."""
+    from minikp.fabric.teardown import cluster_netns, destroy_cluster
+
+    existed = os.path.isdir(names.state_dir(cluster)) or bool(cluster_netns(cluster))
+    lock = clusterlock.try_lock(cluster, "down")
+    if lock is None:
+        existed = True
+        stuck = clusterlock.stop_holders(cluster, DOWN_TIMEOUT_S)
+        lock = clusterlock.wait_lock(cluster, "down", 5)
+        if lock is None:
+            raise OperationError(f'cluster "{cluster}": the holders of its lock '
+                                 f"{stuck or clusterlock.holders(cluster)} did not stop; "
+                                 "nothing removed")
+    try:
+        destroy_cluster(cluster)  # the lock file goes with the directory, while held
+    finally:
+        os.close(lock)
+    return existed
+
+
+def clusters() -> list[str]:
+    """Every minikp cluster on this machine (from kernel state, not only state files)."""
+    from minikp.fabric.teardown import list_clusters
+
+    return list_clusters()
+
+
+# ---- state ------------------------------------------------------------------------------
+
+def read_state(cluster: str) -> dict:
+    return state.read(cluster)
+
+
+def objects(st: dict, kind: str, namespace: str | None = None, name: str | None = None) -> list[dict]:
+    """Objects of `kind` (nodes, pods, services, endpoints, endpointslices) in state `st`;
+    namespace None: every namespace."""
+    objs = st[kind]
+    if kind != "nodes" and namespace is not None:
+        objs = [o for o in objs if o["metadata"]["namespace"] == namespace]
+    if name:
+        objs = [o for o in objs if o["metadata"]["name"] == name]
+    return objs
+
+
+def find_host(cluster: str, st: dict, target: str) -> state.Host:
+    return state.find_host(cluster, st, target)
+
+
+def watch_state(cluster: str):
+    """Yield the cluster's state each time an event changed it, from now on. The supervisor
+    writes the state before publishing its events, so no copy yielded is behind an event."""
+    past = events(cluster)
+    seen = 0  # the state's sequence number last read
+    for ev in watch_events(cluster, since=past[-1]["seq"] if past else 0):
+        if ev["seq"] <= seen:
+            continue  # the state already yielded reflects this event
+        st = read_state(cluster)
+        seen = st["seq"]
+        yield st
+
+
+# ---- the control socket -----------------------------------------------------------------
+
+def _request(cluster: str, op: str, **args):
+    from minikp.controller.control import request
+
+    return request(cluster, op, **args)
+
+
+def apply(cluster: str, path: str) -> str:
+    """kubectl apply of one scenario file (validate it first with check_files)."""
+    return _request(cluster, "apply", spec=os.path.abspath(path))
+
+
+def check_files(files: list[str]) -> None:
+    """Each file alone is valid input (InputError otherwise), before the cluster is touched."""
+    from minikp.scenario.load import load_scenario
+
+    for f in files:
+        load_scenario([f])
+
+
+def delete(cluster: str, kind: str, name: str, namespace: str = "default") -> str:
+    return _request(cluster, "delete", spec={"kind": kind, "name": name, "namespace": namespace})
+
+
+def scale(cluster: str, kind: str, name: str, replicas: int, namespace: str = "default") -> str:
+    return _request(cluster, "scale", spec={"kind": kind, "name": name, "namespace": namespace,
+                                            "replicas": replicas})
+
+
+def set_readiness(cluster: str, name: str, ready: bool, namespace: str = "default") -> str:
+    """Make a pod's readiness fail (ready=False) or recover, as a failing probe would."""
+    return _request(cluster, "readiness", spec={"kind": "pod", "name": name,
+                                                "namespace": namespace, "ready": ready})
+
+
+def events(cluster: str) -> list[dict]:
+    """Every event the supervisor still keeps, oldest first (each with its "seq")."""
+    return _request(cluster, "events")
+
+
+def watch_events(cluster: str, since: int = 0, stop=None):
+    """Events after sequence number `since`, as they are published; until the cluster goes
+    (or the threading.Event `stop` is set)."""
+    from minikp.controller.control import watch
+
+    return watch(cluster, since, stop)
+
+
+# ---- traffic and proxy rules ------------------------------------------------------------
+
+def node_proxier(cluster: str, st: dict, node: str) -> Proxier:
+    nodes = [n["metadata"]["name"] for n in st["nodes"]]
+    if node not in nodes:
+        raise InputError(f'no node "{node}"; nodes: ' + ", ".join(nodes), field="NODE")
+    config = dataclasses.replace(ClusterConfig(proxy_mode=st["proxyMode"]), **st["proxySettings"])
+    return new_proxier(st["proxyMode"], names.netns_path(names.node_netns(cluster, node)), config)
+
+
+def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,
+          interval: float = 0.0) -> list[dict]:
+    """Run minikp.probe inside `host` (its network, hostname and resolv.conf)."""
+    from minikp.nsenter import popen_in
+
+    argv = [sys.executable, "-m", "minikp.probe", mode, target, "--count", str(count),
+            "--timeout", str(timeout), "--interval", str(interval)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = popen_in(host.netns, argv, hostname=host.hostname, resolv_conf=host.resolv_conf,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = p.communicate()
+    if p.returncode != 0:
+        raise OperationError(f"probe from {host.kind}/{host.name} failed: {err.strip()}")
+    return json.loads(out)["results"]
+
+
+@dataclasses.dataclass
+class Trace:
+    host: state.Host  # where the packet started
+    node: str  # the node whose rules it crossed
+    hits: list[Hit]  # rules whose counters grew, in the order the packet met them
+    result: dict  # the probe's answer: ok, body or error
+
+
+def trace(cluster: str, source: str, dest: str, proto: str = "tcp") -> Trace:
+    """One connection from `source` to `dest` (IP:PORT) and the rules it crossed on the node
+    that handled it (the source's own node, or the node owning `dest`)."""
+    st = read_state(cluster)
+    host = find_host(cluster, st, source)
+    node = host.node or node_for_address(st, dest)
+    proxier = node_proxier(cluster, st, node)
+    before = proxier.counters()
+    result = probe(cluster, host, proto, dest, 1, 2.0)[0]
+    after = proxier.counters()
+    return Trace(host, node, proxier.hits(before, after), result)
+
+
+def node_for_address(st: dict, dest: str) -> str:
+    ip = dest.rpartition(":")[0]
+    for n in st["nodes"]:
+        if n["status"]["addresses"][0]["address"] == ip:
+            return n["metadata"]["name"]
+    return st["nodes"][0]["metadata"]["name"]
