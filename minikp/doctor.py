@@ -19,19 +19,30 @@ def _probe_netns():
     return name
 
 
-def _nftables_probe() -> str:
-    """What nftables mode writes for a LoadBalancer Service with source ranges, ClientIP
-    affinity and eTP Local: every nft feature the mode uses (verdict maps with concatenated
-    keys, numgen, fib, dynamic timeout sets, masquerade fully-random, reject)."""
-    from minikp.proxy.nftables import render
-    from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo
-
-    sp = ServicePortInfo("default", "probe", "", "TCP", "10.96.0.1", 80, node_port=30000,
-                         load_balancer_ips=("192.0.2.1",), load_balancer_source_ranges=("198.51.100.0/24",),
-                         external_policy_local=True, affinity_timeout=10,
-                         endpoints=(Endpoint("10.244.0.2", 80, node="n"), Endpoint("10.244.1.2", 80)))
-    snap = ProxySnapshot("n", "172.18.0.2", "10.244.0.0/16", (sp,))
-    return render.full(snap, render.options_for(snap, ("10.96.0.0/12",)), first=True)[0]
+# Every nft feature kube-proxy's nftables mode writes, in its own forms: verdict maps with
+# concatenated keys, numgen load balancing, fib, dynamic timeout sets updated from the
+# packet path, reject, masquerade fully-random, base chains at its priorities.
+NFTABLES_PROBE = """add table ip minikp-doctor
+add chain ip minikp-doctor filter-input { type filter hook input priority -110 ; }
+add chain ip minikp-doctor nat-prerouting { type nat hook prerouting priority -100 ; }
+add chain ip minikp-doctor nat-postrouting { type nat hook postrouting priority 100 ; }
+add chain ip minikp-doctor reject-chain
+add rule ip minikp-doctor reject-chain reject
+add set ip minikp-doctor affinity { type ipv4_addr ; flags dynamic,timeout ; timeout 10s ; }
+add chain ip minikp-doctor endpoint
+add rule ip minikp-doctor endpoint update @affinity { ip saddr }
+add rule ip minikp-doctor endpoint meta l4proto tcp dnat to 10.244.0.2:80
+add chain ip minikp-doctor service
+add rule ip minikp-doctor service ip saddr @affinity goto endpoint
+add rule ip minikp-doctor service numgen random mod 1 vmap { 0 : goto endpoint }
+add map ip minikp-doctor service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }
+add element ip minikp-doctor service-ips { 10.96.0.1 . tcp . 80 : goto service }
+add rule ip minikp-doctor nat-prerouting ip daddr . meta l4proto . th dport vmap @service-ips
+add rule ip minikp-doctor nat-prerouting fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap { tcp . 30000 : goto service }
+add rule ip minikp-doctor filter-input ct state new ip daddr . meta l4proto . th dport vmap { 10.96.0.2 . tcp . 80 : goto reject-chain }
+add rule ip minikp-doctor nat-postrouting mark and 0x4000 == 0 return
+add rule ip minikp-doctor nat-postrouting masquerade fully-random
+"""
 
 
 def checks() -> list[tuple[str, bool, str]]:
@@ -60,7 +71,7 @@ def checks() -> list[tuple[str, bool, str]]:
         out.append(("IPVS", ipvs, "available" if ipvs else "kernel has no IPVS (CONFIG_IP_VS); "
                     "the ipvs proxy mode needs a kernel with it"))
         if shutil.which("nft"):
-            r = run_in(path, ["nft", "-f", "-"], input=_nftables_probe())
+            r = run_in(path, ["nft", "-f", "-"], input=NFTABLES_PROBE)
             out.append(("nftables", r.returncode == 0, "kube-proxy's nftables table loads (mode nftables)"
                         if r.returncode == 0 else r.stderr.strip()[:300]))
         else:

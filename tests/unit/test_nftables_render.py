@@ -417,3 +417,38 @@ def test_nftables_proxier_has_the_proxy_protocol():
     assert p.service_cidrs == ("10.96.0.0/12",) and p.describe() == "nftables"
     rebuilt = NftablesProxier.from_config("/nonexistent", replace(ClusterConfig(), **p.settings()))
     assert rebuilt.service_cidrs == p.service_cidrs
+
+
+# A piece of `nft list table ip kube-proxy` as nft 1.0.6 printed it for a NodePort +
+# LoadBalancer service with two endpoints (elements wrapped over lines, as nft does).
+LISTING = """table ip kube-proxy {
+	map service-ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		comment "ClusterIP, ExternalIP and LoadBalancer IP traffic"
+		elements = { 192.168.99.1 . udp . 53 : goto external-E6QV3ZKR-default/other/udp/,
+			     10.96.0.21 . udp . 53 : goto service-E6QV3ZKR-default/other/udp/,
+			     10.96.0.20 . tcp . 80 : goto service-SUSTUHLJ-default/web/tcp/http,
+			     172.18.255.200 . tcp . 80 : goto external-SUSTUHLJ-default/web/tcp/http }
+	}
+	map service-nodeports {
+		type inet_proto . inet_service : verdict
+		comment "NodePort traffic"
+		elements = { tcp . 30080 : goto external-SUSTUHLJ-default/web/tcp/http }
+	}
+	chain service-SUSTUHLJ-default/web/tcp/http {
+		ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+		numgen random mod 2 vmap { 0 : goto endpoint-YHBK3W6O-default/web/tcp/http__10.244.1.3/9376, 1 : goto endpoint-UXUKPGFI-default/web/tcp/http__10.244.2.3/9376 }
+	}
+}
+"""
+
+
+def test_service_paths_from_the_listing():
+    from minikp.proxy.nftables.paths import service_paths
+    [path] = service_paths(LISTING, "default/web")
+    assert (path.port, path.chain) == ("http", "service-SUSTUHLJ-default/web/tcp/http")
+    assert [(f.kind, f.address) for f in path.frontends] == [
+        ("cluster IP", "10.96.0.20:80/tcp"), ("external IP", "172.18.255.200:80/tcp"), ("node port", ":30080/tcp")]
+    assert [(b.endpoint, b.share, b.rule) for b in path.branches] == [
+        ("10.244.1.3:9376", 0.5, "numgen random mod 2 = 0"), ("10.244.2.3:9376", 0.5, "numgen random mod 2 = 1")]
+    assert service_paths(LISTING, "default/other") == []

@@ -36,7 +36,8 @@ from minikp.errors import InputError, OperationError
 from minikp.nsenter import run_in
 from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
-from minikp.proxy.nftables import names, render as rd, trace
+from minikp.proxy.nftables import names, paths, render as rd, trace
+from minikp.proxy.paths import PortPath
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 FULL_SYNC_PERIOD_S = 3600.0  # proxy.FullSyncPeriod (#129329)
@@ -235,6 +236,9 @@ class NftablesProxier:
             return self._trace.hits(before, after)
         finally:
             self._trace.stop()
+
+    def service_paths(self, service: str) -> list[PortPath]:
+        return paths.service_paths(list_table(self.netns_path), service)
 
     def describe(self) -> str:
         return "nftables"
