@@ -10,6 +10,7 @@ node's namespace, reports every kube-proxy rule a marked packet matched.
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import tempfile
@@ -57,6 +58,7 @@ class Tracer:
             with open(self._out, "w") as out:
                 self._proc = popen_in(self.netns_path, ["nft", "monitor", "trace"], stdout=out,
                                       stderr=subprocess.DEVNULL)
+            atexit.register(self.stop)  # a caller that dies mid-trace leaves no monitor behind
             time.sleep(SETTLE_S)  # the monitor subscribes before any packet is marked
             run_in(self.netns_path, ["nft", "-f", "-"], input=SETUP, check=True)
             return len(self._lines())
