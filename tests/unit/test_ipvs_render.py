@@ -208,8 +208,8 @@ def test_session_affinity_is_a_persistent_service():
 
 def test_mh_sets_the_source_hash_flag_and_annotation_overrides():
     a = SP("ns1", "a", "", "TCP", "10.20.30.41", 80)
-    b = SP("ns1", "b", "", "TCP", "10.20.30.42", 80)
-    st = render(snap(a, b), scheduler="mh", service_schedulers={"ns1/b": "lc"})
+    b = SP("ns1", "b", "", "TCP", "10.20.30.42", 80, ipvs_scheduler="lc")
+    st = render(snap(a, b), scheduler="mh")
     got = {v.ip: (v.scheduler, v.flags) for v in st.virtual_servers}
     assert got == {"10.20.30.41": ("mh", rd.FLAG_SOURCE_HASH), "10.20.30.42": ("lc", 0)}
 

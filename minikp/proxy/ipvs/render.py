@@ -38,7 +38,8 @@ SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq"
 SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"
 FLAG_PERSISTENT = 0x1  # IP_VS_SVC_F_PERSISTENT
 FLAG_HASHED = 0x2  # set by the kernel on every service; masked out when compared
-FLAG_SOURCE_HASH = 0x10  # IP_VS_SVC_F_SCHED1: mh hashes the source address
+FLAG_SOURCE_HASH = 0x10  # kube-proxy's name; the kernel's IP_VS_SVC_F_SCHED_MH_PORT: mh hashes
+#                          the source port with the address, so one client's connections spread
 
 # Set names and types (pkg/proxy/ipvs/ipset.go), in ipsetInfo order.
 LOOP_BACK = "KUBE-LOOP-BACK"
@@ -234,11 +235,11 @@ def _ipv4(ip: str) -> bool:
 
 
 def render(snapshot: ProxySnapshot, *, scheduler: str = DEFAULT_SCHEDULER,
-           node_addresses: tuple[str, ...] | None = None, service_schedulers: dict[str, str] | None = None,
-           masquerade_all: bool = False, random_fully: bool = True) -> IpvsState:
+           node_addresses: tuple[str, ...] | None = None, masquerade_all: bool = False,
+           random_fully: bool = True) -> IpvsState:
     """node_addresses: the node's local addresses outside kube-ipvs0 (nodeAddressSet);
-    default: the node IP alone. service_schedulers: "ns/name" -> scheduler, minikp's own
-    per-Service choice (SCHEDULER_ANNOTATION) over the node-wide one."""
+    default: the node IP alone. A service port's own ipvs_scheduler (minikp's
+    SCHEDULER_ANNOTATION) wins over `scheduler`."""
     node = snapshot.node_name
     addrs = sorted({a for a in (node_addresses if node_addresses is not None else (snapshot.node_ip,))
                     if valid_for_set(a)}, key=ipaddress.ip_address)
@@ -254,7 +255,7 @@ def render(snapshot: ProxySnapshot, *, scheduler: str = DEFAULT_SCHEDULER,
         for e in sp.endpoints:  # hairpin: every local endpoint, whatever its state
             if e.node and e.node == node:
                 sets[LOOP_BACK].add(f"{e.ip},{proto}:{e.port},{e.ip}")
-        sched = (service_schedulers or {}).get(sp.service_key) or scheduler or DEFAULT_SCHEDULER
+        sched = sp.ipvs_scheduler or scheduler or DEFAULT_SCHEDULER
         flags = (FLAG_PERSISTENT if sp.affinity_timeout else 0) | (FLAG_SOURCE_HASH if sched == "mh" else 0)
 
         def vs(ip: str, port: int, only_local: bool) -> None:
