@@ -1,0 +1,75 @@
+"""The pure half of ipvs mode's kernel edge: what a sync changes (syncService, syncEndpoint,
+cleanLegacyService, syncIPSetEntries, graceful termination), ipset entry encoding both ways,
+and the sysctls NewProxier sets."""
+
+from types import SimpleNamespace
+
+from pyroute2.ipset import PortEntry
+
+from minikp.proxy.ipvs.apply import (KernelRS, _entry_args, diff_entries, diff_real_servers,
+                                     diff_virtual_servers, drained, entry_string)
+from minikp.proxy.ipvs.proxier import sysctls
+from minikp.proxy.ipvs.render import RealServer as RS, VirtualServer as VS
+
+
+def test_virtual_servers_added_updated_deleted():
+    cur = {v.key: v for v in (VS("10.0.0.1", 80, "TCP"), VS("10.0.0.2", 80, "TCP"),
+                              VS("10.0.0.3", 53, "UDP", "rr", 0x1, 10800))}
+    want = [VS("10.0.0.1", 80, "TCP", real_servers=(RS("10.1.0.1", 80),)),  # RS are not VS settings
+            VS("10.0.0.2", 80, "TCP", "lc"), VS("10.0.0.3", 53, "UDP", "rr", 0x1 | 0x2, 10800),
+            VS("10.0.0.4", 80, "SCTP")]
+    add, update, delete = diff_virtual_servers(cur, want)
+    assert [str(v) for v in add] == ["10.0.0.4:80/SCTP"]
+    assert [str(v) for v in update] == ["10.0.0.2:80/TCP"]  # FlagHashed is the kernel's own
+    assert delete == []
+    assert diff_virtual_servers(cur, want[:1])[2] == [("10.0.0.2", "TCP", 80), ("10.0.0.3", "UDP", 53)]
+
+
+def test_real_servers():
+    cur = {"10.1.0.1:80": KernelRS("10.1.0.1", 80, 1), "10.1.0.2:80": KernelRS("10.1.0.2", 80, 0, 1, 0),
+           "10.1.0.3:80": KernelRS("10.1.0.3", 80, 5)}
+    want = (RS("10.1.0.2", 80), RS("10.1.0.3", 80), RS("10.1.0.4", 80))
+    add, back, reset, leaving = diff_real_servers(cur, want, terminating={"10.1.0.2:80"}, initial=False)
+    assert add == [RS("10.1.0.4", 80)] and back == [RS("10.1.0.2", 80)] and reset == []
+    assert [str(r) for r in leaving] == ["10.1.0.1:80"]
+    # the first sync after a restart resets stray weights (Test_syncEndpoint_updateWeightsOnRestart)
+    assert diff_real_servers(cur, want, set(), initial=True)[2] == [RS("10.1.0.2", 80), RS("10.1.0.3", 80)]
+    # a real server already terminating is not "leaving" again
+    assert diff_real_servers(cur, (), {"10.1.0.2:80"}, False)[3] == [cur["10.1.0.1:80"], cur["10.1.0.3:80"]]
+
+
+def test_drained():
+    assert drained(KernelRS("a", 1, 0, 0, 0), "TCP") and not drained(KernelRS("a", 1, 0, 0, 2), "TCP")
+    assert drained(KernelRS("a", 1, 0, 5, 5), "UDP") and drained(KernelRS("a", 1, 0, 5, 5), "SCTP")
+
+
+def test_entries():
+    assert diff_entries({"a", "b"}, ("b", "c")) == (["c"], ["a"])
+
+
+def _nla(**attrs):
+    return SimpleNamespace(get_attr=lambda k: attrs.get(k))
+
+
+def test_entry_encoding_round_trip():
+    v, etype = _entry_args("hash:ip,port,net", "1.2.3.4,tcp:80,10.0.0.0/8")
+    assert etype == "ip,port,net" and v[0] == "1.2.3.4" and v[2] == "10.0.0.0/8"
+    assert isinstance(v[1], PortEntry) and (v[1].port, v[1].protocol) == (80, 6)
+    assert _entry_args("bitmap:port", "30000") == (30000, "port")
+    assert _entry_args("hash:ip", "10.96.0.1") == ("10.96.0.1", "ip")
+    ip = lambda a: _nla(IPSET_ATTR_IPADDR_IPV4=a)  # noqa: E731
+    assert entry_string("hash:ip,port,ip", _nla(IPSET_ATTR_IP_FROM=ip("10.0.0.1"), IPSET_ATTR_PROTO=17,
+                                                 IPSET_ATTR_PORT_FROM=53, IPSET_ATTR_IP2=ip("10.0.0.1"))) \
+        == "10.0.0.1,udp:53,10.0.0.1"
+    assert entry_string("hash:ip,port,net", _nla(IPSET_ATTR_IP_FROM=ip("1.2.3.4"), IPSET_ATTR_PROTO=132,
+                                                 IPSET_ATTR_PORT_FROM=80, IPSET_ATTR_IP2=ip("10.0.0.0"),
+                                                 IPSET_ATTR_CIDR2=8)) == "1.2.3.4,sctp:80,10.0.0.0/8"
+    assert entry_string("bitmap:port", _nla(IPSET_ATTR_PORT_FROM=3001)) == "3001"
+
+
+def test_sysctls_follow_the_kernel_version():
+    assert sysctls(release=(6, 1)) == {"net.ipv4.vs.conntrack": 1, "net.ipv4.vs.expire_nodest_conn": 1,
+                                       "net.ipv4.vs.expire_quiescent_template": 1, "net.ipv4.ip_forward": 1}
+    assert sysctls(release=(5, 4))["net.ipv4.vs.conn_reuse_mode"] == 0  # #93297
+    assert "net.ipv4.vs.conn_reuse_mode" not in sysctls(release=(3, 10))
+    assert sysctls(strict_arp=True, release=(6, 1))["net.ipv4.conf.all.arp_announce"] == 2
