@@ -73,3 +73,12 @@ def test_sysctls_follow_the_kernel_version():
     assert sysctls(release=(5, 4))["net.ipv4.vs.conn_reuse_mode"] == 0  # #93297
     assert "net.ipv4.vs.conn_reuse_mode" not in sysctls(release=(3, 10))
     assert sysctls(strict_arp=True, release=(6, 1))["net.ipv4.conf.all.arp_announce"] == 2
+
+
+def test_connection_table_parsing():
+    from minikp.proxy.ipvs.proxier import parse_connections
+    text = ("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n"
+            "TCP 0AF4010A 9C40 0A60001E 0050 0AF40103 2490 TIME_WAIT        119\n"
+            "UDP 0AF4010A 1F90 0A600025 14E9 0AF40104 2490 UDP              299\n")
+    assert parse_connections(text) == {("TCP", "10.244.1.10:40000", "10.96.0.30:80", "10.244.1.3:9360"),
+                                       ("UDP", "10.244.1.10:8080", "10.96.0.37:5353", "10.244.1.4:9360")}

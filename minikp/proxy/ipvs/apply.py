@@ -12,7 +12,6 @@ Addresses are IPv4 (the cluster is IPv4-only).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from dataclasses import dataclass
@@ -45,6 +44,8 @@ class KernelRS:
     weight: int
     active: int = 0
     inactive: int = 0
+    conns: int = 0  # connections scheduled to it, ever (stats)
+    inpkts: int = 0  # packets in through it, ever (stats): what `minikp trace` compares
 
     def __str__(self) -> str:
         return str(RealServer(self.ip, self.port))
@@ -226,9 +227,12 @@ class IpvsKernel:
         out = {}
         for m in self.ipvs.dest("dump", service=_svc_key(key)):
             a = m.get_attr("IPVS_CMD_ATTR_DEST")
+            stats = a.get_attr("IPVS_DEST_ATTR_STATS64") or a.get_attr("IPVS_DEST_ATTR_STATS")
             rs = KernelRS(a.get_attr("IPVS_DEST_ATTR_ADDR"), a.get_attr("IPVS_DEST_ATTR_PORT"),
                           a.get_attr("IPVS_DEST_ATTR_WEIGHT"), a.get_attr("IPVS_DEST_ATTR_ACTIVE_CONNS") or 0,
-                          a.get_attr("IPVS_DEST_ATTR_INACT_CONNS") or 0)
+                          a.get_attr("IPVS_DEST_ATTR_INACT_CONNS") or 0,
+                          (stats.get_attr("IPVS_STATS_ATTR_CONNS") or 0) if stats else 0,
+                          (stats.get_attr("IPVS_STATS_ATTR_INPKTS") or 0) if stats else 0)
             out[str(rs)] = rs
         return out
 

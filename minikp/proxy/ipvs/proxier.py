@@ -22,17 +22,24 @@ if UDP/SCTP or without connections; otherwise it gets weight 0 and stays until
 reap_terminating() (each sync, and whoever calls it periodically; kube-proxy: every minute)
 finds its active+inactive connections at 0. A returning one is deleted and re-added.
 
-API: IpvsProxier(netns_path, backend, scheduler=, strict_arp=).sync(snapshot) -> SyncResult;
-flushed(), reap_terminating(), rules_text(stats=, connections=), describe(), close().
+API (minikp.proxy.base's Proxier): IpvsProxier.from_config(netns_path, config) or
+IpvsProxier(netns_path, backend, scheduler=, strict_arp=); .sync(snapshot) -> SyncResult;
+flushed(), rules_text(table=, fmt=), counters()/hits() for `minikp trace`, describe(),
+settings(); plus reap_terminating() and close(). Building one changes nothing in the kernel
+(sockets and sysctls come with the first sync), so a CLI may build one just to read rules.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass, field
 
-from minikp.errors import OperationError
-from minikp.nsenter import run_in
+from typing import Any
+
+from minikp.errors import InputError, OperationError
+from minikp.nsenter import in_netns, run_in
+from minikp.proxy.iptables import trace as ipt_trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.sync import NO_FLOWS, WAIT_FLAGS, conntrack_commands
 from minikp.proxy.ipvs import render as rd
@@ -43,13 +50,14 @@ from minikp.proxy.snapshot import ProxySnapshot
 
 @dataclass
 class SyncResult:
+    """The fields of minikp.proxy.base.SyncResult, then ipvs mode's own."""
     full: bool
     duration_s: float
-    lines: int  # lines of restore input (0: the restore was skipped, same text)
     changed: set[str]  # service port names whose virtual/real servers were touched
-    ops: list[str] = field(default_factory=list)  # every kernel change made, in order
     conntrack: list[list[str]] = field(default_factory=list)
     conntrack_errors: list[str] = field(default_factory=list)
+    lines: int = 0  # lines of restore input (0: the restore was skipped, same text)
+    ops: list[str] = field(default_factory=list)  # every kernel change made, in order
     restore_input: str = ""
 
 
@@ -76,16 +84,23 @@ class IpvsProxier:
     """One node's ipvs-mode proxy, driving the real kernel in `netns_path`."""
 
     mode = "ipvs"
+    # `minikp rules --format`: everything, or one of the kernel's tools
+    formats = ("all", "ipvsadm", "stats", "connections", "ipset", "iptables")
+    tables = ("filter", "nat", "mangle", "raw")
+
+    @classmethod
+    def from_config(cls, netns_path: str, config) -> "IpvsProxier":
+        return cls(netns_path, config.iptables_backend,
+                   scheduler=getattr(config, "ipvs_scheduler", "") or rd.DEFAULT_SCHEDULER)
 
     def __init__(self, netns_path: str, backend: str = "auto", *, scheduler: str = rd.DEFAULT_SCHEDULER,
                  strict_arp: bool = False, masquerade_all: bool = False) -> None:
         self.netns_path = netns_path
         self.backend = resolve_backend(backend)
         self.scheduler = scheduler or rd.DEFAULT_SCHEDULER
+        self.strict_arp = strict_arp
         self.masquerade_all = masquerade_all
-        self.kernel = IpvsKernel(netns_path)
-        for key, value in sysctls(strict_arp).items():
-            self.kernel.ensure_sysctl(key, value)
+        self._kernel: IpvsKernel | None = None
         self.need_full = True
         self.initial = True  # first sync: stray real-server weights are reset to 1
         self._last: ProxySnapshot | None = None
@@ -96,6 +111,15 @@ class IpvsProxier:
         self._entries: dict[str, set[str]] = {}
         self.terminating: dict[tuple[tuple, str], str] = {}  # (vs key, "ip:port") -> protocol
         self._restore_argv = [binary(self.backend, "restore"), *WAIT_FLAGS, "--noflush", "--counters"]
+
+    @property
+    def kernel(self) -> IpvsKernel:
+        """The netlink sockets, made on first use (NewProxier's sysctls with them)."""
+        if self._kernel is None:
+            self._kernel = IpvsKernel(self.netns_path)
+            for key, value in sysctls(self.strict_arp).items():
+                self._kernel.ensure_sysctl(key, value)
+        return self._kernel
 
     # --- iptables ------------------------------------------------------------------------
     def _ipt(self, *args: str, check: bool = True):
@@ -116,6 +140,8 @@ class IpvsProxier:
     def flushed(self) -> bool:
         """Someone removed what a sync relies on (KUBE-SERVICES in nat, or kube-ipvs0): the
         next sync must be a full one. kube-proxy notices on its 30 s full resync."""
+        if self._last is None:
+            return False  # nothing applied yet
         gone = (self._ipt("-S", "KUBE-SERVICES", "-t", "nat", check=False).returncode != 0
                 or not self.kernel.dummy_present())
         if gone:
@@ -217,9 +243,9 @@ class IpvsProxier:
             if res.returncode != 0 and NO_FLOWS not in res.stderr + res.stdout:
                 errors.append(f"{' '.join(argv)}: {res.stderr.strip()}")
         restored = "iptables-restore" in ops
-        return SyncResult(full=full, duration_s=time.monotonic() - start,
-                          lines=text.count("\n") if restored else 0, changed=changed, ops=ops,
-                          conntrack=cmds, conntrack_errors=errors, restore_input=text if restored else "")
+        return SyncResult(full=full, duration_s=time.monotonic() - start, changed=changed, conntrack=cmds,
+                          conntrack_errors=errors, lines=text.count("\n") if restored else 0, ops=ops,
+                          restore_input=text if restored else "")
 
     def _sync_servers(self, state: rd.IpvsState, bound: set[str], ops: list[str], changed: set[str]) -> None:
         add, update, _ = diff_virtual_servers(self._vs, list(state.virtual_servers))
@@ -259,29 +285,84 @@ class IpvsProxier:
                 changed.add(vs.service)
 
     # --- reading back --------------------------------------------------------------------
-    def rules_text(self, stats: bool = False, connections: bool = False) -> str:
-        """The kernel's own tools: ipvsadm -Ln (--stats, -c), ipset list, iptables-save."""
-        parts = []
-        for title, argv in ((("ipvsadm -Ln" + (" --stats" if stats else "")),
-                             ["ipvsadm", "-Ln", *(["--stats"] if stats else [])]),
-                            *((("ipvsadm -Lnc", ["ipvsadm", "-Lnc"]),) if connections else ()),
-                            ("ipset list", ["ipset", "list"]),
-                            (f"{binary(self.backend, 'save')}", [binary(self.backend, "save")])):
-            try:
-                res = _run(self.netns_path, argv, check=False)
-                body = res.stdout if res.returncode == 0 else f"(exit {res.returncode}) {res.stderr.strip()}\n"
-            except FileNotFoundError:
-                body = f"({argv[0]} not installed: apt-get install {argv[0].split('-')[0]})\n"
-            parts.append(f"# {title}\n{body}")
-        return "\n".join(parts)
+    def _tool(self, argv: list[str]) -> str:
+        try:
+            res = _run(self.netns_path, argv, check=False)
+        except FileNotFoundError:
+            return f"({argv[0]} is not installed: apt-get install {argv[0].split('-')[0]})\n"
+        return res.stdout if res.returncode == 0 else f"(exit {res.returncode}) {res.stderr.strip()}\n"
+
+    def rules_text(self, table: str | None = None, fmt: str | None = None) -> str:
+        """The kernel's own tools: `ipvsadm -Ln`, `ipset list` and iptables-save (fmt "all",
+        the default), or one of them; "stats" is `ipvsadm -Ln --stats`, "connections" the
+        connection table (`ipvsadm -Lnc`). `table` narrows iptables-save."""
+        fmt = fmt or self.formats[0]
+        if fmt not in self.formats:
+            raise InputError(f"{fmt}: ipvs mode prints: {', '.join(self.formats)}", field="--format")
+        if table not in (None, *self.tables):
+            raise InputError(f"{table}: expected one of {', '.join(self.tables)}", field="--table")
+        save = [binary(self.backend, "save"), *(["-t", table] if table else [])]
+        tools = {"ipvsadm": ["ipvsadm", "-Ln"], "stats": ["ipvsadm", "-Ln", "--stats"],
+                 "connections": ["ipvsadm", "-Lnc"], "ipset": ["ipset", "list"], "iptables": save}
+        if fmt != "all":
+            return self._tool(tools[fmt])
+        return "\n".join(f"# {' '.join(tools[k])}\n{self._tool(tools[k])}" for k in ("ipvsadm", "ipset", "iptables"))
+
+    def counters(self) -> tuple[Any, set[tuple[str, ...]], dict[tuple[str, str, int], str]]:
+        """iptables' per-rule counters, the IPVS connection table (/proc/net/ip_vs_conn) and
+        each virtual server's scheduler. The table, not IPVS's packet stats: those are
+        refreshed by the kernel's estimator only every 2 s."""
+        scheds = {k: v.scheduler for k, v in self.kernel.virtual_servers().items()}
+        return ipt_trace.read_counters(self.netns_path, self.backend), read_connections(self.netns_path), scheds
+
+    def hits(self, before, after) -> list[tuple[str, str, str, int]]:
+        """The iptables rules whose counters grew (traversal order), then the virtual and real
+        servers of the connections IPVS made meanwhile, with how many:
+        ("ipvs", "TCP  VIP:port sched", "-> RS:port Masq", connections)."""
+        out = ipt_trace.hits(before[0], after[0])
+        new: dict[tuple[str, str], int] = {}
+        for proto, _client, vip, dest in sorted(after[1] - before[1]):
+            ip, port = vip.rsplit(":", 1)
+            sched = after[2].get((ip, proto, int(port)), "")
+            key = (f"{proto}  {vip} {sched}".rstrip(), f"-> {dest} Masq")
+            new[key] = new.get(key, 0) + 1
+        out += [("ipvs", vs, rs, n) for (vs, rs), n in new.items()]
+        return out
 
     def describe(self) -> str:
-        return (f"ipvs (kube-proxy {rd.TARGET_VERSION} ipvs proxier), scheduler {self.scheduler}, "
-                f"{len(self._vs)} virtual servers, {len(self.terminating)} real servers terminating, "
-                f"iptables-{self.backend}")
+        return f"ipvs (scheduler {self.scheduler}, iptables {self.backend})"
+
+    def settings(self) -> dict:
+        return {"iptables_backend": self.backend, "ipvs_scheduler": self.scheduler}
 
     def close(self) -> None:
-        self.kernel.close()
+        if self._kernel is not None:
+            self._kernel.close()
+            self._kernel = None
+
+
+def _hex_addr(ip_hex: str, port_hex: str) -> str:
+    return f"{ipaddress.IPv4Address(int(ip_hex, 16))}:{int(port_hex, 16)}"
+
+
+def parse_connections(text: str) -> set[tuple[str, str, str, str]]:
+    """/proc/net/ip_vs_conn -> {(protocol, client, virtual server, real server)}, each
+    "ip:port" (the connection's client port makes it unique)."""
+    out = set()
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 7 and len(f[1]) == 8:  # IPv4 rows: 8 hex digits
+            out.add((f[0], _hex_addr(f[1], f[2]), _hex_addr(f[3], f[4]), _hex_addr(f[5], f[6])))
+    return out
+
+
+def read_connections(netns_path: str) -> set[tuple[str, str, str, str]]:
+    with in_netns(netns_path):
+        try:
+            with open("/proc/net/ip_vs_conn") as f:
+                return parse_connections(f.read())
+        except FileNotFoundError:  # no IPVS in this kernel
+            return set()
 
 
 def _vs_str(key: tuple) -> str:
