@@ -41,9 +41,11 @@ def checks() -> list[tuple[str, bool, str]]:
             out.append((f"iptables {backend}", r.returncode == 0,
                         "statistic, recent, comment matches work" if r.returncode == 0
                         else r.stderr.strip()))
-        ipvs = os.path.exists("/proc/net/ip_vs") or run_in(path, ["sh", "-c", "test -e /proc/net/ip_vs"]).returncode == 0
-        out.append(("IPVS", ipvs, "available" if ipvs else "kernel has no IPVS (CONFIG_IP_VS); "
-                    "the ipvs proxy mode needs a kernel with it"))
+        from minikp.proxy.ipvs import kernel as ipvs_kernel
+        from minikp.proxy.ipvs.render import SCHEDULERS
+        gaps = ipvs_kernel.missing(path, SCHEDULERS)
+        out.append(("IPVS", not gaps, "ip_vs, every scheduler and ipset work" if not gaps
+                    else "ipvs proxy mode: missing " + "; ".join(gaps)))
         if shutil.which("nft"):
             r = run_in(path, ["nft", "add", "table", "ip", "minikp-doctor"])
             out.append(("nftables", r.returncode == 0, "nft works" if r.returncode == 0 else r.stderr.strip()))
@@ -57,7 +59,8 @@ def checks() -> list[tuple[str, bool, str]]:
     finally:
         from pyroute2 import netns
         netns.remove(ns)
-    for tool, pkg in (("dnsmasq", "dnsmasq-base"), ("conntrack", "conntrack"), ("ip", "iproute2")):
+    for tool, pkg in (("dnsmasq", "dnsmasq-base"), ("conntrack", "conntrack"), ("ip", "iproute2"),
+                      ("ipvsadm", "ipvsadm"), ("ipset", "ipset")):
         found = shutil.which(tool)
         out.append((tool, bool(found), found or f"not installed (apt-get install {pkg})"))
     docker = shutil.which("docker")
