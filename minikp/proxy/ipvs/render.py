@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from minikp import KUBE_PROXY_VERSION
 from minikp.proxy.iptables.render import categorize
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
+from minikp.scenario.load import IPVS_SCHEDULERS
 
 TARGET_VERSION = KUBE_PROXY_VERSION
 MASQ_MARK = "0x4000"
 DUMMY_DEVICE = "kube-ipvs0"
 DEFAULT_SCHEDULER = "rr"
-# The kernel's schedulers kube-proxy accepts (--ipvs-scheduler); ip_vs_twos is 6.7+ only.
-SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
-# minikp's own, not kube-proxy's: a per-Service scheduler for workshops.
-SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"
+# The schedulers a scenario may name (spec.proxy.ipvs.scheduler, and minikp's own per-Service
+# annotation minikp.dev/ipvs-scheduler, which arrives as ServicePortInfo.ipvs_scheduler).
+SCHEDULERS = IPVS_SCHEDULERS
 FLAG_PERSISTENT = 0x1  # IP_VS_SVC_F_PERSISTENT
 FLAG_HASHED = 0x2  # set by the kernel on every service; masked out when compared
 FLAG_SOURCE_HASH = 0x10  # kube-proxy's name; the kernel's IP_VS_SVC_F_SCHED_MH_PORT: mh hashes
@@ -238,8 +238,8 @@ def render(snapshot: ProxySnapshot, *, scheduler: str = DEFAULT_SCHEDULER,
            node_addresses: tuple[str, ...] | None = None, masquerade_all: bool = False,
            random_fully: bool = True) -> IpvsState:
     """node_addresses: the node's local addresses outside kube-ipvs0 (nodeAddressSet);
-    default: the node IP alone. A service port's own ipvs_scheduler (minikp's
-    SCHEDULER_ANNOTATION) wins over `scheduler`."""
+    default: the node IP alone. A service port's own ipvs_scheduler (minikp's annotation)
+    wins over `scheduler`."""
     node = snapshot.node_name
     addrs = sorted({a for a in (node_addresses if node_addresses is not None else (snapshot.node_ip,))
                     if valid_for_set(a)}, key=ipaddress.ip_address)
