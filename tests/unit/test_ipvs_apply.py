@@ -6,23 +6,34 @@ from types import SimpleNamespace
 
 from pyroute2.ipset import PortEntry
 
-from minikp.proxy.ipvs.apply import (KernelRS, _entry_args, diff_entries, diff_real_servers,
-                                     diff_virtual_servers, drained, entry_string)
+from minikp.proxy.ipvs.apply import KernelRS, _entry_args, diff_entries, diff_real_servers, drained, entry_string
 from minikp.proxy.ipvs.proxier import sysctls
-from minikp.proxy.ipvs.render import RealServer as RS, VirtualServer as VS
+from minikp.proxy.ipvs.render import RealServer as RS
 
 
-def test_virtual_servers_added_updated_deleted():
-    cur = {v.key: v for v in (VS("10.0.0.1", 80, "TCP"), VS("10.0.0.2", 80, "TCP"),
-                              VS("10.0.0.3", 53, "UDP", "rr", 0x1, 10800))}
-    want = [VS("10.0.0.1", 80, "TCP", real_servers=(RS("10.1.0.1", 80),)),  # RS are not VS settings
-            VS("10.0.0.2", 80, "TCP", "lc"), VS("10.0.0.3", 53, "UDP", "rr", 0x1 | 0x2, 10800),
-            VS("10.0.0.4", 80, "SCTP")]
-    add, update, delete = diff_virtual_servers(cur, want)
-    assert [str(v) for v in add] == ["10.0.0.4:80/SCTP"]
-    assert [str(v) for v in update] == ["10.0.0.2:80/TCP"]  # FlagHashed is the kernel's own
-    assert delete == []
-    assert diff_virtual_servers(cur, want[:1])[2] == [("10.0.0.2", "TCP", 80), ("10.0.0.3", "UDP", 53)]
+def test_desired_replace_yields_only_the_change():
+    from minikp.proxy.ipvs.desired import Desired
+    from minikp.proxy.ipvs.render import port_state
+    from minikp.proxy.snapshot import Endpoint as E, ServicePortInfo as SP
+    a = SP("ns", "a", "", "TCP", "10.96.0.1", 80, external_ips=("198.18.0.1",),
+           endpoints=(E("10.244.1.2", 80, node="n1"),))
+    b = SP("ns", "b", "", "TCP", "10.96.0.2", 80, external_ips=("198.18.0.1",))  # shares the external IP
+    args = ("n1", "192.168.0.2", ("192.168.0.2",), "rr")
+    d = Desired()
+    first = d.replace(("a",), port_state(a, *args))
+    d.replace(("b",), port_state(b, *args))
+    assert first.bind_added == {"10.96.0.1", "198.18.0.1"}
+    assert ("KUBE-LOOP-BACK", "10.244.1.2,tcp:80,10.244.1.2") in first.entries_added
+    a2 = SP("ns", "a", "", "TCP", "10.96.0.1", 80, external_ips=("198.18.0.1",),
+            endpoints=(E("10.244.1.3", 80, node="n2"),))
+    delta = d.replace(("a",), port_state(a2, *args))
+    assert delta.vs_keys == {("10.96.0.1", "TCP", 80), ("198.18.0.1", "TCP", 80)}
+    assert delta.entries_removed == {("KUBE-LOOP-BACK", "10.244.1.2,tcp:80,10.244.1.2")}
+    assert delta.entries_added == set() and not delta.bind_added and not delta.bind_removed
+    gone = d.replace(("a",), None)
+    assert gone.bind_removed == {"10.96.0.1"}  # 198.18.0.1 is still b's
+    assert d.non_empty()["KUBE-EXTERNAL-IP"] and not d.non_empty()["KUBE-LOOP-BACK"]
+    assert d.vs[("198.18.0.1", "TCP", 80)].service == "ns/b"
 
 
 def test_real_servers():

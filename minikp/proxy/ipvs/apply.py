@@ -1,8 +1,8 @@
 """The kernel edge of ipvs mode, inside one node's namespace, over netlink in process
 (pyroute2's IPVS, IPSet and IPRoute sockets, made inside the namespace so they stay there).
 
-- diff_* (pure): what to add, change and remove to get from what the kernel has to what
-  render() wants; the proxier applies only those.
+- diff_real_servers, diff_entries, drained (pure): what to add, change and remove to get
+  from what the kernel has to what render() wants; the proxier applies only those.
 - IpvsKernel(netns_path): kube-ipvs0 and its addresses, the node's other addresses,
   virtual/real servers (read back with connection counts), ipsets and their entries, the
   namespace's IPVS sysctls.
@@ -49,16 +49,6 @@ class KernelRS:
 
     def __str__(self) -> str:
         return str(RealServer(self.ip, self.port))
-
-
-def diff_virtual_servers(current: dict[tuple, VirtualServer], desired: list[VirtualServer]):
-    """-> (to add, to update, keys to delete): syncService adds a missing VS and updates one
-    whose scheduler, flags or timeout differ; cleanLegacyService deletes the rest."""
-    want = {v.key: v for v in desired}
-    add = [v for k, v in want.items() if k not in current]
-    update = [v for k, v in want.items() if k in current and current[k].settings != v.settings]
-    delete = [k for k in current if k not in want]
-    return add, update, delete
 
 
 def diff_real_servers(current: dict[str, KernelRS], desired: tuple[RealServer, ...],

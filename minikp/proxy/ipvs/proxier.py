@@ -12,10 +12,12 @@ timeout differ), kube-ipvs0 addresses and real servers, the set entries, iptable
 servers not wanted deleted (cleanLegacyService), UDP conntrack cleanup.
 
 Where minikp differs, for speed and not in effect: kube-proxy re-reads every virtual and real
-server from the kernel on every sync and always restores; here the kernel is read on a full
-sync (the first, after a failure, or after `flushed()`), later syncs diff against what the
-last one applied, touch only the servers and entries that changed, and skip the restore when
-its text is the same as the last one applied.
+server from the kernel and rewrites every set on every sync (it has no partial syncs). Here a
+full sync (the first, after a failure or after `flushed()`) reads the kernel (servers, set
+members, kube-ipvs0 and the node's addresses) and reconciles everything; later syncs
+recompute only the service ports whose ServicePortInfo changed (desired.Desired), touch only
+their virtual/real servers, set entries and addresses, and skip the restore when its text is
+unchanged. A change of the node's own addresses is seen at the next full sync.
 
 Graceful termination (graceful_termination.go): a real server that leaves is deleted at once
 if UDP/SCTP or without connections; otherwise it gets weight 0 and stays until
@@ -43,9 +45,12 @@ from minikp.proxy.iptables import trace as ipt_trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.sync import NO_FLOWS, WAIT_FLAGS, conntrack_commands
 from minikp.proxy.ipvs import render as rd
-from minikp.proxy.ipvs.apply import (IpvsKernel, KernelRS, diff_entries, diff_real_servers,
-                                     diff_virtual_servers, drained, kernel_release)
-from minikp.proxy.snapshot import ProxySnapshot
+from minikp.proxy.ipvs.apply import (IpvsKernel, KernelRS, diff_entries, diff_real_servers, drained,
+                                     kernel_release)
+from minikp.proxy.ipvs.desired import Delta, Desired
+from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
+
+_SET_TYPE = {name: typ for name, typ, _ in rd.SET_INFO}
 
 
 @dataclass
@@ -109,6 +114,10 @@ class IpvsProxier:
         self._vs: dict[tuple, rd.VirtualServer] = {}
         self._rs: dict[tuple, dict[str, KernelRS]] = {}
         self._entries: dict[str, set[str]] = {}
+        self._bound: set[str] = set()  # kube-ipvs0's addresses
+        self._addrs: tuple[str, ...] = ()  # the node's other addresses (read on full syncs)
+        self._ports: dict[tuple, ServicePortInfo] = {}  # last applied, by port key
+        self.desired = Desired()
         self.terminating: dict[tuple[tuple, str], str] = {}  # (vs key, "ip:port") -> protocol
         self._restore_argv = [binary(self.backend, "restore"), *WAIT_FLAGS, "--noflush", "--counters"]
 
@@ -189,43 +198,37 @@ class IpvsProxier:
     # --- the sync -----------------------------------------------------------------------
     def sync(self, snapshot: ProxySnapshot) -> SyncResult:
         start = time.monotonic()
-        full = self.need_full or self._last is None
+        last = self._last
+        full = (self.need_full or last is None or (snapshot.node_name, snapshot.node_ip)
+                != (last.node_name, last.node_ip))
         ops: list[str] = []
         changed: set[str] = set()
         try:
             if full:
                 self._ensure_chains_and_jumps()
-            self.kernel.ensure_dummy()
-            if full:
+                self.kernel.ensure_dummy()
                 for name, typ, _ in rd.SET_INFO:
                     self.kernel.ensure_set(name, typ)
                 self._read_kernel()
-            bound = self.kernel.bound_addresses()
-            state = rd.render(snapshot, scheduler=self.scheduler,
-                              node_addresses=tuple(self.kernel.node_addresses()),
-                              masquerade_all=self.masquerade_all)
+                self._bound = self.kernel.bound_addresses()
+                self._addrs = rd.node_addresses_for(snapshot, self.kernel.node_addresses())
             self.reap_terminating(ops)
-            self._sync_servers(state, bound, ops, changed)
-            for s in state.ipsets:
-                add, delete = diff_entries(self._entries.get(s.name, set()), s.entries)
-                for e in add:
-                    self.kernel.add_entry(s.name, s.type, e)
-                for e in delete:
-                    self.kernel.delete_entry(s.name, s.type, e)
-                if add or delete:
-                    self._entries[s.name] = set(s.entries)
-                    ops += [f"ipset add {s.name} {e}" for e in add] + [f"ipset del {s.name} {e}" for e in delete]
-            text = state.restore
+            delta = self._update_desired(snapshot, full)
+            touched = (set(self.desired.vs) | set(self._vs)) if full else delta.vs_keys
+            self._sync_servers(touched, ops, changed)
+            self._sync_entries(delta, full, ops)
+            text = rd.iptables_restore(self.desired.non_empty(), snapshot.cluster_cidr,
+                                       self.desired.lb_no_node_access(), masquerade_all=self.masquerade_all)
             if full or text != self._restored:
                 _run(self.netns_path, self._restore_argv, input=text)
                 self._restored = text
                 ops.append("iptables-restore")
-            for ip in sorted(bound - set(state.bind_addresses)):
+            for ip in sorted(self._bound - set(self.desired.bind_refs)):  # superfluous addresses
                 self.kernel.unbind(ip)
+                self._bound.discard(ip)
                 ops.append(f"unbind {ip}")
-            wanted = {v.key for v in state.virtual_servers}
-            for key in [k for k in self._vs if k not in wanted]:  # cleanLegacyService
-                self.kernel.delete_virtual_server(key)
+            for key in sorted(k for k in touched if k not in self.desired.vs and k in self._vs):
+                self.kernel.delete_virtual_server(key)  # cleanLegacyService
                 self._vs.pop(key)
                 self._rs.pop(key, None)
                 self.terminating = {k: p for k, p in self.terminating.items() if k[0] != key}
@@ -233,7 +236,7 @@ class IpvsProxier:
         except Exception:
             self.need_full = True  # the kernel may differ from the cache: re-read it next time
             raise
-        cmds = conntrack_commands(self._last, snapshot)
+        cmds = conntrack_commands(last, snapshot)
         self._last = snapshot
         self.need_full = False
         self.initial = False
@@ -247,39 +250,76 @@ class IpvsProxier:
                           conntrack_errors=errors, lines=text.count("\n") if restored else 0, ops=ops,
                           restore_input=text if restored else "")
 
-    def _sync_servers(self, state: rd.IpvsState, bound: set[str], ops: list[str], changed: set[str]) -> None:
-        add, update, _ = diff_virtual_servers(self._vs, list(state.virtual_servers))
-        for vs in add:
-            self.kernel.add_virtual_server(vs)
-            self._vs[vs.key] = vs
-            self._rs[vs.key] = {}
-            ops.append(f"add vs {vs} {vs.scheduler}")
-            changed.add(vs.service)
-        for vs in update:
-            self.kernel.update_virtual_server(vs)
-            self._vs[vs.key] = vs
-            ops.append(f"update vs {vs} {vs.scheduler}")
-            changed.add(vs.service)
-        for ip in state.bind_addresses:
-            if ip not in bound:
-                self.kernel.bind(ip)
-                ops.append(f"bind {ip}")
-        for vs in state.virtual_servers:
-            cur = self._rs.setdefault(vs.key, {})
-            term = {s for (k, s) in self.terminating if k == vs.key}
+    def _update_desired(self, snapshot: ProxySnapshot, full: bool) -> Delta:
+        """Replace the shares of the service ports that changed (all of them on a full sync)."""
+        ports = {rd.port_key(sp): sp for sp in snapshot.services}
+        old = {} if full else self._ports
+        if full:
+            self.desired = Desired()
+        delta = Delta()
+        args = (snapshot.node_name, snapshot.node_ip, self._addrs, self.scheduler)
+        for key in ports.keys() | old.keys():
+            sp = ports.get(key)
+            if sp != old.get(key):
+                self.desired.replace(key, rd.port_state(sp, *args) if sp is not None else None, delta)
+        self._ports = ports
+        return delta
+
+    def _sync_entries(self, delta: Delta, full: bool, ops: list[str]) -> None:
+        """syncIPSetEntries: every set on a full sync, else only the entries that changed."""
+        if full:
+            want = {name: self.desired.entries(name) for name in rd.SET_NAMES}
+            add = [(n, e) for n in rd.SET_NAMES for e in diff_entries(self._entries[n], want[n])[0]]
+            remove = [(n, e) for n in rd.SET_NAMES for e in diff_entries(self._entries[n], want[n])[1]]
+        else:
+            add = sorted(e for e in delta.entries_added if e[1] not in self._entries[e[0]])
+            remove = sorted(e for e in delta.entries_removed if e[1] in self._entries[e[0]])
+        for name, entry in add:
+            self.kernel.add_entry(name, _SET_TYPE[name], entry)
+            self._entries[name].add(entry)
+            ops.append(f"ipset add {name} {entry}")
+        for name, entry in remove:
+            self.kernel.delete_entry(name, _SET_TYPE[name], entry)
+            self._entries[name].discard(entry)
+            ops.append(f"ipset del {name} {entry}")
+
+    def _sync_servers(self, touched: set[tuple], ops: list[str], changed: set[str]) -> None:
+        """syncService + syncEndpoint for the virtual servers a change touched; binding
+        their addresses to kube-ipvs0 as syncService does."""
+        for ip in sorted(set(self.desired.bind_refs) - self._bound):
+            self.kernel.bind(ip)
+            self._bound.add(ip)
+            ops.append(f"bind {ip}")
+        for key in sorted(touched):
+            vs = self.desired.vs.get(key)
+            if vs is None:
+                continue  # deleted after the restore, as cleanLegacyService does
+            cur_vs = self._vs.get(key)
+            if cur_vs is None:
+                self.kernel.add_virtual_server(vs)
+                self._rs[key] = {}
+                ops.append(f"add vs {vs} {vs.scheduler}")
+                changed.add(vs.service)
+            elif cur_vs.settings != vs.settings:
+                self.kernel.update_virtual_server(vs)
+                ops.append(f"update vs {vs} {vs.scheduler}")
+                changed.add(vs.service)
+            self._vs[key] = vs
+            cur = self._rs.setdefault(key, {})
+            term = {s for (k, s) in self.terminating if k == key}
             add_rs, back, reset, leaving = diff_real_servers(cur, vs.real_servers, term, self.initial)
             for r in back:  # MoveRSOutofGracefulDeleteList: delete now, added again below
-                self.kernel.delete_real_server(vs.key, r.ip, r.port)
-                del self.terminating[(vs.key, str(r))]
+                self.kernel.delete_real_server(key, r.ip, r.port)
+                del self.terminating[(key, str(r))]
                 cur.pop(str(r), None)
             for r in [*back, *add_rs]:
-                self.kernel.add_real_server(vs.key, r)
+                self.kernel.add_real_server(key, r)
                 cur[str(r)] = KernelRS(r.ip, r.port, r.weight)
             for r in reset:
-                self.kernel.set_weight(vs.key, r.ip, r.port, r.weight)
+                self.kernel.set_weight(key, r.ip, r.port, r.weight)
                 cur[str(r)] = KernelRS(r.ip, r.port, r.weight)
             for rs in leaving:
-                self._graceful_delete(vs.key, rs, ops)
+                self._graceful_delete(key, rs, ops)
             if add_rs or back or reset or leaving:
                 ops += [f"add rs {vs} {r}" for r in [*back, *add_rs]] + [f"weight 1 {vs} {r}" for r in reset]
                 changed.add(vs.service)

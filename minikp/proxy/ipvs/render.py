@@ -21,6 +21,7 @@ Services are visited sorted by port name where kube-proxy follows Go map order (
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -234,81 +235,111 @@ def _ipv4(ip: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class PortState:
+    """What one service port adds to the node's wanted state: the unit of a partial sync."""
+    virtual_servers: tuple[VirtualServer, ...]
+    entries: tuple[tuple[str, str], ...]  # (set name, entry), KUBE-IPVS-IPS included
+    bind: tuple[str, ...]  # addresses for kube-ipvs0
+    lb_no_node_access: tuple[tuple[str, str, int], ...]  # (VIP, proto, port) for KUBE-IPVS-OUT-FILTER
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a sync of N ports recomputes only those that changed
+def port_state(sp: ServicePortInfo, node: str, node_ip: str, addrs: tuple[str, ...], scheduler: str) -> PortState:
+    """One service port's share of syncProxyRules' loop body. addrs: the node's valid
+    addresses outside kube-ipvs0 (sorted), where NodePorts listen and external/LB IPs are
+    not bound again."""
+    proto = sp.protocol.lower()
+    entries: list[tuple[str, str]] = []
+    vss: list[VirtualServer] = []
+    bind: list[str] = []
+    no_node_access: list[tuple[str, str, int]] = []
+    for e in sp.endpoints:  # hairpin: every local endpoint, whatever its state
+        if e.node and e.node == node:
+            entries.append((LOOP_BACK, f"{e.ip},{proto}:{e.port},{e.ip}"))
+    sched = sp.ipvs_scheduler or scheduler or DEFAULT_SCHEDULER
+    flags = (FLAG_PERSISTENT if sp.affinity_timeout else 0) | (FLAG_SOURCE_HASH if sched == "mh" else 0)
+
+    def vs(ip: str, port: int, only_local: bool) -> None:
+        vss.append(VirtualServer(ip, port, sp.protocol, sched, flags, sp.affinity_timeout,
+                                 _chosen_endpoints(sp, node, only_local), sp.port_name_string))
+
+    entries.append((CLUSTER_IP, _entry_ip_port(sp.cluster_ip, proto, sp.port)))
+    vs(sp.cluster_ip, sp.port, sp.internal_policy_local)
+    bind.append(sp.cluster_ip)
+
+    for ip in filter(_ipv4, sp.external_ips):
+        entries.append((EXTERNAL_IP_LOCAL if sp.external_policy_local else EXTERNAL_IP,
+                        _entry_ip_port(ip, proto, sp.port)))
+        vs(ip, sp.port, sp.external_policy_local)
+        if ip not in addrs:  # already on another interface of the node: not bound again
+            bind.append(ip)
+
+    for ip in filter(_ipv4, sp.load_balancer_ips):
+        entry = _entry_ip_port(ip, proto, sp.port)
+        entries.append((LOAD_BALANCER, entry))
+        if sp.external_policy_local:
+            entries.append((LOAD_BALANCER_LOCAL, entry))
+        cidrs = _normalised_cidrs(sp)
+        if cidrs:
+            entries.append((LOAD_BALANCER_FW, entry))
+            entries += [(LOAD_BALANCER_SOURCE_CIDR, f"{entry},{cidr}") for cidr in cidrs]
+            if any(_contains(c, node_ip) for c in cidrs):
+                entries.append((LOAD_BALANCER_SOURCE_IP, f"{entry},{ip}"))
+            else:  # #119656: the node itself must not reach a VIP it is not allowed to
+                no_node_access.append((ip, proto, sp.port))
+        vs(ip, sp.port, sp.external_policy_local)
+        if ip not in addrs:
+            bind.append(ip)
+
+    if sp.node_port and addrs:
+        if proto == "sctp":
+            np = [_entry_ip_port(ip, proto, sp.node_port) for ip in addrs]
+            entries += [(NODE_PORT_SCTP, e) for e in np]
+            if sp.external_policy_local:
+                entries += [(NODE_PORT_LOCAL_SCTP, e) for e in np]
+        else:
+            up = proto.upper()
+            entries.append((f"KUBE-NODE-PORT-{up}", str(sp.node_port)))
+            if sp.external_policy_local:
+                entries.append((f"KUBE-NODE-PORT-LOCAL-{up}", str(sp.node_port)))
+        for ip in addrs:
+            vs(ip, sp.node_port, sp.external_policy_local)
+
+    if sp.health_check_node_port:
+        entries.append((HEALTH_CHECK_NODE_PORT, str(sp.health_check_node_port)))
+    entries += [(IPVS_IPS, ip) for ip in bind]
+    return PortState(tuple(vss), tuple(entries), tuple(bind), tuple(no_node_access))
+
+
+def node_addresses_for(snapshot: ProxySnapshot, node_addresses) -> tuple[str, ...]:
+    """The valid node addresses, sorted (default: the node IP alone)."""
+    given = node_addresses if node_addresses is not None else (snapshot.node_ip,)
+    return tuple(sorted({a for a in given if valid_for_set(a)}, key=ipaddress.ip_address))
+
+
+def port_key(sp: ServicePortInfo) -> tuple[str, str]:
+    return (sp.port_name_string, sp.protocol)
+
+
 def render(snapshot: ProxySnapshot, *, scheduler: str = DEFAULT_SCHEDULER,
            node_addresses: tuple[str, ...] | None = None, masquerade_all: bool = False,
            random_fully: bool = True) -> IpvsState:
-    """node_addresses: the node's local addresses outside kube-ipvs0 (nodeAddressSet);
-    default: the node IP alone. A service port's own ipvs_scheduler (minikp's annotation)
-    wins over `scheduler`."""
-    node = snapshot.node_name
-    addrs = sorted({a for a in (node_addresses if node_addresses is not None else (snapshot.node_ip,))
-                    if valid_for_set(a)}, key=ipaddress.ip_address)
+    """The whole wanted state at once. node_addresses: the node's local addresses outside
+    kube-ipvs0 (nodeAddressSet); default: the node IP alone. A service port's own
+    ipvs_scheduler (minikp's annotation) wins over `scheduler`."""
+    addrs = node_addresses_for(snapshot, node_addresses)
     sets: dict[str, set[str]] = {name: set() for name in SET_NAMES}
     vss: list[VirtualServer] = []
     bind: set[str] = set()
     lb_no_node_access: list[tuple[str, str, int]] = []
-    has_node_port = any(sp.node_port for sp in snapshot.services)
-    node_ips = addrs if has_node_port else []
-
-    for sp in sorted(snapshot.services, key=lambda s: (s.port_name_string, s.protocol)):
-        proto = sp.protocol.lower()
-        for e in sp.endpoints:  # hairpin: every local endpoint, whatever its state
-            if e.node and e.node == node:
-                sets[LOOP_BACK].add(f"{e.ip},{proto}:{e.port},{e.ip}")
-        sched = sp.ipvs_scheduler or scheduler or DEFAULT_SCHEDULER
-        flags = (FLAG_PERSISTENT if sp.affinity_timeout else 0) | (FLAG_SOURCE_HASH if sched == "mh" else 0)
-
-        def vs(ip: str, port: int, only_local: bool) -> None:
-            vss.append(VirtualServer(ip, port, sp.protocol, sched, flags, sp.affinity_timeout,
-                                     _chosen_endpoints(sp, node, only_local), sp.port_name_string))
-
-        sets[CLUSTER_IP].add(_entry_ip_port(sp.cluster_ip, proto, sp.port))
-        vs(sp.cluster_ip, sp.port, sp.internal_policy_local)
-        bind.add(sp.cluster_ip)
-
-        for ip in filter(_ipv4, sp.external_ips):
-            sets[EXTERNAL_IP_LOCAL if sp.external_policy_local else EXTERNAL_IP].add(
-                _entry_ip_port(ip, proto, sp.port))
-            vs(ip, sp.port, sp.external_policy_local)
-            if ip not in addrs:  # already on another interface of the node: not bound again
-                bind.add(ip)
-
-        for ip in filter(_ipv4, sp.load_balancer_ips):
-            entry = _entry_ip_port(ip, proto, sp.port)
-            sets[LOAD_BALANCER].add(entry)
-            if sp.external_policy_local:
-                sets[LOAD_BALANCER_LOCAL].add(entry)
-            cidrs = _normalised_cidrs(sp)
-            if cidrs:
-                sets[LOAD_BALANCER_FW].add(entry)
-                for cidr in cidrs:
-                    sets[LOAD_BALANCER_SOURCE_CIDR].add(f"{entry},{cidr}")
-                if any(_contains(c, snapshot.node_ip) for c in cidrs):
-                    sets[LOAD_BALANCER_SOURCE_IP].add(f"{entry},{ip}")
-                else:  # #119656: the node itself must not reach a VIP it is not allowed to
-                    lb_no_node_access.append((ip, proto, sp.port))
-            vs(ip, sp.port, sp.external_policy_local)
-            if ip not in addrs:
-                bind.add(ip)
-
-        if sp.node_port and node_ips:
-            if proto == "sctp":
-                entries = [_entry_ip_port(ip, proto, sp.node_port) for ip in node_ips]
-                sets[NODE_PORT_SCTP].update(entries)
-                if sp.external_policy_local:
-                    sets[NODE_PORT_LOCAL_SCTP].update(entries)
-            else:
-                up = proto.upper()
-                sets[f"KUBE-NODE-PORT-{up}"].add(str(sp.node_port))
-                if sp.external_policy_local:
-                    sets[f"KUBE-NODE-PORT-LOCAL-{up}"].add(str(sp.node_port))
-            for ip in node_ips:
-                vs(ip, sp.node_port, sp.external_policy_local)
-
-        if sp.health_check_node_port:
-            sets[HEALTH_CHECK_NODE_PORT].add(str(sp.health_check_node_port))
-
-    sets[IPVS_IPS] = set(bind)
+    for sp in sorted(snapshot.services, key=port_key):
+        ps = port_state(sp, snapshot.node_name, snapshot.node_ip, addrs, scheduler)
+        vss += ps.virtual_servers
+        for name, entry in ps.entries:
+            sets[name].add(entry)
+        bind.update(ps.bind)
+        lb_no_node_access += ps.lb_no_node_access
     ipsets = tuple(IPSet(name, typ, comment, tuple(sorted(sets[name]))) for name, typ, comment in SET_INFO)
     text = iptables_restore({s.name: bool(s.entries) for s in ipsets}, snapshot.cluster_cidr,
                             lb_no_node_access, masquerade_all=masquerade_all, random_fully=random_fully)
