@@ -3,8 +3,10 @@ Debian kernel once under qemu, run the IPVS kernel tests inside it with this mac
 Python, read the result back from the shared folder.
 
     python3 tests/vm/tier.py [TEST PATHS...]       # as root; exit code = the guest's pytest's
+    python3 tests/vm/tier.py --script bench/bench_ipvs_sync.py [ARGS...]   # any script
 
-run(tests, timeout_s) -> TierResult; host_has_ipvs() says whether the tier is needed at all.
+run(tests, timeout_s) -> TierResult; run(script=, args=) runs a script instead of pytest;
+host_has_ipvs() says whether the tier is needed at all.
 qemu runs in its own process group under `timeout`, and the group is killed if anything
 goes wrong, so no qemu process outlives a run.
 """
@@ -63,16 +65,19 @@ def _junit(path: str) -> dict[str, int]:
     return {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")} if suite is not None else {}
 
 
-def run(tests: tuple[str, ...] = DEFAULT_TESTS, timeout_s: int = 600) -> TierResult:
+def run(tests: tuple[str, ...] = DEFAULT_TESTS, timeout_s: int = 600, script: str = "",
+        args: tuple[str, ...] = ()) -> TierResult:
     t0 = time.monotonic()
     work = prepare()
     t1 = time.monotonic()
     python = os.path.realpath(sys.executable)  # the guest has no pyenv shims on PATH
     with tempfile.TemporaryDirectory(prefix="minikp-vm-out-") as out:
-        env = dict(os.environ, TIMEOUT=str(timeout_s),
-                   APPEND=f"PROJECT_DIR={ROOT} PY={python} TESTS={','.join(tests)}")
+        words = f"PROJECT_DIR={ROOT} PY={python} TESTS={','.join(tests)}"
+        if script:
+            words += f" SCRIPT={script} ARGS={','.join(args)}"
+        env = dict(os.environ, TIMEOUT=str(timeout_s), APPEND=words)
         proc = subprocess.Popen([os.path.join(HERE, "run-guest.sh"), work, out,
-                                 os.path.join(HERE, "guest-pytest.sh")],
+                                 os.path.join(HERE, "guest-run.sh")],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                 start_new_session=True)
         try:
@@ -87,7 +92,11 @@ def run(tests: tuple[str, ...] = DEFAULT_TESTS, timeout_s: int = 600) -> TierRes
 
 
 if __name__ == "__main__":
-    result = run(tuple(sys.argv[1:]) or DEFAULT_TESTS)
+    argv = sys.argv[1:]
+    if argv[:1] == ["--script"]:
+        result = run(script=argv[1], args=tuple(argv[2:]), timeout_s=int(os.environ.get("TIMEOUT", 1800)))
+    else:
+        result = run(tuple(argv) or DEFAULT_TESTS)
     print(result.console)
     print(f"vm tier: rc={result.rc} tests={result.tests} failures={result.failures} errors={result.errors} "
           f"skipped={result.skipped} prepare={result.prepare_s:.1f}s run={result.run_s:.1f}s")

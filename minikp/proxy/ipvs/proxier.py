@@ -90,7 +90,7 @@ class IpvsProxier:
 
     mode = "ipvs"
     # `minikp rules --format`: everything, or one of the kernel's tools
-    formats = ("all", "ipvsadm", "stats", "connections", "ipset", "iptables")
+    formats = ("ipvs", "ipvsadm", "stats", "connections", "ipset", "iptables")
     tables = ("filter", "nat", "mangle", "raw")
 
     @classmethod
@@ -333,7 +333,7 @@ class IpvsProxier:
         return res.stdout if res.returncode == 0 else f"(exit {res.returncode}) {res.stderr.strip()}\n"
 
     def rules_text(self, table: str | None = None, fmt: str | None = None) -> str:
-        """The kernel's own tools: `ipvsadm -Ln`, `ipset list` and iptables-save (fmt "all",
+        """The kernel's own tools: `ipvsadm -Ln`, `ipset list` and iptables-save (fmt "ipvs",
         the default), or one of them; "stats" is `ipvsadm -Ln --stats`, "connections" the
         connection table (`ipvsadm -Lnc`). `table` narrows iptables-save."""
         fmt = fmt or self.formats[0]
@@ -344,7 +344,7 @@ class IpvsProxier:
         save = [binary(self.backend, "save"), *(["-t", table] if table else [])]
         tools = {"ipvsadm": ["ipvsadm", "-Ln"], "stats": ["ipvsadm", "-Ln", "--stats"],
                  "connections": ["ipvsadm", "-Lnc"], "ipset": ["ipset", "list"], "iptables": save}
-        if fmt != "all":
+        if fmt != "ipvs":
             return self._tool(tools[fmt])
         return "\n".join(f"# {' '.join(tools[k])}\n{self._tool(tools[k])}" for k in ("ipvsadm", "ipset", "iptables"))
 

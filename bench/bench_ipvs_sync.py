@@ -1,0 +1,103 @@
+"""Benchmark: ipvs mode's sync beside iptables mode's, in the same (IPVS) kernel.
+
+Needs IPVS, so on this project's machines it runs inside the VM tier:
+    python3 tests/vm/tier.py --script bench/bench_ipvs_sync.py --sizes 1000,10000
+For N services x 5 endpoints (ClusterIP, TCP; snapshot() of bench_iptables_sync), in
+throwaway namespaces, medians over --repeats:
+- render: the whole wanted ipvs state at once (pure Python, cold caches);
+- full sync: IpvsProxier.sync on a fresh node namespace (chains, kube-ipvs0, 17 sets,
+  N virtual servers, 5N real servers, N addresses, N set entries, one restore);
+- one-endpoint change: one endpoint of one service removed / added back (netlink only: one
+  real server deleted or added, one set untouched, no restore);
+- iptables legacy, the same snapshot: full sync and the partial sync of the same change.
+Prints one JSON row per size (the VM's console is the report); not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from bench_iptables_sync import snapshot  # noqa: E402
+from minikp.proxy.iptables.sync import IptablesProxier  # noqa: E402
+from minikp.proxy.ipvs import render as rd  # noqa: E402
+from minikp.proxy.ipvs.proxier import IpvsProxier  # noqa: E402
+
+
+class Netns:
+    def __init__(self):
+        self.name = f"minikp-bench-ipvs-{uuid.uuid4().hex[:8]}"
+        self.path = f"/run/netns/{self.name}"
+
+    def __enter__(self):
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
+        return self.path
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "netns", "del", self.name], check=False)
+
+
+def changes(snap):
+    first = snap.services[0]
+    fewer = replace(snap, services=(replace(first, endpoints=first.endpoints[1:]),) + snap.services[1:])
+    return first, fewer
+
+
+def bench(n: int, repeats: int) -> dict:
+    snap = snapshot(n)
+    first, fewer = changes(snap)
+    row = {"services": n, "endpoints": 5 * n, "runs": repeats}
+    renders = []
+    for _ in range(repeats):
+        rd.port_state.cache_clear()
+        t = time.monotonic()
+        rd.render(snap)
+        renders.append(time.monotonic() - t)
+    row["render_s"] = statistics.median(renders)
+    for mode, make in (("ipvs", lambda p: IpvsProxier(p, "legacy")), ("iptables", lambda p: IptablesProxier(p, "legacy"))):
+        with Netns() as path:
+            rd.port_state.cache_clear()
+            proxier = make(path)
+            row[f"{mode}_full_s"] = proxier.sync(snap).duration_s
+            partial = []
+            for k in range(repeats):
+                res = proxier.sync(fewer if k % 2 == 0 else snap)
+                assert not res.full
+                partial.append(res.duration_s)
+                if mode == "ipvs":
+                    row["ipvs_partial_ops"] = res.ops
+            row[f"{mode}_partial_s"] = statistics.median(partial)
+            if mode == "ipvs":
+                proxier.close()
+        print(json.dumps({k: v for k, v in row.items()}), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    print(json.dumps({"kernel": platform.release(), "python": platform.python_version()}), flush=True)
+    for n in [int(x) for x in args.sizes.split(",")]:
+        t = time.monotonic()
+        row = bench(n, args.repeats)
+        row["wall_s"] = time.monotonic() - t
+        print("RESULT " + json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
