@@ -18,9 +18,15 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute, IPVS, IPVSDest, IPVSService
 from pyroute2.ipset import IPSet, PortEntry
+from pyroute2.netlink import NETLINK_GENERIC, NETLINK_NETFILTER, NETLINK_ROUTE
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.generic import ipvs as genl_ipvs
+from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_IPSET
+from pyroute2.netlink.nfnetlink.ipset import IPSET_CMD_ADD, ipset_msg
 
+from minikp.fabric.rtnl import addr_msg
 from minikp.nsenter import in_netns
+from minikp.proxy.ipvs.batch import CREATE, NLM_F_ACK, NLM_F_REQUEST, Batch, encode
 from minikp.proxy.ipvs.render import (BITMAP_PORT, DUMMY_DEVICE, FLAG_HASHED, RealServer, VirtualServer,
                                       valid_for_set)
 
@@ -112,6 +118,25 @@ def entry_string(set_type: str, data) -> str:
     return out
 
 
+def ipset_data(set_type: str, entry: str) -> list:
+    """IPSET_ATTR_DATA's attributes for an Entry.String() form (what pyroute2's add sends)."""
+    def ip(attr: str, value: str) -> list:
+        return [attr, {"attrs": [["IPSET_ATTR_IPADDR_IPV4", value]]}]
+    if set_type == BITMAP_PORT:
+        return [["IPSET_ATTR_PORT", int(entry)]]
+    parts = entry.split(",")
+    attrs = [ip("IPSET_ATTR_IP_FROM", parts[0])]
+    if len(parts) > 1:
+        proto, port = parts[1].split(":")
+        attrs += [["IPSET_ATTR_PORT", int(port)], ["IPSET_ATTR_PROTO", _L4[proto]]]
+    if len(parts) > 2:
+        addr, _, cidr = parts[2].partition("/")
+        attrs.append(ip("IPSET_ATTR_IP2", addr))
+        if cidr:
+            attrs.append(["IPSET_ATTR_CIDR2", int(cidr)])
+    return attrs
+
+
 # --- the kernel edge ---------------------------------------------------------------------
 
 def _svc(vs: VirtualServer) -> IPVSService:
@@ -137,11 +162,51 @@ class IpvsKernel:
             self.ipr = IPRoute()
             self.ipset = IPSet()
             self.ipvs = IPVS()
+        self._batches = {p: Batch(netns_path, p) for p in (NETLINK_GENERIC, NETLINK_NETFILTER, NETLINK_ROUTE)}
         self._dummy_index: int | None = None
 
     def close(self) -> None:
-        for s in (self.ipr, self.ipset, self.ipvs):
+        for s in (self.ipr, self.ipset, self.ipvs, *self._batches.values()):
             s.close()
+
+    # batched adds (a full sync's bulk): [(what, errno)] of the ones that failed ------------
+    def _ipvs_msg(self, cmd: int, attrs: list):
+        def build(seq: int) -> bytes:
+            msg = genl_ipvs.ipvsmsg()
+            msg["cmd"], msg["version"], msg["attrs"] = cmd, genl_ipvs.GENL_VERSION, attrs
+            return encode(msg, seq, self.ipvs.prid, CREATE)
+        return build
+
+    def add_virtual_servers(self, vss: list[VirtualServer]) -> list[tuple[object, int]]:
+        reqs = [(self._ipvs_msg(genl_ipvs.IPVS_CMD_NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", _svc(v).dump_nla())]), v)
+                for v in vss]
+        return self._batches[NETLINK_GENERIC].run(reqs)
+
+    def add_real_servers(self, pairs: list[tuple[tuple, RealServer]]) -> list[tuple[object, int]]:
+        reqs = [(self._ipvs_msg(genl_ipvs.IPVS_CMD_NEW_DEST,
+                                [("IPVS_CMD_ATTR_SERVICE", _svc_key(k).dump_key()),
+                                 ("IPVS_CMD_ATTR_DEST", _dest(r.ip, r.port, r.weight).dump_nla())]), (k, r))
+                for k, r in pairs]
+        return self._batches[NETLINK_GENERIC].run(reqs, tolerate={EEXIST})
+
+    def add_entries(self, items: list[tuple[str, str, str]]) -> list[tuple[object, int]]:
+        """(set name, set type, entry): `ipset add ... -exist`."""
+        version = self.ipset._proto_version
+
+        def build(name: str, set_type: str, entry: str):
+            def b(seq: int) -> bytes:
+                msg = ipset_msg()
+                msg["nfgen_family"] = socket.AF_INET
+                msg["attrs"] = [["IPSET_ATTR_PROTOCOL", version], ["IPSET_ATTR_SETNAME", name],
+                                ["IPSET_ATTR_DATA", {"attrs": ipset_data(set_type, entry)}]]
+                return encode(msg, seq, IPSET_CMD_ADD | (NFNL_SUBSYS_IPSET << 8), NLM_F_REQUEST | NLM_F_ACK)
+            return b
+        return self._batches[NETLINK_NETFILTER].run([(build(*it), it) for it in items])
+
+    def bind_many(self, ips: list[str]) -> list[tuple[object, int]]:
+        idx = self._dummy_index
+        reqs = [((lambda seq, ip=ip: addr_msg(seq, idx, ip, 32)), ip) for ip in ips]
+        return self._batches[NETLINK_ROUTE].run(reqs, tolerate={EEXIST})
 
     # sysctls (written only if different, proxyutil.EnsureSysctl) ---------------------------
     def ensure_sysctl(self, key: str, value: int) -> bool:

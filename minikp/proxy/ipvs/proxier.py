@@ -34,6 +34,7 @@ settings(); plus reap_terminating() and close(). Building one changes nothing in
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -45,7 +46,7 @@ from minikp.proxy.iptables import trace as ipt_trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.sync import NO_FLOWS, WAIT_FLAGS, conntrack_commands
 from minikp.proxy.ipvs import render as rd
-from minikp.proxy.ipvs.apply import (IpvsKernel, KernelRS, diff_entries, diff_real_servers, drained,
+from minikp.proxy.ipvs.apply import (EEXIST, IpvsKernel, KernelRS, diff_entries, diff_real_servers, drained,
                                      kernel_release)
 from minikp.proxy.ipvs.desired import Delta, Desired
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
@@ -274,8 +275,8 @@ class IpvsProxier:
         else:
             add = sorted(e for e in delta.entries_added if e[1] not in self._entries[e[0]])
             remove = sorted(e for e in delta.entries_removed if e[1] in self._entries[e[0]])
+        _check(self.kernel.add_entries([(n, _SET_TYPE[n], e) for n, e in add]), "ipset add")
         for name, entry in add:
-            self.kernel.add_entry(name, _SET_TYPE[name], entry)
             self._entries[name].add(entry)
             ops.append(f"ipset add {name} {entry}")
         for name, entry in remove:
@@ -285,18 +286,19 @@ class IpvsProxier:
 
     def _sync_servers(self, touched: set[tuple], ops: list[str], changed: set[str]) -> None:
         """syncService + syncEndpoint for the virtual servers a change touched; binding
-        their addresses to kube-ipvs0 as syncService does."""
-        for ip in sorted(set(self.desired.bind_refs) - self._bound):
-            self.kernel.bind(ip)
-            self._bound.add(ip)
-            ops.append(f"bind {ip}")
+        their addresses to kube-ipvs0 as syncService does. Adds go in batches."""
+        binds = sorted(set(self.desired.bind_refs) - self._bound)
+        _check(self.kernel.bind_many(binds), "bind to kube-ipvs0")
+        self._bound.update(binds)
+        ops += [f"bind {ip}" for ip in binds]
+        new_vs, rs_adds = [], []
         for key in sorted(touched):
             vs = self.desired.vs.get(key)
             if vs is None:
                 continue  # deleted after the restore, as cleanLegacyService does
             cur_vs = self._vs.get(key)
             if cur_vs is None:
-                self.kernel.add_virtual_server(vs)
+                new_vs.append(vs)
                 self._rs[key] = {}
                 ops.append(f"add vs {vs} {vs.scheduler}")
                 changed.add(vs.service)
@@ -312,8 +314,8 @@ class IpvsProxier:
                 self.kernel.delete_real_server(key, r.ip, r.port)
                 del self.terminating[(key, str(r))]
                 cur.pop(str(r), None)
+            rs_adds += [(key, r) for r in [*back, *add_rs]]
             for r in [*back, *add_rs]:
-                self.kernel.add_real_server(key, r)
                 cur[str(r)] = KernelRS(r.ip, r.port, r.weight)
             for r in reset:
                 self.kernel.set_weight(key, r.ip, r.port, r.weight)
@@ -323,6 +325,11 @@ class IpvsProxier:
             if add_rs or back or reset or leaving:
                 ops += [f"add rs {vs} {r}" for r in [*back, *add_rs]] + [f"weight 1 {vs} {r}" for r in reset]
                 changed.add(vs.service)
+        for vs, err in self.kernel.add_virtual_servers(new_vs):
+            if err != EEXIST:
+                raise OperationError(f"add virtual server {vs}: {os.strerror(err)}")
+            self.kernel.update_virtual_server(vs)  # there already: make it ours
+        _check(self.kernel.add_real_servers(rs_adds), "add real server")
 
     # --- reading back --------------------------------------------------------------------
     def _tool(self, argv: list[str]) -> str:
@@ -403,6 +410,13 @@ def read_connections(netns_path: str) -> set[tuple[str, str, str, str]]:
                 return parse_connections(f.read())
         except FileNotFoundError:  # no IPVS in this kernel
             return set()
+
+
+def _check(failed: list[tuple[object, int]], what: str) -> None:
+    if failed:
+        label, err = failed[0]
+        raise OperationError(f"{what} {label}: {os.strerror(err)}" + (f" (and {len(failed) - 1} more)"
+                                                                     if len(failed) > 1 else ""))
 
 
 def _vs_str(key: tuple) -> str:
