@@ -20,13 +20,11 @@ from pyroute2 import IPRoute, IPVS, IPVSDest, IPVSService
 from pyroute2.ipset import IPSet, PortEntry
 from pyroute2.netlink import NETLINK_GENERIC, NETLINK_NETFILTER, NETLINK_ROUTE
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.generic import ipvs as genl_ipvs
-from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_IPSET
-from pyroute2.netlink.nfnetlink.ipset import IPSET_CMD_ADD, ipset_msg
 
 from minikp.fabric.rtnl import addr_msg
 from minikp.nsenter import in_netns
-from minikp.proxy.ipvs.batch import CREATE, NLM_F_ACK, NLM_F_REQUEST, Batch, encode
+from minikp.proxy.ipvs import wire
+from minikp.proxy.ipvs.batch import Batch
 from minikp.proxy.ipvs.render import (BITMAP_PORT, DUMMY_DEVICE, FLAG_HASHED, RealServer, VirtualServer,
                                       valid_for_set)
 
@@ -118,25 +116,6 @@ def entry_string(set_type: str, data) -> str:
     return out
 
 
-def ipset_data(set_type: str, entry: str) -> list:
-    """IPSET_ATTR_DATA's attributes for an Entry.String() form (what pyroute2's add sends)."""
-    def ip(attr: str, value: str) -> list:
-        return [attr, {"attrs": [["IPSET_ATTR_IPADDR_IPV4", value]]}]
-    if set_type == BITMAP_PORT:
-        return [["IPSET_ATTR_PORT", int(entry)]]
-    parts = entry.split(",")
-    attrs = [ip("IPSET_ATTR_IP_FROM", parts[0])]
-    if len(parts) > 1:
-        proto, port = parts[1].split(":")
-        attrs += [["IPSET_ATTR_PORT", int(port)], ["IPSET_ATTR_PROTO", _L4[proto]]]
-    if len(parts) > 2:
-        addr, _, cidr = parts[2].partition("/")
-        attrs.append(ip("IPSET_ATTR_IP2", addr))
-        if cidr:
-            attrs.append(["IPSET_ATTR_CIDR2", int(cidr)])
-    return attrs
-
-
 # --- the kernel edge ---------------------------------------------------------------------
 
 def _svc(vs: VirtualServer) -> IPVSService:
@@ -170,38 +149,22 @@ class IpvsKernel:
             s.close()
 
     # batched adds (a full sync's bulk): [(what, errno)] of the ones that failed ------------
-    def _ipvs_msg(self, cmd: int, attrs: list):
-        def build(seq: int) -> bytes:
-            msg = genl_ipvs.ipvsmsg()
-            msg["cmd"], msg["version"], msg["attrs"] = cmd, genl_ipvs.GENL_VERSION, attrs
-            return encode(msg, seq, self.ipvs.prid, CREATE)
-        return build
-
     def add_virtual_servers(self, vss: list[VirtualServer]) -> list[tuple[object, int]]:
-        reqs = [(self._ipvs_msg(genl_ipvs.IPVS_CMD_NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", _svc(v).dump_nla())]), v)
-                for v in vss]
-        return self._batches[NETLINK_GENERIC].run(reqs)
+        fam = self.ipvs.prid
+        return self._batches[NETLINK_GENERIC].run(
+            [((lambda seq, v=v: wire.ipvs_service_msg(seq, fam, v)), v) for v in vss])
 
     def add_real_servers(self, pairs: list[tuple[tuple, RealServer]]) -> list[tuple[object, int]]:
-        reqs = [(self._ipvs_msg(genl_ipvs.IPVS_CMD_NEW_DEST,
-                                [("IPVS_CMD_ATTR_SERVICE", _svc_key(k).dump_key()),
-                                 ("IPVS_CMD_ATTR_DEST", _dest(r.ip, r.port, r.weight).dump_nla())]), (k, r))
-                for k, r in pairs]
-        return self._batches[NETLINK_GENERIC].run(reqs, tolerate={EEXIST})
+        fam = self.ipvs.prid
+        return self._batches[NETLINK_GENERIC].run(
+            [((lambda seq, k=k, r=r: wire.ipvs_dest_msg(seq, fam, k, r)), (k, r)) for k, r in pairs],
+            tolerate={EEXIST})
 
     def add_entries(self, items: list[tuple[str, str, str]]) -> list[tuple[object, int]]:
         """(set name, set type, entry): `ipset add ... -exist`."""
         version = self.ipset._proto_version
-
-        def build(name: str, set_type: str, entry: str):
-            def b(seq: int) -> bytes:
-                msg = ipset_msg()
-                msg["nfgen_family"] = socket.AF_INET
-                msg["attrs"] = [["IPSET_ATTR_PROTOCOL", version], ["IPSET_ATTR_SETNAME", name],
-                                ["IPSET_ATTR_DATA", {"attrs": ipset_data(set_type, entry)}]]
-                return encode(msg, seq, IPSET_CMD_ADD | (NFNL_SUBSYS_IPSET << 8), NLM_F_REQUEST | NLM_F_ACK)
-            return b
-        return self._batches[NETLINK_NETFILTER].run([(build(*it), it) for it in items])
+        return self._batches[NETLINK_NETFILTER].run(
+            [((lambda seq, it=it: wire.ipset_add_msg(seq, version, *it)), it) for it in items])
 
     def bind_many(self, ips: list[str]) -> list[tuple[object, int]]:
         idx = self._dummy_index
@@ -249,13 +212,6 @@ class IpvsKernel:
         idx = self._dummy_index
         return {a for i, a in self._addresses() if i != idx and valid_for_set(a)}
 
-    def bind(self, ip: str) -> None:
-        try:
-            self.ipr.addr("add", index=self._dummy_index, address=ip, prefixlen=32)
-        except NetlinkError as e:
-            if e.code != EEXIST:
-                raise
-
     def unbind(self, ip: str) -> None:
         try:
             self.ipr.addr("del", index=self._dummy_index, address=ip, prefixlen=32)
@@ -291,14 +247,6 @@ class IpvsKernel:
             out[str(rs)] = rs
         return out
 
-    def add_virtual_server(self, vs: VirtualServer) -> None:
-        try:
-            self.ipvs.service("add", service=_svc(vs))
-        except NetlinkError as e:
-            if e.code != EEXIST:
-                raise
-            self.update_virtual_server(vs)
-
     def update_virtual_server(self, vs: VirtualServer) -> None:
         self.ipvs.service("set", service=_svc(vs))  # "update" would delete it (pyroute2 0.9.7)
 
@@ -307,13 +255,6 @@ class IpvsKernel:
             self.ipvs.service("del", service=_svc_key(key))
         except NetlinkError as e:
             if e.code not in (ENOENT, ESRCH):
-                raise
-
-    def add_real_server(self, key: tuple, rs: RealServer) -> None:
-        try:
-            self.ipvs.dest("add", service=_svc_key(key), dest=_dest(rs.ip, rs.port, rs.weight))
-        except NetlinkError as e:
-            if e.code != EEXIST:
                 raise
 
     def set_weight(self, key: tuple, ip: str, port: int, weight: int) -> None:
@@ -325,10 +266,6 @@ class IpvsKernel:
         except NetlinkError as e:
             if e.code not in (ENOENT, ESRCH):
                 raise
-
-    def flush_virtual_servers(self) -> None:
-        for key in self.virtual_servers():
-            self.delete_virtual_server(key)
 
     # ipset ------------------------------------------------------------------------------
     def ensure_set(self, name: str, set_type: str) -> None:
@@ -348,10 +285,6 @@ class IpvsKernel:
                 out.update(entry_string(set_type, d) for d in adt.get_attrs("IPSET_ATTR_DATA"))
         return out
 
-    def add_entry(self, name: str, set_type: str, entry: str) -> None:
-        value, etype = _entry_args(set_type, entry)
-        self.ipset.add(name, value, etype=etype, exclusive=False)
-
     def delete_entry(self, name: str, set_type: str, entry: str) -> None:
         value, etype = _entry_args(set_type, entry)
         try:
@@ -360,12 +293,6 @@ class IpvsKernel:
             if e.code != IPSET_ERR_NOT_EXIST:
                 raise
 
-    def destroy_set(self, name: str) -> None:
-        try:
-            self.ipset.destroy(name)
-        except NetlinkError as e:
-            if e.code not in (ENOENT, 4097):  # IPSET_ERR_PROTOCOL-range "does not exist"
-                raise
 
 
 def kernel_release() -> tuple[int, int]:
