@@ -44,8 +44,11 @@ from minikp.errors import InputError, OperationError
 from minikp.nsenter import in_netns, run_in
 from minikp.proxy.iptables import trace as ipt_trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
-from minikp.proxy.iptables.sync import NO_FLOWS, WAIT_FLAGS, conntrack_commands
-from minikp.proxy.ipvs import render as rd
+from minikp.proxy import conntrack
+from minikp.proxy.base import Hit, SyncResult as BaseSyncResult
+from minikp.proxy.iptables.sync import WAIT_FLAGS
+from minikp.proxy.iptables.tools import run as _run
+from minikp.proxy.ipvs import kernel as ipvs_kernel, render as rd
 from minikp.proxy.ipvs.apply import (EEXIST, IpvsKernel, KernelRS, diff_entries, diff_real_servers, drained,
                                      kernel_release)
 from minikp.proxy.ipvs.desired import Delta, Desired
@@ -55,23 +58,12 @@ _SET_TYPE = {name: typ for name, typ, _ in rd.SET_INFO}
 
 
 @dataclass
-class SyncResult:
-    """The fields of minikp.proxy.base.SyncResult, then ipvs mode's own."""
-    full: bool
-    duration_s: float
-    changed: set[str]  # service port names whose virtual/real servers were touched
-    conntrack: list[list[str]] = field(default_factory=list)
-    conntrack_errors: list[str] = field(default_factory=list)
+class SyncResult(BaseSyncResult):
+    """base.SyncResult (changed: service port names whose virtual/real servers were
+    touched), then ipvs mode's own."""
     lines: int = 0  # lines of restore input (0: the restore was skipped, same text)
     ops: list[str] = field(default_factory=list)  # every kernel change made, in order
     restore_input: str = ""
-
-
-def _run(netns_path: str, argv: list[str], input: str | None = None, check: bool = True):
-    res = run_in(netns_path, argv, input=input)
-    if check and res.returncode != 0:
-        raise OperationError(f"{' '.join(argv[:6])}: exit {res.returncode}: {res.stderr.strip()[:2000]}")
-    return res
 
 
 def sysctls(strict_arp: bool = False, release: tuple[int, int] | None = None) -> dict[str, int]:
@@ -98,6 +90,13 @@ class IpvsProxier:
     def from_config(cls, netns_path: str, config) -> "IpvsProxier":
         return cls(netns_path, config.iptables_backend,
                    scheduler=getattr(config, "ipvs_scheduler", "") or rd.DEFAULT_SCHEDULER)
+
+    @classmethod
+    def kernel_gaps(cls, netns_path: str, config=None) -> list[str]:
+        """What this kernel lacks for ipvs mode ([] = nothing), probed in `netns_path`:
+        `up` exits 1 with kernel.reason(gaps), `doctor` lists them."""
+        sched = getattr(config, "ipvs_scheduler", "") or rd.DEFAULT_SCHEDULER
+        return ipvs_kernel.missing(netns_path, (sched,) if config is not None else rd.SCHEDULERS)
 
     def __init__(self, netns_path: str, backend: str = "auto", *, scheduler: str = rd.DEFAULT_SCHEDULER,
                  strict_arp: bool = False, masquerade_all: bool = False) -> None:
@@ -237,15 +236,11 @@ class IpvsProxier:
         except Exception:
             self.need_full = True  # the kernel may differ from the cache: re-read it next time
             raise
-        cmds = conntrack_commands(last, snapshot)
+        cmds = conntrack.commands(last, snapshot)
         self._last = snapshot
         self.need_full = False
         self.initial = False
-        errors = []
-        for argv in cmds:
-            res = _run(self.netns_path, argv, check=False)
-            if res.returncode != 0 and NO_FLOWS not in res.stderr + res.stdout:
-                errors.append(f"{' '.join(argv)}: {res.stderr.strip()}")
+        errors = conntrack.clear(self.netns_path, cmds)
         restored = "iptables-restore" in ops
         return SyncResult(full=full, duration_s=time.monotonic() - start, changed=changed, conntrack=cmds,
                           conntrack_errors=errors, lines=text.count("\n") if restored else 0, ops=ops,
@@ -362,7 +357,7 @@ class IpvsProxier:
         scheds = {k: v.scheduler for k, v in self.kernel.virtual_servers().items()}
         return ipt_trace.read_counters(self.netns_path, self.backend), read_connections(self.netns_path), scheds
 
-    def hits(self, before, after) -> list[tuple[str, str, str, int]]:
+    def hits(self, before, after) -> list[Hit]:
         """The iptables rules whose counters grew (traversal order), then the virtual and real
         servers of the connections IPVS made meanwhile, with how many:
         ("ipvs", "TCP  VIP:port sched", "-> RS:port Masq", connections)."""

@@ -26,7 +26,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from minikp import KUBE_PROXY_VERSION
-from minikp.proxy.iptables.render import categorize
+from minikp.proxy.categorize import categorize
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 from minikp.scenario.load import IPVS_SCHEDULERS
 
