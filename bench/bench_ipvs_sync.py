@@ -88,11 +88,11 @@ def bench(n: int, repeats: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     print(json.dumps({"kernel": platform.release(), "python": platform.python_version()}), flush=True)
-    for n in [int(x) for x in args.sizes.split(",")]:
+    for n in args.sizes:
         t = time.monotonic()
         row = bench(n, args.repeats)
         row["wall_s"] = time.monotonic() - t

@@ -93,3 +93,21 @@ def test_connection_table_parsing():
             "UDP 0AF4010A 1F90 0A600025 14E9 0AF40104 2490 UDP              299\n")
     assert parse_connections(text) == {("TCP", "10.244.1.10:40000", "10.96.0.30:80", "10.244.1.3:9360"),
                                        ("UDP", "10.244.1.10:8080", "10.96.0.37:5353", "10.244.1.4:9360")}
+
+
+def test_ipvs_proxier_implements_the_protocol_and_rebuilds_from_its_settings():
+    import inspect
+
+    from minikp.proxy import base
+    from minikp.proxy.ipvs.proxier import IpvsProxier
+    from minikp.scenario.model import ClusterConfig
+    members = {n for n in vars(base.Proxier) if not n.startswith("_")} | set(base.Proxier.__annotations__)
+    assert not {m for m in members if not hasattr(IpvsProxier, m)}
+    assert inspect.ismethod(IpvsProxier.from_config) and IpvsProxier.formats[0] == "ipvs"
+    # building one touches no kernel: a namespace that does not exist is fine until sync()
+    p = IpvsProxier.from_config("/nonexistent", ClusterConfig(ipvs_scheduler="lc", iptables_backend="legacy"))
+    assert p.settings() == {"iptables_backend": "legacy", "ipvs_scheduler": "lc"}
+    again = IpvsProxier.from_config("/nonexistent", ClusterConfig(**p.settings()))
+    assert again.settings() == p.settings() and again.describe() == "ipvs (scheduler lc, iptables legacy)"
+    assert not again.flushed()  # nothing applied yet
+    again.close()
