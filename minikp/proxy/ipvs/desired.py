@@ -44,10 +44,12 @@ class Desired:
         self.entry_refs: Counter[tuple[str, str]] = Counter()
         self.bind_refs: Counter[str] = Counter()
         self.set_sizes: Counter[str] = Counter()
+        self._no_node_access: dict[tuple, tuple] = {}  # only the ports that have some
 
     def replace(self, key: tuple, new: PortState | None, delta: Delta | None = None) -> Delta:
         delta = delta if delta is not None else Delta()
         old = self.ports.pop(key, None)
+        self._no_node_access.pop(key, None)
         if old is not None:
             for v in old.virtual_servers:
                 delta.vs_keys.add(v.key)
@@ -70,6 +72,8 @@ class Desired:
                     _note(delta.bind_removed, delta.bind_added, ip)
         if new is not None:
             self.ports[key] = new
+            if new.lb_no_node_access:
+                self._no_node_access[key] = new.lb_no_node_access
             for v in new.virtual_servers:
                 delta.vs_keys.add(v.key)
                 self.vs[v.key] = v
@@ -92,4 +96,4 @@ class Desired:
         return {name: self.set_sizes[name] > 0 for name in SET_NAMES}
 
     def lb_no_node_access(self) -> list[tuple[str, str, int]]:
-        return [x for k in sorted(self.ports) for x in self.ports[k].lb_no_node_access]
+        return [x for k in sorted(self._no_node_access) for x in self._no_node_access[k]]

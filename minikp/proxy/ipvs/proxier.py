@@ -1,7 +1,7 @@
 """One node's ipvs-mode proxy: kube-proxy 1.33's ipvs syncProxyRules, applied inside the
 node's namespace (fidelity notes in /work/shared/notes/kube-proxy-nftables-ipvs.md §2).
 
-At construction (NewProxier): the IPVS sysctls in the node namespace only: vs.conntrack=1,
+With the first sync (NewProxier's): the IPVS sysctls in the node namespace only: vs.conntrack=1,
 conn_reuse_mode=0 on kernels 4.1 <= v < 5.9, expire_nodest_conn=1,
 expire_quiescent_template=1, ip_forward=1, and arp_ignore=1/arp_announce=2 with strict ARP.
 
@@ -37,15 +37,14 @@ import ipaddress
 import os
 import time
 from dataclasses import dataclass, field
-
 from typing import Any
 
 from minikp.errors import InputError, OperationError
-from minikp.nsenter import in_netns, run_in
-from minikp.proxy.iptables import trace as ipt_trace
-from minikp.proxy.iptables.backend import binary, resolve_backend
+from minikp.nsenter import in_netns
 from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult as BaseSyncResult
+from minikp.proxy.iptables import trace as ipt_trace
+from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.sync import WAIT_FLAGS
 from minikp.proxy.iptables.tools import run as _run
 from minikp.proxy.ipvs import kernel as ipvs_kernel, render as rd
@@ -247,16 +246,20 @@ class IpvsProxier:
                           restore_input=text if restored else "")
 
     def _update_desired(self, snapshot: ProxySnapshot, full: bool) -> Delta:
-        """Replace the shares of the service ports that changed (all of them on a full sync)."""
+        """Replace the shares of the service ports that changed (all of them on a full sync).
+        Finding them costs one comparison per port; a caller that hands over the same
+        ServicePortInfo objects for unchanged ports makes that an identity check."""
+        delta = Delta()
+        if not full and self._last is not None and snapshot.services is self._last.services:
+            return delta
         ports = {rd.port_key(sp): sp for sp in snapshot.services}
         old = {} if full else self._ports
         if full:
             self.desired = Desired()
-        delta = Delta()
         args = (snapshot.node_name, snapshot.node_ip, self._addrs, self.scheduler)
         for key in ports.keys() | old.keys():
-            sp = ports.get(key)
-            if sp != old.get(key):
+            sp, was = ports.get(key), old.get(key)
+            if sp is not was and sp != was:
                 self.desired.replace(key, rd.port_state(sp, *args) if sp is not None else None, delta)
         self._ports = ports
         return delta

@@ -318,8 +318,10 @@ def node_addresses_for(snapshot: ProxySnapshot, node_addresses) -> tuple[str, ..
     return tuple(sorted({a for a in given if valid_for_set(a)}, key=ipaddress.ip_address))
 
 
-def port_key(sp: ServicePortInfo) -> tuple[str, str]:
-    return (sp.port_name_string, sp.protocol)
+def port_key(sp: ServicePortInfo) -> tuple[str, str, str, str]:
+    """What identifies a service port (kube-proxy's ServicePortName + protocol); its order
+    is port_name_string's."""
+    return (sp.namespace, sp.name, sp.port_name, sp.protocol)
 
 
 def render(snapshot: ProxySnapshot, *, scheduler: str = DEFAULT_SCHEDULER,
