@@ -23,6 +23,7 @@ RESULTS = os.path.join(REPO, "bench", "results.json")
 DOC = os.path.join(REPO, "docs", "benchmarks.md")
 NOTES = os.path.join(REPO, "bench", "notes.md")  # hand-written analysis, copied into the doc
 IPTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-iptables.md")
+IPVS_DOC = os.path.join(REPO, "docs", "benchmarks-ipvs.md")
 
 
 def fabric_floor(pods):
@@ -94,10 +95,14 @@ def main():
         if not a.skip_sync:
             log("bench: iptables proxy sync (1,000 and 10,000 services x 5 endpoints, both backends)")
             res["sync"] = proxy_sync(a.sync_cap)
+            log("bench: ipvs proxy sync beside iptables (in the VM tier when this kernel has no IPVS)")
+            subprocess.run([PY, os.path.join(REPO, "bench", "bench_ipvs_sync.py"), "--out", IPVS_DOC],
+                           cwd=REPO, check=True, timeout=3600)
         with open(RESULTS, "w") as f:
             json.dump(res, f, indent=1, default=str)
     res["notes_md"] = read_optional(NOTES)
     res["iptables_md"] = read_optional(IPTABLES_DOC)
+    res["ipvs_md"] = read_optional(IPVS_DOC)
     with open(DOC, "w") as f:
         f.write(render(res))
     log(f"bench: wrote {os.path.relpath(DOC, REPO)} and {os.path.relpath(RESULTS, REPO)}")

@@ -25,7 +25,10 @@ if [ ! -d kpkg/lib/modules ]; then
 fi
 KVER=$(ls kpkg/lib/modules)
 [ -f "kpkg/lib/modules/$KVER/modules.dep" ] || depmod -b kpkg "$KVER"
-[ -f vmlinux ] || python3 -c "import lzma,sys;d=open(sys.argv[1],'rb').read();i=d.find(b'\xfd7zXZ\0');open(sys.argv[2],'wb').write(lzma.LZMADecompressor().decompress(d[i:]))" "kpkg/boot/vmlinuz-$KVER" vmlinux.tmp && mv -f vmlinux.tmp vmlinux 2>/dev/null || true
+if [ ! -f vmlinux ]; then  # the bzImage's xz payload is the ELF vmlinux
+  python3 -c "import lzma,sys;d=open(sys.argv[1],'rb').read();i=d.find(b'\xfd7zXZ\0');open(sys.argv[2],'wb').write(lzma.LZMADecompressor().decompress(d[i:]))" "kpkg/boot/vmlinuz-$KVER" vmlinux.tmp
+  mv -f vmlinux.tmp vmlinux
+fi
 "$HERE/build-initramfs.sh" kpkg initramfs.cpio.gz >&2
 touch ready
 echo "$W"
