@@ -323,6 +323,16 @@ def test_trace_names_the_virtual_and_real_server(topo):
     assert any(h[1] == "KUBE-SERVICES" and "KUBE-CLUSTER-IP dst,dst -j ACCEPT" in h[2] for h in hits), hits
 
 
+def test_service_paths_show_frontends_and_real_servers(topo):
+    sp = topo.add_service(name="paths", node_port=30070)
+    topo.sync()
+    [path] = topo.proxier.service_paths("default/paths")
+    assert {f.kind for f in path.frontends} == {"cluster IP", "node port"}
+    assert [b.endpoint for b in path.branches] == sorted(f"{a}:9376" for a in PODS.values())
+    assert all(abs(b.share - 1 / 3) < 1e-9 for b in path.branches)
+    topo.replace_service(sp, replace(sp, node_port=0))
+
+
 def test_load_balancer_source_ranges(topo):
     allowed = topo.add_service(load_balancer_ips=("192.0.2.10",), load_balancer_source_ranges=(POD_CIDR,))
     denied = topo.add_service(load_balancer_ips=("192.0.2.11",), load_balancer_source_ranges=("203.0.113.0/24",))

@@ -51,6 +51,7 @@ from minikp.proxy.ipvs import kernel as ipvs_kernel, render as rd
 from minikp.proxy.ipvs.apply import (EEXIST, IpvsKernel, KernelRS, diff_entries, diff_real_servers, drained,
                                      kernel_release)
 from minikp.proxy.ipvs.desired import Delta, Desired
+from minikp.proxy.paths import Branch, Frontend, PortPath
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 _SET_TYPE = {name: typ for name, typ, _ in rd.SET_INFO}
@@ -372,6 +373,31 @@ class IpvsProxier:
             key = (f"{proto}  {vip} {sched}".rstrip(), f"-> {dest} Masq")
             new[key] = new.get(key, 0) + 1
         out += [("ipvs", vs, rs, n) for (vs, rs), n in new.items()]
+        return out
+
+    def service_paths(self, service: str) -> list[PortPath]:
+        """Per service port: its virtual servers (frontends) and their real servers with
+        weight shares and the connections IPVS scheduled to each (the kernel's stats,
+        refreshed by its estimator every 2 s). The kernel does not know Service names: this
+        answers for what this proxier synced (in a rebuilt proxier: nothing yet)."""
+        out = []
+        for key in sorted(k for k, sp in self._ports.items() if sp.service_key == service):
+            sp = self._ports[key]
+            path = PortPath(service, sp.port_name or str(sp.port), f"{sp.protocol} {sp.cluster_ip}:{sp.port}")
+            branches: dict[str, list] = {}
+            for vs in (v for v in self.desired.ports[key].virtual_servers):
+                kind = ("cluster IP" if vs.ip == sp.cluster_ip else "node port" if vs.port == sp.node_port
+                        else "loadbalancer IP" if vs.ip in sp.load_balancer_ips else "external IP")
+                real = self.kernel.real_servers(vs.key)
+                path.frontends.append(Frontend(kind, f"{vs.ip}:{vs.port}/{vs.protocol.lower()}",
+                                               f"{vs} {vs.scheduler}", sum(r.conns for r in real.values())))
+                total = sum(r.weight for r in real.values()) or 1
+                for name, r in real.items():
+                    b = branches.setdefault(name, [f"-> {name} Masq", f"{vs.scheduler} weight {r.weight}",
+                                                   r.weight / total, 0])
+                    b[3] += r.conns
+            path.branches = [Branch(name, *b) for name, b in sorted(branches.items())]
+            out.append(path)
         return out
 
     def describe(self) -> str:
