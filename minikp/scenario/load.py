@@ -24,6 +24,7 @@ from minikp.scenario.yamlpos import PosDict, line_of, load_documents
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
 IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
+IPVS_SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"  # minikp's own, for workshops
 IPTABLES_BACKENDS = ("auto", "legacy", "nft")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 KINDS = ("Deployment", "ReplicaSet", "Pod", "Service", "Namespace", "Endpoints", "EndpointSlice",
@@ -428,6 +429,11 @@ def _service(obj: _Obj, doc, namespace: str, name: str, source: Source) -> Servi
     svc.health_check_node_port = obj.int(spec, "healthCheckNodePort", "spec.healthCheckNodePort", 0,
                                          0, rules.NODE_PORT_RANGE[1])
     svc.publish_not_ready_addresses = bool(spec.get("publishNotReadyAddresses", False))
+    annotations = obj.map(meta, "annotations", "metadata.annotations")
+    if IPVS_SCHEDULER_ANNOTATION in annotations:
+        svc.ipvs_scheduler = str(annotations[IPVS_SCHEDULER_ANNOTATION])
+        obj.check(rules.one_of(svc.ipvs_scheduler, IPVS_SCHEDULERS),
+                  f"metadata.annotations.{IPVS_SCHEDULER_ANNOTATION}", annotations, IPVS_SCHEDULER_ANNOTATION)
     return svc
 
 

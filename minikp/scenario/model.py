@@ -117,6 +117,7 @@ class Service:
     health_check_node_port: int = 0  # allocated for LoadBalancer + externalTrafficPolicy Local
     publish_not_ready_addresses: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    ipvs_scheduler: str = ""  # annotation minikp.dev/ipvs-scheduler (minikp's own): "" = the cluster's
     source: Source = Source("<builtin>")
 
     @property
