@@ -9,8 +9,8 @@ does (fidelity notes §2):
 - stale KUBE-SVC/SVL/EXT/FW/SEP chains (in `iptables-save -t nat`, no longer needed) are
   flushed and deleted in the same restore; in large-cluster mode (>1000 endpoints) at most
   once per syncPeriod, as kube-proxy does;
-- UDP conntrack cleanup after the restore, with the `conntrack -D` commands of kube-proxy
-  1.28's pkg/proxy/conntrack (1.33 does the same reconciliation over netlink).
+- UDP conntrack cleanup after the restore, as the modelled release does it
+  (minikp.proxy.conntrack: ≤1.31 per event, 1.32+ the reconciler).
 
 Every command runs inside the node's netns through minikp.nsenter.run_in.
 
@@ -32,6 +32,7 @@ from minikp.proxy.changes import services_to_write
 from minikp.proxy.iptables import names, nfacct, render as rd, trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.tools import run as _run, save
+from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
 from minikp.proxy.snapshot import ProxySnapshot
 
 SYNC_PERIOD_S = 30.0  # iptables.syncPeriod default: large-cluster stale-chain cleanup cadence
@@ -73,10 +74,13 @@ class IptablesProxier:
 
     @classmethod
     def from_config(cls, netns_path: str, config) -> "IptablesProxier":
-        return cls(netns_path, config.iptables_backend, sync_period_s=config.sync_period_s)
+        return cls(netns_path, config.iptables_backend, sync_period_s=config.sync_period_s,
+                   release=release_of(config))
 
-    def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S) -> None:
+    def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S,
+                 release: tuple[int, int] = parse_release(DEFAULT_RELEASE)) -> None:
         self.netns_path = netns_path
+        self.release = release  # the kube-proxy release modelled (conntrack cleanup)
         self.backend = resolve_backend(backend)
         self.sync_period_s = sync_period_s
         self.need_full = True
@@ -167,10 +171,9 @@ class IptablesProxier:
         except Exception:
             self.need_full = True  # kube-proxy: a failed sync loses partial-sync state
             raise
-        cmds = conntrack.commands(self._last, snapshot)
-        self._last = snapshot
+        prev, self._last = self._last, snapshot
         self.need_full = False
-        errors = conntrack.clear(self.netns_path, cmds)
+        cmds, errors = conntrack.cleanup(self.netns_path, prev, snapshot, self.release)
         return IptablesSyncResult(full=full, duration_s=time.monotonic() - start, lines=text.count("\n"),
                                   changed=changed, stale_chains=stale, conntrack=cmds,
                                   conntrack_errors=errors, restore_input=text)
