@@ -356,3 +356,46 @@ def tables(text):
         out[lines[0]] = (sorted(l.split()[0] for l in lines if l.startswith(":")),
                          [l for l in lines if l.startswith("-")])
     return out
+
+
+class _Clock:
+    """minikp's clock, advanced by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("release,full", [((1, 33), True), ((1, 32), False)])
+def test_periodic_full_sync_repairs_drift_after_an_hour_from_1_33(netns, release, full):
+    """kubernetes#129128/#129329: a rule deleted behind kube-proxy's back (the canary still
+    there) is put back by 1.33's hourly full sync; 1.32 only does partial syncs."""
+    clock = _Clock()
+    proxier = IptablesProxier(netns, "legacy", release=release, clock=clock)
+    proxier.sync(snap(CLUSTERIP))
+    svc = names.svc_chain(CLUSTERIP)
+    ipt(netns, "legacy", "-t", "nat", "-F", svc)  # drift a partial sync never rewrites
+    clock.now += 3599
+    assert not proxier.sync(snap(CLUSTERIP)).full
+    clock.now += 2
+    result = proxier.sync(snap(CLUSTERIP))
+    assert result.full is full
+    assert (f"-A {svc} " in save(netns, "legacy", "nat")) is full
+
+
+def test_conntrack_timeouts_set_in_the_node_namespace_only(netns):
+    from minikp.proxy.options import ConntrackOptions, ProxyOptions
+
+    def read(name):
+        with open(f"/proc/sys/net/netfilter/{name}") as f:
+            return int(f.read())
+    host_before = read("nf_conntrack_udp_timeout")
+    opts = ProxyOptions(conntrack=ConntrackOptions(tcp_established_timeout_s=7200, udp_timeout_s=45))
+    IptablesProxier(netns, "legacy", options=opts).sync(snap(CLUSTERIP))
+    with in_netns(netns):
+        assert read("nf_conntrack_tcp_timeout_established") == 7200
+        assert read("nf_conntrack_udp_timeout") == 45
+        assert read("nf_conntrack_tcp_timeout_close_wait") == 3600
+    assert read("nf_conntrack_udp_timeout") == host_before
