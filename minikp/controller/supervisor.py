@@ -463,7 +463,7 @@ class Supervisor:
     def check_canaries(self) -> None:
         """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
         were flushed behind its back (iptables: the canary chain is gone) is resynced (a full
-        sync on that node)."""
+        sync on that node). Otherwise proxiers whose periodic full sync is due (1.33+) sync."""
         for p in self.proxiers.values():
             housekeeping(p)
         flushed = [n for n, p in self.proxiers.items() if p.flushed()]
@@ -471,6 +471,11 @@ class Supervisor:
             self.events.emit("RulesFlushed", f"proxy rules flushed on {', '.join(flushed)}: "
                              "full resync", nodes=flushed)
             self.resync("rules flushed behind the proxy's back")
+            return
+        due = [n for n, p in self.proxiers.items() if getattr(p, "periodic_full_due", lambda: False)()]
+        if due:  # 1.33+: the BoundedFrequencyRunner's hourly run is a forced full sync
+            with self.lock:
+                self.sync_proxies("periodic full sync")
 
     def shutdown(self) -> None:
         if self.control:

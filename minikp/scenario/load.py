@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 
 import yaml
 
 from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
+from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
 from minikp.scenario import rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, Container, ContainerPort,
                                    EndpointSlice, NodeSpec, PodTemplate, Probe, Scenario,
@@ -567,7 +569,8 @@ def _cluster(doc, file: str) -> ClusterConfig:
     c.iptables_backend = obj.str(proxy, "iptablesBackend", "spec.proxy.iptablesBackend", "auto")
     obj.check(rules.one_of(c.iptables_backend, IPTABLES_BACKENDS), "spec.proxy.iptablesBackend",
               proxy, "iptablesBackend")
-    c.sync_period_s = _duration(obj, proxy, "syncPeriod", "spec.proxy.syncPeriod", c.sync_period_s)
+    c.proxy_options = _proxy_options(obj, proxy)
+    c.sync_period_s = c.proxy_options.sync_period_s
     _networking(obj, obj.map(spec, "networking", "spec.networking"), c)
     _clients(obj, spec, c)
     for key in ("checks", "steps"):
@@ -579,19 +582,93 @@ def _cluster(doc, file: str) -> ClusterConfig:
     return c
 
 
-def _duration(obj: _Obj, d, key: str, field: str, default: float) -> float:
-    """Seconds, or a Go duration as kube-proxy's config takes it: 500ms, 30s, 1m."""
-    v = d.get(key, default)
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+def _duration(obj: _Obj, d, key: str, field: str, default: float, lo: float = 0.1,
+              hi: float = 86400) -> float:
+    """Seconds, or a Go duration as kube-proxy's config takes it: 500ms, 30s, 1m, 1h0m0s."""
+    v = d.get(key, default) if isinstance(d, dict) else default
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    if isinstance(v, str):
-        for unit in ("ms", "s", "m", "h"):
-            num = v[: -len(unit)]
-            if v.endswith(unit) and num.replace(".", "", 1).isdigit():
-                v = float(num) * units[unit]
-                break
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.1 <= v <= 86400:
-        raise obj.error(field, f"{d.get(key)!r}: a duration between 100ms and 24h, e.g. 30s or 1m", d, key)
+    if isinstance(v, str) and v and _GO_DURATION.sub("", v) == "":
+        v = sum(float(n) * units[u] for n, u in _GO_DURATION.findall(v))
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        span = f"between {_show(lo)} and {_show(hi)}"
+        raise obj.error(field, f"{d.get(key)!r}: a duration {span}, e.g. 30s or 1m", d, key)
     return float(v)
+
+
+def _show(seconds: float) -> str:
+    for unit, n in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= n and seconds % n == 0:
+            return f"{int(seconds // n)}{unit}"
+    return f"{int(seconds * 1000)}ms"
+
+
+DETECT_LOCAL_MODES_ALL = ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix")
+
+
+def _proxy_options(obj: _Obj, proxy) -> ProxyOptions:
+    """kube-proxy's options, spelled as KubeProxyConfiguration (v1alpha1) spells them:
+    iptables.{syncPeriod, minSyncPeriod, masqueradeAll, localhostNodePorts}, nodePortAddresses,
+    clusterCIDR, detectLocalMode, conntrack.{maxPerCore, min, tcpEstablishedTimeout,
+    tcpCloseWaitTimeout, udpTimeout, udpStreamTimeout}. syncPeriod, minSyncPeriod and
+    masqueradeAll are also taken directly under spec.proxy."""
+    d = ProxyOptions()
+    ipt = obj.map(proxy, "iptables", "spec.proxy.iptables")
+
+    def where(key):  # the iptables.X spelling wins; X under spec.proxy is the short one
+        return (ipt, f"spec.proxy.iptables.{key}") if key in ipt else (proxy, f"spec.proxy.{key}")
+
+    def flag(key, default):
+        m, field = where(key)
+        v = m.get(key, default)
+        if not isinstance(v, bool):
+            raise obj.error(field, f"{v!r}: must be true or false", m, key)
+        return v
+
+    m, field = where("syncPeriod")
+    sync = _duration(obj, m, "syncPeriod", field, d.sync_period_s)
+    m, field = where("minSyncPeriod")
+    min_sync = _duration(obj, m, "minSyncPeriod", field, d.min_sync_period_s, lo=0.0)
+    addrs = obj.strings(proxy, "nodePortAddresses", "spec.proxy.nodePortAddresses")
+    for i, a in enumerate(addrs):
+        if a != "primary":
+            obj.check(_ipv4_cidr(a), f"spec.proxy.nodePortAddresses[{i}]", proxy, "nodePortAddresses")
+    cidr = obj.str(proxy, "clusterCIDR", "spec.proxy.clusterCIDR", "")
+    if cidr:
+        obj.check(_ipv4_cidr(cidr), "spec.proxy.clusterCIDR", proxy, "clusterCIDR")
+    mode = obj.str(proxy, "detectLocalMode", "spec.proxy.detectLocalMode", "ClusterCIDR")
+    obj.check(rules.one_of(mode, DETECT_LOCAL_MODES_ALL), "spec.proxy.detectLocalMode", proxy, "detectLocalMode")
+    if mode not in DETECT_LOCAL_MODES:
+        raise obj.error("spec.proxy.detectLocalMode", f'"{mode}": not modelled yet; minikp models: '
+                        + ", ".join(DETECT_LOCAL_MODES), proxy, "detectLocalMode")
+    ct = obj.map(proxy, "conntrack", "spec.proxy.conntrack")
+    cd = ConntrackOptions()
+
+    def timeout(key, default):
+        return int(_duration(obj, ct, key, f"spec.proxy.conntrack.{key}", default, lo=0.0, hi=30 * 86400))
+
+    conntrack = ConntrackOptions(
+        max_per_core=obj.int(ct, "maxPerCore", "spec.proxy.conntrack.maxPerCore", cd.max_per_core),
+        min=obj.int(ct, "min", "spec.proxy.conntrack.min", cd.min),
+        tcp_established_timeout_s=timeout("tcpEstablishedTimeout", cd.tcp_established_timeout_s),
+        tcp_close_wait_timeout_s=timeout("tcpCloseWaitTimeout", cd.tcp_close_wait_timeout_s),
+        udp_timeout_s=timeout("udpTimeout", cd.udp_timeout_s),
+        udp_stream_timeout_s=timeout("udpStreamTimeout", cd.udp_stream_timeout_s))
+    return ProxyOptions(sync_period_s=sync, min_sync_period_s=min_sync,
+                        masquerade_all=flag("masqueradeAll", d.masquerade_all),
+                        localhost_node_ports=flag("localhostNodePorts", d.localhost_node_ports),
+                        node_port_addresses=tuple(addrs), cluster_cidr=cidr, detect_local_mode=mode,
+                        conntrack=conntrack)
+
+
+def _ipv4_cidr(v: str) -> str | None:
+    try:
+        ipaddress.IPv4Network(v, strict=False)
+    except ValueError:
+        return f'"{v}": not an IPv4 CIDR such as 10.244.0.0/16'
+    return None
 
 
 def _check_proxy_mode(obj: _Obj | None, mode: str, at=None) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from minikp.proxy.options import ProxyOptions
+
 
 @dataclass(frozen=True)
 class Source:
@@ -168,6 +170,7 @@ class ClusterConfig:
     ipvs_scheduler: str = "rr"
     iptables_backend: str = "auto"  # auto | legacy | nft
     sync_period_s: float = 30.0  # KubeProxyConfiguration iptables.syncPeriod: canary checks
+    proxy_options: ProxyOptions = field(default_factory=ProxyOptions)  # spec.proxy, as kube-proxy spells it
     pod_subnet: str = "10.244.0.0/16"
     service_subnet: str = "10.96.0.0/12"
     node_subnet: str = "172.18.0.0/16"
