@@ -93,7 +93,12 @@ def cmd_up(a) -> int:
     from minikp.scenario.load import load_scenario
     from minikp.scenario.plan import plan_cluster
 
-    plan_cluster(load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes))  # exit 2 early
+    from minikp.workloads.sandbox import privileged_warnings
+
+    scenario = load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes)
+    plan_cluster(scenario)  # exit 2 early
+    for w in scenario.warnings + privileged_warnings(scenario):
+        print(f"minikp: warning: {w}", file=sys.stderr)
     files = [os.path.abspath(f) for f in a.files]
     t0 = time.monotonic()
     if a.foreground:
@@ -268,7 +273,13 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
 
 
 def cmd_exec(a) -> int:
+    """Nodes: a shell of the machine (privileged, as before). Pods and clients: the sandbox
+    of their running command, joined as `kubectl exec` does, or, when they run none (a
+    built-in workload), a fresh sandbox of the same make for this one command."""
+    import signal
+
     from minikp.nsenter import enter
+    from minikp.workloads import sandbox as sandboxes
 
     argv = a.command
     if "--" in argv:  # REMAINDER also took the flags between TARGET and "--"
@@ -280,11 +291,26 @@ def cmd_exec(a) -> int:
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
     host = state.find_host(a.name, state.read(a.name), a.target)
-    enter(host.netns, host.hostname, host.resolv_conf)
+    if host.kind == "node":
+        enter(host.netns, host.hostname, host.resolv_conf)
+        try:
+            os.execvp(argv[0], argv)
+        except FileNotFoundError:
+            raise InputError(f"{argv[0]}: command not found", field="CMD") from None
+    sb = sandboxes.default_sandbox(host.netns, host.hostname, host.resolv_conf, host.ip)
+    if host.kind == "pod":
+        try:
+            with open(sandboxes.spec_path(names.state_dir(a.name), host.netns)) as f:
+                sb = sandboxes.Sandbox.from_json(f.read())
+        except FileNotFoundError:
+            pass  # a pod of an older supervisor: Docker's defaults
     try:
-        os.execvp(argv[0], argv)
+        proc = sandboxes.exec_in(host.netns, sb, argv)
     except FileNotFoundError:
         raise InputError(f"{argv[0]}: command not found", field="CMD") from None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle
+    code = proc.wait()
+    return code if code >= 0 else 128 - code
 
 
 def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,

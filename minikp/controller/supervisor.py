@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import sys
@@ -41,8 +42,10 @@ from minikp.proxy.iptables.backend import resolve_backend
 from minikp.proxy.iptables.sync import IptablesProxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
+from minikp.workloads import sandbox as sandboxes
 from minikp.workloads.commands import start_client, start_command
 from minikp.workloads.images import is_dns_image, listeners_for
+from minikp.workloads.podenv import command_argv
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
@@ -85,6 +88,7 @@ class Supervisor:
         self.created: dict[str, str] = {}
         self.netns: dict[str, str] = {}  # pod key → netns path
         self.commands = {}  # pod key → Popen
+        self.sandboxes: dict[str, sandboxes.Sandbox] = {}  # pod key → its exec sandbox
         self.dns: dict[str, Dnsmasq] = {}
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
         self.proxiers: dict[str, IptablesProxier] = {}
@@ -155,6 +159,7 @@ class Supervisor:
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
         logbase = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
+        sandbox_of = self.pod_sandboxes(pod, path, resolv)
         for c in pod.template.containers:
             if is_dns_image(c.image):
                 os.makedirs(logbase, exist_ok=True)
@@ -163,9 +168,9 @@ class Supervisor:
                     self.dns[key].update(build_records(self.plan, self.endpoints))
                 self.dns[key].start()
             elif c.command:
-                self.commands[key] = start_command(
-                    path, list(c.command) + list(c.args or []), hostname=pod.hostname,
-                    resolv_conf=resolv, log_path=f"{logbase}.{c.name}.log")
+                sb = sandbox_of(c)
+                self.commands[key] = start_command(path, command_argv(c, sb.env),
+                                                   log_path=f"{logbase}.{c.name}.log", sandbox=sb)
             else:
                 listeners = listeners_for(c)
                 if listeners:
@@ -174,6 +179,26 @@ class Supervisor:
                     for c in pod.template.containers if c.readiness_probe]
         if trackers:
             self.probes[key] = trackers
+
+    def pod_sandboxes(self, pod, path: str, resolv: str):
+        """Each container's Sandbox (securityContext, volumes, the kubelet's environment from
+        the Services that exist now). The first container's is also where `minikp exec`
+        and exec probes run when the pod has no process of its own; it is left in the
+        state directory for the CLI. A new pod starts with empty emptyDirs."""
+        sdir = names.state_dir(self.name)
+        node_ip = next((n.ip for n in self.plan.nodes if n.name == pod.node), "")
+        maps = {(m.namespace, m.name): m.data for m in self.scenario.config_maps}
+        vdir = sandboxes.volume_dir(sdir, path)
+        shutil.rmtree(vdir, ignore_errors=True)
+
+        def sandbox_of(c):
+            return sandboxes.pod_sandbox(pod, c, self.plan.services, path, resolv, vdir,
+                                         node_ip, maps)
+        first = sandbox_of(pod.template.containers[0])
+        self.sandboxes[pod_key(pod)] = first
+        with open(sandboxes.spec_path(sdir, path), "w") as f:
+            f.write(first.to_json())
+        return sandbox_of
 
     def pod_started(self, pod) -> bool:
         """Started once the workload listens: every declared TCP port accepts a connection
@@ -285,8 +310,11 @@ class Supervisor:
         key, changed = pod_key(pod), False
         for tracker in self.probes.get(key, []):
             if tracker.due(now):
+                proc = self.commands.get(key)
                 ok = run_probe(tracker.probe, pod, self.netns[key], pod.hostname,
-                               state.resolv_path(self.name, pod.namespace))
+                               state.resolv_path(self.name, pod.namespace),
+                               sandbox=self.sandboxes.get(key),
+                               pid1=proc.pid if proc is not None and proc.poll() is None else None)
                 changed |= tracker.record(ok, time.monotonic())
         return changed
 
@@ -367,7 +395,7 @@ class Supervisor:
         self.fabric.remove_pod(pod.namespace, pod.name)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
-        for d in (self.states, self.netns, self.created, self.probes):
+        for d in (self.states, self.netns, self.created, self.probes, self.sandboxes):
             d.pop(key, None)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
 

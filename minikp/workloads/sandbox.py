@@ -147,6 +147,16 @@ def default_sandbox(netns: str, hostname: str, resolv_conf: str = "", ip: str = 
     return Sandbox(netns=netns, hostname=hostname, env=env, resolv_conf=resolv_conf, ip=ip)
 
 
+def spec_path(state_dir: str, netns_path: str) -> str:
+    """Where the supervisor leaves a pod's Sandbox for `minikp exec` (one file per pod)."""
+    return os.path.join(state_dir, "pods", os.path.basename(netns_path) + ".sandbox.json")
+
+
+def volume_dir(state_dir: str, netns_path: str) -> str:
+    """The pod's emptyDir volumes on the host (as the kubelet's pods/UID/volumes/)."""
+    return os.path.join(state_dir, "pods", os.path.basename(netns_path) + ".volumes")
+
+
 def privileged_warnings(scenario) -> list[str]:
     out = []
     for w in scenario.workloads:
