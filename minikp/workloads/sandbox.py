@@ -251,15 +251,18 @@ def _mount_system(root: str, privileged: bool) -> None:
             m(f"{dev}/null", f"{root}{p}", None, MS_BIND)
 
 
-def _enter_new(sb: Sandbox, sources: list[int], files: dict[str, str], caps: int) -> None:
+def _enter_new(sb: Sandbox, files: dict[str, str], caps: int) -> None:
     """In the forked child (PID 1 of a new PID namespace): build the sandbox, drop privileges.
-    `sources`: O_PATH descriptors of the mounts' sources, opened before anything was hidden
-    (close-on-exec: the command never holds a way out); `files`: /etc files to write."""
+    `files`: /etc files to write (read before the fork)."""
     fd = os.open(sb.netns, os.O_RDONLY)
     nsenter.setns(fd, CLONE_NEWNET)
     os.close(fd)
     nsenter.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC)
     nsenter.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # the volumes' sources, held before the scratch tmpfs or the pivot hides them (opened in
+    # this mount namespace so that they can be bound; close-on-exec: the command never
+    # holds a way out)
+    sources = [os.open(m.source, os.O_PATH | os.O_CLOEXEC) for m in sb.mounts]
     nsenter.mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700")
     root = f"{SCRATCH}/root"
     for d in ("upper", "work", "root"):
@@ -344,13 +347,8 @@ def start(sb: Sandbox, argv: list[str], **kwargs) -> subprocess.Popen:
     _prepare_host(sb)
     files = etc_files(sb)
     caps = capabilities.mask(sb.capabilities) & own_bounding()
-    sources = [os.open(m.source, os.O_PATH | os.O_CLOEXEC) for m in sb.mounts]
-    try:
-        return _popen(argv, lambda: _enter_new(sb, sources, files, caps),
-                      nsenter.children_in_new_pidns(), env=sb.env, **kwargs)
-    finally:
-        for fd in sources:
-            os.close(fd)
+    return _popen(argv, lambda: _enter_new(sb, files, caps), nsenter.children_in_new_pidns(),
+                  env=sb.env, **kwargs)
 
 
 def own_bounding() -> int:
