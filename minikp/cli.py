@@ -297,15 +297,16 @@ def cmd_exec(a) -> int:
             os.execvp(argv[0], argv)
         except FileNotFoundError:
             raise InputError(f"{argv[0]}: command not found", field="CMD") from None
-    sb = sandboxes.default_sandbox(host.netns, host.hostname, host.resolv_conf, host.ip)
-    if host.kind == "pod":
-        try:
-            with open(sandboxes.spec_path(names.state_dir(a.name), host.netns)) as f:
-                sb = sandboxes.Sandbox.from_json(f.read())
-        except FileNotFoundError:
-            pass  # a pod of an older supervisor: Docker's defaults
+    pid1 = sandboxes.sandbox_pid1(host.netns)
+    if pid1 is not None:
+        sb = None
+    elif host.kind == "pod":  # the supervisor knows the pod's securityContext and env
+        from minikp.controller.control import request
+        sb = sandboxes.Sandbox.from_dict(request(a.name, "sandbox", netns=host.netns))
+    else:
+        sb = sandboxes.default_sandbox(host.netns, host.hostname, host.resolv_conf, host.ip)
     try:
-        proc = sandboxes.exec_in(host.netns, sb, argv)
+        proc = sandboxes.exec_in(host.netns, sb, argv, pid1=pid1)
     except FileNotFoundError:
         raise InputError(f"{argv[0]}: command not found", field="CMD") from None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle

@@ -10,6 +10,7 @@ the background and waits for its one-line JSON report on --notify-fd.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -88,7 +89,7 @@ class Supervisor:
         self.created: dict[str, str] = {}
         self.netns: dict[str, str] = {}  # pod key → netns path
         self.commands = {}  # pod key → Popen
-        self.sandboxes: dict[str, sandboxes.Sandbox] = {}  # pod key → its exec sandbox
+        self.sandboxes: dict[str, sandboxes.PodSandboxes] = {}  # pod key → its containers'
         self.dns: dict[str, Dnsmasq] = {}
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
         self.proxiers: dict[str, IptablesProxier] = {}
@@ -159,7 +160,7 @@ class Supervisor:
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
         logbase = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
-        sandbox_of = self.pod_sandboxes(pod, path, resolv)
+        sandbox_of = self.pod_sandboxes(pod, path, resolv).of
         for c in pod.template.containers:
             if is_dns_image(c.image):
                 os.makedirs(logbase, exist_ok=True)
@@ -180,25 +181,26 @@ class Supervisor:
         if trackers:
             self.probes[key] = trackers
 
-    def pod_sandboxes(self, pod, path: str, resolv: str):
-        """Each container's Sandbox (securityContext, volumes, the kubelet's environment from
-        the Services that exist now). The first container's is also where `minikp exec`
-        and exec probes run when the pod has no process of its own; it is left in the
-        state directory for the CLI. A new pod starts with empty emptyDirs."""
-        sdir = names.state_dir(self.name)
+    def pod_sandboxes(self, pod, path: str, resolv: str) -> sandboxes.PodSandboxes:
+        """The pod's container sandboxes (securityContext, volumes, the kubelet's environment
+        from the Services that exist now), built when needed. A new pod starts with empty
+        emptyDirs."""
         node_ip = next((n.ip for n in self.plan.nodes if n.name == pod.node), "")
         maps = {(m.namespace, m.name): m.data for m in self.scenario.config_maps}
-        vdir = sandboxes.volume_dir(sdir, path)
-        shutil.rmtree(vdir, ignore_errors=True)
+        vdir = sandboxes.volume_dir(names.state_dir(self.name), path)
+        if any(v.kind == "emptyDir" for v in pod.template.volumes):
+            shutil.rmtree(vdir, ignore_errors=True)
+        made = sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
+        self.sandboxes[pod_key(pod)] = made
+        return made
 
-        def sandbox_of(c):
-            return sandboxes.pod_sandbox(pod, c, self.plan.services, path, resolv, vdir,
-                                         node_ip, maps)
-        first = sandbox_of(pod.template.containers[0])
-        self.sandboxes[pod_key(pod)] = first
-        with open(sandboxes.spec_path(sdir, path), "w") as f:
-            f.write(first.to_json())
-        return sandbox_of
+    def sandbox_of(self, netns: str) -> dict:
+        """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
+        with self.lock:
+            for key, path in self.netns.items():
+                if path == netns and key in self.sandboxes:
+                    return dataclasses.asdict(self.sandboxes[key].first())
+        raise InputError(f"no pod with network namespace {netns}")
 
     def pod_started(self, pod) -> bool:
         """Started once the workload listens: every declared TCP port accepts a connection
@@ -311,9 +313,9 @@ class Supervisor:
         for tracker in self.probes.get(key, []):
             if tracker.due(now):
                 proc = self.commands.get(key)
+                sb = self.sandboxes[key].first() if tracker.probe.exec_command else None
                 ok = run_probe(tracker.probe, pod, self.netns[key], pod.hostname,
-                               state.resolv_path(self.name, pod.namespace),
-                               sandbox=self.sandboxes.get(key),
+                               state.resolv_path(self.name, pod.namespace), sandbox=sb,
                                pid1=proc.pid if proc is not None and proc.poll() is None else None)
                 changed |= tracker.record(ok, time.monotonic())
         return changed
@@ -367,6 +369,8 @@ class Supervisor:
         for each new thread)."""
         if op == "events":
             return self.events.since(0)
+        if op == "sandbox":
+            return self.sandbox_of(args["netns"])
         if op not in self.CHANGES:
             raise InputError(f'unknown operation "{op}"; valid: delete, scale, apply')
         done = Future()

@@ -22,7 +22,7 @@ new process, join() puts a process into a running one, as `kubectl exec` does:
 - Environment: exactly Sandbox.env (podenv.py builds it as the kubelet does).
 
 Pure: the Sandbox builders (pod_sandbox, client_sandbox, default_sandbox), effective
-securityContext, privileged_warnings. Kernel edge: start, join, sandbox_pid1, exec_in.
+securityContext, privileged_warnings, PodSandboxes (lazily, per container). Kernel edge: start, join, sandbox_pid1, exec_in.
 """
 
 from __future__ import annotations
@@ -83,8 +83,11 @@ class Sandbox:
 
     @classmethod
     def from_json(cls, text: str) -> Sandbox:
-        d = json.loads(text)
-        d["mounts"] = [Mount(**m) for m in d.get("mounts", [])]
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Sandbox:
+        d = dict(d, mounts=[Mount(**m) for m in d.get("mounts", [])])
         return cls(**d)
 
 
@@ -138,6 +141,27 @@ def pod_sandbox(pod, container, services, netns: str, resolv_conf: str, volume_d
         mounts=volume_mounts(pod.template, container, volume_dir))
 
 
+class PodSandboxes:
+    """The Sandboxes of one pod's containers, each built when first needed (an environment
+    holds ~8 variables per Service: too much to build for every pod of a large cluster that
+    nobody execs into) from what existed when the pod started: the Services then."""
+
+    def __init__(self, pod, services, netns: str, resolv_conf: str, volume_dir: str,
+                 node_ip: str = "", config_maps: dict | None = None):
+        self.pod, self.services = pod, list(services)
+        self.where = (netns, resolv_conf, volume_dir, node_ip, config_maps)
+        self.built: dict[str, Sandbox] = {}
+
+    def of(self, container) -> Sandbox:
+        if container.name not in self.built:
+            self.built[container.name] = pod_sandbox(self.pod, container, self.services, *self.where)
+        return self.built[container.name]
+
+    def first(self) -> Sandbox:
+        """Where `minikp exec` and exec probes run when the pod has no process of its own."""
+        return self.of(self.pod.template.containers[0])
+
+
 def default_sandbox(netns: str, hostname: str, resolv_conf: str = "", ip: str = "") -> Sandbox:
     """Docker's defaults and an environment of PATH and HOSTNAME: for client commands and
     commands started without a pod spec."""
@@ -145,11 +169,6 @@ def default_sandbox(netns: str, hostname: str, resolv_conf: str = "", ip: str = 
     if hostname:
         env["HOSTNAME"] = hostname
     return Sandbox(netns=netns, hostname=hostname, env=env, resolv_conf=resolv_conf, ip=ip)
-
-
-def spec_path(state_dir: str, netns_path: str) -> str:
-    """Where the supervisor leaves a pod's Sandbox for `minikp exec` (one file per pod)."""
-    return os.path.join(state_dir, "pods", os.path.basename(netns_path) + ".sandbox.json")
 
 
 def volume_dir(state_dir: str, netns_path: str) -> str:

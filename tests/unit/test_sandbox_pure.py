@@ -2,6 +2,7 @@
 FILE:LINE errors, capability sets as containerd computes them, the kubelet's environment,
 and the Sandbox a container gets."""
 
+import json
 import textwrap
 
 import pytest
@@ -10,7 +11,7 @@ from minikp.errors import InputError
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads import capabilities, podenv
-from minikp.workloads.sandbox import (Sandbox, effective_security, pod_sandbox,
+from minikp.workloads.sandbox import (PodSandboxes, Sandbox, effective_security, pod_sandbox,
                                       privileged_warnings)
 
 POD = """
@@ -274,3 +275,14 @@ def test_privileged_sandbox_has_every_capability_and_may_gain_privileges(tmp_pat
     plan, p = planned(tmp_path, "containers: [{name: c, securityContext: {privileged: true}}]")
     sb = pod_sandbox(p, p.template.containers[0], plan.services, "/n", "", "/v")
     assert sb.privileged and not sb.no_new_privs and set(sb.capabilities) == capabilities.ALL
+
+
+def test_pod_sandboxes_are_built_when_needed_from_the_services_at_pod_start(tmp_path):
+    plan, p = planned(tmp_path, "containers: [{name: a}, {name: b, env: [{name: X, value: x}]}]")
+    made = PodSandboxes(p, plan.services, "/n", "", "/v")
+    plan.services.clear()  # a Service deleted after the pod started: still in its env
+    assert made.built == {}
+    assert made.first() is made.of(p.template.containers[0]) and list(made.built) == ["a"]
+    assert "MY_SVC_SERVICE_HOST" in made.first().env
+    assert made.of(p.template.containers[1]).env["X"] == "x"
+    assert Sandbox.from_dict(json.loads(made.first().to_json())) == made.first()
