@@ -28,7 +28,12 @@ spec:
     command: [sh, -c, "touch /var/tmp/minikp-escape-canary; env > /var/tmp/minikp-escape-env; sleep 100000"]
 """
 
-SCENARIO = INNOCENT + """
+SCENARIO = """
+apiVersion: minikp.dev/v1alpha1
+kind: Cluster
+spec:
+  clients: [{name: outside, command: "sleep 100000"}]
+---""" + INNOCENT + """
 ---
 apiVersion: v1
 kind: Pod
@@ -251,6 +256,18 @@ def test_the_hosts_environment_is_nowhere(cluster):
 def test_other_pods_processes_are_invisible(cluster):
     assert "424242" not in sh("innocent", "ps -ef").stdout
     assert "424242" in sh("neighbour", "ps -ef").stdout
+
+
+def test_a_client_command_is_sandboxed_and_keeps_its_network(cluster):
+    st = status("client/outside")
+    assert int(st["CapEff"], 16) == 0xA80425FB and st["NoNewPrivs"].strip() == "1"
+    out = sh("client/outside", "ps -e -o comm=; env; ip -4 -o addr show").stdout
+    # its command (sh -c "sleep ...") and this exec's sh and ps: nothing of the host's
+    lines = out.splitlines()
+    comms = lines[:next(i for i, l in enumerate(lines) if "=" in l)]
+    assert sorted(comms) == ["ps", "sh", "sh", "sleep"], out
+    assert HOST_SECRET not in out and "KUBERNETES_" not in out  # outside the cluster
+    assert "HOSTNAME=outside" in out and "172.18." in out  # on the node network
 
 
 # ---- what a pod declared --------------------------------------------------------------------
