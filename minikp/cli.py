@@ -214,7 +214,12 @@ def cmd_exec(a) -> int:
         proc = client.exec_in(a.name, host, argv)
     except FileNotFoundError:
         raise InputError(f"{argv[0]}: command not found", field="CMD") from None
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle
+    def interrupt(*_):
+        """Ctrl-C reaches the command from the terminal, but a PID 1 (a fresh sandbox's)
+        ignores what it does not handle, as in any container: end it, as the user asked."""
+        if client.is_sandbox_init(proc.pid):
+            proc.kill()
+    signal.signal(signal.SIGINT, interrupt)
     code = proc.wait()
     return code if code >= 0 else 128 - code
 

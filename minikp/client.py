@@ -7,7 +7,7 @@ Clusters:    check_scenario, start_cluster, run_cluster, stop_supervisor, remove
 State:       read_state, objects, find_host, watch_state
 Control:     apply, delete, scale, events, watch_events
 Traffic:     probe, trace;  proxy rules: node_proxier
-Pods:        exec_in (`kubectl exec` into a pod's or client's sandbox)
+Pods:        exec_in (`kubectl exec` into a pod's or client's sandbox), is_sandbox_init
 """
 
 from __future__ import annotations
@@ -262,3 +262,11 @@ def exec_in(cluster: str, host, argv: list[str]) -> subprocess.Popen:
     elif pid1 is None:
         sb = sandbox.default_sandbox(host.netns, host.hostname, host.resolv_conf, host.ip)
     return sandbox.exec_in(host.netns, sb, argv, pid1=pid1)
+
+
+def is_sandbox_init(pid: int) -> bool:
+    """Whether the process is PID 1 of its own PID namespace (immune to signals it does not
+    handle, except SIGKILL)."""
+    from minikp.workloads import sandbox
+
+    return sandbox.is_pid1(pid)

@@ -413,6 +413,15 @@ def join(pid: int, argv: list[str], **kwargs) -> subprocess.Popen:
             os.close(fd)
 
 
+def is_pid1(pid: int) -> bool:
+    """PID 1 of a PID namespace below ours (a sandbox's)."""
+    try:
+        nspid = _status(pid).get("NSpid", "").split()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return len(nspid) > 1 and nspid[-1] == "1"
+
+
 def sandbox_pid1(netns_path: str) -> int | None:
     """The host PID of the first sandbox PID 1 in that network namespace (the pod's first
     command container), or None."""
@@ -428,10 +437,9 @@ def sandbox_pid1(netns_path: str) -> int | None:
                 continue
             if os.stat(f"/proc/{entry}/ns/pid").st_ino == own:
                 continue
-            nspid = _status(int(entry)).get("NSpid", "").split()
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-        if len(nspid) > 1 and nspid[-1] == "1":
+        if is_pid1(int(entry)):
             return int(entry)
     return None
 

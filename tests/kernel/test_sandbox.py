@@ -322,6 +322,21 @@ def test_exec_into_a_builtin_pod_gets_a_fresh_sandbox(cluster):
     assert out[2] == f"{pod} 10.96.0.1" and out[3].split()[1] == "00000000a80425fb"
 
 
+def test_ctrl_c_ends_an_exec_whose_command_is_a_fresh_sandboxs_pid_1(cluster):
+    """A PID 1 ignores SIGINT it does not handle; `minikp exec` ends it for the user."""
+    pod = next(l.split()[0] for l in minikp("get", "pods", "--name", CLUSTER).stdout.splitlines()
+               if l.startswith("builtin-"))
+    cli = subprocess.Popen([sys.executable, "-m", "minikp.cli", "exec", "--name", CLUSTER, pod,
+                            "--", "sleep", "100"])
+    try:
+        time.sleep(1.0)  # started
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(10) == 128 + signal.SIGKILL
+    finally:
+        cli.kill()
+        cli.wait()
+
+
 def test_an_exec_probe_runs_in_the_pods_sandbox(cluster):
     def ready():
         pods = minikp("get", "pods", "--name", CLUSTER, "-o", "json").stdout
