@@ -223,6 +223,32 @@ def _prepare_host(sb: Sandbox) -> None:
             raise OperationError(f"volume for {m.target}: hostPath {m.source} is not a {m.must_be}")
 
 
+def in_root(root: str, path: str, hops: int = 40) -> str:
+    """`path` of the sandbox as a path under `root`, following symlinks as the sandbox will
+    see them (an absolute link restarts at root): /var/run/x, with /var/run -> /run, is
+    root/run/x, never the host's /run/x (as runc's securejoin)."""
+    done, todo = "", [c for c in path.split("/") if c]
+    while todo:
+        c = todo.pop(0)
+        if c == ".":
+            continue
+        if c == "..":
+            done = done.rpartition("/")[0]
+            continue
+        full = f"{root}{done}/{c}"
+        if os.path.islink(full):
+            hops -= 1
+            if hops < 0:
+                raise OperationError(f"{path}: too many symbolic links")
+            link = os.readlink(full)
+            todo = [x for x in link.split("/") if x] + todo
+            if link.startswith("/"):
+                done = ""
+            continue
+        done = f"{done}/{c}"
+    return root + (done or "/")
+
+
 def _make_target(path: str, like_file: bool) -> None:
     if like_file:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -296,7 +322,7 @@ def _enter_new(sb: Sandbox, files: dict[str, str], caps: int) -> None:
         with open(target, "w") as f:
             f.write(text)
     for m, src in zip(sb.mounts, sources):
-        target = root + os.path.normpath(m.target)
+        target = in_root(root, m.target)
         _make_target(target, not stat.S_ISDIR(os.fstat(src).st_mode))
         nsenter.mount(f"/proc/self/fd/{src}", target, None, MS_BIND | MS_REC)
         if m.read_only:

@@ -84,7 +84,10 @@ spec:
   - name: a
     image: busybox
     command: [sleep, "100000"]
-    volumeMounts: [{name: shared, mountPath: /shared}, {name: data, mountPath: /data}]
+    volumeMounts:
+    - {name: shared, mountPath: /shared}
+    - {name: data, mountPath: /data}
+    - {name: data, mountPath: /var/run/data, readOnly: true}  # /var/run -> /run: the pod's
   - name: b
     image: busybox
     command: [sh, -c, "echo from-b > /shared/b; sleep 100000"]
@@ -306,6 +309,9 @@ def test_empty_dir_is_shared_and_host_path_is_exactly_the_declared_path(cluster)
         assert time.monotonic() < deadline, "container b's write never reached container a"
         time.sleep(0.1)
     assert sh("volumes", "cat /data/from-host").stdout == "hello"
+    assert sh("volumes", "cat /run/data/from-host").stdout == "hello"
+    assert "Read-only" in sh("volumes", "touch /run/data/x", check=False).stderr
+    assert not os.path.exists("/run/data")  # not made on the host's /run
     sh("volumes", "echo back > /data/from-pod")
     assert (cluster["hostdir"] / "from-pod").read_text() == "back\n"
     # the test's own tmp directory (the hostPath's parent) is not there

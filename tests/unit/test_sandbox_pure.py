@@ -286,3 +286,18 @@ def test_pod_sandboxes_are_built_when_needed_from_the_services_at_pod_start(tmp_
     assert "MY_SVC_SERVICE_HOST" in made.first().env
     assert made.of(p.template.containers[1]).env["X"] == "x"
     assert Sandbox.from_dict(json.loads(made.first().to_json())) == made.first()
+
+
+def test_mount_targets_follow_symlinks_inside_the_sandboxs_root(tmp_path):
+    from minikp.workloads.sandbox import in_root
+    root = tmp_path / "root"
+    (root / "run").mkdir(parents=True)
+    (root / "var").mkdir()
+    (root / "var" / "run").symlink_to("/run")  # absolute: the sandbox's /run, not the host's
+    (root / "etc").mkdir()
+    (root / "etc" / "up").symlink_to("../../..")  # climbing stops at the root
+    r = str(root)
+    assert in_root(r, "/var/run/secrets/token") == f"{r}/run/secrets/token"
+    assert in_root(r, "/etc/up/data") == f"{r}/data"
+    assert in_root(r, "/a/./b/../c") == f"{r}/a/c"
+    assert in_root(r, "/") == f"{r}/"
