@@ -448,7 +448,10 @@ class Supervisor:
             except Exception:  # noqa: BLE001 - the grace period is over
                 proc.kill()
                 proc.wait()
+        path = self.netns.get(key)
         self.fabric.remove_pod(pod.namespace, pod.name)
+        if path:  # its emptyDir volumes go with it, as the kubelet's do
+            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), path), ignore_errors=True)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
         for d in (self.states, self.netns, self.created, self.probes, self.sandboxes):
