@@ -35,6 +35,7 @@ class Servers:
 
     def __init__(self, paths):
         self.socks, self.threads = [], []
+        self.stopping = threading.Event()
         for pod in LIVE:
             with in_netns(paths[pod]):
                 t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -43,37 +44,42 @@ class Servers:
             t.listen(128)
             u.bind((PODS[pod], UDP_PORT))
             self.socks += [t, u]
+            for sock in (t, u):
+                sock.settimeout(0.1)  # so the threads notice stop()
             for fn, s in ((self._tcp, t), (self._udp, u)):
                 th = threading.Thread(target=fn, args=(s, pod.encode()), daemon=True)
                 th.start()
                 self.threads.append(th)
 
-    @staticmethod
-    def _tcp(s, name):
-        while True:
+    def _tcp(self, s, name):
+        while not self.stopping.is_set():
             try:
                 conn, peer = s.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(5)
             with conn:
                 conn.recv(1024)
                 conn.sendall(name + b" " + peer[0].encode())
 
-    @staticmethod
-    def _udp(s, name):
-        while True:
+    def _udp(self, s, name):
+        while not self.stopping.is_set():
             try:
                 data, peer = s.recvfrom(4096)
                 s.sendto(name, peer)
+            except TimeoutError:
+                continue
             except OSError:
                 return
 
     def stop(self):
-        for s in self.socks:
-            s.shutdown(socket.SHUT_RDWR) if s.type == socket.SOCK_STREAM else None
-            s.close()
+        self.stopping.set()
         for th in self.threads:
-            th.join(2)
+            th.join()
+        for s in self.socks:
+            s.close()
 
 
 @pytest.fixture
