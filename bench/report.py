@@ -120,18 +120,28 @@ def userspace_datapath(us):
         ratio = f"{v['rps']['median'] / ipt['rps']['median'] * 100:.0f}%" if ipt else "–"
         out.append(f"| {label} | {_mmm(v['rps'], 0)} | {ratio} | {_mmm(v['p50_ms'])} | "
                    f"{_mmm(v['p99_ms'])} | {v['errors']} |")
+    shares = []
+    for style in ("keep-alive", "connection per request"):
+        us_, ipt = (us["paths"].get(f"ClusterIP, {m} mode ({style})") for m in ("userspace", "iptables"))
+        if us_ and ipt:
+            shares.append(f"{us_['rps']['median'] / ipt['rps']['median'] * 100:.0f}% of iptables mode's "
+                          f"requests/s with {style} (p50 {us_['p50_ms']['median']:.2f} ms vs "
+                          f"{ipt['p50_ms']['median']:.2f} ms)")
+    if shares:
+        out += ["", "Userspace mode served " + "; ".join(shares) + "."]
     return out + ["", USERSPACE_WHY]
 
 
 USERSPACE_WHY = (
     "Why userspace is slower: with iptables the kernel rewrites the destination of the first "
-    "packet and conntrack does the rest, so a request costs the same as to the pod IP. The "
+    "packet and conntrack does the rest, so a request costs about what one to the pod IP costs. The "
     "userspace proxy terminates every connection: each byte crosses into the proxy process and "
     "back out (two socket reads and two writes per exchange, with the copies and context switches "
-    "they bring), and each new connection costs an accept, a connect to the pod and two more TCP "
-    "handshakes' worth of work, all in one Python event loop thread that shares the interpreter "
-    "lock with the workload server. kube-proxy's Go proxy paid the same two-hop cost without "
-    "the interpreter, which is why iptables mode replaced it as the default in 1.2.")
+    "they bring), and each new connection costs an accept and a second TCP connection, from the proxy "
+    "to the pod, all in one Python event loop thread that shares the interpreter "
+    "lock with the workload server. A new connection is where it hurts most: the proxy's own "
+    "connect to the pod happens before the client's request can move. kube-proxy's Go proxy paid "
+    "the same two hops without an interpreter; iptables mode became the default in 1.2.")
 
 
 def render(res):
