@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from minikp.nsenter import in_netns, run_in
-from minikp.proxy.iptables.sync import save
+from minikp.proxy.iptables.tools import save
 from minikp.proxy.snapshot import Endpoint as E, ProxySnapshot, ServicePortInfo as SP
 from minikp.proxy.userspace import eventloop
 from minikp.proxy.userspace.proxier import UserspaceProxier

@@ -30,10 +30,13 @@ import time
 from dataclasses import dataclass, field
 
 from minikp.errors import InputError, OperationError
-from minikp.nsenter import in_netns, run_in
+from minikp.nsenter import in_netns
+from minikp.proxy import conntrack
+from minikp.proxy.base import SyncResult
 from minikp.proxy.iptables import trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
-from minikp.proxy.iptables.sync import NO_FLOWS, WAIT_FLAGS, save
+from minikp.proxy.iptables.sync import WAIT_FLAGS
+from minikp.proxy.iptables.tools import run, save
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 from minikp.proxy.userspace import eventloop, rules
 from minikp.proxy.userspace.loadbalancer import CLIENT_IP, NONE, RoundRobin
@@ -43,14 +46,8 @@ PROTOCOLS = ("TCP", "UDP")
 
 
 @dataclass
-class UserspaceSyncResult:
-    """The base SyncResult fields (full, duration_s, changed, conntrack, conntrack_errors)
-    plus what this mode did."""
-    full: bool
-    duration_s: float
-    changed: set[str]  # service keys whose sockets or endpoints changed
-    conntrack: list[list[str]] = field(default_factory=list)
-    conntrack_errors: list[str] = field(default_factory=list)
+class UserspaceSyncResult(SyncResult):
+    """`changed`: service keys whose sockets or endpoints changed."""
     opened: list[str] = field(default_factory=list)  # service ports given a new proxy socket
     closed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # ports that could not open (logged upstream)
@@ -179,10 +176,7 @@ class UserspaceProxier:
 
     # --- iptables -------------------------------------------------------------------------
     def _ipt(self, *args: str, check: bool = True):
-        res = run_in(self.netns_path, [binary(self.backend), *WAIT_FLAGS, *args])
-        if check and res.returncode != 0:
-            raise OperationError(f"{binary(self.backend)} {' '.join(args[:4])}: {res.stderr.strip()}")
-        return res
+        return run(self.netns_path, [binary(self.backend), *WAIT_FLAGS, *args], check=check)
 
     def _ensure_jumps(self) -> None:
         """iptablesInit: EnsureChain (-N; exit 1 = exists) and EnsureRule (-C, then -I/-A)."""
@@ -190,24 +184,13 @@ class UserspaceProxier:
             for chain in chains:
                 res = self._ipt("-t", table, "-N", chain, check=False)
                 if res.returncode not in (0, 1):
-                    raise OperationError(f"iptables -N {chain}: {res.stderr.strip()}")
+                    raise OperationError(f"iptables -N {chain} -t {table}: {res.stderr.strip()}")
         for jump in rules.JUMPS:
             if self._ipt("-t", jump.table, "-C", jump.builtin, *jump.args, check=False).returncode != 0:
                 self._ipt("-t", jump.table, jump.position, jump.builtin, *jump.args)
 
     def _restore(self, text: str) -> None:
-        argv = [binary(self.backend, "restore"), *WAIT_FLAGS, "--noflush"]
-        res = run_in(self.netns_path, argv, input=text)
-        if res.returncode != 0:
-            raise OperationError(f"{argv[0]}: exit {res.returncode}: {res.stderr.strip()[:2000]}")
-
-    def _conntrack(self, cmds: list[list[str]]) -> list[str]:
-        errors = []
-        for argv in cmds:
-            res = run_in(self.netns_path, argv)
-            if res.returncode != 0 and NO_FLOWS not in res.stderr + res.stdout:
-                errors.append(f"{' '.join(argv)}: {res.stderr.strip()}")
-        return errors
+        run(self.netns_path, [binary(self.backend, "restore"), *WAIT_FLAGS, "--noflush"], input=text)
 
     # --- the Proxier protocol -------------------------------------------------------------
     def sync(self, snapshot: ProxySnapshot) -> UserspaceSyncResult:
@@ -250,7 +233,7 @@ class UserspaceProxier:
         cmds = [["conntrack", "-D", "--orig-dst", p.sp.cluster_ip, "-p", "udp"] for p in gone if p.sp.protocol == "UDP"]
         changed = {_service_key(k) for k in [*opened, *replaced, *reset]}
         return UserspaceSyncResult(full=full, duration_s=time.monotonic() - start, changed=changed,
-                                   conntrack=cmds, conntrack_errors=self._conntrack(cmds),
+                                   conntrack=cmds, conntrack_errors=conntrack.clear(self.netns_path, cmds),
                                    opened=sorted(opened), closed=sorted(replaced), errors=errors,
                                    lines=text.count("\n"), restore_input=text)
 
