@@ -150,12 +150,14 @@ class UserspaceProxier:
         return _Port(sp, sock, held)
 
     # --- the loop side --------------------------------------------------------------------
-    async def _apply(self, opened: dict[str, _Port], removed: list[str], want: dict[str, ServicePortInfo]) -> set[str]:
+    async def _apply(self, opened: dict[str, _Port], replaced: list[str], want: dict[str, ServicePortInfo]) -> set[str]:
         """On the loop thread: serve new sockets, and bring the round robin up to date.
-        Returns the ports whose rotation was reset by new endpoints."""
-        for key in removed:
+        A reopened port keeps its balancer state (rotation, affinity), as upstream's did:
+        only a port that is gone is deleted. Returns the ports whose rotation was reset."""
+        for key in replaced:
             self.ports.pop(key, None)
-            self.balancer.delete_service(key)
+            if key not in want:
+                self.balancer.delete_service(key)
         for key, port in opened.items():
             await port.sock.start()
             self.ports[key] = port
