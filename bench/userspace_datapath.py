@@ -33,7 +33,8 @@ from minikp.workloads.images import HTTP, Listener  # noqa: E402
 from minikp.workloads.server import WorkloadServer  # noqa: E402
 
 PREFIX = "minikp-userspace-bench"
-NODE_IP, GATEWAY, WEB_IP, WRK_IP, CLUSTER_IP = "192.168.78.2", "10.78.0.1", "10.78.0.10", "10.78.0.20", "10.96.78.10"
+NODE_IP, GATEWAY, CLUSTER_IP = "192.168.78.2", "10.78.0.1", "10.96.78.10"
+WEB_IP, WRK_IP = "10.78.0.10", "10.78.0.20"
 SERVICE = ServicePortInfo("default", "web", "", "TCP", CLUSTER_IP, 80, endpoints=(Endpoint(WEB_IP, 9376),))
 SNAPSHOT = ProxySnapshot("node-1", NODE_IP, "10.78.0.0/16", (SERVICE,))
 
@@ -68,7 +69,8 @@ class Topology:
             _ip(node, "addr", "add", f"{GATEWAY}/24", "dev", "cni0")
             _ip(node, "link", "set", "cni0", "up")
             for i, (pod, ip) in enumerate((("web", WEB_IP), ("wrk", WRK_IP))):
-                _ip(node, "link", "add", f"veth{i}", "type", "veth", "peer", "name", "eth0", "netns", self.names[pod])
+                _ip(node, "link", "add", f"veth{i}", "type", "veth", "peer", "name", "eth0",
+                    "netns", self.names[pod])
                 _ip(node, "link", "set", f"veth{i}", "master", "cni0", "up")
                 _ip(self.paths[pod], "link", "set", "lo", "up")
                 _ip(self.paths[pod], "addr", "add", f"{ip}/24", "dev", "eth0")

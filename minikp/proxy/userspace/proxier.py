@@ -150,7 +150,8 @@ class UserspaceProxier:
         return _Port(sp, sock, held)
 
     # --- the loop side --------------------------------------------------------------------
-    async def _apply(self, opened: dict[str, _Port], replaced: list[str], want: dict[str, ServicePortInfo]) -> set[str]:
+    async def _apply(self, opened: dict[str, _Port], replaced: list[str],
+                     want: dict[str, ServicePortInfo]) -> set[str]:
         """On the loop thread: serve new sockets, and bring the round robin up to date.
         A reopened port keeps its balancer state (rotation, affinity), as upstream's did:
         only a port that is gone is deleted. Returns the ports whose rotation was reset."""
@@ -232,7 +233,8 @@ class UserspaceProxier:
             self._loop.run(self._stop(gone))  # after the rules stopped pointing at them
         self.need_full, self.synced = False, True
         # unmergeService: flows to a removed UDP service port's cluster IP.
-        cmds = [["conntrack", "-D", "--orig-dst", p.sp.cluster_ip, "-p", "udp"] for p in gone if p.sp.protocol == "UDP"]
+        cmds = [["conntrack", "-D", "--orig-dst", p.sp.cluster_ip, "-p", "udp"]
+                for p in gone if p.sp.protocol == "UDP"]
         changed = {_service_key(k) for k in [*opened, *replaced, *reset]}
         return UserspaceSyncResult(full=full, duration_s=time.monotonic() - start, changed=changed,
                                    conntrack=cmds, conntrack_errors=conntrack.clear(self.netns_path, cmds),

@@ -49,9 +49,10 @@ class Jump:
         return self.args[-1]
 
 
-_PORTALS_COMMENT = ("-m", "comment", "--comment", "handle ClusterIPs; NOTE: this must be before the NodePort rules")
-_NODEPORTS_MATCH = ("-m", "addrtype", "--dst-type", "LOCAL",
-                    "-m", "comment", "--comment", "handle service NodePorts; NOTE: this must be the last rule in the chain")
+_PORTALS_COMMENT = ("-m", "comment", "--comment",
+                    "handle ClusterIPs; NOTE: this must be before the NodePort rules")
+_NODEPORTS_MATCH = ("-m", "addrtype", "--dst-type", "LOCAL", "-m", "comment", "--comment",
+                    "handle service NodePorts; NOTE: this must be the last rule in the chain")
 _NON_LOCAL_COMMENT = ("-m", "comment", "--comment", "Ensure that non-local NodePort traffic can flow")
 
 # iptablesInit, in its order.
@@ -101,7 +102,8 @@ def container_portal_args(sp, dest_ip, physdev, dst_local, dest_port, listen_ip,
 def host_portal_args(sp, dest_ip, dst_local, dest_port, listen_ip, host_ip, proxy_port) -> list[str]:
     """iptablesHostPortalArgs."""
     to = host_ip if _any(listen_ip) else listen_ip
-    return common_args(sp, dest_ip, dest_port, False, dst_local) + ["-j", "DNAT", "--to-destination", f"{to}:{proxy_port}"]
+    args = common_args(sp, dest_ip, dest_port, False, dst_local)
+    return args + ["-j", "DNAT", "--to-destination", f"{to}:{proxy_port}"]
 
 
 def host_nodeport_args(sp, node_port, listen_ip, host_ip, proxy_port) -> list[str]:
