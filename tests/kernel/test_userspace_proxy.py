@@ -353,3 +353,35 @@ def test_close_stops_every_socket_and_the_shared_loop(topo):
     b.close()
     assert not loop.alive and eventloop._shared is None
     assert tcp(topo["client"], NODE_IP, 30080).startswith("ERROR")
+
+
+def test_a_silent_endpoint_costs_a_dial_timeout_then_the_next_is_tried(topo, proxier_factory):
+    """An address nobody answers for (no reset, just silence): the dial gives up after its
+    first timeout (250 ms) and the next endpoint is tried; every request still succeeds."""
+    silent = SP("default", "silent", "", "TCP", "10.96.77.15", 80,
+                endpoints=(E("10.77.0.99", TCP_PORT), *eps("pod-1", "pod-2")))
+    p = proxier_factory(topo["node"], shuffle=lambda lst: None)  # rotation: silent, pod-1, pod-2
+    p.sync(snap(silent))
+    answers = [tcp(topo["pod-3"], "10.96.77.15", 80) for _ in range(4)]
+    assert sorted(backends(answers)) == ["pod-1", "pod-1", "pod-2", "pod-2"], answers
+    stats = p.stats("default/silent")
+    assert stats.failed_dials == 2 and stats.gave_up == 0  # requests 1 and 3 drew it first
+
+
+@pytest.mark.parametrize("backend", ["legacy", "nft"])
+def test_external_and_load_balancer_ips(topo, proxier_factory, backend):
+    """An external IP that is a node address is held open and reached from outside (the
+    physdev rule); a load-balancer IP gets a plain portal. Both kernels take the rules."""
+    sh(topo["node"], "ip", "addr", "add", "192.168.77.50/32", "dev", "eth0")
+    sp = replace(WEB, external_ips=("192.168.77.50",), load_balancer_ips=("198.51.100.9",))
+    p = proxier_factory(topo["node"], backend)
+    p.sync(snap(sp))
+    port = p.proxy_port("default/hostnames:default")
+    nat = p.rules_text("nat")
+    assert (f'-A KUBE-PORTALS-CONTAINER -d 192.168.77.50/32 -p tcp -m comment --comment "default/hostnames:default" '
+            f"-m tcp --dport 80 -m physdev ! --physdev-is-in -j REDIRECT --to-ports {port}") in nat
+    assert (f'-A KUBE-PORTALS-HOST -d 192.168.77.50/32 -p tcp -m comment --comment "default/hostnames:default" '
+            f"-m tcp --dport 80 -m addrtype --dst-type LOCAL -j DNAT --to-destination {NODE_IP}:{port}") in nat
+    assert f"-A KUBE-PORTALS-CONTAINER -d 198.51.100.9/32 -p tcp" in nat
+    assert "192.168.77.50:80" in run_in(topo["node"], ["ss", "-Hltn"]).stdout  # held: a local address
+    assert backends([tcp(topo["client"], "192.168.77.50", 80)])[0] in LIVE
