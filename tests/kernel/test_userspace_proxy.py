@@ -385,3 +385,20 @@ def test_external_and_load_balancer_ips(topo, proxier_factory, backend):
     assert f"-A KUBE-PORTALS-CONTAINER -d 198.51.100.9/32 -p tcp" in nat
     assert "192.168.77.50:80" in run_in(topo["node"], ["ss", "-Hltn"]).stdout  # held: a local address
     assert backends([tcp(topo["client"], "192.168.77.50", 80)])[0] in LIVE
+
+
+def test_udp_has_no_retry_a_dead_endpoint_ends_its_session(topo, proxier_factory):
+    """A UDP "connect" cannot fail, so the first client drawn to the dead pod gets no answer;
+    the ICMP port-unreachable ends that session, and the next client moves on."""
+    dns = replace(DNS, endpoints=eps("dead", "pod-1", port=UDP_PORT))
+    # An idle timeout far longer than the test: only the ICMP error can end the session.
+    p = proxier_factory(topo["node"], shuffle=lambda lst: None, udp_timeout_s=60)  # rotation: dead, pod-1
+    p.sync(snap(dns))
+    assert udp(topo["pod-2"], "10.96.77.13", 53, timeout=1.0).startswith("ERROR")
+    sock = p.ports["default/dns:dns"].sock
+    deadline = time.monotonic() + 10
+    while eventloop_sessions(p, sock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert eventloop_sessions(p, sock) == 0
+    assert udp(topo["pod-2"], "10.96.77.13", 53) == "pod-1"
+    assert sock.stats.failed_dials == 0 and sock.stats.accepted == 2
