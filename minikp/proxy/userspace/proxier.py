@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import random
+import resource
 import socket
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,17 @@ from minikp.proxy.userspace.loadbalancer import CLIENT_IP, NONE, RoundRobin
 from minikp.proxy.userspace.proxysocket import UDP_IDLE_TIMEOUT_S, TcpProxySocket, UdpProxySocket
 
 PROTOCOLS = ("TCP", "UDP")
+OPEN_FILES = 64000  # NewProxier's setRLimit(64 * 1000): a socket per port and per connection
+
+
+def raise_open_files_limit(want: int = OPEN_FILES) -> None:
+    """Raise this process's open-file limit to `want` (never lower it), as kube-proxy did."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+        except (ValueError, OSError):  # not allowed to raise the hard limit: take what there is
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, hard), hard))
 
 
 @dataclass
@@ -199,6 +211,7 @@ class UserspaceProxier:
     def sync(self, snapshot: ProxySnapshot) -> UserspaceSyncResult:
         start = time.monotonic()
         if self._loop is None:
+            raise_open_files_limit()
             self._loop = eventloop.acquire()
         full = self.need_full or self.flushed()
         want = {sp.port_name_string: sp for sp in snapshot.services if sp.protocol in PROTOCOLS}
