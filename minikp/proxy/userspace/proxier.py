@@ -14,7 +14,8 @@ sync(snapshot), as mergeService/unmergeService/ensurePortals did it:
   of open ports changed, after the jumps into the five chains were ensured (iptablesInit);
 - a removed UDP service port clears its flows: `conntrack -D --orig-dst CLUSTERIP -p udp`.
 Sockets are served by the process-wide event loop thread (eventloop.py), so every node
-shares one thread; close() stops this node's sockets and releases the loop.
+shares one thread; close() stops this node's sockets and releases the loop. The first sync
+raises the process's open-file limit to 64000, as NewProxier did.
 
 API: UserspaceProxier(netns_path, backend, *, udp_timeout_s=0.25, listen_ip="0.0.0.0");
 .sync(snapshot) -> UserspaceSyncResult; .flushed(); .rules_text(table); .counters()/.hits();
