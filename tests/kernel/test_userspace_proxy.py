@@ -402,3 +402,19 @@ def test_udp_has_no_retry_a_dead_endpoint_ends_its_session(topo, proxier_factory
     assert eventloop_sessions(p, sock) == 0
     assert udp(topo["pod-2"], "10.96.77.13", 53) == "pod-1"
     assert sock.stats.failed_dials == 0 and sock.stats.accepted == 2
+
+
+def test_service_paths_live_and_from_a_rebuilt_proxier(topo, proxier_factory):
+    p = proxier_factory(topo["node"])
+    p.sync(snap(WEB))
+    for _ in range(6):
+        assert backends([tcp(topo["pod-1"], "10.96.77.10", 80)])[0] in LIVE
+    (live,) = p.service_paths("default/hostnames")
+    port = p.proxy_port("default/hostnames:default")
+    assert (live.port, live.chain) == ("default", f"proxy :{port}")
+    assert [(f.kind, f.address, f.hits) for f in live.frontends] == [("cluster IP", "10.96.77.10:80/tcp", 6)]
+    assert sorted((b.endpoint, b.hits, round(b.share, 3)) for b in live.branches) == [
+        (f"{PODS[pod]}:{TCP_PORT}", 2, 0.333) for pod in LIVE]
+    # What `minikp tui` sees: a proxier rebuilt in another process knows only the kernel's side.
+    (seen,) = UserspaceProxier(topo["node"], "legacy").service_paths("default/hostnames")
+    assert [(b.endpoint, b.hits, b.share) for b in seen.branches] == [(f"{NODE_IP}:{port}", 6, 1.0)]

@@ -19,7 +19,8 @@ raises the process's open-file limit to 64000, as NewProxier did.
 
 API: UserspaceProxier(netns_path, backend, *, udp_timeout_s=0.25, listen_ip="0.0.0.0");
 .sync(snapshot) -> UserspaceSyncResult; .flushed(); .rules_text(table); .counters()/.hits();
-.describe(); .settings(); .close(). `stats(key)` reads one port's counters (tests).
+.service_paths(service); .describe(); .settings(); .close(). `stats(key)` reads one port's
+counters (tests).
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ from minikp.errors import InputError, OperationError
 from minikp.nsenter import in_netns
 from minikp.proxy import conntrack
 from minikp.proxy.base import SyncResult
+from minikp.proxy.paths import Branch, PortPath
 from minikp.proxy.iptables import trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.sync import WAIT_FLAGS
 from minikp.proxy.iptables.tools import run, save
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
-from minikp.proxy.userspace import eventloop, rules
+from minikp.proxy.userspace import eventloop, paths, rules
 from minikp.proxy.userspace.loadbalancer import CLIENT_IP, NONE, RoundRobin
 from minikp.proxy.userspace.proxysocket import UDP_IDLE_TIMEOUT_S, TcpProxySocket, UdpProxySocket
 
@@ -276,6 +278,29 @@ class UserspaceProxier:
 
     def hits(self, before, after):
         return trace.hits(before, after)
+
+    def service_paths(self, service: str) -> list[PortPath]:
+        """The portal rules' counters (paths.py); in the process that runs the proxy, the one
+        "proxy" branch is replaced by the endpoints its round robin picks, each with the
+        connections (UDP: sessions) the proxy opened to it."""
+        out = paths.service_paths(save(self.netns_path, self.backend, "nat", counters=True), service)
+        if self._loop is not None:
+            live = self._loop.run(self._live_branches(service))
+            for path in out:
+                path.branches = live.get(path.port, path.branches)
+        return out
+
+    async def _live_branches(self, service: str) -> dict[str, list[Branch]]:
+        out = {}
+        for key, port in self.ports.items():
+            state = self.balancer.services.get(key)
+            if _service_key(key) != service or state is None or not state.endpoints:
+                continue
+            rule = "round robin" + (f", ClientIP affinity {state.ttl_s} s" if state.affinity == CLIENT_IP else "")
+            out[port.sp.port_name or str(port.sp.port)] = [
+                Branch(ep, f"userspace proxy :{port.proxy_port}", rule, 1 / len(state.endpoints),
+                       port.sock.stats.connections[ep]) for ep in sorted(state.endpoints)]
+        return out
 
     def describe(self) -> str:
         return f"userspace ({self.backend})"

@@ -18,6 +18,7 @@ listening socket arrives already bound there. All methods run on the loop thread
 from __future__ import annotations
 
 import asyncio
+import collections
 import socket
 
 DIAL_TIMEOUTS_S = (0.25, 0.5, 1.0, 2.0)  # EndpointDialTimeouts
@@ -32,6 +33,7 @@ class Stats:
         self.accepted = 0
         self.failed_dials = 0  # each failed attempt, including those a retry recovered
         self.gave_up = 0  # clients closed: no endpoint, or every attempt failed
+        self.connections = collections.Counter()  # endpoint -> connections (UDP: sessions) made
 
 
 def _addr(endpoint: str) -> tuple[str, int]:
@@ -119,6 +121,7 @@ class TcpProxySocket:
             s.setblocking(False)
             try:
                 await asyncio.wait_for(loop.sock_connect(s, _addr(endpoint)), timeout)
+                self.stats.connections[endpoint] += 1
                 return s
             except (OSError, asyncio.TimeoutError):
                 s.close()
@@ -244,6 +247,7 @@ class UdpProxySocket:
                 reset = True
                 continue
             session = self.sessions[client] = _UdpSession(self, client, s)
+            self.stats.connections[endpoint] += 1
             return session
         self.stats.gave_up += 1
         return None
