@@ -84,7 +84,8 @@ def checks() -> list[tuple[str, bool, str]]:
     finally:
         from pyroute2 import netns
         netns.remove(ns)
-    for tool, pkg in (("dnsmasq", "dnsmasq-base"), ("conntrack", "conntrack"), ("ip", "iproute2")):
+    for tool, pkg in (("dnsmasq", "dnsmasq-base"), ("conntrack", "conntrack"), ("ip", "iproute2"),
+                      ("ipvsadm", "ipvsadm"), ("ipset", "ipset")):
         found = shutil.which(tool)
         out.append((tool, bool(found), found or f"not installed (apt-get install {pkg})"))
     docker = shutil.which("docker")

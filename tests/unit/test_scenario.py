@@ -261,3 +261,17 @@ def test_proxy_sync_period_rejects_nonsense(tmp_path):
         kind: Cluster
         spec: {proxy: {syncPeriod: soon}}
         """)
+
+
+def test_ipvs_scheduler_annotation(tmp_path):
+    """minikp's own per-Service IPVS scheduler (minikp.dev/ipvs-scheduler), into the snapshot."""
+    from minikp.controller.snapshots import build_snapshot
+    annotated = SERVICE.replace("metadata: {name: hostnames}",
+                                "metadata: {name: hostnames, annotations: {minikp.dev/ipvs-scheduler: lc}}")
+    plan = plan_cluster(load(tmp_path, DEPLOY, annotated))
+    assert {sp.service.name: sp.service.ipvs_scheduler for sp in plan.services}["hostnames"] == "lc"
+    snap = build_snapshot(plan, plan.nodes[0], {})
+    assert [sp.ipvs_scheduler for sp in snap.services if sp.name == "hostnames"] == ["lc"]
+    msg = error(tmp_path, DEPLOY, annotated.replace(": lc}", ": fastest}"))
+    assert msg.endswith('s.yaml:20: Service "hostnames": metadata.annotations.minikp.dev/ipvs-scheduler: "fastest": '
+                        'supported values: "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"')
