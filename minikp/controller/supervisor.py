@@ -35,7 +35,7 @@ from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
 from minikp.nsenter import in_netns
-from minikp.proxy.base import Proxier, new_proxier
+from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads.commands import start_client, start_command
@@ -100,6 +100,12 @@ class Supervisor:
         self.fabric.build()
         self.workloads.start()
         config = self.plan.config
+        gaps = kernel_gaps(config.proxy_mode, self.fabric.node_path(self.plan.nodes[0].name), config)
+        if gaps:
+            raise OperationError(f"{config.proxy_mode} proxy mode needs " + "; ".join(gaps)
+                                 + ". kube-proxy would fall back to iptables mode here; minikp "
+                                 "does not do that silently: use --proxy-mode iptables, or a "
+                                 "kernel that has it (`minikp doctor` lists what this one has)")
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
             self.proxiers[node.name] = new_proxier(config.proxy_mode,
@@ -458,6 +464,8 @@ class Supervisor:
         """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
         were flushed behind its back (iptables: the canary chain is gone) is resynced (a full
         sync on that node)."""
+        for p in self.proxiers.values():
+            housekeeping(p)
         flushed = [n for n, p in self.proxiers.items() if p.flushed()]
         if flushed:
             self.events.emit("RulesFlushed", f"proxy rules flushed on {', '.join(flushed)}: "

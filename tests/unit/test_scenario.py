@@ -119,8 +119,8 @@ def test_bad_port_names_file_line_object_and_field(tmp_path):
     ("""
      apiVersion: minikp.dev/v1alpha1
      kind: Cluster
-     spec: {proxy: {mode: ipvs}}
-     """, 'spec.proxy.mode: "ipvs" is not implemented yet; available: iptables'),
+     spec: {proxy: {mode: kernelspace}}
+     """, 'spec.proxy.mode: "kernelspace": not a proxy mode; valid: iptables, ipvs, nftables, userspace'),
     ("""
      apiVersion: minikp.dev/v1alpha1
      kind: Cluster
@@ -144,8 +144,8 @@ def test_duplicate_objects_and_unknown_kinds(tmp_path):
 
 
 def test_command_line_overrides(tmp_path):
-    with pytest.raises(InputError, match='"ipvs" is not implemented yet; available: iptables'):
-        load(tmp_path, SERVICE, proxy_mode="ipvs")
+    with pytest.raises(InputError, match='"IPVS": not a proxy mode; valid: iptables, ipvs, nftables, userspace'):
+        load(tmp_path, SERVICE, proxy_mode="IPVS")
     assert len(load(tmp_path, SERVICE, nodes=3).cluster.nodes) == 3
 
 

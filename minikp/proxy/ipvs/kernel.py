@@ -2,8 +2,8 @@
 netlink in a namespace (the node's, or a throwaway one for `doctor`):
 
 - missing(netns_path, scheduler) -> list of the missing pieces, each a short phrase
-  (IPVS itself, the scheduler's ip_vs_<name> module, the ipset netlink interface);
-- reason(missing) -> the one line `up` prints before it exits 1.
+  (IPVS itself, the scheduler's ip_vs_<name> module, the ipset netlink interface): `up`
+  refuses with them (exit 1), `doctor` lists them.
 
 The scheduler is checked as kube-proxy does: add and delete the dummy virtual server
 198.51.100.0:20000/TCP (TEST-NET-2) with it, unless a virtual server already uses it.
@@ -70,8 +70,3 @@ def missing(netns_path: str | None = None, schedulers: tuple[str, ...] = ("rr",)
         out.append("ipset (CONFIG_IP_SET: the ip_set netlink interface)")
     return out
 
-
-def reason(gaps: list[str]) -> str:
-    return ("ipvs proxy mode needs " + "; ".join(gaps) + ". kube-proxy would fall back to iptables "
-            "mode here; minikp does not do that silently: use --proxy-mode iptables, or a kernel with "
-            "IPVS (the VM tier in tests/vm boots one)")

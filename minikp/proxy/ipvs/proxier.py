@@ -94,7 +94,7 @@ class IpvsProxier:
     @classmethod
     def kernel_gaps(cls, netns_path: str, config=None) -> list[str]:
         """What this kernel lacks for ipvs mode ([] = nothing), probed in `netns_path`:
-        `up` exits 1 with kernel.reason(gaps), `doctor` lists them."""
+        `up` exits 1 naming them, `doctor` lists them."""
         sched = getattr(config, "ipvs_scheduler", "") or rd.DEFAULT_SCHEDULER
         return ipvs_kernel.missing(netns_path, (sched,) if config is not None else rd.SCHEDULERS)
 
@@ -166,6 +166,9 @@ class IpvsProxier:
                             if k in self._rs and s in self._rs[k]}
 
     # --- graceful termination -------------------------------------------------------------
+    def housekeeping(self) -> None:
+        self.reap_terminating()
+
     def reap_terminating(self, ops: list[str] | None = None) -> list[str]:
         """Delete the weight-0 real servers whose connections have drained."""
         done = []
