@@ -28,6 +28,7 @@ MODES = {
     "iptables": "minikp.proxy.iptables.sync:IptablesProxier",
     "nftables": "minikp.proxy.nftables.sync:NftablesProxier",
     "ipvs": "minikp.proxy.ipvs.proxier:IpvsProxier",
+    "userspace": "minikp.proxy.userspace.proxier:UserspaceProxier",
 }
 
 # One rule a traced packet crossed: (table, chain, rule text as the kernel tool prints it,

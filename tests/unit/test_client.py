@@ -33,8 +33,8 @@ def test_node_proxier_refuses_an_unknown_node_naming_the_nodes():
 
 
 def test_node_proxier_refuses_a_mode_without_a_proxier():
-    with pytest.raises(InputError, match='"userspace" is not implemented'):
-        client.node_proxier("c", {**STATE, "proxyMode": "userspace", "proxySettings": {}}, "node-1")
+    with pytest.raises(InputError, match='"ebpf" is not implemented'):
+        client.node_proxier("c", {**STATE, "proxyMode": "ebpf", "proxySettings": {}}, "node-1")
 
 
 def test_node_for_address_picks_the_node_owning_the_ip():

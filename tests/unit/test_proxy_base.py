@@ -12,9 +12,9 @@ from minikp.scenario.model import ClusterConfig
 
 def test_unknown_mode_is_refused_naming_the_available_ones():
     with pytest.raises(InputError) as e:
-        base.new_proxier("userspace", "/nonexistent", ClusterConfig())
+        base.new_proxier("ebpf", "/nonexistent", ClusterConfig())
     assert e.value.exit_code == 2
-    assert '"userspace" is not implemented' in str(e.value) and "iptables" in str(e.value)
+    assert '"ebpf" is not implemented' in str(e.value) and "iptables" in str(e.value)
 
 
 def _protocol_members() -> set[str]:
