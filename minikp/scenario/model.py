@@ -8,6 +8,7 @@ Classes:
   Workload         a Deployment, ReplicaSet or bare Pod (replicas=1, kind="Pod")
   ServicePort, Service
   SliceEndpoint, EndpointSlice   user-given endpoints for selector-less Services
+  StoredObject     a kind minikp keeps and lists but does not act on (ConfigMap, ...)
   NodeSpec, ClientSpec, ClusterConfig   the `Cluster` document, every field defaulted
   Scenario         everything loaded from the files
   NodePlan, PodPlan, ServicePlan, ClientPlan, ClusterPlan   allocated names and addresses
@@ -136,6 +137,18 @@ class EndpointSlice:
 
 
 @dataclass
+class StoredObject:
+    """A real Kubernetes object minikp keeps and lists but does not act on (ConfigMap, ...)."""
+
+    api_version: str
+    kind: str
+    namespace: str  # "" for cluster-scoped kinds
+    name: str
+    manifest: dict  # as given
+    source: Source = Source("<builtin>")
+
+
+@dataclass
 class NodeSpec:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
@@ -174,6 +187,7 @@ class Scenario:
     workloads: list[Workload] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
     endpoint_slices: list[EndpointSlice] = field(default_factory=list)
+    stored: list[StoredObject] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 

@@ -1,9 +1,44 @@
-"""YAML with positions: mappings load as `PosDict`, which remembers the line of the mapping
-and of each key, so that an error can name the exact line of the field that is wrong."""
+"""YAML with positions, safe against hostile input.
+
+Mappings load as `PosDict`, which remembers the line of the mapping and of each key, so that
+an error can name the exact line of the field that is wrong.
+
+The documents are built here from the parser's events (libyaml's when present: fast) by an
+iterative loop rather than by PyYAML's recursive composer and constructor, so that:
+- nesting deeper than MAX_DEPTH is refused before anything recurses (libyaml's composer
+  crashes the process on a 100,000-deep file, PyYAML's raises RecursionError);
+- aliases are counted at their expanded size, so an alias bomb is refused at MAX_NODES
+  instead of exhausting memory in whatever later walks the values;
+- a key given twice in one mapping is an error naming both lines, as kubectl's strict
+  decoding does.
+Reading bytes into text (size, file type, encoding) is `decode`'s job."""
 
 from __future__ import annotations
 
+import codecs
+
 import yaml
+
+MAX_DEPTH = 100  # Kubernetes objects nest about 15 deep; kube-apiserver's JSON limit is 10,000
+MAX_NODES = 2_000_000  # values per file, aliases counted expanded (20,000 Services: ~0.6M)
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+_AS_TEXT = (_STR, "tag:yaml.org,2002:timestamp")
+_SCALAR_TAGS = tuple(f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null"))
+_MAP_TAGS = (None, "!", "tag:yaml.org,2002:map")
+_SEQ_TAGS = (None, "!", "tag:yaml.org,2002:seq")
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+         (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+         (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+class YamlError(Exception):
+    """Input that is not YAML minikp accepts; `line` is 1-based, 0 when unknown."""
+
+    def __init__(self, message: str, line: int = 0):
+        super().__init__(message)
+        self.message, self.line = message, line
 
 
 class PosDict(dict):
@@ -14,31 +49,186 @@ class PosDict(dict):
         return self.key_lines.get(key, self.line)
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader, node):
-    loader.flatten_mapping(node)
-    d = PosDict()
-    d.line = node.start_mark.line + 1
-    d.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        d[key] = loader.construct_object(value_node, deep=True)
-        d.key_lines[key] = key_node.start_mark.line + 1
-    return d
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def load_documents(text: str) -> list:
-    """Every document of a multi-document YAML text (empty documents dropped)."""
-    return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
-
-
 def line_of(obj, key=None) -> int:
     if isinstance(obj, PosDict):
         return obj.line_of(key) if key is not None else obj.line
     return 0
+
+
+def decode(data: bytes) -> str:
+    """Text from a file's bytes: UTF-8, or UTF-16/32 marked by a byte-order mark."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(codec)
+            except UnicodeDecodeError as e:
+                raise YamlError(f"not valid {codec.upper()} (its byte-order mark says so): "
+                                f"bad bytes at offset {e.start + len(bom)}") from None
+    if b"\0" in data[:4096]:
+        raise YamlError("contains NUL bytes: a binary file, or UTF-16/32 without a byte-order "
+                        "mark; save it as UTF-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise YamlError(f"not UTF-8: byte 0x{data[e.start]:02x} at offset {e.start} "
+                        "(save the file as UTF-8)", line) from None
+
+
+class _Builder:
+    """One document's value from a stream of events. `size` counts values, aliases at the
+    size of what they stand for (kept per anchor)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.anchors: dict = {}  # anchor -> (value, size)
+        self.size = 0
+
+    def scalar(self, ev, at_key):
+        tag = ev.tag
+        if tag in (None, "!"):
+            tag = _STR if tag == "!" else self.loader.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        if tag == _MERGE:
+            return _MERGE_KEY if at_key else ev.value
+        if tag in _AS_TEXT:  # timestamps stay text, as Kubernetes' YAML-to-JSON keeps them
+            return ev.value
+        construct = self.loader.yaml_constructors.get(tag) if tag in _SCALAR_TAGS else None
+        if construct is None:
+            raise YamlError(f"unsupported YAML tag {tag[:60]!r}", ev.start_mark.line + 1)
+        node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
+        try:
+            return construct(self.loader, node)
+        except (yaml.YAMLError, ValueError) as e:
+            raise YamlError(f"bad {tag.rsplit(':', 1)[-1]} value: {e}"[:200],
+                            ev.start_mark.line + 1) from None
+
+
+def _add_size(b: _Builder, n: int, ev) -> None:
+    b.size += n
+    if b.size > MAX_NODES:
+        raise YamlError(f"more than {MAX_NODES:,} values (aliases counted expanded): refused "
+                        "(an alias bomb, or a file too large to validate)", ev.start_mark.line + 1)
+
+
+class _Open:
+    """A mapping or sequence being built: its value, anchor, size so far, pending key."""
+
+    __slots__ = ("value", "anchor", "size", "key", "key_line", "merges", "is_map")
+
+    def __init__(self, value, anchor, is_map):
+        self.value, self.anchor, self.is_map = value, anchor, is_map
+        self.size, self.key, self.key_line, self.merges = 1, _NOKEY, 0, None
+
+
+_NOKEY = object()
+
+
+def _put(b: _Builder, top: _Open, value, size: int, ev) -> None:
+    """Add a finished value to the collection being built."""
+    top.size += size
+    if not top.is_map:
+        top.value.append(value)
+        return
+    if top.key is _NOKEY:
+        if isinstance(value, (dict, list)):
+            raise YamlError("a mapping key must be a scalar (a string or number), not a "
+                            f"{'mapping' if isinstance(value, dict) else 'list'}", ev.start_mark.line + 1)
+        top.key, top.key_line = value, ev.start_mark.line + 1
+        return
+    key, top.key = top.key, _NOKEY
+    d = top.value
+    if key is _MERGE_KEY:
+        merged = value if isinstance(value, list) else [value]
+        if not all(isinstance(m, PosDict) for m in merged):
+            raise YamlError("<<: a merge key takes a mapping or a list of mappings", top.key_line)
+        top.merges = (top.merges or []) + merged
+        return
+    if key in d.key_lines:
+        raise YamlError(f'duplicate key "{str(key)[:80]}" (first at line {d.key_lines[key]})',
+                        top.key_line)
+    d[key] = value
+    d.key_lines[key] = top.key_line
+
+
+_MERGE_KEY = object()
+
+
+def _close(top: _Open) -> None:
+    d = top.value
+    if top.is_map and top.merges:  # explicit keys win; earlier merged mappings win
+        for m in top.merges:
+            for k, v in m.items():
+                if k not in d:
+                    d[k] = v
+                    d.key_lines[k] = m.key_lines.get(k, m.line)
+
+
+def load_documents(text: str) -> list:
+    """Every document of a multi-document YAML text (empty documents dropped)."""
+    loader = _Loader(text)
+    try:
+        return _documents(loader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise YamlError(f"not valid YAML: {e.problem or e.context or e}",
+                        mark.line + 1 if mark else 0) from None
+    except yaml.YAMLError as e:
+        raise YamlError(f"not valid YAML: {e}") from None
+    finally:
+        loader.dispose()
+
+
+def _documents(loader) -> list:
+    docs, b, stack = [], _Builder(loader), []
+    done = None
+    while loader.check_event():
+        ev = loader.get_event()
+        cls = type(ev)
+        if cls is yaml.ScalarEvent:
+            at_key = stack and stack[-1].is_map and stack[-1].key is _NOKEY
+            value = b.scalar(ev, at_key)
+            _add_size(b, 1, ev)
+            if ev.anchor is not None:
+                b.anchors[ev.anchor] = (value, 1)
+            size = 1
+        elif cls is yaml.AliasEvent:
+            if ev.anchor not in b.anchors:
+                raise YamlError(f"unknown alias *{ev.anchor[:60]}", ev.start_mark.line + 1)
+            value, size = b.anchors[ev.anchor]
+            _add_size(b, size, ev)
+        elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+            is_map = cls is yaml.MappingStartEvent
+            if ev.tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
+                raise YamlError(f"unsupported YAML tag {ev.tag[:60]!r}", ev.start_mark.line + 1)
+            if len(stack) >= MAX_DEPTH:
+                raise YamlError(f"nested more than {MAX_DEPTH} levels deep: refused",
+                                ev.start_mark.line + 1)
+            _add_size(b, 1, ev)
+            if is_map:
+                value = PosDict()
+                value.line, value.key_lines = ev.start_mark.line + 1, {}
+            else:
+                value = []
+            stack.append(_Open(value, ev.anchor, is_map))
+            continue
+        elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+            top = stack.pop()
+            _close(top)
+            value, size = top.value, top.size
+            if top.anchor is not None:
+                b.anchors[top.anchor] = (value, size)
+        elif cls is yaml.DocumentStartEvent:
+            done = None
+            b.anchors = {}
+            continue
+        elif cls is yaml.DocumentEndEvent:
+            if done is not None:
+                docs.append(done)
+            continue
+        else:  # stream start/end
+            continue
+        if stack:
+            _put(b, stack[-1], value, size, ev)
+        else:
+            done = value
+    return docs
