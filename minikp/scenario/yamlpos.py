@@ -82,16 +82,30 @@ class _Builder:
     def __init__(self, loader):
         self.loader = loader
         self.anchors: dict = {}  # anchor -> (value, size)
+        self.plain: dict = {}  # plain scalar text -> its value (ints, bools, strings: immutable)
         self.size = 0
 
     def scalar(self, ev, at_key):
         tag = ev.tag
-        if tag in (None, "!"):
-            tag = _STR if tag == "!" else self.loader.resolve(yaml.ScalarNode, ev.value, ev.implicit)
-        if tag == _MERGE:
-            return _MERGE_KEY if at_key else ev.value
+        if tag is None:
+            if not ev.implicit[0]:  # quoted or a block: text
+                return ev.value
+            value = self.plain.get(ev.value, _NOKEY)  # the same plain text, the same value
+            if value is _NOKEY:
+                value = self._typed(ev, self.loader.resolve(yaml.ScalarNode, ev.value, ev.implicit))
+                if len(self.plain) < 100_000:
+                    self.plain[ev.value] = value
+        else:
+            value = self._typed(ev, _STR if tag == "!" else tag)
+        if value is _MERGE_KEY and not at_key:
+            return ev.value
+        return value
+
+    def _typed(self, ev, tag):
         if tag in _AS_TEXT:  # timestamps stay text, as Kubernetes' YAML-to-JSON keeps them
             return ev.value
+        if tag == _MERGE:
+            return _MERGE_KEY
         construct = self.loader.yaml_constructors.get(tag) if tag in _SCALAR_TAGS else None
         if construct is None:
             raise YamlError(f"unsupported YAML tag {tag[:60]!r}", ev.start_mark.line + 1)
