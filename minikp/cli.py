@@ -89,11 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---- verbs ------------------------------------------------------------------------------
 
-def cmd_up(a) -> int:
+def load_checked(files, **overrides):
+    """The scenario of `files` (bad input: InputError, exit 2), its warnings printed."""
     from minikp.scenario.load import load_scenario
+
+    scenario = load_scenario(files, **overrides)
+    for w in scenario.warnings:
+        print(f"minikp: warning: {w}", file=sys.stderr)
+    return scenario
+
+
+def cmd_up(a) -> int:
     from minikp.scenario.plan import plan_cluster
 
-    plan_cluster(load_scenario(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes))  # exit 2 early
+    plan_cluster(load_checked(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes))  # exit 2 early
     files = [os.path.abspath(f) for f in a.files]
     t0 = time.monotonic()
     if a.foreground:
@@ -197,11 +206,24 @@ KINDS = {"nodes": "nodes", "node": "nodes", "no": "nodes",
          "endpointslices": "endpointslices", "endpointslice": "endpointslices"}
 
 
+# kinds minikp keeps and lists but does not act on: resource name -> kind
+STORED_KINDS = {alias: kind for kind, aliases in {
+    "ConfigMap": ("configmaps", "configmap", "cm"), "Secret": ("secrets", "secret"),
+    "ServiceAccount": ("serviceaccounts", "serviceaccount", "sa"),
+    "Ingress": ("ingresses", "ingress", "ing"), "IngressClass": ("ingressclasses", "ingressclass"),
+    "NetworkPolicy": ("networkpolicies", "networkpolicy", "netpol"),
+    "Role": ("roles", "role"), "RoleBinding": ("rolebindings", "rolebinding"),
+    "ClusterRole": ("clusterroles", "clusterrole"),
+    "ClusterRoleBinding": ("clusterrolebindings", "clusterrolebinding"),
+}.items() for alias in aliases}
+
+
 def cmd_get(a) -> int:
-    kind = KINDS.get(a.kind)
+    kind = KINDS.get(a.kind) or STORED_KINDS.get(a.kind)
     if kind is None:
         raise InputError(f'unknown resource type "{a.kind}"; valid: nodes, pods, svc, endpoints, '
-                         "endpointslices", field="get")
+                         "endpointslices, " + ", ".join(sorted({k for k in STORED_KINDS
+                                                                if k.endswith("s")})), field="get")
     objs = _objects(a, kind)
     if a.object_name and not objs:
         print(f'Error from server (NotFound): {kind} "{a.object_name}" not found', file=sys.stderr)
@@ -215,7 +237,8 @@ def cmd_get(a) -> int:
             print(yaml.safe_dump(doc, sort_keys=False), end="")
         return 0
     if a.output == "name":
-        print("\n".join(f"{kind.rstrip('s')}/{o['metadata']['name']}" for o in objs))
+        prefix = kind.lower() if kind in STORED_KINDS.values() else kind.rstrip("s")
+        print("\n".join(f"{prefix}/{o['metadata']['name']}" for o in objs))
         return 0
     if not objs and not a.watch:
         where = "" if kind == "nodes" or a.all_namespaces else f" in {a.namespace} namespace"
@@ -228,8 +251,10 @@ def cmd_get(a) -> int:
 
 
 def _objects(a, kind: str) -> list[dict]:
-    objs = state.read(a.name)[kind]
-    if kind != "nodes" and not a.all_namespaces:
+    st = state.read(a.name)
+    objs = st[kind] if kind in st else [o for o in st.get("stored", []) if o["kind"] == kind]
+    namespaced = kind != "nodes" and any("namespace" in o["metadata"] for o in objs)
+    if namespaced and not a.all_namespaces:
         objs = [o for o in objs if o["metadata"]["namespace"] == a.namespace]
     if a.object_name:
         objs = [o for o in objs if o["metadata"]["name"] == a.object_name]
@@ -240,6 +265,8 @@ def _table(a, kind: str, objs: list[dict]) -> str:
     wide = a.output == "wide"
     if kind == "nodes":
         return tables.nodes_table(objs, wide)
+    if kind in STORED_KINDS.values():
+        return tables.stored_table(objs, a.all_namespaces)
     return {"pods": tables.pods_table, "services": tables.services_table,
             "endpoints": tables.endpoints_table,
             "endpointslices": tables.endpointslices_table}[kind](objs, wide, a.all_namespaces)
@@ -381,10 +408,9 @@ def _ref(a) -> dict:
 
 def cmd_apply(a) -> int:
     from minikp.controller.control import request
-    from minikp.scenario.load import load_scenario
 
     for f in a.files:
-        load_scenario([f])  # bad input: exit 2 before the cluster is touched
+        load_checked([f])  # bad input: exit 2 before the cluster is touched
     for f in a.files:
         print(request(a.name, "apply", spec=os.path.abspath(f)))
     return 0
@@ -425,6 +451,7 @@ def cmd_events(a) -> int:
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
+    load_checked([a.file], proxy_mode=a.proxy_mode)  # bad input: exit 2, warnings shown
     return run_test(a.file, a.name, lambda files: start_cluster(a.name, files, a.proxy_mode),
                     lambda: remove_cluster(a.name))
 

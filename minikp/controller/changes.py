@@ -121,11 +121,12 @@ def _same(a, b) -> bool:
 
 
 def apply(sup, path: str) -> str:
-    from minikp.scenario.load import load_scenario
+    from minikp.scenario.load import check_cluster_unchanged, load_scenario
 
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     new = load_scenario([path])
+    check_cluster_unchanged(sup.scenario.cluster, new)
     out = []
     for ns in new.namespaces:
         if ns not in sup.plan.namespaces:
@@ -171,6 +172,15 @@ def apply(sup, path: str) -> str:
         sup.scenario.workloads.append(w)
         sup.start_pods(sup.plan.allocator.plan_pods(w), f"apply {w.name}")
         out.append(f"{label} {'configured' if old else 'created'}")
+    for o in new.stored:  # kinds minikp keeps and lists only: replace by kind/namespace/name
+        key = (o.kind, o.namespace, o.name)
+        old = next((x for x in sup.scenario.stored if (x.kind, x.namespace, x.name) == key), None)
+        same = old is not None and old.manifest == o.manifest
+        if old is not None:
+            sup.scenario.stored.remove(old)
+        sup.scenario.stored.append(o)
+        out.append(f"{o.kind.lower()}/{o.name} "
+                   f"{'unchanged' if same else 'configured' if old else 'created'}")
     sup.resync(f"apply {os.path.basename(path)}")
     return "\n".join(out)
 

@@ -7,6 +7,7 @@ their template, named targetPorts that resolve, subnets that do not overlap) liv
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import stat
@@ -595,6 +596,38 @@ def _cluster(doc, file: str) -> ClusterConfig:
                 raise obj.error(f"{key}[{i}]", "must be a mapping", doc, key)
         setattr(c, key, items)
     return c
+
+
+# ClusterConfig attribute -> the field of the Cluster document it comes from
+_CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode": "spec.proxy.mode",
+                   "ipvs_scheduler": "spec.proxy.ipvs.scheduler",
+                   "iptables_backend": "spec.proxy.iptablesBackend",
+                   "sync_period_s": "spec.proxy.syncPeriod",
+                   "pod_subnet": "spec.networking.podSubnet",
+                   "service_subnet": "spec.networking.serviceSubnet",
+                   "node_subnet": "spec.networking.nodeSubnet",
+                   "load_balancer_pool": "spec.networking.loadBalancerPool",
+                   "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients"}
+_NOT_CLUSTER_STATE = ("source", "checks", "steps")  # what `minikp test` runs, not the cluster
+
+
+def check_cluster_unchanged(live: ClusterConfig, new: Scenario) -> None:
+    """For `apply`: a Cluster document may only restate the running cluster (nodes, subnets,
+    proxy mode cannot change under running pods); InputError naming the first change."""
+    c = new.cluster
+    if c.source.file == "<defaults>":  # no Cluster document
+        return
+    for f in dataclasses.fields(ClusterConfig):
+        if f.name in _NOT_CLUSTER_STATE or getattr(c, f.name) == getattr(live, f.name):
+            continue
+        shown = {"nodes": lambda ns: f"{len(ns)} nodes ({', '.join(n.name for n in ns)[:60]})",
+                 "clients": lambda cs: ", ".join(x.name for x in cs)[:60] or "none"}.get(
+                     f.name, lambda v: rules.show(v, rules.REPR))
+        raise InputError(f"{shown(getattr(c, f.name))} differs from the running cluster's "
+                         f"{shown(getattr(live, f.name))}: apply cannot change a Cluster; "
+                         "restate it unchanged or leave it out (or: minikp down, then up)",
+                         file=c.source.file, line=c.source.line, kind="Cluster", name=c.name,
+                         field=_CLUSTER_FIELDS.get(f.name, f.name))
 
 
 def _duration(obj: _Obj, d, key: str, field: str, default: float) -> float:
