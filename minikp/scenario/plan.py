@@ -98,7 +98,7 @@ class Allocator:
         self.service_net = ipaddress.IPv4Network(c.service_subnet)
         lo, hi = (int(ipaddress.IPv4Address(x)) for x in c.load_balancer_pool)
         self.lb_pool = [str(ipaddress.IPv4Address(i)) for i in range(lo, hi + 1)]
-        self.used_ips: set[str] = set()  # ClusterIPs
+        self.used_ips: dict[str, str] = {}  # ClusterIP -> its Service, "namespace/name"
         self.used_node_ports: set[int] = set()
         self.used_lb: set[str] = set()
         self.pod_names: set[str] = set()  # every pod name ever handed out: never reused
@@ -110,8 +110,10 @@ class Allocator:
     # -- pods --
     def plan_pods(self, w: Workload, count: int | None = None) -> list[PodPlan]:
         """New pods for `w`. They share its template: nothing changes a template in place
-        (apply replaces the workload and its pods)."""
+        (apply replaces the workload and its pods). Refused (InputError naming the workload's
+        file and line) before any address is taken if they do not fit."""
         count = w.replicas if count is None else count
+        self._check_room(w, count)
         h = pod_template_hash(w.template) if w.kind == "Deployment" else ""
         rs = f"{w.name}-{h}" if h else ""
         out = []
@@ -143,13 +145,27 @@ class Allocator:
             if name not in self.pod_names:
                 return name
 
-    def _pick_node(self, w: Workload) -> NodePlan:
+    def _nodes_for(self, w: Workload) -> list[NodePlan]:
         t = w.template
         nodes = [n for n in self.plan.nodes
                  if (not t.node_name or n.name == t.node_name)
                  and all(n.labels.get(k) == v for k, v in t.node_selector.items())]
         if not nodes:
-            raise InputError(f"no node matches nodeName/nodeSelector of {w.kind} {w.namespace}/{w.name}")
+            raise _at(w, "no node matches its nodeName/nodeSelector", "nodeName")
+        return nodes
+
+    def _check_room(self, w: Workload, count: int) -> None:
+        nodes = self._nodes_for(w)
+        free = sum(ipaddress.IPv4Network(n.pod_cidr).num_addresses - 3
+                   - len(self.node_pod_ips[n.name]) for n in nodes)
+        if count > free:
+            where = ", ".join(n.name for n in nodes[:5]) + (", ..." if len(nodes) > 5 else "")
+            raise _at(w, f"{count} new pods do not fit: {free} free pod addresses on its "
+                      f"{len(nodes)} node(s) ({where}), 253 per node; add nodes (spec.nodes) "
+                      "or lower replicas", "replicas")
+
+    def _pick_node(self, w: Workload) -> NodePlan:
+        nodes = self._nodes_for(w)
         # the least loaded node (ties: the first), so replicas spread over the nodes
         return min(nodes, key=lambda n: self.node_load[n.name])
 
@@ -184,7 +200,7 @@ class Allocator:
         return sp
 
     def release_service(self, sp: ServicePlan) -> None:
-        self.used_ips.discard(sp.cluster_ip)
+        self.used_ips.pop(sp.cluster_ip, None)
         self.used_node_ports.difference_update(sp.node_ports.values())
         self.used_node_ports.discard(sp.health_check_node_port)
         self.used_lb.discard(sp.load_balancer_ip)
@@ -201,9 +217,9 @@ class Allocator:
                 raise InputError(f"{ip}: not in the valid range; the service subnet is {net}",
                                  field="spec.clusterIP", **where)
             if str(ip) in self.used_ips:
-                raise InputError(f"{ip}: provided IP is already allocated", field="spec.clusterIP",
-                                 **where)
-            self.used_ips.add(str(ip))
+                raise InputError(f"{ip}: provided IP is already allocated (to Service "
+                                 f"{self.used_ips[str(ip)]})", field="spec.clusterIP", **where)
+            self.used_ips[str(ip)] = f"{svc.namespace}/{svc.name}"
             return str(ip)
         reserved = {1, 10}  # the kubernetes and kube-dns services' addresses
         fixed = {("default", "kubernetes"): 1, ("kube-system", "kube-dns"): 10}.get(
@@ -217,7 +233,7 @@ class Allocator:
         for offset in candidates:
             ip = str(net.network_address + offset)
             if ip not in self.used_ips and (offset not in reserved or fixed):
-                self.used_ips.add(ip)
+                self.used_ips[ip] = f"{svc.namespace}/{svc.name}"
                 return ip
         raise InputError(f"no free ClusterIP left in {net}", field="spec.clusterIP", **where)
 
@@ -259,6 +275,16 @@ class Allocator:
 # ---- the plan ---------------------------------------------------------------------------------
 
 
+def _at(w: Workload, message: str, field: str) -> InputError:
+    """An InputError at workload `w`'s file and line; `field` under its pod spec or spec."""
+    if field == "replicas":
+        path = None if w.kind == "Pod" else "spec.replicas"
+    else:
+        path = f"spec.{field}" if w.kind == "Pod" else f"spec.template.spec.{field}"
+    return InputError(message, file=w.source.file, line=w.source.line, kind=w.kind, name=w.name,
+                      field=path)
+
+
 def plan_cluster(scenario: Scenario) -> ClusterPlan:
     c = scenario.cluster
     _add_builtins(scenario)
@@ -273,8 +299,9 @@ def plan_cluster(scenario: Scenario) -> ClusterPlan:
                        endpoint_slices=list(scenario.endpoint_slices),
                        namespaces=list(scenario.namespaces))
     plan.allocator = Allocator(plan)
-    # requested addresses first, so that an allocated one never takes a requested one
-    for svc in sorted(scenario.services, key=lambda s: not s.cluster_ip):
+    # the built-in Services' fixed addresses first (a user's Service asking for one is the one
+    # refused), then requested addresses, so that an allocated one never takes a requested one
+    for svc in sorted(scenario.services, key=lambda s: (s.source.file != "<builtin>", not s.cluster_ip)):
         plan.services.append(plan.allocator.plan_service(svc))
     order = {id(s): i for i, s in enumerate(scenario.services)}
     plan.services.sort(key=lambda sp: order[id(sp.service)])
