@@ -204,8 +204,10 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     **{k: {**TOP, "subjects": M, "roleRef": M} for k in ("RoleBinding", "ClusterRoleBinding")},
 }
 
-# the paths whose sub-fields are listed: the walker descends into these only
-_PARENTS = {kind: {p.rpartition(".")[0].removesuffix("[]") for p in fields if "." in p}
+# the paths whose sub-fields are listed, and the shape they have: the walker descends into
+# these only, and only when the value has that shape (else the loader says "must be a list")
+_PARENTS = {kind: {p.rpartition(".")[0].removesuffix("[]"): p.rpartition(".")[0].endswith("[]")
+                   for p in fields if "." in p}
             for kind, fields in FIELDS.items()}
 
 
@@ -225,6 +227,11 @@ def kind_problem(api_version, kind) -> str | None:
                 if k.lower() == kind.lower()][:1]
     return (f'no matches for kind "{kind}" in version "{api_version}"'
             + (f": {hint[0]}" if hint else ""))
+
+
+def kind_exists(kind) -> bool:
+    """Whether some apiVersion (current or removed) serves `kind`, spelled exactly so."""
+    return any(kind in kinds for kinds in KINDS.values()) or any(k == kind for _, k in REMOVED)
 
 
 def role(api_version: str, kind: str) -> str:
@@ -252,11 +259,12 @@ def check_fields(kind: str, doc, on_unknown, on_warn) -> None:
             if state == WARN and not warned and not empty:
                 on_warn(s, d, key)
                 w = True
-            if p not in parents:
+            items = parents.get(p)
+            if items is None:
                 continue
-            if isinstance(value, dict):
+            if isinstance(value, dict) and not items:
                 todo.append((value, p, s, w))
-            elif isinstance(value, list):
+            elif isinstance(value, list) and items:
                 for i, item in enumerate(value):
                     if isinstance(item, dict):
                         todo.append((item, f"{p}[]", f"{s}[{i}]", w))

@@ -211,8 +211,9 @@ def _checked_kind(scenario: Scenario, doc, file: str) -> str | None:
                          line=line_of(doc, "kind"))
     api = doc.get("apiVersion", "minikp.dev/v1alpha1" if kind == "Cluster" else None)
     problem = known.kind_problem(api, kind)
-    if problem:
-        raise InputError(rules.shorten(problem), file=file, line=line_of(doc, "apiVersion") or line)
+    if problem:  # blame apiVersion for a kind that exists elsewhere, else the kind
+        blame = "apiVersion" if known.kind_exists(kind) or "apiVersion" not in doc else "kind"
+        raise InputError(rules.shorten(problem), file=file, line=line_of(doc, blame) or line)
     role = known.role(api, kind)
     shown = f'{kind} "{_name_of(doc)}"'
     if role == known.UNHANDLED:

@@ -59,11 +59,13 @@ def decode(data: bytes) -> str:
     """Text from a file's bytes: UTF-8, or UTF-16/32 marked by a byte-order mark."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
+            body = data[len(bom):]
             try:
-                return data[len(bom):].decode(codec)
+                return body.decode(codec)
             except UnicodeDecodeError as e:
+                line = body[:e.start].decode(codec, "replace").count("\n") + 1
                 raise YamlError(f"not valid {codec.upper()} (its byte-order mark says so): "
-                                f"bad bytes at offset {e.start + len(bom)}") from None
+                                f"bad bytes at offset {e.start + len(bom)}", line) from None
     if b"\0" in data[:4096]:
         raise YamlError("contains NUL bytes: a binary file, or UTF-16/32 without a byte-order "
                         "mark; save it as UTF-8")
