@@ -65,6 +65,12 @@ def goals(res):
                      "PSS summed over the supervisor and every process in the cluster's namespaces"
                      if ok else "see the per-command breakdown below"))
     rows += sync_goals(res.get("sync"))
+    val = (res.get("validation") or {}).get(20000)
+    if val:
+        secs = val["seconds"]["median"]
+        rows.append(("validating 20,000 Services < 3 s", f"{secs:.2f} s", secs < 3.0,
+                     "load + plan in a fresh process, median of the runs" if secs < 3.0 else
+                     "see bench/validation.py; profile load_scenario"))
     dp = res.get("datapath")
     if dp:
         direct = dp["paths"]["pod IP (from pod)"]["rps"]["median"]
@@ -175,6 +181,16 @@ def render(res):
             out.append(f"| {label} | `{v['url']}` | {_mmm(v['rps'], 0)} | "
                        f"{v['rps']['median'] / direct * 100:.0f}% | {_mmm(v['p50_ms'])} | "
                        f"{_mmm(v['p99_ms'])} | {v['errors']} |")
+    val = res.get("validation")
+    if val:
+        out += ["", "## Validating large scenarios", "",
+                "`bench/validation.py`: one file of N Services (two named ports, a selector) and "
+                "N/10 Deployments on 10 nodes, read, validated and planned (`load_scenario` + "
+                "`plan_cluster`, what `up` and `apply` do before touching the kernel) in a fresh "
+                "process, import time excluded.", "",
+                "| Services | file KiB | seconds | max RSS MB |", "|---:|---:|---:|---:|"]
+        for n, v in sorted(val.items(), key=lambda kv: int(kv[0])):
+            out.append(f"| {int(n):,} | {v['bytes'] >> 10} | {_mmm(v['seconds'])} | {v['max_rss_mb']} |")
     fab = res.get("fabric")
     if fab:
         out += ["", "## Fabric floor", "",

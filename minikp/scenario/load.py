@@ -609,7 +609,8 @@ _CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode":
                    "node_subnet": "spec.networking.nodeSubnet",
                    "load_balancer_pool": "spec.networking.loadBalancerPool",
                    "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients"}
-_NOT_CLUSTER_STATE = ("source", "checks", "steps")  # what `minikp test` runs, not the cluster
+# not the running cluster's state: what `minikp test` runs, and the name (`--name` gives it)
+_NOT_CLUSTER_STATE = ("source", "checks", "steps", "name")
 
 
 def check_cluster_unchanged(live: ClusterConfig, new: Scenario) -> None:
@@ -771,12 +772,16 @@ def _check_cross_references(scenario: Scenario) -> None:
                            for n in scenario.cluster.nodes):
             raise InputError(f"{rules.show(sel)}: matches no node", file=w.source.file, line=w.source.line,
                              kind=w.kind, name=w.name, field=f"{path}.nodeSelector")
+    by_label: dict = {}  # (namespace, key, value) -> workloads whose pods carry that label
+    for w in scenario.workloads:
+        for k, v in w.template.labels.items():
+            by_label.setdefault((w.namespace, k, v), []).append(w)
     for svc in scenario.services:
         if not svc.selector:
             continue
-        selected = [w for w in scenario.workloads
-                    if w.namespace == svc.namespace
-                    and all(w.template.labels.get(k) == v for k, v in svc.selector.items())]
+        k0, v0 = next(iter(svc.selector.items()))
+        selected = [w for w in by_label.get((svc.namespace, k0, v0), ())
+                    if all(w.template.labels.get(k) == v for k, v in svc.selector.items())]
         if not selected:
             continue
         names = {p.name for w in selected for c in w.template.containers for p in c.ports}

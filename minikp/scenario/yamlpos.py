@@ -95,7 +95,7 @@ class _Builder:
             value = self.plain.get(ev.value, _NOKEY)  # the same plain text, the same value
             if value is _NOKEY:
                 value = self._typed(ev, self.loader.resolve(yaml.ScalarNode, ev.value, ev.implicit))
-                if len(self.plain) < 100_000:
+                if len(self.plain) < 100_000 and value is not _MERGE_KEY:
                     self.plain[ev.value] = value
         else:
             value = self._typed(ev, _STR if tag == "!" else tag)
@@ -119,13 +119,6 @@ class _Builder:
                             ev.start_mark.line + 1) from None
 
 
-def _add_size(b: _Builder, n: int, ev) -> None:
-    b.size += n
-    if b.size > MAX_NODES:
-        raise YamlError(f"more than {MAX_NODES:,} values (aliases counted expanded): refused "
-                        "(an alias bomb, or a file too large to validate)", ev.start_mark.line + 1)
-
-
 class _Open:
     """A mapping or sequence being built: its value, anchor, size so far, pending key."""
 
@@ -139,25 +132,11 @@ class _Open:
 _NOKEY = object()
 
 
-def _put(b: _Builder, top: _Open, value, size: int, ev) -> None:
-    """Add a finished value to the collection being built."""
-    top.size += size
-    if not top.is_map:
-        top.value.append(value)
-        return
-    if top.key is _NOKEY:
-        if isinstance(value, (dict, list)):
-            raise YamlError("a mapping key must be a scalar (a string or number), not a "
-                            f"{'mapping' if isinstance(value, dict) else 'list'}", ev.start_mark.line + 1)
-        top.key, top.key_line = value, ev.start_mark.line + 1
-        return
-    key, top.key = top.key, _NOKEY
+def _put_value(top: _Open, key, value) -> None:
+    """Set a mapping's key (a second time: an error) or collect a merge (`<<`)."""
     d = top.value
-    if key is _MERGE_KEY:
-        merged = value if isinstance(value, list) else [value]
-        if not all(isinstance(m, PosDict) for m in merged):
-            raise YamlError("<<: a merge key takes a mapping or a list of mappings", top.key_line)
-        top.merges = (top.merges or []) + merged
+    if key is _MERGE_KEY:  # checked in _close: a list here may still be filling
+        top.merges = (top.merges or []) + [value]
         return
     if key in d.key_lines:
         raise YamlError(f'duplicate key "{str(key)[:80]}" (first at line {d.key_lines[key]})',
@@ -170,13 +149,16 @@ _MERGE_KEY = object()
 
 
 def _close(top: _Open) -> None:
+    if not (top.is_map and top.merges):
+        return
     d = top.value
-    if top.is_map and top.merges:  # explicit keys win; earlier merged mappings win
-        for m in top.merges:
-            for k, v in m.items():
-                if k not in d:
-                    d[k] = v
-                    d.key_lines[k] = m.key_lines.get(k, m.line)
+    for m in (m for ms in top.merges for m in (ms if isinstance(ms, list) else [ms])):
+        if not isinstance(m, PosDict):
+            raise YamlError("<<: a merge key takes a mapping or a list of mappings", d.line)
+        for k, v in m.items():  # explicit keys win; earlier merged mappings win
+            if k not in d:
+                d[k] = v
+                d.key_lines[k] = m.key_lines.get(k, m.line)
 
 
 def load_documents(text: str) -> list:
@@ -194,57 +176,101 @@ def load_documents(text: str) -> list:
         loader.dispose()
 
 
+def _too_many(ev):
+    return YamlError(f"more than {MAX_NODES:,} values (aliases counted expanded): refused "
+                     "(an alias bomb, or a file too large to validate)", ev.start_mark.line + 1)
+
+
 def _documents(loader) -> list:
+    """The hot loop of loading (20,000 Services are ~0.6M events): kept flat on purpose.
+    A collection is attached to its parent when it starts; its size is added when it ends."""
     docs, b, stack = [], _Builder(loader), []
-    done = None
-    while loader.check_event():
-        ev = loader.get_event()
-        cls = type(ev)
-        if cls is yaml.ScalarEvent:
-            at_key = stack and stack[-1].is_map and stack[-1].key is _NOKEY
-            value = b.scalar(ev, at_key)
-            _add_size(b, 1, ev)
+    get, scalar, plain = loader.get_event, b.scalar, b.plain
+    Scalar, Alias = yaml.ScalarEvent, yaml.AliasEvent
+    MapStart, SeqStart = yaml.MappingStartEvent, yaml.SequenceStartEvent
+    MapEnd, SeqEnd = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    top, done, total = None, None, 0
+    while True:
+        ev = get()
+        cls = ev.__class__
+        if cls is Scalar:
+            # the common cases without a call: quoted text, plain text seen before ("<<"
+            # is never cached: it means a merge as a key and text as a value)
+            value = (plain.get(ev.value, _NOKEY) if ev.implicit[0] else ev.value) \
+                if ev.tag is None else _NOKEY
+            if value is _NOKEY:
+                value = scalar(ev, top is not None and top.is_map and top.key is _NOKEY)
+            size = 1
             if ev.anchor is not None:
                 b.anchors[ev.anchor] = (value, 1)
-            size = 1
-        elif cls is yaml.AliasEvent:
-            if ev.anchor not in b.anchors:
-                raise YamlError(f"unknown alias *{ev.anchor[:60]}", ev.start_mark.line + 1)
-            value, size = b.anchors[ev.anchor]
-            _add_size(b, size, ev)
-        elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
-            is_map = cls is yaml.MappingStartEvent
+        elif cls is MapEnd or cls is SeqEnd:
+            _close(top)
+            if top.anchor is not None:
+                b.anchors[top.anchor] = (top.value, top.size)
+            size = top.size
+            stack.pop()
+            top = stack[-1] if stack else None
+            if top is not None:
+                top.size += size
+            continue
+        elif cls is MapStart or cls is SeqStart:
+            is_map = cls is MapStart
             if ev.tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
                 raise YamlError(f"unsupported YAML tag {ev.tag[:60]!r}", ev.start_mark.line + 1)
             if len(stack) >= MAX_DEPTH:
                 raise YamlError(f"nested more than {MAX_DEPTH} levels deep: refused",
                                 ev.start_mark.line + 1)
-            _add_size(b, 1, ev)
+            total += 1
+            if total > MAX_NODES:
+                raise _too_many(ev)
             if is_map:
                 value = PosDict()
                 value.line, value.key_lines = ev.start_mark.line + 1, {}
             else:
                 value = []
-            stack.append(_Open(value, ev.anchor, is_map))
+            if top is None:
+                done = value
+            elif not top.is_map:
+                top.value.append(value)
+            elif top.key is _NOKEY:
+                raise YamlError("a mapping key must be a scalar (a string or number), not a "
+                                f"{'mapping' if is_map else 'list'}", ev.start_mark.line + 1)
+            else:
+                key, top.key = top.key, _NOKEY
+                _put_value(top, key, value)
+            top = _Open(value, ev.anchor, is_map)
+            stack.append(top)
             continue
-        elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
-            top = stack.pop()
-            _close(top)
-            value, size = top.value, top.size
-            if top.anchor is not None:
-                b.anchors[top.anchor] = (value, size)
+        elif cls is Alias:
+            if ev.anchor not in b.anchors:
+                raise YamlError(f"unknown alias *{ev.anchor[:60]}", ev.start_mark.line + 1)
+            value, size = b.anchors[ev.anchor]
         elif cls is yaml.DocumentStartEvent:
-            done = None
-            b.anchors = {}
+            done, b.anchors = None, {}
             continue
         elif cls is yaml.DocumentEndEvent:
             if done is not None:
                 docs.append(done)
             continue
-        else:  # stream start/end
+        elif ev is None:
+            return docs
+        else:  # stream start and end
             continue
-        if stack:
-            _put(b, stack[-1], value, size, ev)
-        else:
+        total += size  # a scalar or an alias: a value in place
+        if total > MAX_NODES:
+            raise _too_many(ev)
+        if top is None:
             done = value
-    return docs
+            continue
+        top.size += size
+        if not top.is_map:
+            top.value.append(value)
+        elif top.key is not _NOKEY:
+            key, top.key = top.key, _NOKEY
+            _put_value(top, key, value)
+        elif isinstance(value, (dict, list)):  # an alias of a collection as a key
+            raise YamlError("a mapping key must be a scalar (a string or number), not a "
+                            f"{'mapping' if isinstance(value, dict) else 'list'}",
+                            ev.start_mark.line + 1)
+        else:
+            top.key, top.key_line = value, ev.start_mark.line + 1

@@ -163,6 +163,8 @@ def test_apply_accepts_a_cluster_document_that_restates_the_cluster(tmp_path):
     same, _ = load(tmp_path, CLUSTER.replace('checks: [{from: node/node-1, request: "http://x/"}]',
                                              "checks: []"))
     check_cluster_unchanged(live.cluster, same)  # checks are what `test` runs, not state
+    renamed, _ = load(tmp_path, CLUSTER.replace("{name: demo}", "{name: other}"))
+    check_cluster_unchanged(live.cluster, renamed)  # the running cluster's name is --name's
     no_cluster, _ = load(tmp_path, "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
     check_cluster_unchanged(live.cluster, no_cluster)
 
@@ -170,7 +172,7 @@ def test_apply_accepts_a_cluster_document_that_restates_the_cluster(tmp_path):
 @pytest.mark.parametrize("old, new, field", [
     ("nodes: 2", "nodes: 3", "spec.nodes"),
     ("podSubnet: 10.200.0.0/16", "podSubnet: 10.201.0.0/16", "spec.networking.podSubnet"),
-    ("{name: demo}", "{name: other}", "metadata.name")])
+    ("nodes: 2", "nodes: [a, b]", "spec.nodes")])
 def test_apply_refuses_a_cluster_document_that_changes_it(tmp_path, old, new, field):
     live, _ = load(tmp_path, CLUSTER)
     changed, path = load(tmp_path, CLUSTER.replace(old, new))
