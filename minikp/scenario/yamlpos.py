@@ -20,7 +20,8 @@ import codecs
 import yaml
 
 MAX_DEPTH = 100  # Kubernetes objects nest about 15 deep; kube-apiserver's JSON limit is 10,000
-MAX_NODES = 2_000_000  # values per file, aliases counted expanded (20,000 Services: ~0.6M)
+MAX_NODES = 1_000_000  # values per file, aliases counted expanded (20,000 Services: ~0.6M;
+#                        the worst case, a million tiny mappings, takes ~300 MB)
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"

@@ -423,6 +423,8 @@ HOSTILE = [
     pytest.param(make_text(alias_bomb("labels")), "aliases counted expanded", id="alias-bomb-labels"),
     pytest.param(make_text(alias_bomb("annotations")), "aliases counted expanded",
                  id="alias-bomb-annotations"),
+    pytest.param(make_text("x: [" + "{a: 1}," * 1_100_000 + "]  #<\n"), "more than 1,000,000 values",
+                 id="a-million-mappings"),
     pytest.param(make_existing("/dev/zero"), "a device", id="dev-zero"),
     pytest.param(make_existing("/dev/null"), "a device", id="dev-null"),
     pytest.param(make_fifo, "a FIFO", id="fifo"),
