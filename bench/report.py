@@ -68,8 +68,10 @@ def goals(res):
     val = (res.get("validation") or {}).get(20000)
     if val:
         secs = val["seconds"]["median"]
-        rows.append(("validating 20,000 Services < 3 s", f"{secs:.2f} s", secs < 3.0,
+        cpu = (val.get("cpu_seconds") or val["seconds"])["median"]
+        rows.append(("validating 20,000 Services < 3 s", f"{secs:.2f} s ({cpu:.2f} s CPU)", secs < 3.0,
                      "load + plan in a fresh process, median of the runs" if secs < 3.0 else
+                     "wall clock above CPU time: the machine was busy" if cpu < 3.0 else
                      "see bench/validation.py; profile load_scenario"))
     dp = res.get("datapath")
     if dp:
@@ -188,9 +190,11 @@ def render(res):
                 "N/10 Deployments on 10 nodes, read, validated and planned (`load_scenario` + "
                 "`plan_cluster`, what `up` and `apply` do before touching the kernel) in a fresh "
                 "process, import time excluded.", "",
-                "| Services | file KiB | seconds | max RSS MB |", "|---:|---:|---:|---:|"]
+                "| Services | file KiB | seconds | CPU seconds | max RSS MB |", "|---:|---:|---:|---:|---:|"]
         for n, v in sorted(val.items(), key=lambda kv: int(kv[0])):
-            out.append(f"| {int(n):,} | {v['bytes'] >> 10} | {_mmm(v['seconds'])} | {v['max_rss_mb']} |")
+            cpu = _mmm(v["cpu_seconds"]) if "cpu_seconds" in v else "-"
+            out.append(f"| {int(n):,} | {v['bytes'] >> 10} | {_mmm(v['seconds'])} | {cpu} | "
+                       f"{v['max_rss_mb']} |")
     fab = res.get("fabric")
     if fab:
         out += ["", "## Fabric floor", "",

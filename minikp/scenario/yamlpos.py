@@ -43,8 +43,11 @@ class YamlError(Exception):
 
 
 class PosDict(dict):
-    line: int = 0
-    key_lines: dict
+    __slots__ = ("line", "key_lines")  # no __dict__: a million of them stay small
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.line, self.key_lines = 0, {}
 
     def line_of(self, key) -> int:
         return self.key_lines.get(key, self.line)
