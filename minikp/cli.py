@@ -1,4 +1,4 @@
-"""The `minikp` command: verbs → calls, no logic of its own beyond arguments and printing.
+"""The `minikp` command: verbs → minikp.client calls; nothing here beyond arguments and printing.
 
 Exit codes: 0 success, 1 a failed operation or check, 2 bad input (file, flag, object).
 """
@@ -9,11 +9,10 @@ import argparse
 import collections
 import json
 import os
-import subprocess
 import sys
 import time
 
-from minikp import names, state, tables
+from minikp import client, tables
 from minikp.errors import InputError, OperationError
 
 KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
@@ -60,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=2.0)
     p = verb("rules", "what a node's proxy programmed, as the kernel's own tools print it")
     p.add_argument("node", metavar="NODE")
-    p.add_argument("--format", default="iptables", choices=["iptables", "ipvs", "nft"])
-    p.add_argument("--table", choices=["filter", "nat", "mangle", "raw"])
+    p.add_argument("--format", help="the proxy mode's own tool (iptables mode: iptables)")
+    p.add_argument("--table", help="one table only (iptables mode: filter, nat, mangle, raw)")
     p = verb("trace", "the chains one connection crosses and the endpoint it reached")
     p.add_argument("--from", dest="source", required=True, metavar="TARGET")
     p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
@@ -89,110 +88,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---- verbs ------------------------------------------------------------------------------
 
-def load_checked(files, **overrides):
-    """The scenario of `files` (bad input: InputError, exit 2), its warnings printed."""
-    from minikp.scenario.load import load_scenario
-
-    scenario = load_scenario(files, **overrides)
-    for w in scenario.warnings:
+def warn(warnings: list[str]) -> None:
+    for w in warnings:
         print(f"minikp: warning: {w}", file=sys.stderr)
-    return scenario
 
 
 def cmd_up(a) -> int:
-    from minikp.scenario.plan import plan_cluster
-
-    plan_cluster(load_checked(a.files, proxy_mode=a.proxy_mode, nodes=a.nodes))  # exit 2 early
-    files = [os.path.abspath(f) for f in a.files]
+    warn(client.check_scenario(a.files, a.proxy_mode, a.nodes))  # exit 2 early
     t0 = time.monotonic()
     if a.foreground:
-        from minikp.controller.supervisor import run
-
         def report(r):
             print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
                   file=sys.stdout if r["ok"] else sys.stderr, flush=True)
-        return run(a.name, files, a.proxy_mode, a.nodes, report)
-    start_cluster(a.name, files, a.proxy_mode, a.nodes)
+        return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report)
+    client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes)
     print(summary(a.name, t0))
     return 0
 
 
-def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None) -> None:
-    """Start the cluster's supervisor in the background; return once it reports the cluster
-    up, or raise what went wrong (it has then removed everything it made)."""
-    os.makedirs(names.state_dir(name), exist_ok=True)
-    read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
-            "--notify-fd", str(write_fd)]
-    argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
-    argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
-    with open(os.path.join(names.state_dir(name), "supervisor.log"), "a") as logf:
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                         pass_fds=(write_fd,), start_new_session=True)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        line = f.readline()
-    if not line:
-        raise OperationError(f"the supervisor died during start-up; see "
-                             f"{names.state_dir(name)}/supervisor.log")
-    r = json.loads(line)
-    if not r["ok"]:
-        raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
-
-
 def summary(name, t0) -> str:
-    st = state.read(name)
+    st = client.read_state(name)
     lb = sum(1 for s in st["services"] if s["spec"]["type"] == "LoadBalancer")
     return (f'cluster "{name}" is up in {time.monotonic() - t0:.2f}s: {len(st["nodes"])} nodes, '
             f'{len(st["pods"])} pods, {len(st["services"])} services ({lb} LoadBalancer), '
-            f'{len(st["clients"])} clients; proxy {st["proxyMode"]} ({st["iptablesBackend"]})')
-
-
-def stop_supervisor(cluster: str) -> None:
-    """End the cluster's supervisor by its PID (from the lock it holds), never by name."""
-    try:
-        with open(os.path.join(names.state_dir(cluster), "lock")) as f:
-            pid = int(f.read().strip() or 0)
-    except (FileNotFoundError, ValueError):
-        return
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().split(b"\0")
-    except FileNotFoundError:
-        return
-    if b"minikp.controller.supervisor" not in cmd or cluster.encode() not in cmd:
-        return  # the PID was reused by someone else
-    import select
-    import signal
-    try:
-        fd = os.pidfd_open(pid)  # pins the process: no PID reuse between check and kill
-    except ProcessLookupError:
-        return
-    try:
-        signal.pidfd_send_signal(fd, signal.SIGTERM)
-        # readable once it has exited (a zombie counts: its parent, init, reaps it later)
-        if not select.select([fd], [], [], 10)[0]:
-            signal.pidfd_send_signal(fd, signal.SIGKILL)
-            select.select([fd], [], [], 5)
-    except ProcessLookupError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_cluster(cluster: str) -> None:
-    from minikp.fabric.teardown import destroy_cluster
-
-    stop_supervisor(cluster)
-    destroy_cluster(cluster)
+            f'{len(st["clients"])} clients; proxy {st["proxy"]}')
 
 
 def cmd_down(a) -> int:
-    from minikp.fabric.teardown import list_clusters
-
-    clusters = list_clusters() if a.all else [a.name]
+    clusters = client.clusters() if a.all else [a.name]
     for c in clusters:
-        remove_cluster(c)
+        client.remove_cluster(c)
         print(f'cluster "{c}" deleted')
     if a.all and not clusters:
         print("no minikp clusters")
@@ -250,15 +175,9 @@ def cmd_get(a) -> int:
     return 0
 
 
-def _objects(a, kind: str) -> list[dict]:
-    st = state.read(a.name)
-    objs = st[kind] if kind in st else [o for o in st.get("stored", []) if o["kind"] == kind]
-    namespaced = kind != "nodes" and any("namespace" in o["metadata"] for o in objs)
-    if namespaced and not a.all_namespaces:
-        objs = [o for o in objs if o["metadata"]["namespace"] == a.namespace]
-    if a.object_name:
-        objs = [o for o in objs if o["metadata"]["name"] == a.object_name]
-    return objs
+def _objects(a, kind: str, st: dict | None = None) -> list[dict]:
+    return client.objects(st or client.read_state(a.name), kind,
+                          None if a.all_namespaces else a.namespace, a.object_name)
 
 
 def _table(a, kind: str, objs: list[dict]) -> str:
@@ -274,8 +193,6 @@ def _table(a, kind: str, objs: list[dict]) -> str:
 
 def _watch_table(a, kind: str, objs: list[dict]) -> None:
     """kubectl get -w: after the table, one row each time an object changes or goes."""
-    from minikp.controller.control import request, watch
-
     def key(o):
         return (o["metadata"].get("namespace", ""), o["metadata"]["name"])
 
@@ -283,10 +200,8 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
         return json.dumps({**o, "metadata": {**o["metadata"], "creationTimestamp": ""}}, sort_keys=True)
 
     shown = {key(o): o for o in objs}
-    past = request(a.name, "events")
-    for _ in watch(a.name, since=past[-1]["seq"] if past else 0):
-        time.sleep(0.05)  # the state file follows the event
-        now = {key(o): o for o in _objects(a, kind)}
+    for st in client.watch_state(a.name):
+        now = {key(o): o for o in _objects(a, kind, st)}
         changed = [o for k, o in now.items() if k not in shown or same(shown[k]) != same(o)]
         changed += [o for k, o in shown.items() if k not in now]  # gone: its last row
         for o in changed:
@@ -306,7 +221,7 @@ def cmd_exec(a) -> int:
         a.name = sub.parse_args(flags).name
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
-    host = state.find_host(a.name, state.read(a.name), a.target)
+    host = client.find_host(a.name, client.read_state(a.name), a.target)
     enter(host.netns, host.hostname, host.resolv_conf)
     try:
         os.execvp(argv[0], argv)
@@ -314,31 +229,15 @@ def cmd_exec(a) -> int:
         raise InputError(f"{argv[0]}: command not found", field="CMD") from None
 
 
-def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,
-          interval: float = 0.0) -> list[dict]:
-    """Run minikp.probe inside `host` (its network, hostname and resolv.conf)."""
-    from minikp.nsenter import popen_in
-
-    argv = [sys.executable, "-m", "minikp.probe", mode, target, "--count", str(count),
-            "--timeout", str(timeout), "--interval", str(interval)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = popen_in(host.netns, argv, hostname=host.hostname, resolv_conf=host.resolv_conf,
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    out, err = p.communicate()
-    if p.returncode != 0:
-        raise OperationError(f"probe from {host.kind}/{host.name} failed: {err.strip()}")
-    return json.loads(out)["results"]
-
-
 def default_source(st: dict) -> str:
     return f"node/{st['nodes'][0]['metadata']['name']}"
 
 
 def cmd_curl(a) -> int:
-    st = state.read(a.name)
+    st = client.read_state(a.name)
     source = a.source or default_source(st)
-    host = state.find_host(a.name, st, source)
-    results = probe(a.name, host, "http", a.url, a.count, a.timeout)
+    host = client.find_host(a.name, st, source)
+    results = client.probe(a.name, host, "http", a.url, a.count, a.timeout)
     answered = collections.Counter(r["body"] for r in results if r["ok"])
     errors = collections.Counter(r["error"] for r in results if not r["ok"])
     print(f"{len(results)} requests from {host.kind}/{host.name} to {a.url}: "
@@ -352,44 +251,23 @@ def cmd_curl(a) -> int:
 
 
 def cmd_rules(a) -> int:
-    st = state.read(a.name)
-    node = next((n for n in st["nodes"] if n["metadata"]["name"] == a.node), None)
-    if node is None:
-        raise InputError(f'no node "{a.node}"; nodes: '
-                         + ", ".join(n["metadata"]["name"] for n in st["nodes"]), field="NODE")
-    if a.format != "iptables":
-        raise InputError(f'--format {a.format}: this cluster runs the proxy in '
-                         f'{st["proxyMode"]} mode; available: iptables', field="--format")
-    from minikp.proxy.iptables.sync import save
-
-    print(save(names.netns_path(names.node_netns(a.name, a.node)), st["iptablesBackend"],
-               a.table), end="")
+    st = client.read_state(a.name)
+    proxier = client.node_proxier(a.name, st, a.node)
+    if a.format is not None and a.format not in proxier.formats:
+        raise InputError(f'{a.format}: this cluster runs the proxy in {st["proxyMode"]} mode; '
+                         f'available: {", ".join(proxier.formats)}', field="--format")
+    print(proxier.rules_text(a.table, a.format), end="")
     return 0
 
 
 def cmd_trace(a) -> int:
-    from minikp.proxy.iptables.trace import hits, read_counters
-
-    st = state.read(a.name)
-    host = state.find_host(a.name, st, a.source)
-    node = host.node or node_for_address(st, a.dest)
-    node_ns = names.netns_path(names.node_netns(a.name, node))
-    before = read_counters(node_ns, st["iptablesBackend"])
-    result = probe(a.name, host, a.proto, a.dest, 1, 2.0)[0]
-    after = read_counters(node_ns, st["iptablesBackend"])
-    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}, through node {node}:")
-    for table, chain, rule, packets in hits(before, after):
+    t = client.trace(a.name, a.source, a.dest, a.proto)
+    host = t.host
+    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}, through node {t.node}:")
+    for table, chain, rule, packets in t.hits:
         print(f"  {table:6s} {chain:28s} {packets:3d} pkt  {rule}")
-    print(f"answer: {result['body']}" if result["ok"] else f"failed: {result['error']}")
-    return 0 if result["ok"] else 1
-
-
-def node_for_address(st: dict, dest: str) -> str:
-    ip = dest.rpartition(":")[0]
-    for n in st["nodes"]:
-        if n["status"]["addresses"][0]["address"] == ip:
-            return n["metadata"]["name"]
-    return st["nodes"][0]["metadata"]["name"]
+    print(f"answer: {t.result['body']}" if t.result["ok"] else f"failed: {t.result['error']}")
+    return 0 if t.result["ok"] else 1
 
 
 def cmd_doctor(a) -> int:
@@ -402,48 +280,36 @@ def cmd_doctor(a) -> int:
     return 0
 
 
-def _ref(a) -> dict:
-    return {"kind": a.kind, "name": a.object_name, "namespace": a.namespace}
-
-
 def cmd_apply(a) -> int:
-    from minikp.controller.control import request
-
+    warn(client.check_files(a.files))  # bad input: exit 2 before the cluster is touched
     for f in a.files:
-        load_checked([f])  # bad input: exit 2 before the cluster is touched
-    for f in a.files:
-        print(request(a.name, "apply", spec=os.path.abspath(f)))
+        print(client.apply(a.name, f))
     return 0
 
 
 def cmd_delete(a) -> int:
-    from minikp.controller.control import request
-
-    print(request(a.name, "delete", spec=_ref(a)))
+    print(client.delete(a.name, a.kind, a.object_name, a.namespace))
     return 0
 
 
 def cmd_scale(a) -> int:
-    from minikp.controller.control import request
-
-    print(request(a.name, "scale", spec={**_ref(a), "replicas": a.replicas}))
+    print(client.scale(a.name, a.kind, a.object_name, a.replicas, a.namespace))
     return 0
 
 
 def cmd_events(a) -> int:
     import datetime as dt
-    from minikp.controller.control import request, watch
 
     def show(ev):
         t = dt.datetime.fromtimestamp(ev["time"]).strftime("%H:%M:%S.%f")[:-3]
         print(f"{t}  {ev['type']:16s} {ev['message']}", flush=True)
 
     seq = 0
-    for ev in request(a.name, "events"):
+    for ev in client.events(a.name):
         show(ev)
         seq = ev["seq"]
     if a.watch:
-        for ev in watch(a.name, seq):
+        for ev in client.watch_events(a.name, seq):
             show(ev)
     return 0
 
@@ -451,9 +317,9 @@ def cmd_events(a) -> int:
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
-    load_checked([a.file], proxy_mode=a.proxy_mode)  # bad input: exit 2, warnings shown
-    return run_test(a.file, a.name, lambda files: start_cluster(a.name, files, a.proxy_mode),
-                    lambda: remove_cluster(a.name))
+    warn(client.check_scenario([a.file], a.proxy_mode))  # bad input: exit 2, warnings shown
+    return run_test(a.file, a.name, lambda files: client.start_cluster(a.name, files, a.proxy_mode),
+                    lambda: client.remove_cluster(a.name))
 
 
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,

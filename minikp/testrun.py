@@ -37,7 +37,7 @@ def parse_steps(raw_steps: list, where: str) -> list[tuple[str, object]]:
 
 
 def run_check(cluster: str, check: Check) -> tuple[bool, str]:
-    from minikp.cli import probe
+    from minikp.client import probe
 
     st = state.read(cluster)
     host = state.find_host(cluster, st, check.source)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from minikp.controller.objects import now
 from minikp.errors import InputError
 
 WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "replicaset": "ReplicaSet",
@@ -150,7 +151,7 @@ def apply(sup, path: str) -> str:
             sup.plan.services.remove(old)
             sup.plan.allocator.release_service(old)
         sup.plan.services.append(sup.plan.allocator.plan_service(svc))
-        sup.created.setdefault(f"svc/{svc.namespace}/{svc.name}", _now())
+        sup.created.setdefault(f"svc/{svc.namespace}/{svc.name}", now())
         out.append(f"service/{svc.name} {'configured' if old else 'created'}")
     sup.plan.endpoint_slices = [s for s in sup.plan.endpoint_slices
                                 if (s.namespace, s.name) not in {(n.namespace, n.name) for n in new.endpoint_slices}]
@@ -183,8 +184,3 @@ def apply(sup, path: str) -> str:
                    f"{'unchanged' if same else 'configured' if old else 'created'}")
     sup.resync(f"apply {os.path.basename(path)}")
     return "\n".join(out)
-
-
-def _now() -> str:
-    from minikp.controller.supervisor import now
-    return now()

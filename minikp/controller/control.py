@@ -22,26 +22,41 @@ def socket_path(cluster: str) -> str:
 
 
 class EventLog:
-    """What happened, in order: pod created/ready/failed, endpoints changed, proxy synced."""
+    """What happened, in order: pod created/ready/failed, endpoints changed, proxy synced.
+
+    Every event gets the next sequence number when emitted, but is published (seen by
+    since() and watchers) only by publish(upto): the supervisor publishes after writing the
+    state file that reflects it, so a reader that sees event N finds state.json at N or later.
+    """
 
     def __init__(self, keep: int = 5000):
-        self.items: list[dict] = []
+        self.items: list[dict] = []  # published
+        self.pending: list[dict] = []  # emitted, waiting for the state that reflects them
         self.keep = keep
         self.cond = threading.Condition()
-        self.seq = 0
+        self.seq = 0  # the last sequence number given out
 
     def emit(self, kind: str, message: str, **fields) -> dict:
         with self.cond:
             self.seq += 1
             ev = {"seq": self.seq, "time": time.time(), "type": kind, "message": message, **fields}
-            self.items.append(ev)
+            self.pending.append(ev)
+        return ev
+
+    def publish(self, upto: int) -> None:
+        """Publish every pending event up to sequence number `upto`."""
+        with self.cond:
+            n = next((i for i, e in enumerate(self.pending) if e["seq"] > upto), len(self.pending))
+            if not n:
+                return
+            self.items += self.pending[:n]
+            del self.pending[:n]
             del self.items[:-self.keep]
             self.cond.notify_all()
-        return ev
 
     def since(self, seq: int, timeout: float | None = None) -> list[dict]:
         with self.cond:
-            if timeout and self.seq <= seq:
+            if timeout and (not self.items or self.items[-1]["seq"] <= seq):
                 self.cond.wait(timeout)
             return [e for e in self.items if e["seq"] > seq]
 

@@ -3,12 +3,18 @@ services, Endpoints, EndpointSlices and the kinds minikp only stores, from the p
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from minikp import KUBE_PROXY_VERSION
 from minikp.controller.endpoints import PodState, ServiceEndpoints
 from minikp.scenario.model import NodePlan, PodPlan, ServicePlan, StoredObject
 from minikp.scenario.plan import safe_encode
+
+
+def now() -> str:
+    """A creationTimestamp for an object made now (RFC 3339, seconds, UTC)."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _meta(name, namespace=None, labels=None, created="", **extra):

@@ -28,7 +28,7 @@ from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import PodState, compute_endpoints
 from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
-                                       pod_object, service_object, stored_object)
+                                       now, pod_object, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
@@ -37,8 +37,7 @@ from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
 from minikp.nsenter import in_netns
-from minikp.proxy.iptables.backend import resolve_backend
-from minikp.proxy.iptables.sync import IptablesProxier
+from minikp.proxy.base import Proxier, new_proxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads.commands import start_client, start_command
@@ -48,10 +47,6 @@ from minikp.workloads.server import WorkloadServer
 READY_TIMEOUT_S = 60
 TERMINATION_GRACE_S = 0.2  # a short terminationGracePeriod: in-flight requests finish
 CHECK_PERIOD_S = 0.5  # how often workloads and readiness probes are looked at
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def log(msg: str) -> None:
@@ -87,13 +82,12 @@ class Supervisor:
         self.commands = {}  # pod key → Popen
         self.dns: dict[str, Dnsmasq] = {}
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
-        self.proxiers: dict[str, IptablesProxier] = {}
+        self.proxiers: dict[str, Proxier] = {}
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
         self.workloads = WorkloadServer()
         self.events = EventLog()
         self.control = None
-        self.backend = ""
         self.stopping = threading.Event()
         self.lock = threading.RLock()
         self.requests = queue.Queue()  # live changes, run by the main thread
@@ -106,12 +100,11 @@ class Supervisor:
         self.write_resolv_confs()
         self.fabric.build()
         self.workloads.start()
-        self.backend = resolve_backend(self.plan.config.iptables_backend)
+        config = self.plan.config
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
-            self.proxiers[node.name] = IptablesProxier(self.fabric.node_path(node.name),
-                                                       self.backend,
-                                                       sync_period_s=self.plan.config.sync_period_s)
+            self.proxiers[node.name] = new_proxier(config.proxy_mode,
+                                                   self.fabric.node_path(node.name), config)
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -307,12 +300,20 @@ class Supervisor:
             if failed or changed:
                 self.resync("pod failed" if failed else "readiness changed")
 
+    def proxy_state(self) -> dict:
+        """What the proxy is ("proxy", for people) and how to rebuild one to read its rules
+        ("proxySettings", for minikp.proxy.base.new_proxier); every node's is the same."""
+        p = next(iter(self.proxiers.values()))
+        return {"proxy": p.describe(), "proxySettings": p.settings()}
+
     def write_state(self) -> None:
+        """Write state.json, then publish the events it reflects ("seq": the last of them)."""
         plan, eps = self.plan, self.endpoints
+        seq = self.events.seq
         node_ips = {n.name: n.ip for n in plan.nodes}
         st = {
-            "name": self.name, "supervisorPid": os.getpid(), "files": self.files,
-            "proxyMode": plan.config.proxy_mode, "iptablesBackend": self.backend,
+            "seq": seq, "name": self.name, "supervisorPid": os.getpid(), "files": self.files,
+            "proxyMode": plan.config.proxy_mode, **self.proxy_state(),
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
             "pods": [pod_object(p, self.states[pod_key(p)], node_ips[p.node],
@@ -331,6 +332,7 @@ class Supervisor:
                 st["endpoints"].append(endpoints_object(sp, eps[key], created))
                 st["endpointslices"].append(endpointslice_object(sp, eps[key], created))
         state.write(self.name, st)
+        self.events.publish(seq)
 
     # ---- live changes (the control socket) -------------------------------------------------
     CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply}
@@ -383,7 +385,9 @@ class Supervisor:
                 pass
             else:
                 try:
-                    done.set_result(change(self, spec))
+                    result = change(self, spec)
+                    self.settle()  # the client reads state next: it reflects the change
+                    done.set_result(result)
                 except BaseException as e:  # noqa: BLE001 - the client reports it
                     if not isinstance(e, InputError):
                         log(f"change failed:\n{traceback.format_exc()}")
@@ -396,21 +400,32 @@ class Supervisor:
                 if now - last_check >= CHECK_PERIOD_S:
                     last_check = now
                     self.check_pods()
+                self.settle()
             except Exception:  # keep supervising; the log says what went wrong
                 log("check failed:\n" + traceback.format_exc())
 
+    def settle(self) -> None:
+        """Events still unpublished (emitted after the last state write) get the state that
+        reflects them written first; writing it publishes them."""
+        if self.events.pending:
+            with self.lock:
+                self.write_state()
+
     def check_canaries(self) -> None:
-        """kube-proxy's ipt.Monitor: every syncPeriod, a node whose canary chain is gone had
-        its rules flushed behind the proxy's back; resync (a full sync on that node)."""
-        flushed = [n for n, p in self.proxiers.items() if not p.canary_present()]
+        """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
+        were flushed behind its back (iptables: the canary chain is gone) is resynced (a full
+        sync on that node)."""
+        flushed = [n for n, p in self.proxiers.items() if p.flushed()]
         if flushed:
-            self.events.emit("RulesFlushed", f"KUBE-PROXY-CANARY missing on {', '.join(flushed)}: "
+            self.events.emit("RulesFlushed", f"proxy rules flushed on {', '.join(flushed)}: "
                              "full resync", nodes=flushed)
-            self.resync("iptables flushed behind the proxy's back")
+            self.resync("rules flushed behind the proxy's back")
 
     def shutdown(self) -> None:
         if self.control:
             self.control.close()
+        for p in self.proxiers.values():
+            p.close()
         for d in self.dns.values():
             d.stop()
         self.workloads.stop()

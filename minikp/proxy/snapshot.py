@@ -23,6 +23,11 @@ class Endpoint:
         return f"{self.ip}:{self.port}"
 
 
+def endpoint_string(ep: Endpoint) -> str:
+    """net.JoinHostPort: IPv6 addresses in brackets (chain names, comments, DNAT targets)."""
+    return f"[{ep.ip}]:{ep.port}" if ":" in ep.ip else f"{ep.ip}:{ep.port}"
+
+
 @dataclass(frozen=True)
 class ServicePortInfo:
     namespace: str

@@ -54,7 +54,7 @@ class Cluster:
 
     def probe(self, source, mode, target, count=1, timeout=2.0):
         from minikp import state
-        from minikp.cli import probe
+        from minikp.client import probe
         st = state.read(self.name)
         return probe(self.name, state.find_host(self.name, st, source), mode, target, count, timeout)
 

@@ -203,7 +203,7 @@ def test_readiness_probe_failing_and_recovering(cluster_factory, tmp_path):
 def test_dns_keeps_answering_while_a_restart_type_update_lands(cluster_factory, tmp_path):
     """An ExternalName adds a CNAME, which dnsmasq reads only at start: each DNS pod leaves
     the kube-dns endpoints while its dnsmasq restarts, so no query meets a closed port."""
-    from minikp.cli import probe
+    from minikp.client import probe
     from minikp import state
     c = cluster_factory(SCENARIO)
     ext = tmp_path / "ext.yaml"
@@ -238,3 +238,27 @@ def test_rules_flushed_behind_the_proxys_back_come_back(cluster_factory):
     assert wait_for(lambda: "KUBE-SVC-" in rules(c), 5), "rules not restored"
     assert set(c.answers("node/node-1", WEB, 40)) >= {p["metadata"]["name"] for p in c.pods("web-")}
     assert "RulesFlushed" in c.cli("events").stdout
+
+
+def test_state_is_written_before_the_event_that_announces_it(cluster_factory):
+    """Every event has a sequence number; when a watcher sees event N, state.json already
+    says it reflects N or later, so a reader never waits for the file to catch up."""
+    from minikp import state
+    from minikp.controller.control import request, watch
+    c = cluster_factory(SCENARIO)
+    start = request(c.name, "events")[-1]["seq"]
+    assert state.read(c.name)["seq"] >= start
+    seen = []
+
+    def follow():
+        for ev in watch(c.name, since=start):
+            seen.append((ev["seq"], ev["type"], state.read(c.name)["seq"]))
+
+    threading.Thread(target=follow, daemon=True).start()
+    c.cli("scale", "deployment", "web", "--replicas", "5")
+    c.cli("delete", "pod", c.pods("web-")[0]["metadata"]["name"])
+    last = request(c.name, "events")[-1]["seq"]
+    assert wait_for(lambda: seen and seen[-1][0] == last), seen
+    assert [s[0] for s in seen] == list(range(start + 1, last + 1))  # none lost, in order
+    assert {"PodCreated", "PodReady", "PodDeleted", "ProxySynced"} <= {s[1] for s in seen}
+    assert [s for s in seen if s[2] < s[0]] == [], "state older than an event already seen"

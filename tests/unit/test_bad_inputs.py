@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from minikp import cli
+from minikp import cli, client
 from minikp.scenario.load import load_scenario
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -332,14 +332,12 @@ def test_the_catalogue_is_large_enough():
 def no_cluster(monkeypatch):
     """main() as root, but nothing can be built or changed: a bad input that were accepted
     would fail here instead."""
-    import minikp.controller.control as control
-
     def refuse(*a, **k):
         raise AssertionError("a bad input got through to the cluster")
 
     monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(cli, "start_cluster", refuse)
-    monkeypatch.setattr(control, "request", refuse)
+    for made in ("start_cluster", "run_cluster", "_request"):
+        monkeypatch.setattr(client, made, refuse)
 
 
 def run_cli(capsys, verb: str, path: str) -> tuple[int, str]:
@@ -462,12 +460,11 @@ def test_hostile_input_exits_2_in_bounded_memory_and_time(tmp_path, verb, make, 
     child = textwrap.dedent(f"""
         import os, resource, sys
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-        from minikp import cli
-        import minikp.controller.control as control
+        from minikp import cli, client
         def refuse(*a, **k):
             raise SystemExit("a bad input got through to the cluster")
         os.geteuid = lambda: 0
-        cli.start_cluster = control.request = refuse
+        client.start_cluster = client.run_cluster = client._request = refuse
         sys.exit(cli.main([{verb!r}, {path!r}, "--name", "relinput-unit"]))
         """)
     cp = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True,

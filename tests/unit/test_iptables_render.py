@@ -9,7 +9,9 @@ from minikp.proxy.iptables import names
 from minikp import KUBE_PROXY_VERSION
 from minikp.proxy.iptables import render as render_module
 from minikp.proxy.iptables.render import JUMP_RULES, active_nat_chains, probability, render
-from minikp.proxy.iptables.sync import by_service, changed_services, chains_in, conntrack_commands
+from minikp.proxy.changes import by_service, changed_services
+from minikp.proxy.conntrack import commands as conntrack_commands
+from minikp.proxy.iptables.sync import chains_in
 from minikp.proxy.snapshot import Endpoint as E, ProxySnapshot, ServicePortInfo as SP
 
 NODE = "test-hostname"

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from minikp import cli
+from minikp import cli, client
 from minikp.errors import InputError
 from minikp.scenario import known
 from minikp.scenario.load import check_cluster_unchanged, load_scenario
@@ -135,7 +135,7 @@ def test_warnings_are_printed_by_up(tmp_path, capsys, monkeypatch):
                  "spec: {ports: [{port: 80}], ipFamilies: [IPv4]}\n")
     started = []
     monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(cli, "start_cluster", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(client, "start_cluster", lambda *a, **k: started.append(a))
     monkeypatch.setattr(cli, "summary", lambda *a: "up")
     assert cli.main(["up", str(p), "--name", "relinput-unit"]) == 0
     err = capsys.readouterr().err.splitlines()

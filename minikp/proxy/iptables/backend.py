@@ -3,6 +3,7 @@ through iptables-nft), and the argv of each tool for it."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 from minikp.errors import OperationError
@@ -19,6 +20,7 @@ def available(backend: str) -> bool:
     return all(shutil.which(binary(backend, t)) for t in ("", "restore", "save"))
 
 
+@functools.cache  # the installed tools do not change while minikp runs: resolve once
 def resolve_backend(requested: str) -> str:
     """"auto" -> "legacy" when its binaries exist, else "nft"; an explicit backend passes
     through if its binaries exist."""

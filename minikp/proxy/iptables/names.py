@@ -9,7 +9,7 @@ import base64
 import functools
 import hashlib
 
-from minikp.proxy.snapshot import Endpoint, ServicePortInfo
+from minikp.proxy.snapshot import Endpoint, ServicePortInfo, endpoint_string
 
 SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
 
@@ -22,11 +22,6 @@ def _hash(text: str) -> str:
 def port_proto_hash(port_name: str, protocol: str) -> str:
     """Hash of "ns/name:port" + lower-case protocol, shared by SVC/SVL/EXT/FW chains."""
     return _hash(port_name + protocol.lower())
-
-
-def endpoint_string(ep: Endpoint) -> str:
-    """net.JoinHostPort: IPv6 addresses in brackets."""
-    return f"[{ep.ip}]:{ep.port}" if ":" in ep.ip else f"{ep.ip}:{ep.port}"
 
 
 def svc_chain(sp: ServicePortInfo) -> str:

@@ -24,6 +24,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from minikp import KUBE_PROXY_VERSION
+from minikp.proxy.categorize import (Categorized, categorize, externally_accessible,
+                                     uses_cluster_endpoints, uses_local_endpoints)
 from minikp.proxy.iptables import names
 from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo
 
@@ -102,60 +104,7 @@ def chain_line(chain: str) -> str:
     return f":{chain} - [0:0]"
 
 
-# --- which endpoints and chains a service port uses ----------------------------------
-
-def externally_accessible(sp: ServicePortInfo) -> bool:
-    return bool(sp.node_port or sp.external_ips or sp.load_balancer_ips)
-
-
-def uses_cluster_endpoints(sp: ServicePortInfo) -> bool:
-    # eTP=Local still needs cluster endpoints for the short-circuit rules.
-    return not sp.internal_policy_local or externally_accessible(sp)
-
-
-def uses_local_endpoints(sp: ServicePortInfo) -> bool:
-    return sp.internal_policy_local or (sp.external_policy_local and externally_accessible(sp))
-
-
-def is_local(ep: Endpoint, node: str) -> bool:
-    return bool(ep.node) and ep.node == node
-
-
-@dataclass(frozen=True)
-class Categorized:
-    """proxy.CategorizeEndpoints (topology hints not modelled)."""
-    cluster: tuple[Endpoint, ...]
-    local: tuple[Endpoint, ...]
-    reachable: tuple[Endpoint, ...]  # allLocallyReachableEndpoints
-    any_endpoints: bool  # hasAnyEndpoints: usable endpoints on any node
-
-
-def _serving_terminating(e: Endpoint) -> bool:
-    return e.serving and e.terminating
-
-
-def categorize(sp: ServicePortInfo, node: str) -> Categorized:
-    eps = sorted(sp.endpoints, key=names.endpoint_string)  # byEndpoint: "ip:port" string order
-    cluster: tuple[Endpoint, ...] = ()
-    any_eps = False
-    if uses_cluster_endpoints(sp):
-        cluster = tuple(e for e in eps if e.ready)
-        if not cluster:  # no ready endpoint anywhere: fall back to serving+terminating
-            cluster = tuple(e for e in eps if _serving_terminating(e))
-        any_eps = bool(cluster)
-    if not uses_local_endpoints(sp):
-        return Categorized(cluster, (), cluster, any_eps)
-    any_eps = any_eps or any(e.ready or _serving_terminating(e) for e in eps)
-    local = tuple(e for e in eps if is_local(e, node) and e.ready)
-    if not local:
-        local = tuple(e for e in eps if is_local(e, node) and _serving_terminating(e))
-    if not uses_cluster_endpoints(sp):
-        return Categorized((), local, local, any_eps)
-    seen = {names.endpoint_string(e) for e in cluster}
-    extra = tuple(e for e in local if names.endpoint_string(e) not in seen)
-    reachable = tuple(sorted(cluster + extra, key=names.endpoint_string)) if extra else cluster
-    return Categorized(cluster, local, reachable, any_eps)
-
+# --- which chains a service port uses ---------------------------------------------
 
 @dataclass(frozen=True)
 class Plan:

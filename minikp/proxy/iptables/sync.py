@@ -14,8 +14,9 @@ does (fidelity notes §2):
 
 Every command runs inside the node's netns through minikp.nsenter.run_in.
 
-API: IptablesProxier(netns_path, backend).sync(snapshot) -> SyncResult;
-save(netns_path, backend, table=None, counters=False) -> str (the kernel's iptables-save).
+API: IptablesProxier(netns_path, backend), a minikp.proxy.base.Proxier: sync(snapshot) ->
+IptablesSyncResult; flushed() is the canary check; rules_text/counters read iptables-save
+(tools.save) back.
 """
 
 from __future__ import annotations
@@ -23,42 +24,27 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from minikp.errors import OperationError
-from minikp.nsenter import in_netns, run_in
-from minikp.proxy.iptables import names, nfacct, render as rd
+from minikp.errors import InputError, OperationError
+from minikp.nsenter import in_netns
+from minikp.proxy import conntrack
+from minikp.proxy.base import Hit, SyncResult
+from minikp.proxy.changes import services_to_write
+from minikp.proxy.iptables import names, nfacct, render as rd, trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
-from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
+from minikp.proxy.iptables.tools import run as _run, save
+from minikp.proxy.snapshot import ProxySnapshot
 
 SYNC_PERIOD_S = 30.0  # iptables.syncPeriod default: large-cluster stale-chain cleanup cadence
 # utiliptables' wait flags (iptables >= 1.6.2): kube-proxy passes both to iptables and
 # iptables-restore. iptables-legacy 1.8.9 accepts -W and prints a deprecation note.
 WAIT_FLAGS = ("-w", "5", "-W", "100000")
-NO_FLOWS = "0 flow entries have been deleted"  # conntrack's exit 1 that is not an error
 
 
 @dataclass
-class SyncResult:
-    full: bool
-    duration_s: float
-    lines: int  # lines of restore input
-    changed: set[str]  # service keys whose chains were (re)written; every one on a full sync
+class IptablesSyncResult(SyncResult):
+    lines: int = 0  # lines of restore input
     stale_chains: list[str] = field(default_factory=list)
-    conntrack: list[list[str]] = field(default_factory=list)  # conntrack argv run
-    conntrack_errors: list[str] = field(default_factory=list)
     restore_input: str = ""  # exactly what iptables-restore was given
-
-
-def _run(netns_path: str, argv: list[str], input: str | None = None, check: bool = True):
-    res = run_in(netns_path, argv, input=input)
-    if check and res.returncode != 0:
-        raise OperationError(f"{' '.join(argv[:6])}: exit {res.returncode}: {res.stderr.strip()[:2000]}")
-    return res
-
-
-def save(netns_path: str, backend: str, table: str | None = None, counters: bool = False) -> str:
-    """The kernel's own iptables-save output, from inside the namespace."""
-    argv = [binary(backend, "save")] + (["-c"] if counters else []) + (["-t", table] if table else [])
-    return _run(netns_path, argv).stdout
 
 
 def chains_in(save_text: str) -> list[str]:
@@ -76,71 +62,18 @@ def read_tcp_liberal(netns_path: str) -> bool:
         return False
 
 
-# --- pure bookkeeping --------------------------------------------------------------------
-
-def by_service(snapshot: ProxySnapshot) -> dict[str, frozenset[ServicePortInfo]]:
-    out: dict[str, set[ServicePortInfo]] = {}
-    for sp in snapshot.services:
-        out.setdefault(sp.service_key, set()).add(sp)
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-def changed_services(prev: dict[str, frozenset], cur: dict[str, frozenset]) -> set[str]:
-    """Service keys added, removed or with any port/endpoint difference (kube-proxy's
-    serviceUpdateResult.UpdatedServices ∪ endpointUpdateResult.UpdatedServices)."""
-    return {k for k in prev.keys() | cur.keys() if prev.get(k) != cur.get(k)}
-
-
-def _udp_ports(snapshot: ProxySnapshot) -> dict[tuple[str, str], ServicePortInfo]:
-    return {(sp.port_name_string, sp.protocol): sp for sp in snapshot.services if sp.protocol == "UDP"}
-
-
-def _frontends(sp: ServicePortInfo) -> list[str]:
-    return [sp.cluster_ip, *sp.external_ips, *sp.load_balancer_ips]
-
-
-def conntrack_commands(prev: ProxySnapshot | None, cur: ProxySnapshot) -> list[list[str]]:
-    """kube-proxy 1.28's UDP cleanup (pkg/proxy/conntrack/cleanup.go, endpoints.go
-    detectStaleConntrackEntries), which 1.33 reconciles over netlink instead:
-    - deleted UDP service ports: flows to their cluster IP;
-    - newly active UDP service ports (0 -> >0 serving endpoints): flows to every frontend
-      IP and the NodePort, which may hold a cached "no endpoint" decision;
-    - UDP endpoints that were serving and no longer are (or are gone): flows DNATed to them,
-      for service ports that still exist."""
-    if prev is None:
-        return []
-    old, new = _udp_ports(prev), _udp_ports(cur)
-    cmds: list[list[str]] = []
-    for k in sorted(old.keys() - new.keys()):
-        cmds.append(["conntrack", "-D", "--orig-dst", old[k].cluster_ip, "-p", "udp"])
-    nodeports = []
-    for k, nsp in sorted(new.items()):
-        was = old.get(k)
-        if any(e.serving for e in nsp.endpoints) and not (was and any(e.serving for e in was.endpoints)):
-            cmds += [["conntrack", "-D", "--orig-dst", ip, "-p", "udp"] for ip in _frontends(nsp)]
-            if nsp.node_port:
-                nodeports.append(nsp.node_port)
-    cmds += [["conntrack", "-D", "-p", "udp", "--dport", str(p)] for p in nodeports]
-    for k, osp in sorted(old.items()):
-        nsp = new.get(k)
-        if nsp is None:
-            continue
-        now_serving = {str(e) for e in nsp.endpoints if e.serving}
-        for ep in osp.endpoints:
-            if not ep.serving or str(ep) in now_serving:
-                continue
-            if nsp.node_port:
-                cmds.append(["conntrack", "-D", "-p", "udp", "--dport", str(nsp.node_port), "--dst-nat", ep.ip])
-            cmds += [["conntrack", "-D", "--orig-dst", ip, "--dst-nat", ep.ip, "-p", "udp"]
-                     for ip in _frontends(nsp)]
-    seen: set[tuple[str, ...]] = set()
-    return [c for c in cmds if not (tuple(c) in seen or seen.add(tuple(c)))]
-
-
 # --- the proxier ------------------------------------------------------------------------
 
 class IptablesProxier:
-    """One node's iptables-mode proxy, driving the real kernel in `netns_path`."""
+    """One node's iptables-mode proxy, driving the real kernel in `netns_path`
+    (a minikp.proxy.base.Proxier)."""
+
+    formats = ("iptables",)
+    tables = ("filter", "nat", "mangle", "raw")
+
+    @classmethod
+    def from_config(cls, netns_path: str, config) -> "IptablesProxier":
+        return cls(netns_path, config.iptables_backend, sync_period_s=config.sync_period_s)
 
     def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S) -> None:
         self.netns_path = netns_path
@@ -159,6 +92,33 @@ class IptablesProxier:
     def canary_present(self) -> bool:
         """ipt.Monitor polls only mangle's canary: gone means someone flushed iptables."""
         return self._ipt("-S", rd.CANARY_CHAIN, "-t", "mangle", check=False).returncode == 0
+
+    # --- the rest of the Proxier protocol ---------------------------------------------------
+    def flushed(self) -> bool:
+        return not self.canary_present()
+
+    def rules_text(self, table: str | None = None, fmt: str | None = None) -> str:
+        if fmt not in (None, *self.formats):
+            raise InputError(f"{fmt}: iptables mode prints only: {', '.join(self.formats)}",
+                             field="--format")
+        if table not in (None, *self.tables):
+            raise InputError(f"{table}: expected one of {', '.join(self.tables)}", field="--table")
+        return save(self.netns_path, self.backend, table)
+
+    def counters(self) -> trace.Counters:
+        return trace.read_counters(self.netns_path, self.backend)
+
+    def hits(self, before: trace.Counters, after: trace.Counters) -> list[Hit]:
+        return trace.hits(before, after)
+
+    def describe(self) -> str:
+        return f"iptables ({self.backend})"
+
+    def settings(self) -> dict:
+        return {"iptables_backend": self.backend, "sync_period_s": self.sync_period_s}
+
+    def close(self) -> None:
+        """Nothing held: the rules go with the node's namespace."""
 
     def _ensure_chain(self, table: str, chain: str) -> None:
         """EnsureChain: -N, where exit 1 means the chain is already there."""
@@ -192,9 +152,7 @@ class IptablesProxier:
             fresh = False
             if full:
                 fresh = self._ensure_base()
-                changed = set(by_service(snapshot)) | (set(by_service(self._last)) if self._last else set())
-            else:
-                changed = changed_services(by_service(self._last), by_service(snapshot))
+            changed = services_to_write(self._last, snapshot, full)
             cleanup = not rd.large_cluster(snapshot) or start - self._last_cleanup > self.sync_period_s
             if fresh:  # nothing there yet, so nothing stale: counts as a cleanup
                 self._last_cleanup = start
@@ -209,15 +167,10 @@ class IptablesProxier:
         except Exception:
             self.need_full = True  # kube-proxy: a failed sync loses partial-sync state
             raise
-        cmds = conntrack_commands(self._last, snapshot)
+        cmds = conntrack.commands(self._last, snapshot)
         self._last = snapshot
         self.need_full = False
-        errors = []
-        for argv in cmds:
-            res = _run(self.netns_path, argv, check=False)
-            # kube-proxy only logs failures; "0 flow entries" (exit 1) is not one.
-            if res.returncode != 0 and NO_FLOWS not in res.stderr + res.stdout:
-                errors.append(f"{' '.join(argv)}: {res.stderr.strip()}")
-        return SyncResult(full=full, duration_s=time.monotonic() - start, lines=text.count("\n"),
-                          changed=changed, stale_chains=stale, conntrack=cmds,
-                          conntrack_errors=errors, restore_input=text)
+        errors = conntrack.clear(self.netns_path, cmds)
+        return IptablesSyncResult(full=full, duration_s=time.monotonic() - start, lines=text.count("\n"),
+                                  changed=changed, stale_chains=stale, conntrack=cmds,
+                                  conntrack_errors=errors, restore_input=text)

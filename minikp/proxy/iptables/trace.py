@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from minikp.proxy.iptables.sync import save
+from minikp.proxy.iptables.tools import save
 
 _COUNTED = re.compile(r"^\[(\d+):(\d+)\] (-A (\S+).*)$")
 _TARGET = re.compile(r" -[jg] (\S+)")

@@ -1,0 +1,245 @@
+"""What a front end (the CLI today, a dashboard next) does besides parsing and printing:
+start and stop a cluster's supervisor, read its state, call its control socket, follow its
+events, run probes from inside its hosts, and read a node's proxy rules. No printing here;
+errors are InputError (bad input) or OperationError (a failed operation).
+
+Clusters:    check_scenario, start_cluster, run_cluster, stop_supervisor, remove_cluster, clusters
+State:       read_state, objects, find_host, watch_state
+Control:     apply, delete, scale, events, watch_events
+Traffic:     probe, trace;  proxy rules: node_proxier
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+from minikp import names, state
+from minikp.errors import InputError, OperationError
+from minikp.proxy.base import Hit, Proxier, new_proxier
+from minikp.scenario.model import ClusterConfig
+
+
+# ---- clusters ---------------------------------------------------------------------------
+
+def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> list[str]:
+    """Load, validate and plan the scenario; raise InputError (exit 2) before anything is
+    made. Returns its warnings (FILE:LINE: ...), which a front end must show."""
+    from minikp.scenario.load import load_scenario
+    from minikp.scenario.plan import plan_cluster
+
+    scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+    plan_cluster(scenario)
+    return scenario.warnings
+
+
+def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None) -> None:
+    """Start the cluster's supervisor in the background; return once it reports the cluster
+    up, or raise what went wrong (it has then removed everything it made)."""
+    os.makedirs(names.state_dir(name), exist_ok=True)
+    read_fd, write_fd = os.pipe()
+    argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
+            "--notify-fd", str(write_fd)]
+    argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
+    argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
+    with open(os.path.join(names.state_dir(name), "supervisor.log"), "a") as logf:
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                         pass_fds=(write_fd,), start_new_session=True)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        line = f.readline()
+    if not line:
+        raise OperationError(f"the supervisor died during start-up; see "
+                             f"{names.state_dir(name)}/supervisor.log")
+    r = json.loads(line)
+    if not r["ok"]:
+        raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
+
+
+def run_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, report=None) -> int:
+    """Run the supervisor in this process until SIGTERM/SIGINT (`up --foreground`);
+    `report(dict)` is told once whether the cluster came up."""
+    from minikp.controller.supervisor import run
+
+    return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report)
+
+
+def stop_supervisor(cluster: str) -> None:
+    """End the cluster's supervisor by its PID (from the lock it holds), never by name."""
+    try:
+        with open(os.path.join(names.state_dir(cluster), "lock")) as f:
+            pid = int(f.read().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().split(b"\0")
+    except FileNotFoundError:
+        return
+    if b"minikp.controller.supervisor" not in cmd or cluster.encode() not in cmd:
+        return  # the PID was reused by someone else
+    import select
+    import signal
+    try:
+        fd = os.pidfd_open(pid)  # pins the process: no PID reuse between check and kill
+    except ProcessLookupError:
+        return
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGTERM)
+        # readable once it has exited (a zombie counts: its parent, init, reaps it later)
+        if not select.select([fd], [], [], 10)[0]:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+            select.select([fd], [], [], 5)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_cluster(cluster: str) -> None:
+    from minikp.fabric.teardown import destroy_cluster
+
+    stop_supervisor(cluster)
+    destroy_cluster(cluster)
+
+
+def clusters() -> list[str]:
+    """Every minikp cluster on this machine (from kernel state, not only state files)."""
+    from minikp.fabric.teardown import list_clusters
+
+    return list_clusters()
+
+
+# ---- state ------------------------------------------------------------------------------
+
+def read_state(cluster: str) -> dict:
+    return state.read(cluster)
+
+
+def objects(st: dict, kind: str, namespace: str | None = None, name: str | None = None) -> list[dict]:
+    """Objects of `kind` (nodes, pods, services, endpoints, endpointslices, or a stored kind
+    such as ConfigMap) in state `st`; namespace None: every namespace."""
+    objs = st[kind] if kind in st else [o for o in st.get("stored", []) if o["kind"] == kind]
+    namespaced = kind != "nodes" and all("namespace" in o["metadata"] for o in objs)
+    if namespaced and namespace is not None:
+        objs = [o for o in objs if o["metadata"]["namespace"] == namespace]
+    if name:
+        objs = [o for o in objs if o["metadata"]["name"] == name]
+    return objs
+
+
+def find_host(cluster: str, st: dict, target: str) -> state.Host:
+    return state.find_host(cluster, st, target)
+
+
+def watch_state(cluster: str):
+    """Yield the cluster's state each time an event changed it, from now on. The supervisor
+    writes the state before publishing its events, so no copy yielded is behind an event."""
+    past = events(cluster)
+    seen = 0  # the state's sequence number last read
+    for ev in watch_events(cluster, since=past[-1]["seq"] if past else 0):
+        if ev["seq"] <= seen:
+            continue  # the state already yielded reflects this event
+        st = read_state(cluster)
+        seen = st["seq"]
+        yield st
+
+
+# ---- the control socket -----------------------------------------------------------------
+
+def _request(cluster: str, op: str, **args):
+    from minikp.controller.control import request
+
+    return request(cluster, op, **args)
+
+
+def apply(cluster: str, path: str) -> str:
+    """kubectl apply of one scenario file (validate it first with check_files)."""
+    return _request(cluster, "apply", spec=os.path.abspath(path))
+
+
+def check_files(files: list[str]) -> list[str]:
+    """Each file alone is valid input (InputError otherwise), before the cluster is touched.
+    Returns their warnings, which a front end must show."""
+    from minikp.scenario.load import load_scenario
+
+    return [w for f in files for w in load_scenario([f]).warnings]
+
+
+def delete(cluster: str, kind: str, name: str, namespace: str = "default") -> str:
+    return _request(cluster, "delete", spec={"kind": kind, "name": name, "namespace": namespace})
+
+
+def scale(cluster: str, kind: str, name: str, replicas: int, namespace: str = "default") -> str:
+    return _request(cluster, "scale", spec={"kind": kind, "name": name, "namespace": namespace,
+                                            "replicas": replicas})
+
+
+def events(cluster: str) -> list[dict]:
+    """Every event the supervisor still keeps, oldest first (each with its "seq")."""
+    return _request(cluster, "events")
+
+
+def watch_events(cluster: str, since: int = 0):
+    """Events after sequence number `since`, as they are published; until the cluster goes."""
+    from minikp.controller.control import watch
+
+    return watch(cluster, since)
+
+
+# ---- traffic and proxy rules ------------------------------------------------------------
+
+def node_proxier(cluster: str, st: dict, node: str) -> Proxier:
+    nodes = [n["metadata"]["name"] for n in st["nodes"]]
+    if node not in nodes:
+        raise InputError(f'no node "{node}"; nodes: ' + ", ".join(nodes), field="NODE")
+    config = dataclasses.replace(ClusterConfig(proxy_mode=st["proxyMode"]), **st["proxySettings"])
+    return new_proxier(st["proxyMode"], names.netns_path(names.node_netns(cluster, node)), config)
+
+
+def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,
+          interval: float = 0.0) -> list[dict]:
+    """Run minikp.probe inside `host` (its network, hostname and resolv.conf)."""
+    from minikp.nsenter import popen_in
+
+    argv = [sys.executable, "-m", "minikp.probe", mode, target, "--count", str(count),
+            "--timeout", str(timeout), "--interval", str(interval)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = popen_in(host.netns, argv, hostname=host.hostname, resolv_conf=host.resolv_conf,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = p.communicate()
+    if p.returncode != 0:
+        raise OperationError(f"probe from {host.kind}/{host.name} failed: {err.strip()}")
+    return json.loads(out)["results"]
+
+
+@dataclasses.dataclass
+class Trace:
+    host: state.Host  # where the packet started
+    node: str  # the node whose rules it crossed
+    hits: list[Hit]  # rules whose counters grew, in the order the packet met them
+    result: dict  # the probe's answer: ok, body or error
+
+
+def trace(cluster: str, source: str, dest: str, proto: str = "tcp") -> Trace:
+    """One connection from `source` to `dest` (IP:PORT) and the rules it crossed on the node
+    that handled it (the source's own node, or the node owning `dest`)."""
+    st = read_state(cluster)
+    host = find_host(cluster, st, source)
+    node = host.node or node_for_address(st, dest)
+    proxier = node_proxier(cluster, st, node)
+    before = proxier.counters()
+    result = probe(cluster, host, proto, dest, 1, 2.0)[0]
+    after = proxier.counters()
+    return Trace(host, node, proxier.hits(before, after), result)
+
+
+def node_for_address(st: dict, dest: str) -> str:
+    ip = dest.rpartition(":")[0]
+    for n in st["nodes"]:
+        if n["status"]["addresses"][0]["address"] == ip:
+            return n["metadata"]["name"]
+    return st["nodes"][0]["metadata"]["name"]
