@@ -2,8 +2,12 @@
 
 Every error is an InputError that names file, line, object and field path, and says what
 would be valid, e.g. `bad.yaml:12: Service "web": spec.ports[0].port: 70000: must be ...`.
-Kubernetes' validation rules come from rules.py; cross-object rules (selectors that match
-their template, named targetPorts that resolve, subnets that do not overlap) live here."""
+Reading is bounded (a regular file of at most MAX_FILE_BYTES; yamlpos.py caps depth and alias
+expansion); which kinds exist per apiVersion and which fields are known, modelled or only
+warned about come from known.py; Kubernetes' validation rules from rules.py; cross-object
+rules (selectors that match their template, named targetPorts that resolve, subnets that do
+not overlap) live here. Warnings (FILE:LINE: ...) are collected in Scenario.warnings for the
+front end to print."""
 
 from __future__ import annotations
 
