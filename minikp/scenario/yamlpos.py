@@ -70,9 +70,10 @@ def decode(data: bytes) -> str:
                 line = body[:e.start].decode(codec, "replace").count("\n") + 1
                 raise YamlError(f"not valid {codec.upper()} (its byte-order mark says so): "
                                 f"bad bytes at offset {e.start + len(bom)}", line) from None
-    if b"\0" in data[:4096]:
+    nul = data.find(b"\0")
+    if nul >= 0:
         raise YamlError("contains NUL bytes: a binary file, or UTF-16/32 without a byte-order "
-                        "mark; save it as UTF-8")
+                        "mark; save it as UTF-8", data.count(b"\n", 0, nul) + 1)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -47,8 +47,8 @@ CASES = [
     case("document-is-list", "- a\n- b\n", "must be a mapping with apiVersion and kind, not a list"),
     case("document-is-scalar", "hello\n", "must be a mapping with apiVersion and kind, not a string"),
     case("tab-indent", SVC + "spec:\n\tports: []  #<\n", "not valid YAML"),
-    case("unclosed-quote", SVC + 'spec: {type: "ClusterIP}\n\n', "not valid YAML"),
-    case("unclosed-flow", SVC + "spec: {ports: [\n", "not valid YAML"),
+    case("unclosed-quote", SVC + 'spec: {type: "ClusterIP}\n\n#<', "not valid YAML"),  # at the end
+    case("unclosed-flow", SVC + "spec: {ports: [\n#<", "not valid YAML"),
     case("key-is-list", SVC + "spec:\n  ? [a]  #<\n  : b\n", "a mapping key must be a scalar"),
     case("python-tag", SVC + "spec: !!python/object:os.system {}  #<\n", "unsupported YAML tag"),
     case("binary-tag", SVC + "spec: {type: !!binary aGk=}  #<\n", "unsupported YAML tag"),
@@ -60,7 +60,7 @@ CASES = [
     case("duplicate-key-ports", SVC + "spec:\n  ports:\n  - port: 80\n    port: 81  #<\n",
          'duplicate key "port" (first at line 6)'),
     case("merge-key-not-mapping", SVC + "spec:\n  <<: 5  #<\n", "a merge key takes a mapping"),
-    case("null-byte", SVC + "spec: {type: \0}\n", "NUL bytes"),
+    case("null-byte", SVC + "spec: {type: \0}  #<\n", "NUL bytes"),
     # ---- kinds and apiVersions -------------------------------------------------------------
     case("kind-lowercase-service", "apiVersion: v1\nkind: service  #<\nmetadata: {name: a}\n",
          'no matches for kind "service" in version "v1": did you mean "Service"'),
@@ -226,7 +226,8 @@ CASES = [
     case("long-value-truncated", SVC + "spec:\n  type: " + "X" * 1_000_000 + "  #<\n",
          '..." (1000000 characters): supported values'),
     # ---- workloads --------------------------------------------------------------------------
-    case("selector-missing", DEP.replace("  selector: {matchLabels: {app: web}}\n", "") + C1,
+    case("selector-missing", DEP.replace("  selector: {matchLabels: {app: web}}\n", "")
+         .replace("  template:", "  template:  #<") + C1,  # the spec mapping starts there
          "spec.selector: required"),
     case("selector-mismatch", DEP.replace("{labels: {app: web}}", "{labels: {app: other}}  #<") + C1,
          "`selector` does not match template `labels`"),
@@ -247,9 +248,9 @@ CASES = [
          "must be a lowercase RFC 1123 label"),
     case("pod-name-invalid", "apiVersion: v1\nkind: Pod\nmetadata: {name: P}  #<\n"
          "spec: {containers: [{name: a}]}\n", "RFC 1123 subdomain"),
-    case("node-name-unknown", POD + "  containers: [{name: a}]\n  nodeName: node-9\n",
+    case("node-name-unknown", POD.replace("v1\n", "v1  #<\n", 1) + "  containers: [{name: a}]\n  nodeName: node-9\n",
          '"node-9": no such node'),
-    case("node-selector-nothing", POD + "  containers: [{name: a}]\n  nodeSelector: {zone: mars}\n",
+    case("node-selector-nothing", POD.replace("v1\n", "v1  #<\n", 1) + "  containers: [{name: a}]\n  nodeSelector: {zone: mars}\n",
          "matches no node"),
     case("bare-pod-duplicate", POD + "  containers: [{name: a}]\n---\napiVersion: v1\nkind: Pod\n"
          "metadata: {name: p}  #<\nspec: {containers: [{name: a}]}\n", "already defined at"),
@@ -258,10 +259,10 @@ CASES = [
          "  selector: {app: web}\n  ports: [{port: 80, targetPort: https}]\n",
          '"https": no container port of the selected pods has this name'),
     # ---- the allocator (plan) --------------------------------------------------------------
-    case("clusterip-kube-dns", SVC + "spec:\n  clusterIP: 10.96.0.10\n  ports: [{port: 80}]\n"
-         .replace("spec:", "spec:  #<", 0), "provided IP is already allocated (to Service "
+    case("clusterip-kube-dns", SVC.replace("v1\n", "v1  #<\n", 1) + "spec:\n  clusterIP: 10.96.0.10\n"
+         "  ports: [{port: 80}]\n", "provided IP is already allocated (to Service "
          "kube-system/kube-dns)", plan=True),
-    case("clusterip-outside", SVC + "spec:\n  clusterIP: 10.0.0.5\n  ports: [{port: 80}]\n",
+    case("clusterip-outside", SVC.replace("v1\n", "v1  #<\n", 1) + "spec:\n  clusterIP: 10.0.0.5\n  ports: [{port: 80}]\n",
          "10.0.0.5: not in the valid range", plan=True),
     case("clusterip-twice", SVC + "spec: {clusterIP: 10.96.5.5, ports: [{port: 80}]}\n---\n"
          "apiVersion: v1  #<\nkind: Service\nmetadata: {name: two}\n"
@@ -272,7 +273,7 @@ CASES = [
          "apiVersion: v1  #<\nkind: Service\nmetadata: {name: two}\n"
          "spec: {type: NodePort, ports: [{port: 80, nodePort: 30080}]}\n",
          "30080: provided port is already allocated", plan=True),
-    case("lb-ip-outside-pool", SVC + "spec: {type: LoadBalancer, loadBalancerIP: 1.2.3.4, "
+    case("lb-ip-outside-pool", SVC.replace("v1\n", "v1  #<\n", 1) + "spec: {type: LoadBalancer, loadBalancerIP: 1.2.3.4, "
          "ports: [{port: 80}]}\n", "not in the load balancer pool", plan=True),
     case("too-many-pods", DEP.replace("apiVersion: apps/v1\n", "apiVersion: apps/v1  #<\n")
          + C1 + "  replicas: 300\n",
@@ -441,8 +442,8 @@ HOSTILE = [
                  id="deep-mapping-10000"),
     pytest.param(make_bytes((SVC + "spec:\n  type: caf\xe9\n").encode("latin-1"), line=5),
                  "not UTF-8: byte 0xe9 at offset", id="latin-1"),
-    pytest.param(make_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "NUL bytes", id="png"),
-    pytest.param(make_bytes(SVC.encode("utf-16-le")), "NUL bytes", id="utf16-no-bom"),
+    pytest.param(make_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", line=3), "NUL bytes", id="png"),
+    pytest.param(make_bytes(SVC.encode("utf-16-le"), line=1), "NUL bytes", id="utf16-no-bom"),
     pytest.param(make_bytes(b"\xff\xfe\x00\xd8a\x00", line=1), "not valid UTF-16-LE", id="utf16-broken"),
     pytest.param(make_bytes(b"\xff\xfe\x00\x00" + b"\x00\x00\x11\x00", line=1), "not valid UTF-32-LE",
                  id="utf32-broken"),
