@@ -244,27 +244,30 @@ def check_fields(kind: str, doc, on_unknown, on_warn) -> None:
     in the table, on_warn(display_path, mapping, key) for a non-empty WARN field (once per
     warned subtree). Iterative, so depth is bounded by the YAML loader's cap only."""
     fields, parents = FIELDS[kind], _PARENTS[kind]
-    todo = [(doc, "", "", False)]
+    todo = [(doc, "", "", False)]  # mapping, its table path, its shown path (with indices)
+
+    def shown(prefix, key):
+        return f"{prefix}.{key}" if prefix else str(key)
+
     while todo:
-        d, path, shown, warned = todo.pop()
+        d, path, prefix, warned = todo.pop()
         for key, value in d.items():
-            p = f"{path}.{key}" if path else str(key)
-            s = f"{shown}.{key}" if shown else str(key)
+            p = path + "." + key if path and isinstance(key, str) else key
             state = fields.get(p) if isinstance(key, str) else None
             if state is None:
-                on_unknown(s, d, key)
+                on_unknown(shown(prefix, key), d, key)
                 continue
-            empty = value is None or value == {} or value == []
             w = warned
-            if state == WARN and not warned and not empty:
-                on_warn(s, d, key)
+            if state == WARN and not warned and value is not None and value != {} and value != []:
+                on_warn(shown(prefix, key), d, key)
                 w = True
             items = parents.get(p)
             if items is None:
                 continue
             if isinstance(value, dict) and not items:
-                todo.append((value, p, s, w))
+                todo.append((value, p, shown(prefix, key), w))
             elif isinstance(value, list) and items:
+                s = shown(prefix, key)
                 for i, item in enumerate(value):
                     if isinstance(item, dict):
-                        todo.append((item, f"{p}[]", f"{s}[{i}]", w))
+                        todo.append((item, p + "[]", f"{s}[{i}]", w))

@@ -154,8 +154,7 @@ _MERGE_KEY = object()
 
 
 def _close(top: _Open) -> None:
-    if not (top.is_map and top.merges):
-        return
+    """Apply a mapping's merges (`<<`) once its own keys are all in."""
     d = top.value
     for m in (m for ms in top.merges for m in (ms if isinstance(ms, list) else [ms])):
         if not isinstance(m, PosDict):
@@ -195,6 +194,7 @@ def _documents(loader) -> list:
     MapStart, SeqStart = yaml.MappingStartEvent, yaml.SequenceStartEvent
     MapEnd, SeqEnd = yaml.MappingEndEvent, yaml.SequenceEndEvent
     top, done, total = None, None, 0
+    new_posdict = dict.__new__
     while True:
         ev = get()
         cls = ev.__class__
@@ -209,7 +209,8 @@ def _documents(loader) -> list:
             if ev.anchor is not None:
                 b.anchors[ev.anchor] = (value, 1)
         elif cls is MapEnd or cls is SeqEnd:
-            _close(top)
+            if top.merges:
+                _close(top)
             if top.anchor is not None:
                 b.anchors[top.anchor] = (top.value, top.size)
             size = top.size
@@ -229,7 +230,7 @@ def _documents(loader) -> list:
             if total > MAX_NODES:
                 raise _too_many(ev)
             if is_map:
-                value = PosDict()
+                value = new_posdict(PosDict)  # without __init__: its slots are set here
                 value.line, value.key_lines = ev.start_mark.line + 1, {}
             else:
                 value = []
