@@ -83,14 +83,13 @@ def decode(data: bytes) -> str:
 
 
 class _Builder:
-    """One document's value from a stream of events. `size` counts values, aliases at the
-    size of what they stand for (kept per anchor)."""
+    """Scalars' values, and the anchors of the current document with their sizes (an alias
+    counts as the size of what it stands for)."""
 
     def __init__(self, loader):
         self.loader = loader
         self.anchors: dict = {}  # anchor -> (value, size)
         self.plain: dict = {}  # plain scalar text -> its value (ints, bools, strings: immutable)
-        self.size = 0
 
     def scalar(self, ev, at_key):
         tag = ev.tag
