@@ -18,7 +18,7 @@ from minikp.errors import InputError, OperationError
 
 
 def socket_path(cluster: str) -> str:
-    return os.path.join(names.state_dir(cluster), "control.sock")
+    return names.cluster_path(cluster, "control.sock")
 
 
 class EventLog:

@@ -1,7 +1,7 @@
 """The per-cluster supervisor: builds the cluster from its scenario, keeps workloads, the
 cluster DNS and every node's proxy running, follows pod deaths and live changes (delete,
 scale, apply), publishes events, and writes the state file the CLI reads. One process per
-cluster, holding `/run/minikp/<cluster>/lock` for its life.
+cluster, holding the cluster lock (minikp.clusterlock) for its life.
 
 Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it in
 the background and waits for its one-line JSON report on --notify-fd.
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import fcntl
 import json
 import os
 import queue
-import signal
 import socket
 import sys
 import threading
@@ -23,7 +21,7 @@ import time
 import traceback
 from concurrent.futures import Future
 
-from minikp import names, state
+from minikp import clusterlock, names, state
 from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import PodState, compute_endpoints
@@ -432,45 +430,59 @@ class Supervisor:
         destroy_cluster(self.name)
 
 
-def acquire_lock(cluster: str):
-    os.makedirs(names.state_dir(cluster), exist_ok=True)
-    f = open(os.path.join(names.state_dir(cluster), "lock"), "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        return None
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
-    return f
+def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
+    """The cluster lock, for the supervisor's life: the one `minikp up` took and handed over
+    (lock_fd), or taken here; None if someone else holds it."""
+    if lock_fd is None:
+        return clusterlock.try_lock(cluster, "supervisor")
+    os.set_inheritable(lock_fd, False)  # no workload of ours may keep the cluster locked
+    clusterlock.record(lock_fd, "supervisor")
+    return lock_fd
 
 
-def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None) -> int:
+def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
+        lock_fd: int | None = None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
-    once whether the cluster came up."""
+    once whether the cluster came up. A signal during the build stops it there: everything
+    made is removed and the report says it was stopped."""
     notify = notify or (lambda report: None)
-    lock = acquire_lock(name)
+    stop = clusterlock.StopOnSignal().install()
+    lock = acquire_lock(name, lock_fd)
     if lock is None:
         notify({"ok": False, "exit": 1, "error": f'cluster "{name}" is already up; '
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
+    try:
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop)
+    finally:
+        if lock_fd is None:  # ours; a handed-over one is closed by its owner too
+            os.close(lock)
+
+
+def _build_and_serve(name, files, proxy_mode, nodes, notify, stop) -> int:
     sup = None
     try:
         sup = Supervisor(name, files, proxy_mode, nodes)
-        signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: sup.stopping.set())
+        sup.stopping = stop.requested
         sup.up()
+        stop.raising = False
+        if stop.requested.is_set():  # a signal some code below up() caught and ignored
+            raise clusterlock.Stopped("a signal")
     except BaseException as e:  # a failed up leaves nothing behind
-        code = e.exit_code if isinstance(e, (InputError, OperationError)) else 1
+        stop.raising = False
+        if isinstance(e, clusterlock.Stopped):
+            code, error = 1, (f'up of cluster "{name}" stopped ({e}, e.g. by `minikp down`) '
+                              "before it came up; nothing of it was left")
+        else:
+            code = e.exit_code if isinstance(e, (InputError, OperationError)) else 1
+            error = str(e) or type(e).__name__
         log("up failed:\n" + traceback.format_exc())
         try:
             if sup is not None:
                 sup.workloads.stop()
         finally:
             destroy_cluster(name)
-        notify({"ok": False, "exit": code, "error": str(e) or type(e).__name__})
+        notify({"ok": False, "exit": code, "error": error})
         return code
     notify({"ok": True, "pid": os.getpid()})
     try:
@@ -487,6 +499,7 @@ def main(argv=None) -> int:
     ap.add_argument("--proxy-mode")
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--notify-fd", type=int)
+    ap.add_argument("--lock-fd", type=int, help="the cluster lock, taken by `minikp up`")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args(argv)
 
@@ -495,7 +508,8 @@ def main(argv=None) -> int:
             with os.fdopen(a.notify_fd, "w") as f:
                 f.write(json.dumps(report) + "\n")
 
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify)
+    names.check_cluster_name(a.name)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd)
 
 
 if __name__ == "__main__":

@@ -339,6 +339,17 @@ def no_cluster(monkeypatch):
     monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
     for made in ("start_cluster", "run_cluster", "_request"):
         monkeypatch.setattr(client, made, refuse)
+    no_lock(monkeypatch)
+
+
+def no_lock(monkeypatch):
+    """`up` takes the cluster lock (a directory in the state root) before it reads the files:
+    in-process, no lock and no signal handlers."""
+    from minikp import clusterlock
+
+    monkeypatch.setattr(client, "take_lock_for_up", lambda name: -1)
+    monkeypatch.setattr(client, "release_lock", lambda name, lock: None)
+    monkeypatch.setattr(clusterlock.StopOnSignal, "install", lambda self: self)
 
 
 def run_cli(capsys, verb: str, path: str) -> tuple[int, str]:
@@ -466,6 +477,7 @@ def test_hostile_input_exits_2_in_bounded_memory_and_time(tmp_path, verb, make, 
             raise SystemExit("a bad input got through to the cluster")
         os.geteuid = lambda: 0
         client.start_cluster = client.run_cluster = client._request = refuse
+        client.take_lock_for_up, client.release_lock = (lambda name: -1), (lambda name, lock: None)
         sys.exit(cli.main([{verb!r}, {path!r}, "--name", "relinput-unit"]))
         """)
     cp = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True,

@@ -10,6 +10,7 @@ from minikp import cli, client
 from minikp.errors import InputError
 from minikp.scenario import known
 from minikp.scenario.load import check_cluster_unchanged, load_scenario
+from tests.unit.test_bad_inputs import no_lock
 
 
 def load(tmp_path, text):
@@ -136,6 +137,7 @@ def test_warnings_are_printed_by_up(tmp_path, capsys, monkeypatch):
     started = []
     monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
     monkeypatch.setattr(client, "start_cluster", lambda *a, **k: started.append(a))
+    no_lock(monkeypatch)
     monkeypatch.setattr(cli, "summary", lambda *a: "up")
     assert cli.main(["up", str(p), "--name", "relinput-unit"]) == 0
     err = capsys.readouterr().err.splitlines()
