@@ -103,6 +103,7 @@ class Allocator:
         self.used_lb: set[str] = set()
         self.pod_names: set[str] = set()  # every pod name ever handed out: never reused
         self.node_pod_ips: dict[str, set[str]] = {n.name: set() for n in plan.nodes}
+        self.node_net = {n.name: ipaddress.IPv4Network(n.pod_cidr) for n in plan.nodes}
         self.node_last: dict[str, int] = {n.name: 1 for n in plan.nodes}
         self.node_load: dict[str, int] = {n.name: 0 for n in plan.nodes}
         self.rs_serial: dict[str, int] = {}
@@ -156,8 +157,8 @@ class Allocator:
 
     def _check_room(self, w: Workload, count: int) -> None:
         nodes = self._nodes_for(w)
-        free = sum(ipaddress.IPv4Network(n.pod_cidr).num_addresses - 3
-                   - len(self.node_pod_ips[n.name]) for n in nodes)
+        free = sum(self.node_net[n.name].num_addresses - 3 - len(self.node_pod_ips[n.name])
+                   for n in nodes)
         if count > free:
             where = ", ".join(n.name for n in nodes[:5]) + (", ..." if len(nodes) > 5 else "")
             raise _at(w, f"{count} new pods do not fit: {free} free pod addresses on its "
@@ -170,7 +171,7 @@ class Allocator:
         return min(nodes, key=lambda n: self.node_load[n.name])
 
     def _pod_ip(self, node: NodePlan) -> str:
-        net = ipaddress.IPv4Network(node.pod_cidr)
+        net = self.node_net[node.name]
         size = net.num_addresses - 3  # network, gateway (.1), broadcast
         used = self.node_pod_ips[node.name]
         for step in range(1, size + 1):
