@@ -189,7 +189,11 @@ def render(res):
                 "`bench/validation.py`: one file of N Services (two named ports, a selector) and "
                 "N/10 Deployments on 10 nodes, read, validated and planned (`load_scenario` + "
                 "`plan_cluster`, what `up` and `apply` do before touching the kernel) in a fresh "
-                "process, import time excluded.", "",
+                "process, import time excluded. Before issue 9 the same 20,000 Services took about "
+                "31 s (a quadratic duplicate check and PyYAML's pure-Python parser), and 26 s "
+                "more with Deployments (every Service's selector tried on every workload); now "
+                "libyaml's events are built into values by one flat loop that also enforces "
+                "the depth and alias limits, and selectors go through a label index.", "",
                 "| Services | file KiB | seconds | CPU seconds | max RSS MB |", "|---:|---:|---:|---:|---:|"]
         for n, v in sorted(val.items(), key=lambda kv: int(kv[0])):
             cpu = _mmm(v["cpu_seconds"]) if "cpu_seconds" in v else "-"
