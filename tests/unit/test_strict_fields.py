@@ -182,3 +182,20 @@ def test_apply_refuses_a_cluster_document_that_changes_it(tmp_path, old, new, fi
         check_cluster_unchanged(live.cluster, changed)
     assert str(e.value).startswith(f'{path}:1: Cluster "{changed.cluster.name}": {field}: ')
     assert "apply cannot change a Cluster" in str(e.value)
+
+
+def test_get_lists_stored_kinds_from_the_state():
+    from minikp import tables
+    st = {"pods": [], "stored": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1", "b": "2"},
+         "metadata": {"name": "conf", "namespace": "team"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "default"}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "rules": [],
+         "metadata": {"name": "reader"}}]}
+    assert [o["metadata"]["name"] for o in client.objects(st, "ConfigMap", "team")] == ["conf"]
+    assert [o["metadata"]["name"] for o in client.objects(st, "ConfigMap", None)] == ["conf", "other"]
+    assert [o["metadata"]["name"] for o in client.objects(st, "ClusterRole", "default")] == ["reader"]
+    assert tables.stored_table(client.objects(st, "ConfigMap", None), all_ns=True).splitlines() == [
+        "NAMESPACE   NAME    DATA   AGE", "team        conf    2      <unknown>",
+        "default     other   0      <unknown>"]
+    assert cli.STORED_KINDS["netpol"] == "NetworkPolicy" and cli.STORED_KINDS["cm"] == "ConfigMap"
