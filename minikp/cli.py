@@ -16,7 +16,7 @@ from minikp import client, clusterlock, names, tables
 from minikp.errors import InputError, OperationError
 
 KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
-                "scale", "events"}
+                "scale", "events", "tui"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("test", "build a scenario, run its checks and steps, tear down")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--proxy-mode")
+    verb("tui", "a terminal dashboard: watch and change the cluster (Textual)")
     verb("doctor", "what this machine can run")
     return ap
 
@@ -296,6 +297,13 @@ def cmd_trace(a) -> int:
     return 0 if t.result["ok"] else 1
 
 
+def cmd_tui(a) -> int:
+    from minikp.tui.app import run
+
+    client.read_state(a.name)  # a cluster that is not up: one clear line, before the screen
+    return run(a.name)
+
+
 def cmd_doctor(a) -> int:
     from minikp.doctor import checks
 
@@ -350,7 +358,7 @@ def cmd_test(a) -> int:
 
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
          "test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
-         "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor}
+         "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor, "tui": cmd_tui}
 
 
 def main(argv=None) -> int:

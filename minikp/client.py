@@ -217,16 +217,23 @@ def scale(cluster: str, kind: str, name: str, replicas: int, namespace: str = "d
                                             "replicas": replicas})
 
 
+def set_readiness(cluster: str, name: str, ready: bool, namespace: str = "default") -> str:
+    """Make a pod's readiness fail (ready=False) or recover, as a failing probe would."""
+    return _request(cluster, "readiness", spec={"kind": "pod", "name": name,
+                                                "namespace": namespace, "ready": ready})
+
+
 def events(cluster: str) -> list[dict]:
     """Every event the supervisor still keeps, oldest first (each with its "seq")."""
     return _request(cluster, "events")
 
 
-def watch_events(cluster: str, since: int = 0):
-    """Events after sequence number `since`, as they are published; until the cluster goes."""
+def watch_events(cluster: str, since: int = 0, stop=None):
+    """Events after sequence number `since`, as they are published; until the cluster goes
+    (or the threading.Event `stop` is set)."""
     from minikp.controller.control import watch
 
-    return watch(cluster, since)
+    return watch(cluster, since, stop)
 
 
 # ---- traffic and proxy rules ------------------------------------------------------------

@@ -80,6 +80,7 @@ class Supervisor:
         self.commands = {}  # pod key → Popen
         self.dns: dict[str, Dnsmasq] = {}
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
+        self.unready: set[str] = set()  # pod keys whose readiness was made to fail by hand
         self.proxiers: dict[str, Proxier] = {}
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
@@ -265,11 +266,22 @@ class Supervisor:
             self.fabric.add_lb_route(ip, nodes)
 
     def set_ready(self, key: str, why: str) -> None:
-        """Running, and ready unless one of its readiness probes says otherwise."""
-        ready = all(t.ready for t in self.probes.get(key, []))
+        """Running, and ready unless one of its readiness probes says otherwise (or its
+        readiness was made to fail by hand)."""
+        ready = key not in self.unready and all(t.ready for t in self.probes.get(key, []))
         self.states[key] = PodState(ready=ready)
         self.events.emit("PodReady" if ready else "PodNotReady",
                          f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
+
+    def force_unready(self, pod, fail: bool) -> None:
+        """Readiness made to fail (or recover) by hand, as a failing probe would: the endpoint
+        leaves (or rejoins) every node's rules."""
+        key = pod_key(pod)
+        (self.unready.add if fail else self.unready.discard)(key)
+        st = self.states.get(key)
+        if st and st.running and not st.terminating:
+            self.set_ready(key, "readiness made to fail" if fail else "readiness recovered")
+            self.resync(f"readiness of {key}")
 
     def run_probes(self, pod, now: float) -> bool:
         """Run the pod's due readiness probes; True when its readiness changed."""
@@ -333,7 +345,8 @@ class Supervisor:
         self.events.publish(seq)
 
     # ---- live changes (the control socket) -------------------------------------------------
-    CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply}
+    CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply,
+               "readiness": changes.readiness}
 
     def handle(self, op: str, args: dict):
         """Called from a control-socket thread. Changes run on the main thread: the fabric's
@@ -342,7 +355,7 @@ class Supervisor:
         if op == "events":
             return self.events.since(0)
         if op not in self.CHANGES:
-            raise InputError(f'unknown operation "{op}"; valid: delete, scale, apply')
+            raise InputError(f'unknown operation "{op}"; valid: ' + ", ".join(self.CHANGES))
         done = Future()
         self.requests.put((self.CHANGES[op], args["spec"], done))
         return done.result()
@@ -371,6 +384,7 @@ class Supervisor:
         self.plan.allocator.release_pod(pod)
         for d in (self.states, self.netns, self.created, self.probes):
             d.pop(key, None)
+        self.unready.discard(key)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
 
     # ---- the loop ------------------------------------------------------------------------
