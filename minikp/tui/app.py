@@ -352,6 +352,7 @@ class MinikpApp(App):
 
         def run():
             results = self.source.send(source, url, count)
+            self.call_from_thread(self.show)  # the counters now, not at the next tick
             ok = sum(r["ok"] for r in results)
             return f"{count} requests from {source}: {ok} answered, {count - ok} failed"
         self.notify_result("send", run)
