@@ -315,7 +315,7 @@ def cmd_doctor(a) -> int:
 
 
 def cmd_apply(a) -> int:
-    warn(client.check_files(a.files))  # bad input: exit 2 before the cluster is touched
+    warn(client.check_files(a.files, a.name))  # bad input: exit 2 before the cluster is touched
     for f in a.files:
         print(client.apply(a.name, f))
     return 0

@@ -200,12 +200,26 @@ def apply(cluster: str, path: str) -> str:
     return _request(cluster, "apply", spec=os.path.abspath(path))
 
 
-def check_files(files: list[str]) -> list[str]:
-    """Each file alone is valid input (InputError otherwise), before the cluster is touched.
-    Returns their warnings, which a front end must show."""
+def check_files(files: list[str], cluster: str | None = None) -> list[str]:
+    """Each file alone is valid input (InputError otherwise), before the cluster is touched;
+    with `cluster` (apply), nodeName/nodeSelector are checked against its nodes. Returns the
+    files' warnings (FILE:LINE: ...), which a front end must show."""
     from minikp.scenario.load import load_scenario
 
-    return [w for f in files for w in load_scenario([f]).warnings]
+    live = _live_nodes(cluster) if cluster else None
+    return [w for f in files for w in load_scenario([f], cluster=live).warnings]
+
+
+def _live_nodes(cluster: str) -> ClusterConfig | None:
+    """The running cluster's nodes and their labels, as its state file lists them."""
+    from minikp.scenario.model import NodeSpec
+
+    try:
+        st = state.read(cluster)
+    except OperationError:
+        return None  # not up: the apply request says so
+    return ClusterConfig(nodes=[NodeSpec(n["metadata"]["name"], n["metadata"].get("labels", {}))
+                                for n in st["nodes"]])
 
 
 def delete(cluster: str, kind: str, name: str, namespace: str = "default") -> str:

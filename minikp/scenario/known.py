@@ -151,7 +151,9 @@ ENDPOINT_ADDRESS = {"ip": M, "hostname": M, "nodeName": M, "targetRef": W}
 FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     "Pod": {**TOP, "spec": M, **_under("spec", POD_SPEC)},
     "Deployment": {**TOP, "spec": M, **_under("spec", REPLICA_SET_SPEC),
-                   "spec.strategy": W, "spec.strategy.type": W, "spec.strategy.rollingUpdate": W,
+                   "spec.strategy": M, "spec.strategy.type": M, "spec.strategy.rollingUpdate": M,
+                   "spec.strategy.rollingUpdate.maxSurge": M,
+                   "spec.strategy.rollingUpdate.maxUnavailable": M,
                    "spec.revisionHistoryLimit": W, "spec.progressDeadlineSeconds": W,
                    "spec.paused": W},
     "ReplicaSet": {**TOP, "spec": M, **_under("spec", REPLICA_SET_SPEC)},

@@ -41,7 +41,7 @@ SAMPLE = ("empty-file", "tab-indent", "duplicate-key-flattened", "kind-lowercase
           "deployment-apps-v9", "ingress-extensions", "service-spec-typo", "container-typo",
           "capabilities-typo", "containers-mapping", "replicas-string", "port-too-big",
           "long-value-truncated", "selector-mismatch", "object-duplicate", "cluster-nodes-zero",
-          "cluster-proxy-ipvs", "slice-bad-address", "clusterip-kube-dns", "too-many-pods")
+          "cluster-proxy-userspace", "slice-bad-address", "clusterip-kube-dns", "too-many-pods")
 HOSTILE_SAMPLE = ("alias-bomb-labels", "dev-zero", "fifo", "deep-flow-10000", "latin-1",
                   "utf16-no-bom")
 BAD_UP = "mkt-badup"  # the cluster name every refused `up` would have made
@@ -106,7 +106,7 @@ def test_bad_input_up_creates_nothing_and_apply_changes_nothing(live, tmp_path, 
      'Service "other": spec.clusterIP: 10.96.0.10: provided IP is already allocated (to Service '
      "kube-system/kube-dns)"),
     (LIVE.split("---")[1].replace("name: web}\nspec:\n  replicas: 2", "name: big}\nspec:\n  replicas: 600"),
-     'Deployment "big": spec.replicas: 600 new pods do not fit: 502 free pod addresses'),
+     'Deployment "big": spec.replicas: 600 more pods do not fit on the nodes it may use'),
 ])
 def test_apply_refuses_what_the_plan_refuses(live, tmp_path, text, expect):
     """New objects that the live cluster's allocator refuses: exit 2 naming the file, line

@@ -277,13 +277,14 @@ CASES = [
          "ports: [{port: 80}]}\n", "not in the load balancer pool", plan=True),
     case("too-many-pods", DEP.replace("apiVersion: apps/v1\n", "apiVersion: apps/v1  #<\n")
          + C1 + "  replicas: 300\n",
-         'Deployment "web": spec.replicas: 300 new pods do not fit', plan=True),
+         'Deployment "web": spec.replicas: 300 more pods do not fit', plan=True),
     # ---- the Cluster document ----------------------------------------------------------------
     case("cluster-nodes-zero", CLUSTER + "spec:\n  nodes: 0  #<\n", "spec.nodes: 0: must be between 1 and 250"),
     case("cluster-nodes-many", CLUSTER + "spec:\n  nodes: 251  #<\n", "must be between 1 and 250"),
     case("cluster-nodes-string", CLUSTER + "spec:\n  nodes: three  #<\n", "a number of nodes (1-250)"),
     case("cluster-node-names-dup", CLUSTER + "spec:\n  nodes: [a, a]  #<\n", '"a": duplicate name'),
-    case("cluster-proxy-ipvs", CLUSTER + "spec:\n  proxy: {mode: ipvs}  #<\n", '"ipvs" is not implemented yet'),
+    case("cluster-proxy-userspace", CLUSTER + "spec:\n  proxy: {mode: userspace}  #<\n",
+         '"userspace" is not implemented yet'),
     case("cluster-proxy-bogus", CLUSTER + "spec:\n  proxy: {mode: ebpf}  #<\n", '"ebpf": not a proxy mode'),
     case("cluster-backend-bogus", CLUSTER + "spec:\n  proxy: {iptablesBackend: x}  #<\n",
          '"x": supported values: "auto", "legacy", "nft"'),
