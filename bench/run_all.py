@@ -76,6 +76,7 @@ def main():
     ap.add_argument("--skip-fabric", action="store_true")
     ap.add_argument("--skip-sync", action="store_true")
     ap.add_argument("--skip-nftables-sync", action="store_true")
+    ap.add_argument("--skip-validation", action="store_true")
     ap.add_argument("--sync-cap", type=float, default=60.0,
                     help="seconds any one iptables step may take (nft at 10,000 services does not finish)")
     ap.add_argument("--render-only", action="store_true")
@@ -108,6 +109,10 @@ def main():
             log("bench: userspace datapath (wrk: ClusterIP through the userspace proxy vs iptables)")
             res["userspace_datapath"] = bench_userspace_datapath(
                 seconds=a.datapath_seconds, rounds=a.datapath_rounds, log=log)
+        if not a.skip_validation:
+            from validation import bench_validation
+            log("bench: validating large scenarios (load + plan, no kernel)")
+            res["validation"] = bench_validation(log=log)
         # last: deleting namespaces that held 230,000 nft rules keeps the kernel busy for a while
         if not a.skip_sync:
             log("bench: iptables proxy sync (1,000 and 10,000 services x 5 endpoints, both backends)")

@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---- verbs ------------------------------------------------------------------------------
 
+def warn(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"minikp: warning: {w}", file=sys.stderr)
+
+
 def cmd_up(a) -> int:
     """The cluster lock comes first, so that a `down` run meanwhile finds this `up` and
     stops it; then the scenario (bad input: exit 2), then the supervisor."""
@@ -97,8 +102,7 @@ def cmd_up(a) -> int:
     lock = None
     try:
         lock = client.take_lock_for_up(a.name)
-        for warning in client.check_scenario(a.files, a.proxy_mode, a.nodes):  # exit 2 early
-            print(f"minikp: warning: {warning}", file=sys.stderr)
+        warn(client.check_scenario(a.files, a.proxy_mode, a.nodes))  # exit 2 early
         if a.foreground:
             def report(r):
                 print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
@@ -154,11 +158,24 @@ KINDS = {"nodes": "nodes", "node": "nodes", "no": "nodes",
          "endpointslices": "endpointslices", "endpointslice": "endpointslices"}
 
 
+# kinds minikp keeps and lists but does not act on: resource name -> kind
+STORED_KINDS = {alias: kind for kind, aliases in {
+    "ConfigMap": ("configmaps", "configmap", "cm"), "Secret": ("secrets", "secret"),
+    "ServiceAccount": ("serviceaccounts", "serviceaccount", "sa"),
+    "Ingress": ("ingresses", "ingress", "ing"), "IngressClass": ("ingressclasses", "ingressclass"),
+    "NetworkPolicy": ("networkpolicies", "networkpolicy", "netpol"),
+    "Role": ("roles", "role"), "RoleBinding": ("rolebindings", "rolebinding"),
+    "ClusterRole": ("clusterroles", "clusterrole"),
+    "ClusterRoleBinding": ("clusterrolebindings", "clusterrolebinding"),
+}.items() for alias in aliases}
+
+
 def cmd_get(a) -> int:
-    kind = KINDS.get(a.kind)
+    kind = KINDS.get(a.kind) or STORED_KINDS.get(a.kind)
     if kind is None:
         raise InputError(f'unknown resource type "{a.kind}"; valid: nodes, pods, svc, endpoints, '
-                         "endpointslices", field="get")
+                         "endpointslices, " + ", ".join(sorted({k for k in STORED_KINDS
+                                                                if k.endswith("s")})), field="get")
     objs = _objects(a, kind)
     if a.object_name and not objs:
         print(f'Error from server (NotFound): {kind} "{a.object_name}" not found', file=sys.stderr)
@@ -172,7 +189,8 @@ def cmd_get(a) -> int:
             print(yaml.safe_dump(doc, sort_keys=False), end="")
         return 0
     if a.output == "name":
-        print("\n".join(f"{kind.rstrip('s')}/{o['metadata']['name']}" for o in objs))
+        prefix = kind.lower() if kind in STORED_KINDS.values() else kind.rstrip("s")
+        print("\n".join(f"{prefix}/{o['metadata']['name']}" for o in objs))
         return 0
     if not objs and not a.watch:
         where = "" if kind == "nodes" or a.all_namespaces else f" in {a.namespace} namespace"
@@ -193,6 +211,8 @@ def _table(a, kind: str, objs: list[dict]) -> str:
     wide = a.output == "wide"
     if kind == "nodes":
         return tables.nodes_table(objs, wide)
+    if kind in STORED_KINDS.values():
+        return tables.stored_table(objs, a.all_namespaces)
     return {"pods": tables.pods_table, "services": tables.services_table,
             "endpoints": tables.endpoints_table,
             "endpointslices": tables.endpointslices_table}[kind](objs, wide, a.all_namespaces)
@@ -310,7 +330,7 @@ def cmd_doctor(a) -> int:
 
 
 def cmd_apply(a) -> int:
-    client.check_files(a.files, a.name)  # bad input: exit 2 before the cluster is touched
+    warn(client.check_files(a.files, a.name))  # bad input: exit 2 before the cluster is touched
     for f in a.files:
         print(client.apply(a.name, f))
     return 0
@@ -346,6 +366,7 @@ def cmd_events(a) -> int:
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
+    warn(client.check_scenario([a.file], a.proxy_mode))  # bad input: exit 2, warnings shown
     return run_test(a.file, a.name, lambda files: client.start_cluster(a.name, files, a.proxy_mode),
                     lambda: client.remove_cluster(a.name))
 

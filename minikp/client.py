@@ -30,7 +30,7 @@ from minikp.scenario.model import ClusterConfig
 
 def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> list[str]:
     """Load, validate and plan the scenario; raise InputError (exit 2) before anything is
-    made. Returns the warnings to show (skipped kinds, privileged containers)."""
+    made. Returns its warnings (FILE:LINE: ...), which a front end must show."""
     from minikp.scenario.load import load_scenario
     from minikp.scenario.plan import plan_cluster
     from minikp.workloads.sandbox import privileged_warnings
@@ -161,10 +161,11 @@ def read_state(cluster: str) -> dict:
 
 
 def objects(st: dict, kind: str, namespace: str | None = None, name: str | None = None) -> list[dict]:
-    """Objects of `kind` (nodes, pods, services, endpoints, endpointslices) in state `st`;
-    namespace None: every namespace."""
-    objs = st[kind]
-    if kind != "nodes" and namespace is not None:
+    """Objects of `kind` (nodes, pods, services, endpoints, endpointslices, or a stored kind
+    such as ConfigMap) in state `st`; namespace None: every namespace."""
+    objs = st[kind] if kind in st else [o for o in st.get("stored", []) if o["kind"] == kind]
+    namespaced = kind != "nodes" and all("namespace" in o["metadata"] for o in objs)
+    if namespaced and namespace is not None:
         objs = [o for o in objs if o["metadata"]["namespace"] == namespace]
     if name:
         objs = [o for o in objs if o["metadata"]["name"] == name]
@@ -201,14 +202,14 @@ def apply(cluster: str, path: str) -> str:
     return _request(cluster, "apply", spec=os.path.abspath(path))
 
 
-def check_files(files: list[str], cluster: str | None = None) -> None:
+def check_files(files: list[str], cluster: str | None = None) -> list[str]:
     """Each file alone is valid input (InputError otherwise), before the cluster is touched;
-    with `cluster` (apply), nodeName/nodeSelector are checked against its nodes."""
+    with `cluster` (apply), nodeName/nodeSelector are checked against its nodes. Returns the
+    files' warnings (FILE:LINE: ...), which a front end must show."""
     from minikp.scenario.load import load_scenario
 
     live = _live_nodes(cluster) if cluster else None
-    for f in files:
-        load_scenario([f], cluster=live)
+    return [w for f in files for w in load_scenario([f], cluster=live).warnings]
 
 
 def _live_nodes(cluster: str) -> ClusterConfig | None:

@@ -21,10 +21,17 @@ class InputError(Exception):
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         obj = f'{self.kind} "{self.name}": ' if self.kind else ""
         field = f"{self.field}: " if self.field else ""
-        return f"{where}{obj}{field}{self.message}"
+        return _shorten(f"{where}{obj}{field}{self.message}")
 
 
 class OperationError(Exception):
     """An operation failed (kernel refused, cluster missing, check failed). Exit code 1."""
 
     exit_code = 1
+
+
+def _shorten(text: str, limit: int = 2000) -> str:
+    """A safety net for messages that echo a huge value: cut overlong words and the middle."""
+    from minikp.scenario.rules import shorten
+    text = shorten(text)
+    return text if len(text) <= limit else f"{text[:limit // 2]} ... {text[-limit // 2:]}"

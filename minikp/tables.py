@@ -152,3 +152,15 @@ def endpointslices_table(slices: list[dict], wide=False, all_ns=False) -> str:
         rows.append([s["metadata"]["name"], s.get("addressType", "IPv4"), ports, shown or "<unset>",
                      age(s["metadata"].get("creationTimestamp"))])
     return render(*_ns_col(slices, all_ns, header, rows))
+
+
+def stored_table(objs: list[dict], all_ns=False) -> str:
+    """Kinds minikp only stores (ConfigMap, Secret, ...): NAME, DATA where kubectl shows it, AGE."""
+    with_data = any(o["kind"] in ("ConfigMap", "Secret") for o in objs)
+    header = ["NAME"] + (["DATA"] if with_data else []) + ["AGE"]
+    rows = []
+    for o in objs:
+        data = len(o.get("data") or {}) + len(o.get("binaryData") or o.get("stringData") or {})
+        rows.append([o["metadata"]["name"]] + ([str(data)] if with_data else [])
+                    + [age(o["metadata"].get("creationTimestamp", ""))])
+    return render(*_ns_col(objs, all_ns and any("namespace" in o["metadata"] for o in objs), header, rows))

@@ -140,14 +140,16 @@ def readiness(sup, spec) -> str:
 #                                    in a rollout, until their readiness probes pass)
 #   ("stop", [pod], reason)          graceful deletion: out of the endpoints, then stopped
 #   ("resync", reason)               endpoints, every node's proxy, DNS
+#   ("stored", old|None, obj)        replace or add a kind minikp only keeps and lists
 
 
 def apply(sup, path: str) -> str:
-    from minikp.scenario.load import load_scenario
+    from minikp.scenario.load import check_cluster_unchanged, load_scenario
 
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     new = load_scenario([path], cluster=sup.plan.config)  # checked against the live nodes
+    check_cluster_unchanged(sup.scenario.cluster, new)  # a Cluster document may only restate it
     steps, report = plan_apply(sup, new, os.path.basename(path))
     _check(sup, steps)
     _carry_out(sup, steps)
@@ -176,6 +178,14 @@ def plan_apply(sup, new, label: str) -> tuple[list, list[str]]:
         verb, more = _workload_change(sup, old, w)
         steps.extend(more)
         report.append(f"{what} {verb}")
+    for o in new.stored:  # kinds minikp keeps and lists only, by kind/namespace/name
+        old = next((x for x in sup.scenario.stored
+                    if (x.kind, x.namespace, x.name) == (o.kind, o.namespace, o.name)), None)
+        if old is not None and old.manifest == o.manifest:
+            report.append(f"{o.kind.lower()}/{o.name} unchanged")
+            continue
+        steps.append(("stored", old, o))
+        report.append(f"{o.kind.lower()}/{o.name} {'configured' if old else 'created'}")
     if steps:
         steps.append(("resync", f"apply {label}"))
     return steps, report
@@ -291,6 +301,11 @@ def _carry_out(sup, steps) -> None:
             _replica_sets_scaled(sup, step[1], "down")
         elif kind == "resync":
             sup.resync(step[1])
+        elif kind == "stored":
+            _, old, obj = step
+            if old is not None:
+                sup.scenario.stored.remove(old)
+            sup.scenario.stored.append(obj)
 
 
 def _replica_sets_scaled(sup, pods, way: str) -> None:

@@ -1,5 +1,5 @@
 """Kubernetes-shaped objects (the dicts `kubectl get -o json` prints) for nodes, pods,
-services, Endpoints and EndpointSlices, from the plan and the live pod states (pure)."""
+services, Endpoints, EndpointSlices and the kinds minikp only stores, from the plan and the live pod states (pure)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hashlib
 
 from minikp import KUBE_PROXY_VERSION
 from minikp.controller.endpoints import PodState, ServiceEndpoints
-from minikp.scenario.model import NodePlan, PodPlan, ServicePlan
+from minikp.scenario.model import NodePlan, PodPlan, ServicePlan, StoredObject
 from minikp.scenario.plan import safe_encode
 
 
@@ -185,3 +185,12 @@ def endpointslice_object(sp: ServicePlan, eps: ServiceEndpoints, created: str) -
 def slice_name(namespace: str, service: str) -> str:
     """`<service>-<5 chars>`: the endpointslice controller's generateName, made stable."""
     return f"{service}-{safe_encode(hashlib.sha256(f'{namespace}/{service}'.encode()).hexdigest())[:5]}"
+
+
+def stored_object(o: StoredObject, created: str) -> dict:
+    """A stored kind (ConfigMap, Secret, NetworkPolicy, ...) as given, with the metadata the
+    API server would add."""
+    meta = dict(o.manifest.get("metadata") or {})
+    meta.pop("namespace", None)
+    meta.update(_meta(o.name, o.namespace or None, created=created))
+    return {**o.manifest, "metadata": meta}

@@ -28,7 +28,7 @@ from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import PodState, compute_endpoints
 from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
-                                       now, pod_object, service_object)
+                                       now, pod_object, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
@@ -389,6 +389,8 @@ class Supervisor:
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
+            "stored": [stored_object(o, self.created.setdefault(
+                f"{o.kind}/{o.namespace}/{o.name}", now())) for o in self.scenario.stored],
         }
         for sp in plan.services:
             key = f"{sp.service.namespace}/{sp.service.name}"

@@ -2,27 +2,33 @@
 
 Every error is an InputError that names file, line, object and field path, and says what
 would be valid, e.g. `bad.yaml:12: Service "web": spec.ports[0].port: 70000: must be ...`.
-Kubernetes' validation rules come from rules.py; cross-object rules (selectors that match
-their template, named targetPorts that resolve, subnets that do not overlap) live here."""
+Reading is bounded (a regular file of at most MAX_FILE_BYTES; yamlpos.py caps depth and alias
+expansion); which kinds exist per apiVersion and which fields are known, modelled or only
+warned about come from known.py; Kubernetes' validation rules from rules.py; cross-object
+rules (selectors that match their template, named targetPorts that resolve, subnets that do
+not overlap) live here. Warnings (FILE:LINE: ...) are collected in Scenario.warnings for the
+front end to print."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
+import os
 import re
-
-import yaml
+import stat
 
 from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
 from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
-from minikp.scenario import rules
-from minikp.scenario.model import (ClientSpec, ClusterConfig, Container, ContainerPort,
+from minikp.scenario import known, rules
+from minikp.scenario.model import (ClientSpec, ClusterConfig, ConfigMap, Container, ContainerPort,
                                    EndpointSlice, EnvFromSource, EnvVar, NodeSpec, PodTemplate,
                                    Probe, Scenario, SecurityContext, Service, ServicePort,
-                                   SliceEndpoint, Source, Volume, VolumeMount, Workload)
+                                   SliceEndpoint, Source, StoredObject, Volume, VolumeMount,
+                                   Workload)
 from minikp.scenario.model import DeploymentStrategy
-from minikp.scenario.yamlpos import PosDict, line_of, load_documents
+from minikp.scenario.yamlpos import PosDict, YamlError, decode, line_of, load_documents
 from minikp.workloads import capabilities
 
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
@@ -31,8 +37,7 @@ IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed",
 IPVS_SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"  # minikp's own, for workshops
 IPTABLES_BACKENDS = ("auto", "legacy", "nft")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-KINDS = ("Deployment", "ReplicaSet", "Pod", "Service", "Namespace", "Endpoints", "EndpointSlice",
-         "List", "Cluster")
+MAX_FILE_BYTES = 16 << 20  # 20,000 Services are about 5 MiB; kube-apiserver takes 3 MiB a request
 
 
 class _Obj:
@@ -71,7 +76,7 @@ class _Obj:
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise self.error(field, f"{v!r}: must be an integer between {lo} and {hi}", d, key)
+            raise self.error(field, f"{rules.show(v, rules.REPR)}: must be an integer between {lo} and {hi}", d, key)
         return v
 
     def str(self, d, key: str, field: str, default: str = "") -> str:
@@ -79,14 +84,14 @@ class _Obj:
         if v is None:
             return default
         if not isinstance(v, str):
-            raise self.error(field, f"{v!r}: must be a string", d, key)
+            raise self.error(field, f"{rules.show(v, rules.REPR)}: must be a string", d, key)
         return v
 
     def strings(self, d, key: str, field: str) -> list[str]:
         items = self.list(d, key, field)
         for i, v in enumerate(items):
             if not isinstance(v, str):
-                raise self.error(f"{field}[{i}]", f"{v!r}: must be a string", d, key)
+                raise self.error(f"{field}[{i}]", f"{rules.show(v, rules.REPR)}: must be a string", d, key)
         return items
 
     def port(self, p, path: str, key: str, at) -> tuple[int, str]:
@@ -109,7 +114,12 @@ class _Obj:
 
 
 def _kind_of(v) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(v), type(v).__name__)
+    """What a YAML value is, in YAML's words (never a Python type name)."""
+    for t, word in ((bool, "a boolean"), (dict, "a mapping"), (list, "a list"), (str, "a string"),
+                    (int, "a number"), (float, "a number")):
+        if isinstance(v, t):
+            return word
+    return "null" if v is None else "a scalar"
 
 
 # ---- the entry point -------------------------------------------------------------------
@@ -121,11 +131,16 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
     `cluster`: the live cluster's, for `apply` (objects are checked against its nodes)."""
     scenario = Scenario(cluster=copy.deepcopy(cluster) if cluster else ClusterConfig())
     seen_cluster = None
+    index = _Index()
     for path in paths:
         scenario.files.append(path)
-        for doc in _read(path):
+        docs = _read(path)
+        if not docs:
+            raise InputError("no objects in this file: a scenario needs at least one document "
+                             "with apiVersion and kind", file=path)
+        for doc in docs:
             for item, file in _expand_lists(doc, path):
-                kind = item.get("kind")
+                kind = _checked_kind(scenario, item, file)
                 if kind == "Cluster":
                     if seen_cluster:
                         raise InputError(f"a second Cluster document (the first is at {seen_cluster})",
@@ -133,8 +148,8 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
                                          name=_name_of(item))
                     seen_cluster = f"{file}:{line_of(item)}"
                     scenario.cluster = _cluster(item, file)
-                else:
-                    _add_object(scenario, item, file)
+                elif kind:
+                    _add_object(scenario, index, item, file, kind)
     _apply_overrides(scenario, path=scenario.files[0] if scenario.files else "<command line>",
                      proxy_mode=proxy_mode, nodes=nodes)
     _check_cross_references(scenario)
@@ -143,17 +158,35 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
 
 
 def _read(path: str) -> list:
+    """The documents of one file; only a regular file, at most MAX_FILE_BYTES, is read (a FIFO
+    would block, /dev/zero never end)."""
     try:
-        with open(path) as f:
-            text = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", file=path) from None
     try:
-        docs = load_documents(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(e, 'problem', None) or e}", file=path,
-                         line=mark.line + 1 if mark else None) from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                    else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise InputError(f"cannot read: {what}; a scenario is a regular YAML file", file=path)
+        data = b""
+        while len(data) <= MAX_FILE_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError(f"larger than {MAX_FILE_BYTES >> 20} MiB: refused", file=path)
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", file=path) from None
+    finally:
+        os.close(fd)
+    try:
+        docs = load_documents(decode(data))
+    except YamlError as e:
+        raise InputError(e.message, file=path, line=e.line or None) from None
     for d in docs:
         if not isinstance(d, dict):
             raise InputError(f"a document must be a mapping with apiVersion and kind, not {_kind_of(d)}",
@@ -164,10 +197,14 @@ def _read(path: str) -> list:
 def _expand_lists(doc, file):
     kind = doc.get("kind")
     if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
-        for item in doc.get("items") or []:
+        items = doc.get("items") or []
+        if not isinstance(items, list):
+            raise InputError(f"items: must be a list, not {_kind_of(items)}", file=file,
+                             line=line_of(doc, "items"), kind=kind)
+        for item in items:
             if not isinstance(item, dict):
                 raise InputError("items[]: every item must be an object with apiVersion and kind",
-                                 file=file, line=line_of(doc, "items"), kind="List")
+                                 file=file, line=line_of(doc, "items"), kind=kind)
             yield from _expand_lists(item, file)
     else:
         yield doc, file
@@ -175,18 +212,62 @@ def _expand_lists(doc, file):
 
 def _name_of(doc) -> str:
     meta = doc.get("metadata")
-    return meta.get("name", "") if isinstance(meta, dict) else ""
+    name = meta.get("name", "") if isinstance(meta, dict) else ""
+    return rules.show(name, quote="") if isinstance(name, str) else ""
 
 
-def _add_object(scenario: Scenario, doc, file: str) -> None:
+def _checked_kind(scenario: Scenario, doc, file: str) -> str | None:
+    """The document's kind once its apiVersion and fields are checked against known.py;
+    None for a kind minikp skips (with a warning)."""
     kind = doc.get("kind")
+    line = line_of(doc)
     if not isinstance(kind, str) or not kind:
-        raise InputError("kind: missing; every document needs apiVersion and kind", file=file,
-                         line=line_of(doc))
-    if kind not in KINDS:
-        scenario.warnings.append(f"{file}:{line_of(doc)}: skipping {kind} \"{_name_of(doc)}\": "
-                                 f"minikp builds {', '.join(KINDS[:-2])}")
-        return
+        raise InputError("kind: required; every document needs apiVersion and kind", file=file,
+                         line=line_of(doc, "kind"))
+    api = doc.get("apiVersion", "minikp.dev/v1alpha1" if kind == "Cluster" else None)
+    problem = known.kind_problem(api, kind)
+    if problem:  # blame apiVersion for a kind that exists elsewhere, else the kind
+        blame = "apiVersion" if known.kind_exists(kind) or "apiVersion" not in doc else "kind"
+        raise InputError(rules.shorten(problem), file=file, line=line_of(doc, blame) or line)
+    role = known.role(api, kind)
+    shown = f'{kind} "{_name_of(doc)}"'
+    if role == known.UNHANDLED:
+        scenario.warnings.append(f"{file}:{line}: {shown}: skipped: minikp does not handle "
+                                 f"{kind}; it builds {', '.join(_BUILT)}")
+        return None
+    unknown = []
+    known.check_fields(kind, doc, lambda path, d, key: unknown.append((line_of(d, key), path)),
+                       lambda path, d, key: scenario.warnings.append(
+                           f"{file}:{line_of(d, key)}: {shown}: {path}: not modelled by minikp; "
+                           "ignored"))
+    if unknown:
+        at, path = min(unknown)
+        raise InputError(f'unknown field "{rules.show(path, quote="")}"', file=file,
+                         line=at or line, kind=kind, name=_name_of(doc))
+    if role == known.STORED and kind in known.STORED_NOTE:
+        scenario.warnings.append(f"{file}:{line}: {shown}: {known.STORED_NOTE[kind]}")
+    return kind
+
+
+_BUILT = ("Deployment", "ReplicaSet", "Pod", "Service", "Namespace", "Endpoints", "EndpointSlice")
+_CLUSTER_SCOPED = ("Namespace", "ClusterRole", "ClusterRoleBinding", "IngressClass")
+
+
+class _Index:
+    """(kind, namespace, name) -> where it was defined: duplicates found in O(1)."""
+
+    def __init__(self):
+        self.seen: dict = {}
+
+    def claim(self, obj: "_Obj", kind: str, namespace: str, name: str) -> None:
+        key = (kind, namespace, name)
+        if key in self.seen:
+            raise obj.error("metadata.name", f"already defined at {self.seen[key]}",
+                            obj.doc.get("metadata"), "name")
+        self.seen[key] = f"{obj.file}:{line_of(obj.doc)}"
+
+
+def _add_object(scenario: Scenario, index: _Index, doc, file: str, kind: str) -> None:
     obj = _Obj(file, kind, _name_of(doc), doc)
     meta = obj.map(doc, "metadata", "metadata")
     name = obj.str(meta, "name", "metadata.name")
@@ -197,34 +278,34 @@ def _add_object(scenario: Scenario, doc, file: str) -> None:
     obj.check(check_name(name), "metadata.name", meta, "name")
     namespace = obj.str(meta, "namespace", "metadata.namespace", "default")
     obj.check(rules.dns1123_label(namespace), "metadata.namespace", meta, "namespace")
+    source = Source(file, line_of(doc))
+    if kind in _CLUSTER_SCOPED:
+        namespace = ""
+    else:
+        _add_namespace(scenario, namespace)
+    if kind not in ("Endpoints", "EndpointSlice"):  # these replace each other, as before
+        index.claim(obj, kind, namespace, name)
     if kind == "Namespace":
         _add_namespace(scenario, name)
-        return
-    _add_namespace(scenario, namespace)
-    source = Source(file, line_of(doc))
-    if kind == "Service":
-        _unique(obj, scenario.services, namespace, name)
+    elif kind == "Service":
         scenario.services.append(_service(obj, doc, namespace, name, source))
     elif kind in ("Deployment", "ReplicaSet", "Pod"):
-        _unique(obj, [w for w in scenario.workloads if w.kind == kind], namespace, name)
         scenario.workloads.append(_workload(obj, doc, kind, namespace, name, source))
     elif kind == "Endpoints":
         scenario.endpoint_slices.append(_endpoints(obj, doc, namespace, name, source))
-
-    else:
+    elif kind == "EndpointSlice":
         scenario.endpoint_slices.append(_endpoint_slice(obj, doc, namespace, name, source))
+    else:
+        scenario.stored.append(StoredObject(doc["apiVersion"], kind, namespace, name, doc, source))
+        if kind == "ConfigMap":  # what envFrom / configMapKeyRef read
+            data = doc.get("data") or {}
+            scenario.config_maps.append(ConfigMap(namespace, name, {str(k): str(v) for k, v in (
+                data.items() if isinstance(data, dict) else ())}, source))
 
 
 def _add_namespace(scenario: Scenario, ns: str) -> None:
     if ns not in scenario.namespaces:
         scenario.namespaces.append(ns)
-
-
-def _unique(obj: _Obj, existing, namespace: str, name: str) -> None:
-    for o in existing:
-        if (o.namespace, o.name) == (namespace, name):
-            raise obj.error("metadata.name", f'already defined at {o.source.file}:{o.source.line}',
-                            obj.doc.get("metadata"), "name")
 
 
 # ---- workloads ---------------------------------------------------------------------------
@@ -615,7 +696,7 @@ def _service(obj: _Obj, doc, namespace: str, name: str, source: Source) -> Servi
             ipaddress.IPv4Network(r, strict=False)
         except ValueError:
             raise obj.error(f"spec.loadBalancerSourceRanges[{i}]",
-                            f'"{r}": must be an IPv4 CIDR such as 172.18.100.0/24', spec,
+                            f'{rules.show(r)}: must be an IPv4 CIDR such as 172.18.100.0/24', spec,
                             "loadBalancerSourceRanges") from None
         svc.load_balancer_source_ranges.append(r)
     for key, attr in (("externalTrafficPolicy", "external_traffic_policy"),
@@ -764,7 +845,7 @@ def _cluster(doc, file: str) -> ClusterConfig:
         c.nodes = [NodeSpec(name, obj.labels(n, "labels", f"{path}.labels"))
                    for path, n, name in _named_items(obj, spec, "nodes", "{name, labels}")]
     else:
-        raise obj.error("spec.nodes", f"{nodes!r}: a number of nodes (1-250) or a list of "
+        raise obj.error("spec.nodes", f"{rules.show(nodes, rules.REPR)}: a number of nodes (1-250) or a list of "
                         "{name, labels}", spec, "nodes")
     proxy = obj.map(spec, "proxy", "spec.proxy")
     c.proxy_mode = obj.str(proxy, "mode", "spec.proxy.mode", "iptables")
@@ -787,6 +868,39 @@ def _cluster(doc, file: str) -> ClusterConfig:
                 raise obj.error(f"{key}[{i}]", "must be a mapping", doc, key)
         setattr(c, key, items)
     return c
+
+
+# ClusterConfig attribute -> the field of the Cluster document it comes from
+_CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode": "spec.proxy.mode",
+                   "ipvs_scheduler": "spec.proxy.ipvs.scheduler",
+                   "iptables_backend": "spec.proxy.iptablesBackend",
+                   "sync_period_s": "spec.proxy.syncPeriod",
+                   "pod_subnet": "spec.networking.podSubnet",
+                   "service_subnet": "spec.networking.serviceSubnet",
+                   "node_subnet": "spec.networking.nodeSubnet",
+                   "load_balancer_pool": "spec.networking.loadBalancerPool",
+                   "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients"}
+# not the running cluster's state: what `minikp test` runs, and the name (`--name` gives it)
+_NOT_CLUSTER_STATE = ("source", "checks", "steps", "name")
+
+
+def check_cluster_unchanged(live: ClusterConfig, new: Scenario) -> None:
+    """For `apply`: a Cluster document may only restate the running cluster (nodes, subnets,
+    proxy mode cannot change under running pods); InputError naming the first change."""
+    c = new.cluster
+    if c.source.file == "<defaults>":  # no Cluster document
+        return
+    for f in dataclasses.fields(ClusterConfig):
+        if f.name in _NOT_CLUSTER_STATE or getattr(c, f.name) == getattr(live, f.name):
+            continue
+        shown = {"nodes": lambda ns: f"{len(ns)} nodes ({', '.join(n.name for n in ns)[:60]})",
+                 "clients": lambda cs: ", ".join(x.name for x in cs)[:60] or "none"}.get(
+                     f.name, lambda v: rules.show(v, rules.REPR))
+        raise InputError(f"{shown(getattr(c, f.name))} differs from the running cluster's "
+                         f"{shown(getattr(live, f.name))}: apply cannot change a Cluster; "
+                         "restate it unchanged or leave it out (or: minikp down, then up)",
+                         file=c.source.file, line=c.source.line, kind="Cluster", name=c.name,
+                         field=_CLUSTER_FIELDS.get(f.name, f.name))
 
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -881,9 +995,9 @@ def _ipv4_cidr(v: str) -> str | None:
 def _check_proxy_mode(obj: _Obj | None, mode: str, at=None) -> None:
     if mode in IMPLEMENTED_PROXY_MODES:
         return
-    what = (f'"{mode}" is not implemented yet; available: {", ".join(IMPLEMENTED_PROXY_MODES)}'
+    what = (f'{rules.show(mode)} is not implemented yet; available: {", ".join(IMPLEMENTED_PROXY_MODES)}'
             if mode in PROXY_MODES else
-            f'"{mode}": not a proxy mode; valid: {", ".join(PROXY_MODES)} '
+            f'{rules.show(mode)}: not a proxy mode; valid: {", ".join(PROXY_MODES)} '
             f'(implemented: {", ".join(IMPLEMENTED_PROXY_MODES)})')
     if obj is None:
         raise InputError(what, field="--proxy-mode")
@@ -915,7 +1029,7 @@ def _networking(obj: _Obj, net, c: ClusterConfig) -> None:
         try:
             a, b = ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address((last or first).strip())
         except ValueError:
-            raise obj.error("spec.networking.loadBalancerPool", f'"{pool}": must be FIRST-LAST, e.g. '
+            raise obj.error("spec.networking.loadBalancerPool", f'{rules.show(pool)}: must be FIRST-LAST, e.g. '
                             "172.18.255.200-172.18.255.250", net, "loadBalancerPool") from None
         c.load_balancer_pool = (str(a), str(b))
     else:
@@ -995,20 +1109,24 @@ def _check_cross_references(scenario: Scenario) -> None:
     for w in scenario.workloads:
         path = "spec" if w.kind == "Pod" else "spec.template.spec"
         if w.template.node_name and w.template.node_name not in node_names:
-            raise InputError(f'"{w.template.node_name}": no such node; nodes: {", ".join(sorted(node_names))}',
+            raise InputError(f'{rules.show(w.template.node_name)}: no such node; nodes: {", ".join(sorted(node_names))}',
                              file=w.source.file, line=w.source.line, kind=w.kind, name=w.name,
                              field=f"{path}.nodeName")
         sel = w.template.node_selector
         if sel and not any(all(node_labels(n).get(k) == v for k, v in sel.items())
                            for n in scenario.cluster.nodes):
-            raise InputError(f"{sel}: matches no node", file=w.source.file, line=w.source.line,
+            raise InputError(f"{rules.show(sel)}: matches no node", file=w.source.file, line=w.source.line,
                              kind=w.kind, name=w.name, field=f"{path}.nodeSelector")
+    by_label: dict = {}  # (namespace, key, value) -> workloads whose pods carry that label
+    for w in scenario.workloads:
+        for k, v in w.template.labels.items():
+            by_label.setdefault((w.namespace, k, v), []).append(w)
     for svc in scenario.services:
         if not svc.selector:
             continue
-        selected = [w for w in scenario.workloads
-                    if w.namespace == svc.namespace
-                    and all(w.template.labels.get(k) == v for k, v in svc.selector.items())]
+        k0, v0 = next(iter(svc.selector.items()))
+        selected = [w for w in by_label.get((svc.namespace, k0, v0), ())
+                    if all(w.template.labels.get(k) == v for k, v in svc.selector.items())]
         if not selected:
             continue
         names = {p.name for w in selected for c in w.template.containers for p in c.ports}

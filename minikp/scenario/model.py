@@ -11,6 +11,7 @@ Classes:
   Workload         a Deployment, ReplicaSet or bare Pod (replicas=1, kind="Pod")
   ServicePort, Service
   SliceEndpoint, EndpointSlice   user-given endpoints for selector-less Services
+  StoredObject     a kind minikp keeps and lists but does not act on (ConfigMap, ...)
   NodeSpec, ClientSpec, ClusterConfig   the `Cluster` document, every field defaulted
   Scenario         everything loaded from the files
   NodePlan, PodPlan, ServicePlan, ClientPlan, ClusterPlan   allocated names and addresses
@@ -221,6 +222,18 @@ class ConfigMap:
 
 
 @dataclass
+class StoredObject:
+    """A real Kubernetes object minikp keeps and lists but does not act on (ConfigMap, ...)."""
+
+    api_version: str
+    kind: str
+    namespace: str  # "" for cluster-scoped kinds
+    name: str
+    manifest: dict  # as given
+    source: Source = Source("<builtin>")
+
+
+@dataclass
 class NodeSpec:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
@@ -261,6 +274,7 @@ class Scenario:
     services: list[Service] = field(default_factory=list)
     endpoint_slices: list[EndpointSlice] = field(default_factory=list)
     config_maps: list[ConfigMap] = field(default_factory=list)
+    stored: list[StoredObject] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 

@@ -99,7 +99,7 @@ class Allocator:
         self.service_net = ipaddress.IPv4Network(c.service_subnet)
         lo, hi = (int(ipaddress.IPv4Address(x)) for x in c.load_balancer_pool)
         self.lb_pool = [str(ipaddress.IPv4Address(i)) for i in range(lo, hi + 1)]
-        self.used_ips: set[str] = set()  # ClusterIPs
+        self.used_ips: dict[str, str] = {}  # ClusterIP -> its Service, "namespace/name"
         self.used_node_ports: set[int] = set()
         self.used_lb: set[str] = set()
         self.pod_names: set[str] = set()  # every pod name ever handed out: never reused
@@ -107,6 +107,7 @@ class Allocator:
         self.node_last: dict[str, int] = {n.name: 1 for n in plan.nodes}
         self.node_load: dict[str, int] = {n.name: 0 for n in plan.nodes}
         self.rs_serial: dict[str, int] = {}
+        self.node_nets: dict[str, ipaddress.IPv4Network] = {}
 
     def clone(self) -> "Allocator":
         """A copy to plan a change on: what it hands out or takes back leaves this one as
@@ -153,9 +154,15 @@ class Allocator:
                              file=w.source.file, line=w.source.line, kind=w.kind, name=w.name,
                              field="spec.replicas")
 
-    @staticmethod
-    def _capacity(node: NodePlan) -> int:
-        return ipaddress.IPv4Network(node.pod_cidr).num_addresses - 3  # network, gateway, broadcast
+    def _capacity(self, node: NodePlan) -> int:
+        return self._pod_net(node).num_addresses - 3  # network, gateway, broadcast
+
+    def _pod_net(self, node: NodePlan) -> ipaddress.IPv4Network:
+        """The node's pod CIDR, parsed once (validating 20,000 Services asks for it often)."""
+        net = self.node_nets.get(node.name)
+        if net is None:
+            net = self.node_nets[node.name] = ipaddress.IPv4Network(node.pod_cidr)
+        return net
 
     def release_pod(self, pod: PodPlan) -> None:
         self.node_pod_ips[pod.node].discard(pod.ip)
@@ -190,7 +197,7 @@ class Allocator:
         return min(self._nodes_for(w), key=lambda n: self.node_load[n.name])
 
     def _pod_ip(self, node: NodePlan) -> str:
-        net = ipaddress.IPv4Network(node.pod_cidr)
+        net = self._pod_net(node)
         size = self._capacity(node)
         used = self.node_pod_ips[node.name]
         for step in range(1, size + 1):
@@ -220,7 +227,7 @@ class Allocator:
         return sp
 
     def release_service(self, sp: ServicePlan) -> None:
-        self.used_ips.discard(sp.cluster_ip)
+        self.used_ips.pop(sp.cluster_ip, None)
         self.used_node_ports.difference_update(sp.node_ports.values())
         self.used_node_ports.discard(sp.health_check_node_port)
         self.used_lb.discard(sp.load_balancer_ip)
@@ -237,9 +244,9 @@ class Allocator:
                 raise InputError(f"{ip}: not in the valid range; the service subnet is {net}",
                                  field="spec.clusterIP", **where)
             if str(ip) in self.used_ips:
-                raise InputError(f"{ip}: provided IP is already allocated", field="spec.clusterIP",
-                                 **where)
-            self.used_ips.add(str(ip))
+                raise InputError(f"{ip}: provided IP is already allocated (to Service "
+                                 f"{self.used_ips[str(ip)]})", field="spec.clusterIP", **where)
+            self.used_ips[str(ip)] = f"{svc.namespace}/{svc.name}"
             return str(ip)
         reserved = {1, 10}  # the kubernetes and kube-dns services' addresses
         fixed = {("default", "kubernetes"): 1, ("kube-system", "kube-dns"): 10}.get(
@@ -253,7 +260,7 @@ class Allocator:
         for offset in candidates:
             ip = str(net.network_address + offset)
             if ip not in self.used_ips and (offset not in reserved or fixed):
-                self.used_ips.add(ip)
+                self.used_ips[ip] = f"{svc.namespace}/{svc.name}"
                 return ip
         raise InputError(f"no free ClusterIP left in {net}", field="spec.clusterIP", **where)
 
@@ -309,8 +316,9 @@ def plan_cluster(scenario: Scenario) -> ClusterPlan:
                        endpoint_slices=list(scenario.endpoint_slices),
                        namespaces=list(scenario.namespaces))
     plan.allocator = Allocator(plan)
-    # requested addresses first, so that an allocated one never takes a requested one
-    for svc in sorted(scenario.services, key=lambda s: not s.cluster_ip):
+    # the built-in Services' fixed addresses first (a user's Service asking for one is the one
+    # refused), then requested addresses, so that an allocated one never takes a requested one
+    for svc in sorted(scenario.services, key=lambda s: (s.source.file != "<builtin>", not s.cluster_ip)):
         plan.services.append(plan.allocator.plan_service(svc))
     order = {id(s): i for i, s in enumerate(scenario.services)}
     plan.services.sort(key=lambda sp: order[id(sp.service)])

@@ -139,8 +139,12 @@ def test_named_target_port_must_resolve(tmp_path):
 
 def test_duplicate_objects_and_unknown_kinds(tmp_path):
     assert "already defined at" in error(tmp_path, SERVICE, SERVICE)
-    s = load(tmp_path, SERVICE, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-    assert "skipping ConfigMap" in s.warnings[0]
+    s = load(tmp_path, SERVICE, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+             "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n")
+    assert [(o.kind, o.name) for o in s.stored] == [("ConfigMap", "x")]  # kept, listed by get
+    assert s.warnings == [f"{tmp_path}/s.yaml:15: StatefulSet \"db\": skipped: minikp does not "
+                          "handle StatefulSet; it builds Deployment, ReplicaSet, Pod, Service, "
+                          "Namespace, Endpoints, EndpointSlice"]
 
 
 def test_command_line_overrides(tmp_path):
