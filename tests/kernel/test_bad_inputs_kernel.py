@@ -41,7 +41,7 @@ SAMPLE = ("empty-file", "tab-indent", "duplicate-key-flattened", "kind-lowercase
           "deployment-apps-v9", "ingress-extensions", "service-spec-typo", "container-typo",
           "capabilities-typo", "containers-mapping", "replicas-string", "port-too-big",
           "long-value-truncated", "selector-mismatch", "object-duplicate", "cluster-nodes-zero",
-          "cluster-proxy-userspace", "slice-bad-address", "clusterip-kube-dns", "too-many-pods")
+          "cluster-proxy-ebpf", "slice-bad-address", "clusterip-kube-dns", "too-many-pods")
 HOSTILE_SAMPLE = ("alias-bomb-labels", "dev-zero", "fifo", "deep-flow-10000", "latin-1",
                   "utf16-no-bom")
 BAD_UP = "mkt-badup"  # the cluster name every refused `up` would have made
