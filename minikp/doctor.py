@@ -89,6 +89,7 @@ def checks() -> list[tuple[str, bool, str]]:
                       ("ipvsadm", "ipvsadm"), ("ipset", "ipset")):
         found = shutil.which(tool)
         out.append((tool, bool(found), found or f"not installed (apt-get install {pkg})"))
+    out.append(_modes(dict((name, ok) for name, ok, _ in out)))
     docker = shutil.which("docker")
     if docker:
         r = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
@@ -97,3 +98,13 @@ def checks() -> list[tuple[str, bool, str]]:
     else:
         out.append(("docker", False, "not installed (optional)"))
     return out
+
+
+def _modes(ok: dict[str, bool]) -> tuple[str, bool, str]:
+    """Which proxy modes this kernel runs, from the checks above (userspace writes iptables
+    rules too)."""
+    iptables = ok.get("iptables legacy", False) or ok.get("iptables nft", False)
+    can = {"iptables": iptables, "nftables": ok.get("nftables", False),
+           "ipvs": ok.get("IPVS", False) and iptables, "userspace": iptables}
+    yes, no = [m for m, v in can.items() if v], [m for m, v in can.items() if not v]
+    return ("proxy modes", bool(yes), ", ".join(yes) + (f" (not {', '.join(no)}: see above)" if no else ""))
