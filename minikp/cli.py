@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("exec", "run a command in a pod, node/NAME or client/NAME")
     p.add_argument("target", metavar="TARGET")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
-    p = verb("curl", "send requests and show which backends answered")
+    p = verb("curl", "send requests and show which backends answered "
+                     "(http://, https://, tcp://HOST:PORT, udp://HOST:PORT, dns://NAME)")
     p.add_argument("url", metavar="URL")
     p.add_argument("--from", dest="source", metavar="TARGET")
     p.add_argument("-c", "--count", type=int, default=10)
@@ -213,10 +214,11 @@ def default_source(st: dict) -> str:
 
 
 def cmd_curl(a) -> int:
+    mode, target = client.curl_target(a.url)  # bad URL: exit 2 before the cluster is read
     st = client.read_state(a.name)
     source = a.source or default_source(st)
     host = client.find_host(a.name, st, source)
-    results = client.probe(a.name, host, "http", a.url, a.count, a.timeout)
+    results = client.probe(a.name, host, mode, target, a.count, a.timeout)
     answered = collections.Counter(r["body"] for r in results if r["ok"])
     errors = collections.Counter(r["error"] for r in results if not r["ok"])
     print(f"{len(results)} requests from {host.kind}/{host.name} to {a.url}: "

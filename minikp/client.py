@@ -6,7 +6,7 @@ errors are InputError (bad input) or OperationError (a failed operation).
 Clusters:    check_scenario, start_cluster, run_cluster, stop_supervisor, remove_cluster, clusters
 State:       read_state, objects, find_host, watch_state
 Control:     apply, delete, scale, events, watch_events
-Traffic:     probe, trace;  proxy rules: node_proxier
+Traffic:     curl_target, probe, trace;  proxy rules: node_proxier
 """
 
 from __future__ import annotations
@@ -195,6 +195,32 @@ def node_proxier(cluster: str, st: dict, node: str) -> Proxier:
         raise InputError(f'no node "{node}"; nodes: ' + ", ".join(nodes), field="NODE")
     config = dataclasses.replace(ClusterConfig(proxy_mode=st["proxyMode"]), **st["proxySettings"])
     return new_proxier(st["proxyMode"], names.netns_path(names.node_netns(cluster, node)), config)
+
+
+CURL_SCHEMES = {"http": "http", "https": "https", "udp": "udp", "tcp": "tcp", "dns": "dns"}
+
+
+def curl_target(url: str) -> tuple[str, str]:
+    """(probe mode, target) for a `minikp curl` URL, by its scheme: http://, https://,
+    tcp://HOST:PORT, udp://HOST:PORT, dns://NAME; no scheme is http."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "http", url
+    mode = CURL_SCHEMES.get(scheme.lower())
+    if mode is None:
+        raise InputError(f"{url}: unsupported scheme {scheme!r}; use "
+                         + ", ".join(f"{s}://" for s in CURL_SCHEMES), field="URL")
+    if mode in ("http", "https"):
+        return mode, url
+    target = rest.rstrip("/")
+    if mode == "dns":
+        if not target or "/" in target:
+            raise InputError(f"{url}: expected dns://NAME", field="URL")
+        return mode, target
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"{url}: expected {scheme}://HOST:PORT", field="URL")
+    return mode, target
 
 
 def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,

@@ -4,8 +4,11 @@ names resolve through the cluster DNS exactly as they would for a process in tha
 Prints one JSON document: {"results": [{"ok", "body", "error", "client", "ms"}, ...]};
 "client" is the source address the backend saw, when it says (built-in HTTP workloads do).
 
-Modes: http URL (one new connection per request, like curl), tcp HOST:PORT (connect),
-udp HOST:PORT (send a datagram, wait for the answer), dns NAME (getaddrinfo).
+Modes: http URL (one new connection per request, like curl), https URL (the same over TLS;
+the cluster has no CA, so like `curl -k` the certificate is not verified; a backend that does
+not speak TLS is an error saying so), tcp HOST:PORT (connect), udp HOST:PORT (send a
+datagram, wait for the answer), dns NAME (the resolver's answers: canonical name and
+addresses).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import http.client
 import json
 import socket
+import ssl
 import sys
 import time
 import urllib.parse
@@ -31,10 +35,16 @@ def _split_hostport(target: str, default_port: int | None = None) -> tuple[str, 
 CLIENT_HEADER = "X-Minikp-Client"  # the built-in HTTP workload's view of who connected
 
 
-def http_once(url: str, timeout: float) -> str | tuple[str, str]:
+def http_once(url: str, timeout: float, tls: bool = False) -> str | tuple[str, str]:
     u = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    if tls:
+        conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout,
+                                           context=_unverified_tls())
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
     try:
+        if tls:
+            _tls_handshake(conn, u)
         conn.request("GET", (u.path or "/") + (f"?{u.query}" if u.query else ""),
                      headers={"Connection": "close", "User-Agent": "minikp-curl"})
         resp = conn.getresponse()
@@ -45,6 +55,26 @@ def http_once(url: str, timeout: float) -> str | tuple[str, str]:
         return (body, client) if client else body
     finally:
         conn.close()
+
+
+def https_once(url: str, timeout: float) -> str | tuple[str, str]:
+    return http_once(url, timeout, tls=True)
+
+
+def _unverified_tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False  # no cluster CA: like curl -k
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _tls_handshake(conn: http.client.HTTPSConnection, u) -> None:
+    """Connect and shake hands; a backend answering in plain text is named as such."""
+    try:
+        conn.connect()
+    except (ssl.SSLError, ConnectionResetError) as e:
+        raise OSError(f"{u.hostname}:{u.port or 443} does not speak TLS (handshake: "
+                      f"{getattr(e, 'reason', None) or e}); try http://") from None
 
 
 def tcp_once(target: str, timeout: float) -> str:
@@ -63,11 +93,19 @@ def udp_once(target: str, timeout: float) -> str:
 
 
 def dns_once(name: str, timeout: float) -> str:
-    infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
-    return " ".join(sorted({i[4][0] for i in infos}))
+    """`NAME -> CANONICAL: ADDRESSES` as the pod's resolver (its resolv.conf search list)
+    answers."""
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM, 0,
+                                   socket.AI_CANONNAME)
+    except socket.gaierror as e:
+        raise OSError(f"{name}: {e.strerror}") from None
+    canonical = next((i[3] for i in infos if i[3]), name)
+    return f"{canonical}: {' '.join(sorted({i[4][0] for i in infos}))}"
 
 
-MODES = {"http": http_once, "tcp": tcp_once, "udp": udp_once, "dns": dns_once}
+MODES = {"http": http_once, "https": https_once, "tcp": tcp_once, "udp": udp_once,
+         "dns": dns_once}
 
 
 def run(mode: str, target: str, count: int, timeout: float, interval: float = 0.0) -> list[dict]:
