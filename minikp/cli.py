@@ -244,10 +244,18 @@ def cmd_rules(a) -> int:
 def cmd_trace(a) -> int:
     t = client.trace(a.name, a.source, a.dest, a.proto)
     host = t.host
-    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}, through node {t.node}:")
-    for table, chain, rule, packets in t.hits:
-        print(f"  {table:6s} {chain:28s} {packets:3d} pkt  {rule}")
-    print(f"answer: {t.result['body']}" if t.result["ok"] else f"failed: {t.result['error']}")
+    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}")
+    for leg in t.legs:
+        counted = "its packets" if leg.exact else "per-rule counters, all traffic"
+        print(f"{leg.title} ({counted}):")
+        if not leg.nodes:
+            print("  no node's rules saw it")
+        for node, hits in leg.nodes:
+            print(f"  through node {node}:")
+            for table, chain, rule, packets in hits:
+                print(f"    {table:6s} {chain:28s} {packets:3d} pkt  {rule}")
+        r = leg.result
+        print(f"  answer: {r['body']}" if r["ok"] else f"  failed: {r['error']}")
     return 0 if t.result["ok"] else 1
 
 

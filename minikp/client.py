@@ -224,12 +224,13 @@ def curl_target(url: str) -> tuple[str, str]:
 
 
 def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,
-          interval: float = 0.0) -> list[dict]:
-    """Run minikp.probe inside `host` (its network, hostname and resolv.conf)."""
+          interval: float = 0.0, sport: int = 0) -> list[dict]:
+    """Run minikp.probe inside `host` (its network, hostname and resolv.conf); `sport`: a
+    fixed source port (tcp, udp)."""
     from minikp.nsenter import popen_in
 
     argv = [sys.executable, "-m", "minikp.probe", mode, target, "--count", str(count),
-            "--timeout", str(timeout), "--interval", str(interval)]
+            "--timeout", str(timeout), "--interval", str(interval), "--sport", str(sport)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     p = popen_in(host.netns, argv, hostname=host.hostname, resolv_conf=host.resolv_conf,
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -240,24 +241,85 @@ def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: f
 
 
 @dataclasses.dataclass
+class TraceLeg:
+    """One traced exchange: the DNS lookup of a name, or the connection itself."""
+
+    title: str
+    nodes: list[tuple[str, list[Hit]]]  # each node the packets crossed, with the rules met
+    result: dict  # the probe's answer: ok, body or error
+    exact: bool  # True: only the traced packets were counted (else: per-rule counters)
+
+
+@dataclasses.dataclass
 class Trace:
     host: state.Host  # where the packet started
-    node: str  # the node whose rules it crossed
-    hits: list[Hit]  # rules whose counters grew, in the order the packet met them
-    result: dict  # the probe's answer: ok, body or error
+    legs: list[TraceLeg]  # with a name as destination: the DNS lookup, then the connection
+
+    @property
+    def result(self) -> dict:
+        return self.legs[-1].result
+
+
+TRACE_PORTS = (20000, 29999)  # below the ephemeral range: no other socket picks it
 
 
 def trace(cluster: str, source: str, dest: str, proto: str = "tcp") -> Trace:
-    """One connection from `source` to `dest` (IP:PORT) and the rules it crossed on the node
-    that handled it (the source's own node, or the node owning `dest`)."""
+    """One connection from `source` to `dest` (HOST:PORT), followed through every node that
+    saw its packets, in the order they met the rules. Where the proxy can (iptables-legacy:
+    the TRACE target) only the connection's own packets in its original direction count;
+    otherwise the nodes' per-rule counters before and after. A name as HOST is resolved
+    first, as its own leg (the DNS query's path to the cluster DNS)."""
+    import ipaddress
+    import random
+
     st = read_state(cluster)
     host = find_host(cluster, st, source)
-    node = host.node or node_for_address(st, dest)
-    proxier = node_proxier(cluster, st, node)
-    before = proxier.counters()
-    result = probe(cluster, host, proto, dest, 1, 2.0)[0]
-    after = proxier.counters()
-    return Trace(host, node, proxier.hits(before, after), result)
+    name, _, port = dest.rpartition(":")
+    if not name or not port.isdigit():
+        raise InputError(f"{dest}: expected HOST:PORT", field="--to")
+    proxiers = {n["metadata"]["name"]: node_proxier(cluster, st, n["metadata"]["name"])
+                for n in st["nodes"]}
+    legs = []
+    try:
+        ipaddress.ip_address(name)
+        ip = name
+    except ValueError:
+        legs.append(_trace_leg(f"DNS lookup of {name}", host, proxiers, "udp", {"dport": 53},
+                               lambda: probe(cluster, host, "dns", name, 1, 2.0)[0]))
+        lookup = legs[-1].result
+        if not lookup["ok"]:
+            return Trace(host, legs)
+        ip = lookup["body"].rpartition(": ")[2].split()[0]
+    sport = random.randint(*TRACE_PORTS)
+    legs.append(_trace_leg(f"{proto} {host.ip}:{sport} -> {ip}:{port}", host, proxiers, proto,
+                           {"sport": sport},
+                           lambda: probe(cluster, host, proto, f"{ip}:{port}", 1, 2.0,
+                                         sport=sport)[0]))
+    return Trace(host, legs)
+
+
+def _trace_leg(title, host, proxiers: dict[str, Proxier], proto, match, send) -> TraceLeg:
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        traces, before = {}, {}
+        for node, p in proxiers.items():
+            t = getattr(p, "packet_trace", lambda *a, **k: None)(proto, **match)
+            if t is not None:
+                traces[node] = stack.enter_context(t)
+            else:
+                before[node] = p.counters()
+        result = send()
+        after = {node: proxiers[node].counters() for node in before}
+    hits = {node: t.hits() for node, t in traces.items()}
+    hits |= {node: proxiers[node].hits(before[node], after[node]) for node in before}
+
+    def order(node):  # the source's node, then where the proxy translated, then the rest
+        return (node != host.node, not any(h[0] == "nat" and "-j DNAT" in h[2] for h in hits[node]),
+                node)
+
+    nodes = [(n, hits[n]) for n in sorted(hits, key=order) if hits[n]]
+    return TraceLeg(title, nodes, result, exact=not before)
 
 
 def node_for_address(st: dict, dest: str) -> str:

@@ -69,17 +69,26 @@ def _unverified_tls() -> ssl.SSLContext:
 
 
 def _tls_handshake(conn: http.client.HTTPSConnection, u) -> None:
-    """Connect and shake hands; a backend answering in plain text is named as such."""
+    """Connect, then shake hands: a backend that answers the handshake in plain text, closes,
+    or never answers it, while the TCP connection stood, is named as not speaking TLS."""
+    where = f"{u.hostname}:{u.port or 443}"
+    sock = socket.create_connection((conn.host, conn.port), conn.timeout)
     try:
-        conn.connect()
-    except (ssl.SSLError, ConnectionResetError) as e:
-        raise OSError(f"{u.hostname}:{u.port or 443} does not speak TLS (handshake: "
-                      f"{getattr(e, 'reason', None) or e}); try http://") from None
+        conn.sock = _unverified_tls().wrap_socket(sock, server_hostname=u.hostname)
+    except (ssl.SSLError, ConnectionResetError, TimeoutError, socket.timeout) as e:
+        sock.close()
+        why = "no answer" if isinstance(e, (TimeoutError, socket.timeout)) else (
+            getattr(e, "reason", None) or str(e) or type(e).__name__)
+        raise OSError(f"{where} does not speak TLS (handshake: {why}); try http://") from None
+
+
+SOURCE_PORT = 0  # --sport: a fixed source port, so that `minikp trace` can pick its packets
 
 
 def tcp_once(target: str, timeout: float) -> str:
     host, port = _split_hostport(target)
-    with socket.create_connection((host, port), timeout=timeout) as s:
+    with socket.create_connection((host, port), timeout=timeout,
+                                  source_address=("", SOURCE_PORT) if SOURCE_PORT else None) as s:
         return f"connected {s.getsockname()[0]} -> {s.getpeername()[0]}:{port}"
 
 
@@ -88,6 +97,8 @@ def udp_once(target: str, timeout: float) -> str:
     addr = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
+        if SOURCE_PORT:
+            s.bind(("", SOURCE_PORT))
         s.sendto(b"hostname\n", addr)
         return s.recv(4096).decode(errors="replace").strip()
 
@@ -131,7 +142,10 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--interval", type=float, default=0.0)
+    ap.add_argument("--sport", type=int, default=0, help="tcp/udp: the source port")
     a = ap.parse_args(argv)
+    global SOURCE_PORT
+    SOURCE_PORT = a.sport
     json.dump({"results": run(a.mode, a.target, a.count, a.timeout, a.interval)}, sys.stdout)
     return 0
 

@@ -70,6 +70,11 @@ class Proxier(Protocol):
         packet meets them: what `minikp trace` prints."""
         ...
 
+    # Optional, for modes that can follow single packets (iptables-legacy: TRACE):
+    # packet_trace(proto, *, sport=None, dport=None) -> a context manager, or None when it
+    # cannot here; after its `with` block, .hits() lists the rules only the matching packets
+    # (their original direction) met, in order. `minikp trace` falls back to counters().
+
     def describe(self) -> str:
         """A short human name, e.g. "iptables (legacy)": `up`'s summary, state.json."""
         ...

@@ -111,6 +111,15 @@ class IptablesProxier:
     def hits(self, before: trace.Counters, after: trace.Counters) -> list[Hit]:
         return trace.hits(before, after)
 
+    def packet_trace(self, proto: str, *, sport: int | None = None, dport: int | None = None):
+        """A context manager following single packets (the TRACE target), or None where its
+        reports do not reach nfnetlink_log (iptables-nft traces through nftrace instead)."""
+        if self.backend != "legacy":
+            return None
+        from minikp.proxy.iptables.packet_trace import PacketTrace
+
+        return PacketTrace(self.netns_path, self.backend, proto, sport=sport, dport=dport)
+
     def describe(self) -> str:
         return f"iptables ({self.backend})"
 

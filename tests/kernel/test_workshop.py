@@ -1,0 +1,127 @@
+"""The workshop walkthrough's commands as an attendee types them (issue 12): `trace` follows
+the packet to the node that received it and counts only its packets, `curl` honours the URL
+scheme, and the posts' tools (nslookup, dig, ping) work inside `minikp exec`."""
+
+import re
+
+import pytest
+
+from conftest import Cluster, minikp
+
+LOADBALANCER = "scenarios/loadbalancer.yaml"
+HOSTNAMES = "scenarios/hostnames.yaml"
+
+
+@pytest.fixture(scope="module")
+def lb():
+    name = "mkt-workshop-lb"
+    minikp("up", LOADBALANCER, "--name", name)
+    try:
+        yield Cluster(name, LOADBALANCER)
+    finally:
+        minikp("down", "--name", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def hostnames():
+    name = "mkt-workshop-hn"
+    minikp("up", HOSTNAMES, "--name", name)
+    try:
+        yield Cluster(name, HOSTNAMES)
+    finally:
+        minikp("down", "--name", name, check=False)
+
+
+def legs(out: str) -> dict[str, dict[str, list[tuple[str, str, int, str]]]]:
+    """trace's output: {leg title: {node: [(table, chain, packets, rule), ...]}}."""
+    parsed, leg, node = {}, None, None
+    for line in out.splitlines():
+        if line.endswith("):") and not line.startswith(" "):
+            leg = line.rsplit(" (", 1)[0]
+            parsed[leg] = {}
+        elif m := re.match(r"  through node (\S+):$", line):
+            node = m.group(1)
+            parsed[leg][node] = []
+        elif m := re.match(r"    (\w+)\s+(\S+)\s+(\d+) pkt  (.*)$", line):
+            parsed[leg][node].append((m.group(1), m.group(2), int(m.group(3)), m.group(4)))
+    return parsed
+
+
+def test_trace_of_a_blocked_client_shows_the_firewall_drop_on_the_node_it_reached(lb):
+    r = lb.cli("trace", "--from", "client/blocked", "--to", "172.18.255.200:80", check=False)
+    assert r.returncode == 1 and "failed:" in r.stdout, r.stdout
+    [connection] = legs(r.stdout).values()
+    drops = [(node, rule) for node, hits in connection.items() for t, chain, _, rule in hits
+             if chain == "KUBE-PROXY-FIREWALL" and rule.endswith("-j DROP")]
+    assert drops, r.stdout
+    # the node listed first is the one whose rules dropped it
+    assert next(iter(connection)) == drops[0][0], r.stdout
+
+
+def test_trace_of_an_allowed_client_lists_fw_svc_sep_in_order_counting_only_its_packets(lb):
+    out = lb.cli("trace", "--from", "client/allowed", "--to", "172.18.255.200:80").stdout
+    [connection] = legs(out).values()
+    node, hits = next(iter(connection.items()))
+    chains = [chain for _, chain, _, _ in hits]
+    fw = chains.index(next(c for c in chains if c.startswith("KUBE-FW-")))
+    ext = chains.index(next(c for c in chains if c.startswith("KUBE-EXT-")))
+    svc = chains.index(next(c for c in chains if c.startswith("KUBE-SVC-")))
+    sep = chains.index(next(c for c in chains if c.startswith("KUBE-SEP-")))
+    assert chains.index("KUBE-SERVICES") < fw < ext < svc < sep, out
+    # nat rules see a connection's first packet only: exactly one, nothing else counted
+    assert all(n == 1 for t, _, n, _ in hits if t == "nat"), out
+    # a TCP connect and close sends at most 4 packets one way (SYN, ACK, FIN, ACK); the
+    # replies are not counted (before: KUBE-FORWARD 6 pkt)
+    assert max(n for _, _, n, _ in hits) <= 4, out
+    assert "answer: connected" in out
+
+
+def test_trace_to_a_name_shows_the_dns_lookup_apart(hostnames):
+    out = hostnames.cli("trace", "--from", "pod/app=curl", "--to", "hostnames:80").stdout
+    parsed = legs(out)
+    dns, connection = parsed.values()
+    assert list(parsed)[0] == "DNS lookup of hostnames"
+    dns_rules = [rule for hits in dns.values() for _, _, _, rule in hits]
+    conn_rules = [rule for hits in connection.values() for _, _, _, rule in hits]
+    assert any("kube-system/kube-dns:dns" in r for r in dns_rules), out
+    assert not any("hostnames" in r for r in dns_rules), out
+    assert not any("kube-dns" in r for r in conn_rules), out
+    assert any("default/hostnames:http -> " in r for r in conn_rules), out
+
+
+def test_curl_sends_udp_urls_over_udp(hostnames):
+    out = hostnames.cli("curl", "udp://hostnames:80", "--from", "pod/app=curl", "-c", "20").stdout
+    assert "20 answered, 0 failed" in out, out
+    # the Service's UDP port goes to the same pods: their names come back over UDP
+    assert out.count("hostnames-") == 3, out
+    # a DNS server gets a datagram (no TCP connection): no answer to a non-DNS payload
+    r = hostnames.cli("curl", "udp://10.96.0.10:53", "--from", "pod/app=curl", "-c", "1",
+                      "--timeout", "0.5", check=False)
+    assert r.returncode == 1 and "timed out" in r.stdout, r.stdout
+
+
+def test_curl_dns_prints_the_answers_and_https_says_the_backend_has_no_tls(hostnames):
+    ip = hostnames.svc("hostnames")["spec"]["clusterIP"]
+    out = hostnames.cli("curl", "dns://hostnames", "--from", "pod/app=curl", "-c", "1").stdout
+    assert f"hostnames.default.svc.cluster.local: {ip}" in out, out
+    r = hostnames.cli("curl", "https://hostnames:80/", "--from", "pod/app=curl", "-c", "1",
+                      check=False)
+    assert r.returncode == 1 and "hostnames:80 does not speak TLS" in r.stdout, r.stdout
+    assert minikp("curl", "--name", hostnames.name, "gopher://x/",
+                  check=False).returncode == 2
+
+
+def test_the_posts_nslookup_dig_and_ping_work_inside_pods(hostnames):
+    ip = hostnames.svc("hostnames")["spec"]["clusterIP"]
+    out = hostnames.cli("exec", "pod/app=curl", "--", "nslookup", "hostnames").stdout
+    assert "Name:\thostnames.default.svc.cluster.local" in out and f"Address: {ip}" in out, out
+    out = hostnames.cli("exec", "pod/app=curl", "--", "dig", "+short",
+                        "hostnames.default.svc.cluster.local").stdout
+    assert out.strip() == ip
+    # a ClusterIP is a set of rules for TCP/UDP ports, not a host: it does not answer ping
+    r = hostnames.cli("exec", "pod/app=curl", "--", "ping", "-c", "1", "-W", "1", ip, check=False)
+    assert r.returncode != 0 and "100% packet loss" in r.stdout, r.stdout
+    # a pod IP does
+    pod_ip = hostnames.pods("hostnames-")[0]["status"]["podIP"]
+    assert hostnames.cli("exec", "pod/app=curl", "--", "ping", "-c", "1", "-W", "1",
+                         pod_ip).returncode == 0
