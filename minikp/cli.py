@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("node", metavar="NODE")
     p.add_argument("--format", help="the proxy mode's own tool (iptables mode: iptables)")
     p.add_argument("--table", help="one table only (iptables mode: filter, nat, mangle, raw)")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="then, for each sync of the node's proxy, what it changed")
     p = verb("trace", "the chains one connection crosses and the endpoint it reached")
     p.add_argument("--from", dest="source", required=True, metavar="TARGET")
     p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
@@ -237,7 +239,21 @@ def cmd_rules(a) -> int:
     if a.format is not None and a.format not in proxier.formats:
         raise InputError(f'{a.format}: this cluster runs the proxy in {st["proxyMode"]} mode; '
                          f'available: {", ".join(proxier.formats)}', field="--format")
-    print(proxier.rules_text(a.table, a.format), end="")
+    if not a.watch:
+        print(proxier.rules_text(a.table, a.format), end="")
+        return 0
+    import datetime as dt
+
+    for ev, text, changed in client.watch_rules(a.name, a.node, a.table, a.format):
+        if ev is None:
+            print(text, end="", flush=True)
+            continue
+        t = dt.datetime.fromtimestamp(ev["time"]).strftime("%H:%M:%S.%f")[:-3]
+        print(f"--- {t} {ev['message']}: "
+              + (f"{sum(1 for l in changed if l[:1] in '+-')} lines changed" if changed
+                 else "no change"), flush=True)
+        for line in changed:
+            print(f"  {line}", flush=True)
     return 0
 
 

@@ -6,7 +6,7 @@ errors are InputError (bad input) or OperationError (a failed operation).
 Clusters:    check_scenario, start_cluster, run_cluster, stop_supervisor, remove_cluster, clusters
 State:       read_state, objects, find_host, watch_state
 Control:     apply, delete, scale, events, watch_events
-Traffic:     curl_target, probe, trace;  proxy rules: node_proxier
+Traffic:     curl_target, probe, trace;  proxy rules: node_proxier, watch_rules
 """
 
 from __future__ import annotations
@@ -221,6 +221,25 @@ def curl_target(url: str) -> tuple[str, str]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InputError(f"{url}: expected {scheme}://HOST:PORT", field="URL")
     return mode, target
+
+
+def watch_rules(cluster: str, node: str, table: str | None = None, fmt: str | None = None):
+    """Yield (None, rules now, []) and then, for each sync of `node`'s proxy (its
+    ProxySynced events), (that event, the rules after it, what changed as
+    minikp.rulesdiff.diff lines; [] when the sync rewrote nothing), until the cluster goes."""
+    from minikp.rulesdiff import diff
+
+    st = read_state(cluster)
+    proxier = node_proxier(cluster, st, node)
+    past = events(cluster)  # subscribe from here: a sync after this read is not missed
+    text = proxier.rules_text(table, fmt)
+    yield None, text, []
+    for ev in watch_events(cluster, since=past[-1]["seq"] if past else 0):
+        if ev["type"] != "ProxySynced" or ev.get("node") != node:
+            continue
+        new = proxier.rules_text(table, fmt)
+        yield ev, new, diff(text, new)
+        text = new
 
 
 def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,

@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from minikp import names, state
 from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
-from minikp.controller.endpoints import PodState, compute_endpoints
+from minikp.controller.endpoints import PodState, compute_endpoints, describe_changes
 from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
                                        now, pod_object, service_object)
 from minikp.controller.probes import ProbeTracker, run_probe
@@ -227,7 +227,8 @@ class Supervisor:
         eps = compute_endpoints(self.plan.services, self.plan.pods, self.states,
                                 self.plan.endpoint_slices)
         if eps != self.endpoints:
-            self.events.emit("EndpointsChanged", f"endpoints updated ({reason})")
+            self.events.emit("EndpointsChanged",
+                             f"endpoints {describe_changes(self.endpoints, eps)} ({reason})")
         self.endpoints = eps
         for node in self.plan.nodes:
             r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))

@@ -125,3 +125,44 @@ def test_the_posts_nslookup_dig_and_ping_work_inside_pods(hostnames):
     pod_ip = hostnames.pods("hostnames-")[0]["status"]["podIP"]
     assert hostnames.cli("exec", "pod/app=curl", "--", "ping", "-c", "1", "-W", "1",
                          pod_ip).returncode == 0
+
+
+def test_rules_watch_prints_what_each_sync_changed(hostnames):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out_path = f"/tmp/{hostnames.name}-rules-watch.out"
+
+    def wait_for(text, after=0):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open(out_path) as f:
+                got = f.read()
+            if text in got[after:]:
+                return got
+            assert p.poll() is None, got
+            time.sleep(0.1)
+        raise AssertionError(f"no {text!r} in:\n{got}")
+
+    with open(out_path, "w") as out:
+        p = subprocess.Popen([sys.executable, "-m", "minikp.cli", "rules", "node-1", "--name",
+                              hostnames.name, "--table", "nat", "--watch"], stdout=out,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        first = wait_for("COMMIT")
+        assert "default/hostnames:http -> " in first
+        hostnames.cli("scale", "deployment", "hostnames", "--replicas", "4")
+        got = wait_for("\n  + -A KUBE-SVC-", len(first))
+        changes = got[len(first):]
+        assert "partial sync" in changes and "(scaling hostnames to 4)" in changes, changes
+        # the new endpoint's chain, and the probabilities rewritten for four endpoints
+        assert "  + :KUBE-SEP-" in changes and "--probability 0.25000000000" in changes, changes
+        assert "  - -A KUBE-SVC-" in changes and "\n  *nat\n" in changes, changes
+    finally:
+        os.killpg(p.pid, signal.SIGINT)
+        p.wait(10)
+        os.unlink(out_path)
+        hostnames.cli("scale", "deployment", "hostnames", "--replicas", "3")
