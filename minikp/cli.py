@@ -94,14 +94,43 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_up(a) -> int:
     client.check_scenario(a.files, a.proxy_mode, a.nodes)  # exit 2 early
     t0 = time.monotonic()
+    show = progress_printer(sys.stdout)
     if a.foreground:
         def report(r):
+            show(None)
             print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
                   file=sys.stdout if r["ok"] else sys.stderr, flush=True)
-        return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report)
-    client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes)
+        return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report, show)
+    try:
+        client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes, on_event=show)
+    finally:
+        show(None)
     print(summary(a.name, t0))
     return 0
+
+
+def progress_printer(out):
+    """`up`'s progress: on a terminal one line redrawn as events arrive; otherwise a plain
+    line per finished phase. Called with None: done (the terminal line is cleared)."""
+    from minikp.progress import Progress
+
+    p, tty = Progress(), out.isatty()
+
+    def show(ev):
+        if ev is None:
+            if tty:
+                out.write("\r\x1b[K")
+                out.flush()
+            return
+        if not p.feed(ev):
+            return
+        if tty:
+            out.write("\r\x1b[K" + p.line())
+        while (done := p.phase_done()) is not None:
+            if not tty:
+                out.write(done + "\n")
+        out.flush()
+    return show
 
 
 def summary(name, t0) -> str:

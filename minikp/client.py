@@ -34,9 +34,11 @@ def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> None:
     plan_cluster(load_scenario(files, proxy_mode=proxy_mode, nodes=nodes))
 
 
-def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None) -> None:
+def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None,
+                  on_event=None) -> None:
     """Start the cluster's supervisor in the background; return once it reports the cluster
-    up, or raise what went wrong (it has then removed everything it made)."""
+    up, or raise what went wrong (it has then removed everything it made). `on_event(ev)`
+    sees its events until then, as they happen (for progress: minikp.progress)."""
     os.makedirs(names.state_dir(name), exist_ok=True)
     read_fd, write_fd = os.pipe()
     argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
@@ -48,7 +50,14 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None) -> N
                          pass_fds=(write_fd,), start_new_session=True)
     os.close(write_fd)
     with os.fdopen(read_fd) as f:
-        line = f.readline()
+        for line in f:
+            r = json.loads(line)
+            if "event" not in r:
+                break
+            if on_event is not None:
+                on_event(r["event"])
+        else:
+            line = ""
     if not line:
         raise OperationError(f"the supervisor died during start-up; see "
                              f"{names.state_dir(name)}/supervisor.log")
@@ -57,12 +66,14 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None) -> N
         raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
 
 
-def run_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, report=None) -> int:
+def run_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, report=None,
+                on_event=None) -> int:
     """Run the supervisor in this process until SIGTERM/SIGINT (`up --foreground`);
-    `report(dict)` is told once whether the cluster came up."""
+    `report(dict)` is told once whether the cluster came up, `on_event(ev)` of each event
+    until then."""
     from minikp.controller.supervisor import run
 
-    return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report)
+    return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report, on_event)
 
 
 def stop_supervisor(cluster: str) -> None:

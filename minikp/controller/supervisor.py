@@ -98,7 +98,13 @@ class Supervisor:
         for sub in ("resolv", "pods"):
             os.makedirs(os.path.join(names.state_dir(self.name), sub), exist_ok=True)
         self.write_resolv_confs()
+        self.events.emit("UpStarted", f"building {len(self.plan.nodes)} nodes, "
+                         f"{len(self.plan.pods)} pods", nodes=len(self.plan.nodes),
+                         pods=len(self.plan.pods), dnsPods=sum(
+                             any(is_dns_image(c.image) for c in p.template.containers)
+                             for p in self.plan.pods))
         self.fabric.build()
+        self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
         self.workloads.start()
         config = self.plan.config
         for node in self.plan.nodes:
@@ -446,9 +452,10 @@ def acquire_lock(cluster: str):
     return f
 
 
-def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None) -> int:
+def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
+        progress=None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
-    once whether the cluster came up."""
+    once whether the cluster came up; `progress(event)`, each event until then."""
     notify = notify or (lambda report: None)
     lock = acquire_lock(name)
     if lock is None:
@@ -458,6 +465,7 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None) -
     sup = None
     try:
         sup = Supervisor(name, files, proxy_mode, nodes)
+        sup.events.listener = progress
         signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: sup.stopping.set())
         sup.up()
@@ -471,6 +479,7 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None) -
             destroy_cluster(name)
         notify({"ok": False, "exit": code, "error": str(e) or type(e).__name__})
         return code
+    sup.events.listener = None
     notify({"ok": True, "pid": os.getpid()})
     try:
         sup.serve()
@@ -489,12 +498,22 @@ def main(argv=None) -> int:
     ap.add_argument("files", nargs="+")
     a = ap.parse_args(argv)
 
-    def notify(report):
-        if a.notify_fd is not None:
-            with os.fdopen(a.notify_fd, "w") as f:
-                f.write(json.dumps(report) + "\n")
+    out = os.fdopen(a.notify_fd, "w") if a.notify_fd is not None else None
 
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify)
+    def progress(ev):  # lines before the report: `up` shows them as they come
+        if out is not None and not out.closed:
+            try:
+                out.write(json.dumps({"event": ev}) + "\n")
+                out.flush()
+            except OSError:  # `up` is gone (Ctrl-C): the cluster still comes up
+                pass
+
+    def notify(report):
+        if out is not None:
+            out.write(json.dumps(report) + "\n")
+            out.close()
+
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, progress)
 
 
 if __name__ == "__main__":

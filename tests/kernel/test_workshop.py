@@ -166,3 +166,43 @@ def test_rules_watch_prints_what_each_sync_changed(hostnames):
         p.wait(10)
         os.unlink(out_path)
         hostnames.cli("scale", "deployment", "hostnames", "--replicas", "3")
+
+
+def test_up_shows_its_progress_plain_when_piped_and_redrawn_on_a_terminal():
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    name = "mkt-workshop-progress"
+    try:
+        out = minikp("up", HOSTNAMES, "--name", name).stdout.splitlines()
+        assert out[:4] == ["nodes: 2 built", "pods: 6/6 ready", "proxies: 2/2 synced",
+                           "DNS: 2/2 ready"], out
+        assert out[-1].startswith(f'cluster "{name}" is up in '), out
+    finally:
+        minikp("down", "--name", name, check=False)
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "minikp.cli", "up", HOSTNAMES, "--name", name],
+                             stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal's other end closed: `up` is done
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert p.wait(120) == 0, seen
+    finally:
+        os.close(master)
+        minikp("down", "--name", name, check=False)
+    text = seen.decode()
+    # one line redrawn in place as the counts advance, then the summary on a clean line
+    assert "\r\x1b[K[pods] nodes 2/2, pods ready 3/6" in text, text
+    assert "\r\x1b[K[proxies] nodes 2/2, pods ready 6/6, proxies synced 1/2" in text, text
+    assert "\r\x1b[K" + f'cluster "{name}" is up in ' in text, text
+    assert "nodes: 2 built" not in text
