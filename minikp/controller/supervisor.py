@@ -32,6 +32,7 @@ from minikp.controller.objects import (endpoints_object, endpointslice_object, n
 from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
+from minikp.dns.metrics import MetricsServer
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
@@ -81,6 +82,7 @@ class Supervisor:
         self.netns: dict[str, str] = {}  # pod key → netns path
         self.commands = {}  # pod key → Popen
         self.dns: dict[str, Dnsmasq] = {}
+        self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
         self.proxiers: dict[str, Proxier] = {}
         self.endpoints = {}
@@ -161,6 +163,8 @@ class Supervisor:
                 if self.endpoints:
                     self.dns[key].update(build_records(self.plan, self.endpoints))
                 self.dns[key].start()
+                self.dns_metrics[key] = MetricsServer(path, pod.ip, self.dns[key].log_path)
+                self.dns_metrics[key].start()
             elif c.command:
                 self.commands[key] = start_command(
                     path, list(c.command) + list(c.args or []), hostname=pod.hostname,
@@ -365,6 +369,7 @@ class Supervisor:
             self.workloads.remove(f"{key}/{c.name}")
         if key in self.dns:
             self.dns.pop(key).stop()
+            self.dns_metrics.pop(key).stop()
         proc = self.commands.pop(key, None)
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -433,6 +438,8 @@ class Supervisor:
             p.close()
         for d in self.dns.values():
             d.stop()
+        for m in self.dns_metrics.values():
+            m.stop()
         self.workloads.stop()
         destroy_cluster(self.name)
 

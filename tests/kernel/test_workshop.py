@@ -206,3 +206,33 @@ def test_up_shows_its_progress_plain_when_piped_and_redrawn_on_a_terminal():
     assert "\r\x1b[K[proxies] nodes 2/2, pods ready 6/6, proxies synced 1/2" in text, text
     assert "\r\x1b[K" + f'cluster "{name}" is up in ' in text, text
     assert "nodes: 2 built" not in text
+
+
+def test_kube_dns_metrics_port_counts_the_dns_pods_queries(hostnames):
+    import re as _re
+
+    dns_pods = [p["status"]["podIP"] for p in hostnames.get("pods")
+                if p["metadata"]["namespace"] == "kube-system"]
+    assert len(dns_pods) == 2
+
+    def scrape(ip):
+        [r] = hostnames.probe("pod/app=curl", "http", f"http://{ip}:9153/metrics")
+        assert r["ok"], r
+        return r["body"]
+
+    def total(name, label):
+        n = 0
+        for ip in dns_pods:
+            m = _re.search(rf'^{name}{{[^}}]*{label}[^}}]*}} (\d+)$', scrape(ip), _re.M)
+            n += int(m.group(1)) if m else 0
+        return n
+
+    before = (total("coredns_dns_requests_total", 'type="A"'),
+              total("coredns_cache_hits_total", 'type="success"'))
+    hostnames.cli("curl", "dns://hostnames", "--from", "pod/app=curl", "-c", "6")
+    after = (total("coredns_dns_requests_total", 'type="A"'),
+             total("coredns_cache_hits_total", 'type="success"'))
+    assert after[0] - before[0] >= 6 and after[1] - before[1] >= 6, (before, after)
+    # through the Service's third port, as Prometheus would scrape it
+    [r] = hostnames.probe("pod/app=curl", "http", "http://10.96.0.10:9153/metrics")
+    assert r["ok"] and "# TYPE coredns_dns_requests_total counter" in r["body"], r
