@@ -1,9 +1,10 @@
 # minikp: two commands on a fresh machine, as root:
 #   make demo   a scenario up, requests through a Service, the rules shown, torn down
 #   make test   unit tests (no root needed) and kernel tests (root, real namespaces)
+#   make soak   100 crash cycles and down/up races; figures into docs/reliability.md
 PY ?= python3
 
-.PHONY: setup demo test unit kernel bench clean
+.PHONY: setup demo test unit kernel bench soak clean
 
 setup:
 	@scripts/setup.sh
@@ -23,5 +24,10 @@ kernel: setup
 bench: setup
 	@scripts/bench.sh
 
+soak: setup
+	$(PY) tests/soak.py
+
+# Only this checkout's caches: clusters are never touched from make (on a shared machine
+# they may be someone else's); remove one of yours with `minikp down --name NAME`.
 clean:
-	-minikp down --all
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

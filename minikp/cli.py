@@ -12,11 +12,11 @@ import os
 import sys
 import time
 
-from minikp import client, tables
+from minikp import client, clusterlock, names, tables
 from minikp.errors import InputError, OperationError
 
 KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
-                "scale", "events"}
+                "scale", "events", "tui"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("test", "build a scenario, run its checks and steps, tear down")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--proxy-mode")
+    verb("tui", "a terminal dashboard: watch and change the cluster (Textual)")
     verb("doctor", "what this machine can run")
     return ap
 
@@ -92,20 +93,42 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- verbs ------------------------------------------------------------------------------
 
 def cmd_up(a) -> int:
-    client.check_scenario(a.files, a.proxy_mode, a.nodes)  # exit 2 early
+    """The cluster lock comes first, so that a `down` run meanwhile finds this `up` and
+    stops it; then the scenario (bad input: exit 2), then the supervisor."""
     t0 = time.monotonic()
-    show = progress_printer(sys.stdout)
-    if a.foreground:
-        def report(r):
-            show(None)
-            print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
-                  file=sys.stdout if r["ok"] else sys.stderr, flush=True)
-        return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report, show)
+    stop = clusterlock.StopOnSignal().install()
+    lock = None
     try:
-        client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes, on_event=show)
-    finally:
-        show(None)
-    print(summary(a.name, t0))
+        lock = client.take_lock_for_up(a.name)
+        client.check_scenario(a.files, a.proxy_mode, a.nodes)  # exit 2 early
+        show = progress_printer(sys.stdout)
+        if a.foreground:
+            def report(r):
+                show(None)
+                print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
+                      file=sys.stdout if r["ok"] else sys.stderr, flush=True)
+            return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report, lock,
+                                      on_event=show)
+        try:
+            client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes, lock=lock, stop=stop,
+                                 on_event=show)
+        finally:
+            show(None)
+    except clusterlock.Stopped as e:
+        raise OperationError(f'up of cluster "{a.name}" stopped ({e}, e.g. by `minikp down`) '
+                             "before it came up; nothing of it was left") from None
+    finally:  # the supervisor (or start_cluster) removed whatever was made
+        if lock is not None:
+            client.release_lock(a.name, lock)
+    try:
+        text = summary(a.name, t0)
+    except OperationError:
+        if not stop.requested.is_set():
+            raise
+    if stop.requested.is_set():  # e.g. a `down` right after the report: say so, not "up"
+        raise OperationError(f'cluster "{a.name}" came up and was stopped at once (a signal, '
+                             "e.g. `minikp down`)")
+    print(text)
     return 0
 
 
@@ -142,11 +165,17 @@ def summary(name, t0) -> str:
 
 
 def cmd_down(a) -> int:
-    clusters = client.clusters() if a.all else [a.name]
+    if not a.all:
+        if not client.remove_cluster(a.name):
+            print(f'minikp: cluster "{a.name}" not found', file=sys.stderr)
+            return 1
+        print(f'cluster "{a.name}" deleted')
+        return 0
+    clusters = client.clusters()
     for c in clusters:
         client.remove_cluster(c)
         print(f'cluster "{c}" deleted')
-    if a.all and not clusters:
+    if not clusters:
         print("no minikp clusters")
     return 0
 
@@ -229,7 +258,7 @@ def cmd_exec(a) -> int:
         flags, argv = argv[:cut], argv[cut + 1:]
         sub = Parser(prog="minikp exec")
         sub.add_argument("--name", default=a.name)
-        a.name = sub.parse_args(flags).name
+        a.name = names.check_cluster_name(sub.parse_args(flags).name)
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
     host = client.find_host(a.name, client.read_state(a.name), a.target)
@@ -304,6 +333,13 @@ def cmd_trace(a) -> int:
     return 0 if t.result["ok"] else 1
 
 
+def cmd_tui(a) -> int:
+    from minikp.tui.app import run
+
+    client.read_state(a.name)  # a cluster that is not up: one clear line, before the screen
+    return run(a.name)
+
+
 def cmd_doctor(a) -> int:
     from minikp.doctor import checks
 
@@ -357,11 +393,15 @@ def cmd_test(a) -> int:
 
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
          "test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
-         "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor}
+         "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor, "tui": cmd_tui}
 
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    problem = names.cluster_name_problem(a.name)
+    if problem:  # before anything is built from it (paths, namespaces)
+        print(f"minikp: {problem}", file=sys.stderr)
+        return 2
     if a.verb in KERNEL_VERBS and os.geteuid() != 0:
         print(f"minikp {a.verb}: needs root (network namespaces and the kernel's packet "
               f"filter); run: sudo minikp {a.verb} ...", file=sys.stderr)
@@ -371,6 +411,9 @@ def main(argv=None) -> int:
     except (InputError, OperationError) as e:
         print(f"minikp: {e}", file=sys.stderr)
         return e.exit_code
+    except clusterlock.Stopped as e:  # a signal while a cluster was coming up (minikp test)
+        print(f"minikp: stopped ({e}); the cluster was removed", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

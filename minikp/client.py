@@ -3,7 +3,8 @@ start and stop a cluster's supervisor, read its state, call its control socket, 
 events, run probes from inside its hosts, and read a node's proxy rules. No printing here;
 errors are InputError (bad input) or OperationError (a failed operation).
 
-Clusters:    check_scenario, start_cluster, run_cluster, stop_supervisor, remove_cluster, clusters
+Clusters:    check_scenario, take_lock_for_up, release_lock, start_cluster, run_cluster,
+             remove_cluster, clusters
 State:       read_state, objects, find_host, watch_state
 Control:     apply, delete, scale, events, watch_events
 Traffic:     curl_target, probe, trace;  proxy rules: node_proxier, watch_rules
@@ -14,10 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 
-from minikp import names, state
+from minikp import clusterlock, names, state
 from minikp.errors import InputError, OperationError
 from minikp.proxy.base import Hit, Proxier, new_proxier
 from minikp.scenario.model import ClusterConfig
@@ -34,85 +36,119 @@ def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> None:
     plan_cluster(load_scenario(files, proxy_mode=proxy_mode, nodes=nodes))
 
 
-def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None,
-                  on_event=None) -> None:
-    """Start the cluster's supervisor in the background; return once it reports the cluster
-    up, or raise what went wrong (it has then removed everything it made). `on_event(ev)`
-    sees its events until then, as they happen (for progress: minikp.progress)."""
-    os.makedirs(names.state_dir(name), exist_ok=True)
-    read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
-            "--notify-fd", str(write_fd)]
-    argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
-    argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
-    with open(os.path.join(names.state_dir(name), "supervisor.log"), "a") as logf:
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                         pass_fds=(write_fd,), start_new_session=True)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        for line in f:
-            r = json.loads(line)
-            if "event" not in r:
-                break
-            if on_event is not None:
-                on_event(r["event"])
-        else:
-            line = ""
-    if not line:
-        raise OperationError(f"the supervisor died during start-up; see "
-                             f"{names.state_dir(name)}/supervisor.log")
-    r = json.loads(line)
-    if not r["ok"]:
-        raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
+DOWN_TIMEOUT_S = 30  # how long `down` waits for the holders of the cluster lock to stop
+
+
+def take_lock_for_up(name: str) -> int:
+    """The cluster lock (minikp.clusterlock) for an `up`, after waiting out a `down` of the
+    cluster; refused if it is up or coming up. Taken before anything else, so that a `down`
+    run meanwhile finds this `up` and stops it."""
+    lock = clusterlock.try_lock(name, "up")
+    if lock is None and clusterlock.holder_role(name) == "down":
+        lock = clusterlock.wait_lock(name, "up", DOWN_TIMEOUT_S)
+    if lock is None:
+        coming = clusterlock.holder_role(name) == "up"
+        raise OperationError(f'cluster "{name}" is {"coming up" if coming else "already up"}; '
+                             f"`minikp down --name {name}` first, or pick another --name")
+    return lock
+
+
+def release_lock(name: str, lock: int) -> None:
+    """Give up an `up`'s lock; its directory goes too if the up made nothing."""
+    clusterlock.release_unused(name, lock)
+
+
+def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock=None,
+                  stop=None, on_event=None) -> None:
+    """Start the cluster's supervisor in the background, handing it the cluster lock; return
+    once it reports the cluster up, or raise what went wrong (it has then removed everything
+    it made). A SIGTERM/SIGINT meanwhile (`stop`, a clusterlock.StopOnSignal) is passed on to
+    it: it stops and removes the cluster, and this raises. `on_event(ev)` sees its events
+    until then, as they happen (for progress: minikp.progress)."""
+    own_lock, own_stop = lock is None, stop is None
+    if own_stop:
+        stop = clusterlock.StopOnSignal().install()
+    if own_lock:
+        lock = take_lock_for_up(name)
+    stop.raising = False
+    try:
+        if stop.requested.is_set():
+            raise clusterlock.Stopped("a signal")
+        read_fd, write_fd = os.pipe()
+        argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
+                "--notify-fd", str(write_fd), "--lock-fd", str(lock)]
+        argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
+        argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
+        with open(names.cluster_path(name, "supervisor.log"), "a") as logf:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=subprocess.STDOUT, pass_fds=(write_fd, lock),
+                                    start_new_session=True)
+        stop.forward = lambda: proc.send_signal(signal.SIGTERM)
+        if stop.requested.is_set():  # it came during Popen
+            stop.forward()
+        os.close(write_fd)
+        with os.fdopen(read_fd) as f:
+            for line in f:  # its events, then its one-line report
+                if not line.startswith('{"event": '):
+                    break
+                if on_event is not None:
+                    on_event(json.loads(line)["event"])
+            else:
+                line = ""
+        if not line:  # it died without a word (e.g. a signal before its handlers were set)
+            proc.wait()
+            from minikp.fabric.teardown import destroy_cluster
+            destroy_cluster(name)  # we hold the lock: nobody else is building it
+            if stop.requested.is_set():
+                raise clusterlock.Stopped("a signal")
+            raise OperationError("the supervisor died during start-up; nothing of the cluster "
+                                 "was left")
+        r = json.loads(line)
+        if not r["ok"]:
+            raise (InputError if r["exit"] == 2 else OperationError)(r["error"])
+        if stop.requested.is_set():
+            raise OperationError(f'cluster "{name}" was stopped (a signal, e.g. `minikp down`) '
+                                 "just as it came up")
+    finally:
+        stop.forward = None
+        if own_lock:
+            os.close(lock)
+        if own_stop:
+            stop.uninstall()
 
 
 def run_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, report=None,
-                on_event=None) -> int:
+                lock_fd: int | None = None, on_event=None) -> int:
     """Run the supervisor in this process until SIGTERM/SIGINT (`up --foreground`);
     `report(dict)` is told once whether the cluster came up, `on_event(ev)` of each event
-    until then."""
+    until then. lock_fd: the cluster lock, if the caller took it."""
     from minikp.controller.supervisor import run
 
-    return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report, on_event)
+    return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report, lock_fd,
+               on_event)
 
 
-def stop_supervisor(cluster: str) -> None:
-    """End the cluster's supervisor by its PID (from the lock it holds), never by name."""
+def remove_cluster(cluster: str) -> bool:
+    """Stop whoever holds the cluster lock (an `up` in progress, the supervisor: SIGTERM,
+    then SIGKILL after DOWN_TIMEOUT_S) and wait until they have exited, take the lock, remove
+    everything. False if there was no such cluster."""
+    from minikp.fabric.teardown import cluster_netns, destroy_cluster
+
+    existed = os.path.isdir(names.state_dir(cluster)) or bool(cluster_netns(cluster))
+    lock = clusterlock.try_lock(cluster, "down")
+    if lock is None:
+        existed = True
+        stuck = clusterlock.stop_holders(cluster, DOWN_TIMEOUT_S)
+        lock = clusterlock.wait_lock(cluster, "down", 5)
+        if lock is None:
+            raise OperationError(f'cluster "{cluster}": the holders of its lock '
+                                 f"{stuck or clusterlock.holders(cluster)} did not stop; "
+                                 "nothing removed")
     try:
-        with open(os.path.join(names.state_dir(cluster), "lock")) as f:
-            pid = int(f.read().strip() or 0)
-    except (FileNotFoundError, ValueError):
-        return
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().split(b"\0")
-    except FileNotFoundError:
-        return
-    if b"minikp.controller.supervisor" not in cmd or cluster.encode() not in cmd:
-        return  # the PID was reused by someone else
-    import select
-    import signal
-    try:
-        fd = os.pidfd_open(pid)  # pins the process: no PID reuse between check and kill
-    except ProcessLookupError:
-        return
-    try:
-        signal.pidfd_send_signal(fd, signal.SIGTERM)
-        # readable once it has exited (a zombie counts: its parent, init, reaps it later)
-        if not select.select([fd], [], [], 10)[0]:
-            signal.pidfd_send_signal(fd, signal.SIGKILL)
-            select.select([fd], [], [], 5)
-    except ProcessLookupError:
-        pass
+        destroy_cluster(cluster)  # the lock file goes with the directory, while held
     finally:
-        os.close(fd)
-
-
-def remove_cluster(cluster: str) -> None:
-    from minikp.fabric.teardown import destroy_cluster
-
-    stop_supervisor(cluster)
-    destroy_cluster(cluster)
+        os.close(lock)
+    return existed
 
 
 def clusters() -> list[str]:
@@ -186,16 +222,23 @@ def scale(cluster: str, kind: str, name: str, replicas: int, namespace: str = "d
                                             "replicas": replicas})
 
 
+def set_readiness(cluster: str, name: str, ready: bool, namespace: str = "default") -> str:
+    """Make a pod's readiness fail (ready=False) or recover, as a failing probe would."""
+    return _request(cluster, "readiness", spec={"kind": "pod", "name": name,
+                                                "namespace": namespace, "ready": ready})
+
+
 def events(cluster: str) -> list[dict]:
     """Every event the supervisor still keeps, oldest first (each with its "seq")."""
     return _request(cluster, "events")
 
 
-def watch_events(cluster: str, since: int = 0):
-    """Events after sequence number `since`, as they are published; until the cluster goes."""
+def watch_events(cluster: str, since: int = 0, stop=None):
+    """Events after sequence number `since`, as they are published; until the cluster goes
+    (or the threading.Event `stop` is set)."""
     from minikp.controller.control import watch
 
-    return watch(cluster, since)
+    return watch(cluster, since, stop)
 
 
 # ---- traffic and proxy rules ------------------------------------------------------------

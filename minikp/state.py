@@ -13,12 +13,12 @@ from minikp.errors import InputError, OperationError
 
 
 def state_file(cluster: str) -> str:
-    return os.path.join(names.state_dir(cluster), "state.json")
+    return names.cluster_path(cluster, "state.json")
 
 
 def resolv_path(cluster: str, namespace: str | None) -> str:
     """resolv.conf for pods of `namespace`; None: the one for nodes and clients."""
-    return os.path.join(names.state_dir(cluster), "resolv", f"{namespace or '_hosts'}.conf")
+    return names.cluster_path(cluster, "resolv", f"{namespace or '_hosts'}.conf")
 
 
 def write(cluster: str, state: dict) -> None:

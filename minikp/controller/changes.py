@@ -104,6 +104,16 @@ def scale(sup, spec) -> str:
     return f'{kind.lower()}.apps "{w.name}" scaled to {replicas}'
 
 
+def readiness(sup, spec) -> str:
+    """Make a pod's readiness fail, or recover: a workshop's stand-in for a failing probe."""
+    pod = _find_pod(sup, parse_ref(spec))
+    ready = spec.get("ready") if isinstance(spec, dict) else None
+    if not isinstance(ready, bool):
+        raise InputError("readiness takes {name, namespace, ready: true|false}")
+    sup.force_unready(pod, not ready)
+    return f'pod "{pod.name}" readiness {"recovered" if ready else "made to fail"}'
+
+
 def _scale_to(sup, w, replicas: int) -> None:
     pods = _pods_of(sup, w.kind, w.namespace, w.name)
     w.replicas = replicas

@@ -18,7 +18,7 @@ from minikp.errors import InputError, OperationError
 
 
 def socket_path(cluster: str) -> str:
-    return os.path.join(names.state_dir(cluster), "control.sock")
+    return names.cluster_path(cluster, "control.sock")
 
 
 class EventLog:
@@ -138,9 +138,21 @@ def request(cluster: str, op: str, timeout: float = 300, **args):
     return answer["result"]
 
 
-def watch(cluster: str, since: int = 0):
+def watch(cluster: str, since: int = 0, stop: threading.Event | None = None):
+    """Events after `since`, as they come, until the supervisor goes or `stop` is set (looked
+    at twice a second, so a front end's reading thread can end)."""
     with _connect(cluster) as s:
         s.sendall((json.dumps({"op": "watch", "since": since}) + "\n").encode())
-        with s.makefile() as f:
-            for line in f:
+        s.settimeout(0.5 if stop is not None else None)
+        buf = b""
+        while not (stop is not None and stop.is_set()):
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                return
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
                 yield json.loads(line)

@@ -1,7 +1,7 @@
 """The per-cluster supervisor: builds the cluster from its scenario, keeps workloads, the
 cluster DNS and every node's proxy running, follows pod deaths and live changes (delete,
 scale, apply), publishes events, and writes the state file the CLI reads. One process per
-cluster, holding `/run/minikp/<cluster>/lock` for its life.
+cluster, holding the cluster lock (minikp.clusterlock) for its life.
 
 Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it in
 the background and waits for its one-line JSON report on --notify-fd.
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import fcntl
 import json
 import os
 import queue
-import signal
 import socket
 import sys
 import threading
@@ -23,7 +21,7 @@ import time
 import traceback
 from concurrent.futures import Future
 
-from minikp import names, state
+from minikp import clusterlock, names, state
 from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import PodState, compute_endpoints, describe_changes
@@ -84,6 +82,7 @@ class Supervisor:
         self.dns: dict[str, Dnsmasq] = {}
         self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
+        self.unready: set[str] = set()  # pod keys whose readiness was made to fail by hand
         self.proxiers: dict[str, Proxier] = {}
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
@@ -278,11 +277,22 @@ class Supervisor:
             self.fabric.add_lb_route(ip, nodes)
 
     def set_ready(self, key: str, why: str) -> None:
-        """Running, and ready unless one of its readiness probes says otherwise."""
-        ready = all(t.ready for t in self.probes.get(key, []))
+        """Running, and ready unless one of its readiness probes says otherwise (or its
+        readiness was made to fail by hand)."""
+        ready = key not in self.unready and all(t.ready for t in self.probes.get(key, []))
         self.states[key] = PodState(ready=ready)
         self.events.emit("PodReady" if ready else "PodNotReady",
                          f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
+
+    def force_unready(self, pod, fail: bool) -> None:
+        """Readiness made to fail (or recover) by hand, as a failing probe would: the endpoint
+        leaves (or rejoins) every node's rules."""
+        key = pod_key(pod)
+        (self.unready.add if fail else self.unready.discard)(key)
+        st = self.states.get(key)
+        if st and st.running and not st.terminating:
+            self.set_ready(key, "readiness made to fail" if fail else "readiness recovered")
+            self.resync(f"readiness of {key}")
 
     def run_probes(self, pod, now: float) -> bool:
         """Run the pod's due readiness probes; True when its readiness changed."""
@@ -344,7 +354,8 @@ class Supervisor:
         self.events.publish(seq)
 
     # ---- live changes (the control socket) -------------------------------------------------
-    CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply}
+    CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply,
+               "readiness": changes.readiness}
 
     def handle(self, op: str, args: dict):
         """Called from a control-socket thread. Changes run on the main thread: the fabric's
@@ -353,7 +364,7 @@ class Supervisor:
         if op == "events":
             return self.events.since(0)
         if op not in self.CHANGES:
-            raise InputError(f'unknown operation "{op}"; valid: delete, scale, apply')
+            raise InputError(f'unknown operation "{op}"; valid: ' + ", ".join(self.CHANGES))
         done = Future()
         self.requests.put((self.CHANGES[op], args["spec"], done))
         return done.result()
@@ -383,6 +394,7 @@ class Supervisor:
         self.plan.allocator.release_pod(pod)
         for d in (self.states, self.netns, self.created, self.probes):
             d.pop(key, None)
+        self.unready.discard(key)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
 
     # ---- the loop ------------------------------------------------------------------------
@@ -444,47 +456,61 @@ class Supervisor:
         destroy_cluster(self.name)
 
 
-def acquire_lock(cluster: str):
-    os.makedirs(names.state_dir(cluster), exist_ok=True)
-    f = open(os.path.join(names.state_dir(cluster), "lock"), "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        return None
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
-    return f
+def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
+    """The cluster lock, for the supervisor's life: the one `minikp up` took and handed over
+    (lock_fd), or taken here; None if someone else holds it."""
+    if lock_fd is None:
+        return clusterlock.try_lock(cluster, "supervisor")
+    os.set_inheritable(lock_fd, False)  # no workload of ours may keep the cluster locked
+    clusterlock.record(lock_fd, "supervisor")
+    return lock_fd
 
 
 def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
-        progress=None) -> int:
+        lock_fd: int | None = None, progress=None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
-    once whether the cluster came up; `progress(event)`, each event until then."""
+    once whether the cluster came up; `progress(event)`, each event until then. A signal
+    during the build stops it there: everything made is removed and the report says it was
+    stopped."""
     notify = notify or (lambda report: None)
-    lock = acquire_lock(name)
+    stop = clusterlock.StopOnSignal().install()
+    lock = acquire_lock(name, lock_fd)
     if lock is None:
         notify({"ok": False, "exit": 1, "error": f'cluster "{name}" is already up; '
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
+    try:
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress)
+    finally:
+        if lock_fd is None:  # ours; a handed-over one is closed by its owner too
+            os.close(lock)
+
+
+def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None) -> int:
     sup = None
     try:
         sup = Supervisor(name, files, proxy_mode, nodes)
         sup.events.listener = progress
-        signal.signal(signal.SIGTERM, lambda *_: sup.stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: sup.stopping.set())
+        sup.stopping = stop.requested
         sup.up()
+        stop.raising = False
+        if stop.requested.is_set():  # a signal some code below up() caught and ignored
+            raise clusterlock.Stopped("a signal")
     except BaseException as e:  # a failed up leaves nothing behind
-        code = e.exit_code if isinstance(e, (InputError, OperationError)) else 1
+        stop.raising = False
+        if isinstance(e, clusterlock.Stopped):
+            code, error = 1, (f'up of cluster "{name}" stopped ({e}, e.g. by `minikp down`) '
+                              "before it came up; nothing of it was left")
+        else:
+            code = e.exit_code if isinstance(e, (InputError, OperationError)) else 1
+            error = str(e) or type(e).__name__
         log("up failed:\n" + traceback.format_exc())
         try:
             if sup is not None:
                 sup.workloads.stop()
         finally:
             destroy_cluster(name)
-        notify({"ok": False, "exit": code, "error": str(e) or type(e).__name__})
+        notify({"ok": False, "exit": code, "error": error})
         return code
     sup.events.listener = None
     notify({"ok": True, "pid": os.getpid()})
@@ -502,6 +528,7 @@ def main(argv=None) -> int:
     ap.add_argument("--proxy-mode")
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--notify-fd", type=int)
+    ap.add_argument("--lock-fd", type=int, help="the cluster lock, taken by `minikp up`")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args(argv)
 
@@ -516,11 +543,12 @@ def main(argv=None) -> int:
                 pass
 
     def notify(report):
-        if out is not None:
+        if out is not None and not out.closed:
             out.write(json.dumps(report) + "\n")
             out.close()
 
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, progress)
+    names.check_cluster_name(a.name)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ works after the supervisor was SIGKILLed.
   SIGKILL; never the calling process), (2) remove every namespace of the cluster, the world
   last, (3) remove its state directory. Idempotent.
 - list_clusters(): clusters that have a namespace or a state directory (for `down --all`).
-- cluster_netns(cluster): the cluster's namespace names (not those of a cluster whose name
-  merely extends this one, e.g. "a-b" for "a").
+- cluster_netns(cluster): the cluster's namespace names, exactly (names.netns_prefix ends in
+  a character no cluster name has: "a" never owns a namespace of "a-b").
 - register_open(cluster, close) / unregister_open: netlink sockets this process holds in the
   cluster's namespaces keep them alive; destroy_cluster closes them first.
 """
@@ -23,7 +23,6 @@ import time
 from minikp import names
 from minikp.fabric import netns
 
-KINDS = ("world", "node-", "client-", "pod-")
 TERM_GRACE_S = 1.0
 
 _open: dict[str, list] = {}
@@ -42,48 +41,27 @@ def unregister_open(cluster: str, close) -> None:
 
 
 def cluster_of(netns_name: str) -> str | None:
-    """The cluster a minikp namespace name belongs to (the shortest reading: node, client
-    and pod names come after the first `-node-`/`-client-`/`-pod-`)."""
-    if not netns_name.startswith(names.PREFIX):
-        return None
-    rest = netns_name[len(names.PREFIX):]
-    if rest.endswith("-world") and len(rest) > len("-world"):
-        return rest[: -len("-world")]
-    cuts = [rest.find(f"-{k}") for k in KINDS[1:] if rest.find(f"-{k}") > 0]
-    return rest[: min(cuts)] if cuts else None
+    return names.cluster_of(netns_name)
 
 
 def list_clusters() -> list[str]:
-    found = {c for c in map(cluster_of, netns.names(names.PREFIX)) if c}
+    """Clusters with a namespace or a state directory (other entries of the state root, and
+    namespaces of other tools that merely start with `minikp-`, are not clusters)."""
+    found = {c for c in map(names.cluster_of, netns.names(names.PREFIX)) if c}
     try:
-        found.update(d for d in os.listdir(names.STATE_ROOT)
-                     if os.path.isdir(os.path.join(names.STATE_ROOT, d)))
+        found.update(d for d in os.listdir(names.STATE_ROOT) if names.is_cluster_name(d)
+                     and os.path.isdir(os.path.join(names.STATE_ROOT, d)))
     except FileNotFoundError:
         pass
     return sorted(found)
 
 
 def cluster_netns(cluster: str) -> list[str]:
-    prefix = names.netns_prefix(cluster)
-    longer = [names.netns_prefix(o) for o in _longer_clusters(cluster) if o != cluster]
-    mine = []
-    for n in netns.names(prefix):
-        rest = n[len(prefix):]
-        if not rest.startswith(KINDS):
-            continue
-        # "minikp-a-node-x-world" is cluster "a-node-x"'s world, not a node of "a":
-        # the world name of every live cluster decides such overlaps.
-        if any(n.startswith(p) for p in longer):
-            continue
-        mine.append(n)
-    # pods and hosts first, the world last: a crash halfway leaves the world as a marker
+    """Exactly the cluster's namespaces: `minikp-<cluster>_...` (no other cluster's name can
+    be followed by `_` there); pods and hosts first, the world last, so that a crash halfway
+    leaves the world as a marker."""
+    mine = netns.names(names.netns_prefix(cluster))
     return sorted(mine, key=lambda n: n == names.world_netns(cluster))
-
-
-def _longer_clusters(cluster: str) -> list[str]:
-    prefix = names.netns_prefix(cluster)
-    return [n[len(names.PREFIX):-len("-world")] for n in netns.names(prefix)
-            if n.endswith("-world") and n != names.world_netns(cluster)]
 
 
 def destroy_cluster(cluster: str) -> None:

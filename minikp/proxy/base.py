@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from minikp.errors import InputError
+from minikp.proxy.paths import PortPath
 from minikp.proxy.snapshot import ProxySnapshot
 
 # mode -> "module:Class"; imported only when that mode is asked for.
@@ -68,6 +69,11 @@ class Proxier(Protocol):
     def hits(self, before: Any, after: Any) -> list[Hit]:
         """Rules whose counters grew between two counters() readings, in the order a
         packet meets them: what `minikp trace` prints."""
+        ...
+
+    def service_paths(self, service: str) -> list[PortPath]:
+        """The path new connections to `service` ("ns/name") take through this node, per
+        service port, with the kernel's counters per endpoint: what `minikp tui` draws."""
         ...
 
     # Optional, for modes that can follow single packets (iptables-legacy: TRACE):

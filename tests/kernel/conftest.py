@@ -81,5 +81,6 @@ def cluster_factory(tmp_path, request):
 
 
 def netns_of(cluster):
+    from minikp import names
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [l.split()[0] for l in out.splitlines() if l.startswith(f"minikp-{cluster}-")]
+    return [l.split()[0] for l in out.splitlines() if l.startswith(names.netns_prefix(cluster))]

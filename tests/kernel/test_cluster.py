@@ -109,8 +109,10 @@ def test_down_leaves_nothing_and_works_after_sigkill(cluster_factory):
     c = cluster_factory(HOSTNAMES)
     assert len(netns_of(c.name)) >= 1 + 2 + 1 + 3  # world, nodes, client, pods (+ dns pods)
     assert processes_in(c.name), "dnsmasq runs inside the DNS pods"
-    with open(f"/run/minikp/{c.name}/lock") as f:
-        pid = int(f.read())
+    with open(f"/run/minikp/{c.name}/lock") as f:  # "PID ROLE" of the lock's holder
+        pid, role = f.read().split()
+    assert role == "supervisor"
+    pid = int(pid)
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.2)
     leftovers = netns_of(c.name)

@@ -28,8 +28,9 @@ from minikp.errors import InputError, OperationError
 from minikp.nsenter import in_netns
 from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
+from minikp.proxy.paths import PortPath
 from minikp.proxy.changes import services_to_write
-from minikp.proxy.iptables import names, nfacct, render as rd, trace
+from minikp.proxy.iptables import names, nfacct, paths, render as rd, trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.tools import run as _run, save
 from minikp.proxy.snapshot import ProxySnapshot
@@ -110,6 +111,9 @@ class IptablesProxier:
 
     def hits(self, before: trace.Counters, after: trace.Counters) -> list[Hit]:
         return trace.hits(before, after)
+
+    def service_paths(self, service: str) -> list[PortPath]:
+        return paths.service_paths(save(self.netns_path, self.backend, "nat", counters=True), service)
 
     def packet_trace(self, proto: str, *, sport: int | None = None, dport: int | None = None):
         """A context manager following single packets (the TRACE target), or None where its

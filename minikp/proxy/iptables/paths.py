@@ -1,0 +1,99 @@
+"""A Service's path through one node's iptables rules, read from `iptables-save -c`:
+KUBE-SERVICES / KUBE-NODEPORTS → KUBE-SVC-… (or KUBE-EXT-…) → KUBE-SEP-…, each branch with the
+probability kube-proxy wrote and the packets the kernel counted on it. In the nat table only a
+connection's first packet is seen, so a branch's packets are its new connections.
+
+- service_paths(save_text, service) -> [PortPath], one per service port, in rule order.
+"""
+
+from __future__ import annotations
+
+import re
+
+from minikp.proxy.iptables.trace import parse_counters
+from minikp.proxy.paths import Branch, Frontend, PortPath
+
+_COMMENT = re.compile(r'--comment "([^"]*)"')
+_TARGET = re.compile(r" -j (\S+)")
+_DEST = re.compile(r" -d (\S+?)(?:/32)? ")
+_DPORT = re.compile(r"--dport (\d+)")
+_PROTO = re.compile(r" -p (\w+)")
+_PROB = re.compile(r"--probability (\S+)")
+_ENDPOINT = re.compile(r" -> (\S+)$")
+_FRONT_KINDS = ("cluster IP", "external IP", "loadbalancer IP")
+
+
+def _parts(rule: str) -> dict:
+    get = lambda rx: (m.group(1) if (m := rx.search(rule)) else "")  # noqa: E731
+    return {"comment": get(_COMMENT), "target": get(_TARGET), "dest": get(_DEST),
+            "dport": get(_DPORT), "proto": get(_PROTO), "prob": get(_PROB)}
+
+
+def _port_of(comment: str, service: str) -> str | None:
+    """'default/web:http cluster IP' -> 'http'; 'default/web cluster IP' -> ''; other -> None."""
+    head = comment.split(" ", 1)[0]
+    if head == service:
+        return ""
+    if head.startswith(service + ":"):
+        return head[len(service) + 1:]
+    return None
+
+
+def service_paths(save_text: str, service: str) -> list[PortPath]:
+    nat = parse_counters(save_text).get("nat", {})
+    paths: dict[str, PortPath] = {}
+
+    def path_for(port: str, chain: str) -> PortPath:
+        return paths.setdefault(port, PortPath(service, port, chain))
+
+    for rule, packets in nat.get("KUBE-SERVICES", []):
+        p = _parts(rule)
+        port = _port_of(p["comment"], service)
+        kind = p["comment"].partition(" ")[2]
+        if port is None or kind not in _FRONT_KINDS:
+            continue
+        path = path_for(port, p["target"])
+        path.frontends.append(Frontend(kind, f"{p['dest']}:{p['dport']}/{p['proto']}",
+                                       p["target"], packets))
+    for rule, packets in nat.get("KUBE-NODEPORTS", []):
+        p = _parts(rule)
+        port = _port_of(p["comment"], service)
+        if port is None or p["target"] == "KUBE-MARK-MASQ":
+            continue
+        path_for(port, p["target"]).frontends.append(
+            Frontend("node port", f":{p['dport']}/{p['proto']}", p["target"], packets))
+    for path in paths.values():
+        path.chain, path.branches = _branches(nat, path)
+    return list(paths.values())
+
+
+def _branches(nat: dict, path: PortPath) -> tuple[str, list[Branch]]:
+    """The endpoint choice: the KUBE-SVC (or, for traffic policy Local, KUBE-SVL) chain that
+    the frontends lead to, directly or through KUBE-EXT/KUBE-FW."""
+    seen: set[str] = set()
+    todo = [f.via for f in path.frontends]
+    while todo:
+        chain = todo.pop(0)
+        if chain in seen or chain not in nat:
+            continue
+        seen.add(chain)
+        rules = [(r, n, _parts(r)) for r, n in nat[chain]]
+        picks = [(r, n, p) for r, n, p in rules if p["target"].startswith("KUBE-SEP-")]
+        if picks:
+            return chain, _shares(picks)
+        todo.extend(p["target"] for _, _, p in rules
+                    if p["target"].startswith(("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")))
+    return (path.frontends[0].via if path.frontends else ""), []
+
+
+def _shares(picks) -> list[Branch]:
+    """kube-proxy's probabilities are conditional (1/n, 1/(n-1), …, the last rule takes the
+    rest): a branch's share is its probability times what the earlier ones left."""
+    left, out = 1.0, []
+    for rule, packets, p in picks:
+        prob = float(p["prob"]) if p["prob"] else 1.0
+        endpoint = (m.group(1) if (m := _ENDPOINT.search(p["comment"])) else p["target"])
+        out.append(Branch(endpoint, p["target"],
+                          f"p {p['prob']}" if p["prob"] else "the rest", left * prob, packets))
+        left *= 1 - prob
+    return out
