@@ -362,7 +362,7 @@ def trace(cluster: str, source: str, dest: str, proto: str = "tcp") -> Trace:
         lookup = legs[-1].result
         if not lookup["ok"]:
             return Trace(host, legs)
-        ip = lookup["body"].rpartition(": ")[2].split()[0]
+        ip = lookup["body"].split()[0]
     sport = random.randint(*TRACE_PORTS)
     legs.append(_trace_leg(f"{proto} {host.ip}:{sport} -> {ip}:{port}", host, proxiers, proto,
                            {"sport": sport},

@@ -88,6 +88,8 @@ def test_https_to_a_plain_http_backend_says_it_does_not_speak_tls(server):
     assert f"127.0.0.1:{port} does not speak TLS" in r["error"], r
 
 
-def test_dns_prints_the_canonical_name_and_addresses():
+def test_dns_answers_the_addresses_and_names_a_failed_lookup():
     [r] = probe.run("dns", "localhost", 1, 2.0)
-    assert r["ok"] and r["body"].endswith("127.0.0.1"), r
+    assert r["ok"] and r["body"] == "127.0.0.1", r
+    [r] = probe.run("dns", "no-such-name.invalid", 1, 2.0)
+    assert not r["ok"] and r["error"].startswith("no-such-name.invalid: "), r
