@@ -198,7 +198,20 @@ def render(res):
         out += ["", "## iptables proxy sync (docs/benchmarks-iptables.md)", "",
                 "Copied from `docs/benchmarks-iptables.md` (written by `bench/bench_iptables_sync.py`).",
                 "", body]
+    nft = res.get("nftables_md")
+    if nft:
+        out += ["", "## nftables sync (docs/benchmarks-nftables.md)", "",
+                "Copied from `docs/benchmarks-nftables.md` (written by `bench/bench_nftables_sync.py`).",
+                "", _demote(nft)]
     return "\n".join(out) + "\n"
+
+
+def _demote(md):
+    """A copied report's body under this one's heading: its title dropped, headings one level down."""
+    lines = md.strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join(("#" + l if l.startswith("#") else l) for l in lines).strip()
 
 
 def read_optional(path):

@@ -23,6 +23,7 @@ RESULTS = os.path.join(REPO, "bench", "results.json")
 DOC = os.path.join(REPO, "docs", "benchmarks.md")
 NOTES = os.path.join(REPO, "bench", "notes.md")  # hand-written analysis, copied into the doc
 IPTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-iptables.md")
+NFTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-nftables.md")
 
 
 def fabric_floor(pods):
@@ -49,6 +50,15 @@ def proxy_sync(cap):
         return json.load(f)
 
 
+def nftables_sync():
+    """bench_nftables_sync.py writes docs/benchmarks-nftables.md (copied into the report)."""
+    out = os.path.join(tempfile.mkdtemp(prefix="minikp-bench-"), "nft-sync.json")
+    subprocess.run([PY, os.path.join(REPO, "bench", "bench_nftables_sync.py"), "--repeats", "3",
+                    "--out", NFTABLES_DOC, "--json", out], cwd=REPO, check=True, timeout=3600)
+    with open(out) as f:
+        return json.load(f)
+
+
 def log(msg):
     print(msg, flush=True)
 
@@ -63,6 +73,7 @@ def main():
     ap.add_argument("--skip-datapath", action="store_true")
     ap.add_argument("--skip-fabric", action="store_true")
     ap.add_argument("--skip-sync", action="store_true")
+    ap.add_argument("--skip-nftables-sync", action="store_true")
     ap.add_argument("--sync-cap", type=float, default=60.0,
                     help="seconds any one iptables step may take (nft at 10,000 services does not finish)")
     ap.add_argument("--render-only", action="store_true")
@@ -94,10 +105,14 @@ def main():
         if not a.skip_sync:
             log("bench: iptables proxy sync (1,000 and 10,000 services x 5 endpoints, both backends)")
             res["sync"] = proxy_sync(a.sync_cap)
+        if not a.skip_nftables_sync:
+            log("bench: nftables proxy sync (1,000 and 10,000 services x 5 endpoints)")
+            res["nftables_sync"] = nftables_sync()
         with open(RESULTS, "w") as f:
             json.dump(res, f, indent=1, default=str)
     res["notes_md"] = read_optional(NOTES)
     res["iptables_md"] = read_optional(IPTABLES_DOC)
+    res["nftables_md"] = read_optional(NFTABLES_DOC)
     with open(DOC, "w") as f:
         f.write(render(res))
     log(f"bench: wrote {os.path.relpath(DOC, REPO)} and {os.path.relpath(RESULTS, REPO)}")

@@ -19,6 +19,32 @@ def _probe_netns():
     return name
 
 
+# Every nft feature kube-proxy's nftables mode writes, in its own forms: verdict maps with
+# concatenated keys, numgen load balancing, fib, dynamic timeout sets updated from the
+# packet path, reject, masquerade fully-random, base chains at its priorities.
+NFTABLES_PROBE = """add table ip minikp-doctor
+add chain ip minikp-doctor filter-input { type filter hook input priority -110 ; }
+add chain ip minikp-doctor nat-prerouting { type nat hook prerouting priority -100 ; }
+add chain ip minikp-doctor nat-postrouting { type nat hook postrouting priority 100 ; }
+add chain ip minikp-doctor reject-chain
+add rule ip minikp-doctor reject-chain reject
+add set ip minikp-doctor affinity { type ipv4_addr ; flags dynamic,timeout ; timeout 10s ; }
+add chain ip minikp-doctor endpoint
+add rule ip minikp-doctor endpoint update @affinity { ip saddr }
+add rule ip minikp-doctor endpoint meta l4proto tcp dnat to 10.244.0.2:80
+add chain ip minikp-doctor service
+add rule ip minikp-doctor service ip saddr @affinity goto endpoint
+add rule ip minikp-doctor service numgen random mod 1 vmap { 0 : goto endpoint }
+add map ip minikp-doctor service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }
+add element ip minikp-doctor service-ips { 10.96.0.1 . tcp . 80 : goto service }
+add rule ip minikp-doctor nat-prerouting ip daddr . meta l4proto . th dport vmap @service-ips
+add rule ip minikp-doctor nat-prerouting fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap { tcp . 30000 : goto service }
+add rule ip minikp-doctor filter-input ct state new ip daddr . meta l4proto . th dport vmap { 10.96.0.2 . tcp . 80 : goto reject-chain }
+add rule ip minikp-doctor nat-postrouting mark and 0x4000 == 0 return
+add rule ip minikp-doctor nat-postrouting masquerade fully-random
+"""
+
+
 def checks() -> list[tuple[str, bool, str]]:
     out = [("root", os.geteuid() == 0, "yes" if os.geteuid() == 0 else "run as root (sudo)")]
     if os.geteuid() != 0:
@@ -45,8 +71,9 @@ def checks() -> list[tuple[str, bool, str]]:
         out.append(("IPVS", ipvs, "available" if ipvs else "kernel has no IPVS (CONFIG_IP_VS); "
                     "the ipvs proxy mode needs a kernel with it"))
         if shutil.which("nft"):
-            r = run_in(path, ["nft", "add", "table", "ip", "minikp-doctor"])
-            out.append(("nftables", r.returncode == 0, "nft works" if r.returncode == 0 else r.stderr.strip()))
+            r = run_in(path, ["nft", "-f", "-"], input=NFTABLES_PROBE)
+            out.append(("nftables", r.returncode == 0, "kube-proxy's nftables table loads (mode nftables)"
+                        if r.returncode == 0 else r.stderr.strip()[:300]))
         else:
             out.append(("nftables", False, "nft not installed (apt-get install nftables)"))
         with open("/proc/sys/net/bridge/bridge-nf-call-iptables") if os.path.exists(

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 scripts/apt-ensure.sh bench mininet bridge-utils wrk curl
 PY=${PY:-python3}
 # Leftovers of an interrupted run: only the benchmark's own clusters and namespace.
-for c in bench10 bench100 bench1000 benchdp; do
+for c in bench10 bench100 bench1000 benchdp benchtui; do
   [ -e "/run/minikp/$c" ] && $PY -m minikp.cli down --name "$c" >/dev/null 2>&1 || true
 done
 ip netns del minikpbench-mn 2>/dev/null || true
-exec $PY bench/run_all.py "$@"
+$PY bench/run_all.py "$@"
+$PY bench/tui.py 1000  # the dashboard at 1,000 pods: docs/benchmarks-tui.md

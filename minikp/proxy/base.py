@@ -26,6 +26,7 @@ from minikp.proxy.snapshot import ProxySnapshot
 # mode -> "module:Class"; imported only when that mode is asked for.
 MODES = {
     "iptables": "minikp.proxy.iptables.sync:IptablesProxier",
+    "nftables": "minikp.proxy.nftables.sync:NftablesProxier",
 }
 
 # One rule a traced packet crossed: (table, chain, rule text as the kernel tool prints it,

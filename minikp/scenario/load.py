@@ -12,6 +12,7 @@ import ipaddress
 import yaml
 
 from minikp.errors import InputError
+from minikp.proxy.base import MODES as PROXIERS
 from minikp.scenario import rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, Container, ContainerPort,
                                    EndpointSlice, NodeSpec, PodTemplate, Probe, Scenario,
@@ -19,7 +20,7 @@ from minikp.scenario.model import (ClientSpec, ClusterConfig, Container, Contain
 from minikp.scenario.yamlpos import PosDict, line_of, load_documents
 
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
-IMPLEMENTED_PROXY_MODES = ("iptables",)
+IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 IPTABLES_BACKENDS = ("auto", "legacy", "nft")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")

@@ -23,7 +23,9 @@ from textual.widgets import Footer, Input, Label, RichLog, Static, Tree
 
 from minikp.tui import view
 
-COUNTER_PERIOD_S = 1.0
+COUNTER_PERIOD_S = 1.0  # while the counters move
+COUNTER_IDLE_PERIOD_S = 3.0  # after two readings without a change (a dump costs ~40 ms at 1,000 services)
+DEFAULT_OPEN = {("group", "nodes"), ("group", "services")}
 HELP = """\
 [b]minikp tui[/b] — select with the arrows or the mouse; Enter/click expands
 
@@ -104,6 +106,11 @@ class MinikpApp(App):
         self.last_rules: dict[str, str] = {}
         self.diffs: dict[str, list[str]] = {}
         self.stopping = threading.Event()
+        self.reload_due = False
+        self.synced: set[str] = set()  # nodes whose proxy synced since the last reload
+        self.counters_at = 0.0  # when the shown Service's counters were last read
+        self.quiet_reads = 0  # readings in a row that found them unchanged
+        self.last_hits: list = []
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -127,20 +134,28 @@ class MinikpApp(App):
 
     # ---- the tree ---------------------------------------------------------------------
     def fill_tree(self) -> None:
+        """Make the tree show self.st, touching only what changed: a scale at 1,000 pods
+        relabels or re-lists one node's pods instead of rebuilding a thousand rows."""
         t = self.query_one("#tree", Tree)
-        expanded = {n.data for n in t.root.children if n.is_expanded} or {("group", "nodes"),
-                                                                          ("group", "services")}
-        t.clear()
-        t.root.expand()
+        if not t.root.children:
+            t.root.expand()
 
-        def add(parent, items):
-            for label, data, children in items:
-                if children or data[0] == "group":
-                    node = parent.add(label, data=data, expand=data in expanded)
-                    add(node, children)
-                else:
-                    parent.add_leaf(label, data=data)
-        add(t.root, view.tree(self.st))
+        def sync(parent, items):
+            have = list(parent.children)
+            if [n.data for n in have] != [d for _, d, _ in items]:
+                parent.remove_children()
+                have = []
+                for label, data, children in items:
+                    if children or data[0] in ("group", "node"):
+                        have.append(parent.add(label, data=data, expand=data in DEFAULT_OPEN))
+                    else:
+                        have.append(parent.add_leaf(label, data=data))
+            for node, (label, _, children) in zip(have, items):
+                if str(node.label) != label:
+                    node.set_label(label)
+                if children or node.allow_expand:
+                    sync(node, children)
+        sync(t.root, view.tree(self.st))
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         if event.node.data and event.node.data[0] != "group":
@@ -179,11 +194,19 @@ class MinikpApp(App):
             self.query_one("#detail", Static).update(Text(f"service {ns}/{name} is gone"))
             return
         paths = self.source.paths(self.node, f"{ns}/{name}")
+        hits = [(p.port, p.hits) for p in paths]
+        self.quiet_reads = self.quiet_reads + 1 if hits == self.last_hits else 0
+        self.last_hits, self.counters_at = hits, time.monotonic()
         self.query_one("#detail", Static).update(
             view.service_path(svc, self.node, paths, pods_by_ip, self.st["proxyMode"]))
 
     def refresh_counters(self) -> None:
-        if self.selected and self.selected[0] == "svc":
+        """The shown Service's counters: every second while they move, every few seconds
+        once they stand still (reading them dumps the node's whole nat table)."""
+        if not (self.selected and self.selected[0] == "svc"):
+            return
+        period = COUNTER_IDLE_PERIOD_S if self.quiet_reads >= 2 else COUNTER_PERIOD_S
+        if time.monotonic() - self.counters_at >= period - 0.05:
             self.show_service()
 
     def find(self, kind: str, ns: str, name: str) -> dict | None:
@@ -201,19 +224,30 @@ class MinikpApp(App):
     @work(thread=True, exclusive=True, group="events")
     def follow_events(self) -> None:
         for ev in self.source.watch(self.seq, self.stopping):
+            ev["received"] = time.time()
             self.call_from_thread(self.on_cluster_event, ev)
 
     def on_unmount(self) -> None:
         self.stopping.set()  # the event thread ends within half a second
 
     def on_cluster_event(self, ev: dict) -> None:
+        """Log the event now; re-read the state once for a burst of events (the supervisor
+        wrote it before publishing them)."""
         self.seq = ev.get("seq", self.seq)
         self.query_one("#events", RichLog).write(self.event_line(ev))
         if ev["type"] == "ProxySynced" and ev.get("node") in self.last_rules:
-            node = ev["node"]
+            self.synced.add(ev["node"])
+        if not self.reload_due:
+            self.reload_due = True
+            self.call_later(self.reload)
+
+    def reload(self) -> None:
+        self.reload_due = False
+        for node in self.synced:
             now = self.source.rules(node)
             self.diffs[node] = view.sync_diff(self.last_rules[node], now)
             self.last_rules[node] = now
+        self.synced.clear()
         self.st = self.source.state()
         self.fill_tree()
         self.show()
@@ -314,9 +348,11 @@ class MinikpApp(App):
             node = None
         if node:
             self.node = node
+        self.quiet_reads = 0  # counters are about to move: read them every second
 
         def run():
             results = self.source.send(source, url, count)
+            self.call_from_thread(self.show)  # the counters now, not at the next tick
             ok = sum(r["ok"] for r in results)
             return f"{count} requests from {source}: {ok} answered, {count - ok} failed"
         self.notify_result("send", run)

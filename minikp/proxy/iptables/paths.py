@@ -39,8 +39,20 @@ def _port_of(comment: str, service: str) -> str | None:
     return None
 
 
+def _relevant(save_text: str, service: str) -> str:
+    """Only the lines that can matter for `service`: its frontends and the chains they lead
+    to (a 1,000-service dump is ~4,000 lines; parsing them all costs more than the dump)."""
+    lines = save_text.splitlines()
+    mine = [line for line in lines if f'"{service}' in line]
+    chains = {m.group(1) for line in mine for m in [_TARGET.search(line)] if m}
+    chains |= {line.split(" -A ", 1)[1].split(" ", 1)[0] for line in mine if " -A " in line}
+    keep = [line for line in lines if line.startswith("*") or (
+        " -A " in line and line.split(" -A ", 1)[1].split(" ", 1)[0] in chains)]
+    return "\n".join(keep)
+
+
 def service_paths(save_text: str, service: str) -> list[PortPath]:
-    nat = parse_counters(save_text).get("nat", {})
+    nat = parse_counters(_relevant(save_text, service)).get("nat", {})
     paths: dict[str, PortPath] = {}
 
     def path_for(port: str, chain: str) -> PortPath:

@@ -75,9 +75,7 @@ def test_every_action_changes_the_cluster_and_the_screen_follows(cluster_factory
             await pilot.press("enter")
             await until(pilot, lambda: not [w for w in app.workers
                                             if w.group == "actions" and w.is_running])
-            app.refresh_counters()
-            text = detail_text(app)
-            assert "60 new connections" in text, text
+            await until(pilot, lambda: "60 new connections" in detail_text(app))
             http = app.source.paths(app.node, "default/hostnames")[0]
             assert sum(b.hits for b in http.branches) == 60 and all(b.hits > 0 for b in http.branches)
 
