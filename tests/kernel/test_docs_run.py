@@ -6,7 +6,9 @@ runs in order through a shell, with `sudo` dropped and `--name C` added after ev
 `minikp VERB` so that the test's cluster cannot meet anyone else's. A trailing `&` runs it
 in the background until the document ends; `--watch` runs it until interrupted (a few
 seconds here, as a reader's Ctrl-C); a comment saying "times out" expects a failure exit.
-The cluster is torn down at the end either way.
+The cluster is torn down at the end either way. `minikp tui` is the one command not run
+here: it is a full-screen dashboard that needs a person at a terminal
+(tests/kernel/test_tui_live.py drives it).
 """
 
 import os
@@ -31,6 +33,8 @@ def commands(markdown: str) -> list[tuple[str, str]]:
     for line in markdown.splitlines():
         if not line.startswith("    ") or not re.match(r"(sudo )?minikp ", line.strip()):
             continue
+        if re.match(r"(sudo )?minikp tui\b", line.strip()):
+            continue  # interactive: see the module docstring
         m = re.match(r"(.*?)(?:\s{2,}#\s?(.*))?$", line.strip())
         out.append((m.group(1).strip(), (m.group(2) or "").strip()))
     return out
@@ -93,6 +97,7 @@ def output_of(ran, prefix: str) -> str:
 def test_commands_are_the_indented_minikp_lines_with_their_comments():
     doc = "text\n\n    make demo    # no\n    sudo minikp up x.yaml   # returns\n    minikp get pods\n"
     assert commands(doc) == [("sudo minikp up x.yaml", "returns"), ("minikp get pods", "")]
+    assert commands("    sudo minikp tui --name C   # a dashboard\n") == []
     assert shell_line("minikp get pods -o name | grep web", "c") == \
         f"{sys.executable} -m minikp.cli get --name c pods -o name | grep web"
 
