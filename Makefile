@@ -1,7 +1,8 @@
 # minikp: two commands on a fresh machine, as root:
 #   make demo   a scenario up, requests through a Service, the rules shown, torn down
 #   make test   unit tests (no root needed) and kernel tests (root, real namespaces)
-#   make soak   100 crash cycles and down/up races; figures into docs/reliability.md
+#   make soak   100 crash cycles, down/up races, minutes of churn under load; figures into
+#               docs/reliability.md
 PY ?= python3
 
 .PHONY: setup demo test unit kernel bench soak clean
@@ -26,6 +27,7 @@ bench: setup
 
 soak: setup
 	$(PY) tests/soak.py
+	$(PY) tests/soak_churn.py
 
 # Only this checkout's caches: clusters are never touched from make (on a shared machine
 # they may be someone else's); remove one of yours with `minikp down --name NAME`.

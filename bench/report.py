@@ -189,20 +189,14 @@ def render(res):
     notes = res.get("notes_md")
     if notes:
         out += ["", notes.strip()]
-    ipt = res.get("iptables_md")
-    if ipt:
-        lines = ipt.strip().splitlines()
-        if lines and lines[0].startswith("# "):  # its title becomes this section's heading
-            lines = lines[1:]
-        body = "\n".join(("#" + l if l.startswith("#") else l) for l in lines).strip()
-        out += ["", "## iptables proxy sync (docs/benchmarks-iptables.md)", "",
-                "Copied from `docs/benchmarks-iptables.md` (written by `bench/bench_iptables_sync.py`).",
-                "", body]
-    nft = res.get("nftables_md")
-    if nft:
-        out += ["", "## nftables sync (docs/benchmarks-nftables.md)", "",
-                "Copied from `docs/benchmarks-nftables.md` (written by `bench/bench_nftables_sync.py`).",
-                "", _demote(nft)]
+    for key, title, doc, script in (
+            ("iptables_md", "iptables proxy sync", "benchmarks-iptables.md", "bench_iptables_sync.py"),
+            ("nftables_md", "nftables sync", "benchmarks-nftables.md", "bench_nftables_sync.py"),
+            ("ipvs_md", "ipvs proxy sync", "benchmarks-ipvs.md", "bench_ipvs_sync.py")):
+        text = res.get(key)
+        if text:
+            out += ["", f"## {title} (docs/{doc})", "",
+                    f"Copied from `docs/{doc}` (written by `bench/{script}`).", "", _demote(text)]
     return "\n".join(out) + "\n"
 
 

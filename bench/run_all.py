@@ -24,6 +24,7 @@ DOC = os.path.join(REPO, "docs", "benchmarks.md")
 NOTES = os.path.join(REPO, "bench", "notes.md")  # hand-written analysis, copied into the doc
 IPTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-iptables.md")
 NFTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-nftables.md")
+IPVS_DOC = os.path.join(REPO, "docs", "benchmarks-ipvs.md")
 
 
 def fabric_floor(pods):
@@ -105,6 +106,9 @@ def main():
         if not a.skip_sync:
             log("bench: iptables proxy sync (1,000 and 10,000 services x 5 endpoints, both backends)")
             res["sync"] = proxy_sync(a.sync_cap)
+            log("bench: ipvs proxy sync beside iptables (in the VM tier when this kernel has no IPVS)")
+            subprocess.run([PY, os.path.join(REPO, "bench", "bench_ipvs_sync.py"), "--out", IPVS_DOC],
+                           cwd=REPO, check=True, timeout=3600)
         if not a.skip_nftables_sync:
             log("bench: nftables proxy sync (1,000 and 10,000 services x 5 endpoints)")
             res["nftables_sync"] = nftables_sync()
@@ -113,6 +117,7 @@ def main():
     res["notes_md"] = read_optional(NOTES)
     res["iptables_md"] = read_optional(IPTABLES_DOC)
     res["nftables_md"] = read_optional(NFTABLES_DOC)
+    res["ipvs_md"] = read_optional(IPVS_DOC)
     with open(DOC, "w") as f:
         f.write(render(res))
     log(f"bench: wrote {os.path.relpath(DOC, REPO)} and {os.path.relpath(RESULTS, REPO)}")

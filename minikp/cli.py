@@ -351,7 +351,7 @@ def cmd_doctor(a) -> int:
 
 
 def cmd_apply(a) -> int:
-    client.check_files(a.files)  # bad input: exit 2 before the cluster is touched
+    client.check_files(a.files, a.name)  # bad input: exit 2 before the cluster is touched
     for f in a.files:
         print(client.apply(a.name, f))
     return 0

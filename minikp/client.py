@@ -205,12 +205,26 @@ def apply(cluster: str, path: str) -> str:
     return _request(cluster, "apply", spec=os.path.abspath(path))
 
 
-def check_files(files: list[str]) -> None:
-    """Each file alone is valid input (InputError otherwise), before the cluster is touched."""
+def check_files(files: list[str], cluster: str | None = None) -> None:
+    """Each file alone is valid input (InputError otherwise), before the cluster is touched;
+    with `cluster` (apply), nodeName/nodeSelector are checked against its nodes."""
     from minikp.scenario.load import load_scenario
 
+    live = _live_nodes(cluster) if cluster else None
     for f in files:
-        load_scenario([f])
+        load_scenario([f], cluster=live)
+
+
+def _live_nodes(cluster: str) -> ClusterConfig | None:
+    """The running cluster's nodes and their labels, as its state file lists them."""
+    from minikp.scenario.model import NodeSpec
+
+    try:
+        st = state.read(cluster)
+    except OperationError:
+        return None  # not up: the apply request says so
+    return ClusterConfig(nodes=[NodeSpec(n["metadata"]["name"], n["metadata"].get("labels", {}))
+                                for n in st["nodes"]])
 
 
 def delete(cluster: str, kind: str, name: str, namespace: str = "default") -> str:

@@ -10,6 +10,7 @@ import uuid
 
 from minikp import names
 from minikp.nsenter import run_in
+from minikp.proxy.base import kernel_gaps
 
 
 def _probe_netns():
@@ -67,9 +68,9 @@ def checks() -> list[tuple[str, bool, str]]:
             out.append((f"iptables {backend}", r.returncode == 0,
                         "statistic, recent, comment matches work" if r.returncode == 0
                         else r.stderr.strip()))
-        ipvs = os.path.exists("/proc/net/ip_vs") or run_in(path, ["sh", "-c", "test -e /proc/net/ip_vs"]).returncode == 0
-        out.append(("IPVS", ipvs, "available" if ipvs else "kernel has no IPVS (CONFIG_IP_VS); "
-                    "the ipvs proxy mode needs a kernel with it"))
+        gaps = kernel_gaps("ipvs", path)  # every scheduler
+        out.append(("IPVS", not gaps, "available with every scheduler (mode ipvs)" if not gaps
+                    else "mode ipvs needs " + "; ".join(gaps)))
         if shutil.which("nft"):
             r = run_in(path, ["nft", "-f", "-"], input=NFTABLES_PROBE)
             out.append(("nftables", r.returncode == 0, "kube-proxy's nftables table loads (mode nftables)"
@@ -84,7 +85,8 @@ def checks() -> list[tuple[str, bool, str]]:
     finally:
         from pyroute2 import netns
         netns.remove(ns)
-    for tool, pkg in (("dnsmasq", "dnsmasq-base"), ("conntrack", "conntrack"), ("ip", "iproute2")):
+    for tool, pkg in (("dnsmasq", "dnsmasq-base"), ("conntrack", "conntrack"), ("ip", "iproute2"),
+                      ("ipvsadm", "ipvsadm"), ("ipset", "ipset")):
         found = shutil.which(tool)
         out.append((tool, bool(found), found or f"not installed (apt-get install {pkg})"))
     docker = shutil.which("docker")

@@ -1,13 +1,21 @@
 """Live changes to a running cluster, as the supervisor applies them: delete (pods,
 Deployments, ReplicaSets, Services), scale, and apply (add or change Services and
 workloads, like `kubectl apply` without --prune). Each touches only what changed; the
-endpoints, every node's proxy (partial sync) and the DNS then follow in one resync."""
+endpoints, every node's proxy (partial sync) and the DNS then follow.
+
+scale and apply are planned whole and checked on a copy of the allocator before anything
+is touched: a refused change (exit 2) changes nothing. A Deployment's new template is
+rolled out as its strategy says (rollout.py): RollingUpdate starts new pods and waits
+until they are Ready before old ones leave the endpoints and stop; Recreate stops all
+old pods, then starts the new ones."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 
+from minikp.controller import rollout
 from minikp.controller.objects import now
 from minikp.errors import InputError
 
@@ -70,8 +78,7 @@ def delete(sup, spec) -> str:
         w = _workload(sup, wkind, ref["namespace"], ref["name"])
         if w is None:
             raise InputError(f'{kind} "{ref["name"]}" not found in namespace "{ref["namespace"]}"')
-        for pod in _pods_of(sup, wkind, w.namespace, w.name):
-            sup.stop_pod(pod, f"{kind} deleted")
+        sup.stop_pods(_pods_of(sup, wkind, w.namespace, w.name), f"{kind} deleted")
         sup.scenario.workloads.remove(w)
         sup.resync(f"{kind} {w.name} deleted")
         return f'{wkind.lower()}.apps "{w.name}" deleted'
@@ -100,7 +107,10 @@ def scale(sup, spec) -> str:
     w = _workload(sup, kind, ref["namespace"], ref["name"])
     if w is None:
         raise InputError(f'{ref["kind"]} "{ref["name"]}" not found in namespace "{ref["namespace"]}"')
-    _scale_to(sup, w, replicas)
+    steps = [("replicas", w, replicas), *_scale_steps(sup, w, replicas),
+             ("resync", f"scaled {w.name} to {replicas}")]
+    _check(sup, steps)
+    _carry_out(sup, steps)
     return f'{kind.lower()}.apps "{w.name}" scaled to {replicas}'
 
 
@@ -114,21 +124,22 @@ def readiness(sup, spec) -> str:
     return f'pod "{pod.name}" readiness {"recovered" if ready else "made to fail"}'
 
 
-def _scale_to(sup, w, replicas: int) -> None:
-    pods = _pods_of(sup, w.kind, w.namespace, w.name)
-    w.replicas = replicas
-    if replicas > len(pods):
-        sup.start_pods(sup.plan.allocator.plan_pods(w, count=replicas - len(pods)),
-                       f"scaling {w.name} to {replicas}")
-    elif replicas < len(pods):
-        for pod in pods[replicas:][::-1]:  # the newest go first
-            sup.stop_pod(pod, f"scaled {w.name} to {replicas}")
-        sup.resync(f"scaled {w.name} to {replicas}")
-
-
-def _same(a, b) -> bool:
-    strip = lambda o: {k: v for k, v in dataclasses.asdict(o).items() if k != "source"}  # noqa: E731
-    return strip(a) == strip(b)
+# ---- apply: plan the whole change, check it on a copy, then carry it out ------------------
+#
+# A change is a list of steps. _check walks them on a copy of the allocator, so that every
+# name and address the change needs is known to be free before anything is touched: a
+# refused change (exit 2) changes nothing. _carry_out then walks the same steps for real;
+# the allocator is deterministic, so they get what the check saw.
+#
+#   ("namespaces", [ns])             add namespaces (and their resolv.conf)
+#   ("service", old_plan|None, svc)  replace or add a Service (allocates its addresses)
+#   ("slices", [slice])              replace or add user-given EndpointSlices
+#   ("workload", old|None, new)      the workload object the cluster follows from now on
+#   ("replicas", w, n)               w.replicas = n
+#   ("start", w, count, until_ready) start count new pods of w, wait until they answer (and,
+#                                    in a rollout, until their readiness probes pass)
+#   ("stop", [pod], reason)          graceful deletion: out of the endpoints, then stopped
+#   ("resync", reason)               endpoints, every node's proxy, DNS
 
 
 def apply(sup, path: str) -> str:
@@ -136,51 +147,160 @@ def apply(sup, path: str) -> str:
 
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
-    new = load_scenario([path])
-    out = []
-    for ns in new.namespaces:
-        if ns not in sup.plan.namespaces:
-            sup.plan.namespaces.append(ns)
-    sup.write_resolv_confs()
+    new = load_scenario([path], cluster=sup.plan.config)  # checked against the live nodes
+    steps, report = plan_apply(sup, new, os.path.basename(path))
+    _check(sup, steps)
+    _carry_out(sup, steps)
+    return "\n".join(report)
+
+
+def plan_apply(sup, new, label: str) -> tuple[list, list[str]]:
+    """The steps that take the live cluster to `new` (objects not named stay), and what
+    `kubectl apply` would print. Reads the live cluster and `new`, changes neither."""
+    steps, report = [], []
+    fresh = [ns for ns in new.namespaces if ns not in sup.plan.namespaces]
+    if fresh:
+        steps.append(("namespaces", fresh))
     for svc in new.services:
         old = _service(sup, svc.namespace, svc.name)
         if old is not None and _same(old.service, svc):
-            out.append(f"service/{svc.name} unchanged")
+            report.append(f"service/{svc.name} unchanged")
             continue
-        if old is not None:
-            # an update keeps the ClusterIP (immutable in Kubernetes) and the nodePorts
-            if not svc.cluster_ip and old.cluster_ip not in ("", "None"):
-                svc.cluster_ip = old.cluster_ip
-            by_port = {(p.port, p.protocol): old.node_ports.get(i)
-                       for i, p in enumerate(old.service.ports)}
-            for p in svc.ports:
-                if not p.node_port and by_port.get((p.port, p.protocol)) \
-                        and svc.type in ("NodePort", "LoadBalancer"):
-                    p.node_port = by_port[(p.port, p.protocol)]
-            sup.plan.services.remove(old)
-            sup.plan.allocator.release_service(old)
-        sup.plan.services.append(sup.plan.allocator.plan_service(svc))
-        sup.created.setdefault(f"svc/{svc.namespace}/{svc.name}", now())
-        out.append(f"service/{svc.name} {'configured' if old else 'created'}")
-    sup.plan.endpoint_slices = [s for s in sup.plan.endpoint_slices
-                                if (s.namespace, s.name) not in {(n.namespace, n.name) for n in new.endpoint_slices}]
-    sup.plan.endpoint_slices.extend(new.endpoint_slices)
+        steps.append(("service", old, _updated_service(old, svc)))
+        report.append(f"service/{svc.name} {'configured' if old else 'created'}")
+    if new.endpoint_slices:
+        steps.append(("slices", list(new.endpoint_slices)))
     for w in new.workloads:
         old = _workload(sup, w.kind, w.namespace, w.name)
-        label = f"{w.kind.lower()}{'.apps' if w.kind != 'Pod' else ''}/{w.name}"
-        if old is not None and _same(old, w):
-            out.append(f"{label} unchanged")
-            continue
-        if old is not None and _same(dataclasses.replace(old, replicas=w.replicas), w):
-            _scale_to(sup, old, w.replicas)
-            out.append(f"{label} scaled")
-            continue
-        if old is not None:  # a new template: replace every pod (the Recreate strategy)
-            for pod in _pods_of(sup, old.kind, old.namespace, old.name):
-                sup.stop_pod(pod, f"{w.kind} {w.name} changed")
-            sup.scenario.workloads.remove(old)
-        sup.scenario.workloads.append(w)
-        sup.start_pods(sup.plan.allocator.plan_pods(w), f"apply {w.name}")
-        out.append(f"{label} {'configured' if old else 'created'}")
-    sup.resync(f"apply {os.path.basename(path)}")
-    return "\n".join(out)
+        what = f"{w.kind.lower()}{'.apps' if w.kind != 'Pod' else ''}/{w.name}"
+        verb, more = _workload_change(sup, old, w)
+        steps.extend(more)
+        report.append(f"{what} {verb}")
+    if steps:
+        steps.append(("resync", f"apply {label}"))
+    return steps, report
+
+
+def _updated_service(old, svc):
+    """`svc` as it replaces `old`: the ClusterIP stays (immutable in Kubernetes), and so do
+    the nodePorts of ports that stay. A copy: the loaded object is left as it was."""
+    svc = copy.deepcopy(svc)
+    if old is None:
+        return svc
+    old_ip = old.cluster_ip
+    if old_ip not in ("", "None") and svc.type != "ExternalName":
+        if svc.cluster_ip and svc.cluster_ip != old_ip:
+            raise InputError(f'"{svc.cluster_ip}": field is immutable (it is {old_ip})',
+                             file=svc.source.file, line=svc.source.line, kind="Service",
+                             name=svc.name, field="spec.clusterIP")
+        svc.cluster_ip = old_ip
+    by_port = {(p.port, p.protocol): old.node_ports.get(i) for i, p in enumerate(old.service.ports)}
+    for p in svc.ports:
+        if not p.node_port and by_port.get((p.port, p.protocol)) \
+                and svc.type in ("NodePort", "LoadBalancer"):
+            p.node_port = by_port[(p.port, p.protocol)]
+    return svc
+
+
+def _workload_change(sup, old, w) -> tuple[str, list]:
+    """How `w` replaces `old`: unchanged, scaled, or a new template rolled out as its
+    strategy says (a Deployment; a ReplicaSet or bare Pod is recreated)."""
+    if old is None:
+        return "created", [("workload", None, w), ("start", w, w.replicas, False)]
+    if _same(old, w):
+        return "unchanged", []
+    pods = _pods_of(sup, old.kind, old.namespace, old.name)
+    if _same(dataclasses.replace(old, replicas=w.replicas, strategy=w.strategy), w):
+        verb = "scaled" if old.replicas != w.replicas else "configured"
+        return verb, [("workload", old, w), *_scale_steps(sup, old, w.replicas, w)]
+    reason = f"{w.kind} {w.name} changed"
+    steps = [("workload", old, w)]
+    if w.kind != "Deployment":
+        return "configured", steps + [("stop", pods, reason), ("start", w, w.replicas, False)]
+    leaving = pods[::-1]  # the newest go first
+    for start, stop in rollout.rounds(w.strategy, len(pods), w.replicas):
+        if start:
+            steps.append(("start", w, start, True))
+        if stop:
+            steps.append(("stop", leaving[:stop], reason))
+            leaving = leaving[stop:]
+    return "configured", steps
+
+
+def _scale_steps(sup, w, replicas: int, new=None) -> list:
+    """Start or stop pods of `w` (as `new`, the same template) to have `replicas`."""
+    pods = _pods_of(sup, w.kind, w.namespace, w.name)
+    if replicas > len(pods):
+        return [("start", new or w, replicas - len(pods), False)]
+    if replicas < len(pods):
+        return [("stop", pods[replicas:][::-1], f"scaled {w.name} to {replicas}")]  # newest first
+    return []
+
+
+def _check(sup, steps) -> None:
+    """Walk the steps' allocations on a copy of the allocator: InputError if any name or
+    address they need is taken or there is no room for a pod; the cluster is untouched."""
+    trial = sup.plan.allocator.clone()
+    for step in steps:
+        if step[0] == "service":
+            _, old, svc = step
+            if old is not None:
+                trial.release_service(old)
+            trial.plan_service(svc)
+        elif step[0] == "start":
+            trial.plan_pods(step[1], count=step[2])
+        elif step[0] == "stop":
+            for pod in step[1]:
+                trial.release_pod(pod)
+
+
+def _carry_out(sup, steps) -> None:
+    plan, allocator = sup.plan, sup.plan.allocator
+    for step in steps:
+        kind = step[0]
+        if kind == "namespaces":
+            plan.namespaces.extend(step[1])
+            sup.write_resolv_confs()
+        elif kind == "service":
+            _, old, svc = step
+            if old is not None:
+                plan.services.remove(old)
+                allocator.release_service(old)
+            plan.services.append(allocator.plan_service(svc))
+            sup.created.setdefault(f"svc/{svc.namespace}/{svc.name}", now())
+        elif kind == "slices":
+            given = {(s.namespace, s.name) for s in step[1]}
+            plan.endpoint_slices = [s for s in plan.endpoint_slices
+                                    if (s.namespace, s.name) not in given] + step[1]
+        elif kind == "workload":
+            _, old, new = step
+            workloads = sup.scenario.workloads
+            if old is None:
+                workloads.append(new)
+            else:
+                workloads[workloads.index(old)] = new
+        elif kind == "replicas":
+            step[1].replicas = step[2]
+        elif kind == "start":
+            _, w, count, until_ready = step
+            pods = allocator.plan_pods(w, count=count)
+            sup.start_pods(pods, f"{w.kind} {w.name}: {count} new", until_ready)
+            _replica_sets_scaled(sup, pods, "up")
+        elif kind == "stop":
+            sup.stop_pods(step[1], step[2])
+            _replica_sets_scaled(sup, step[1], "down")
+        elif kind == "resync":
+            sup.resync(step[1])
+
+
+def _replica_sets_scaled(sup, pods, way: str) -> None:
+    """The Deployment controller's events: "Scaled up replica set web-5d4f8 to 2"."""
+    for rs in dict.fromkeys(p.replica_set for p in pods if p.replica_set):
+        n = sum(p.replica_set == rs for p in sup.plan.pods)
+        sup.events.emit("ScalingReplicaSet", f"Scaled {way} replica set {rs} to {n}")
+
+
+def _same(a, b) -> bool:
+    strip = lambda o: {k: v for k, v in dataclasses.asdict(o).items() if k != "source"}  # noqa: E731
+    return strip(a) == strip(b)
+

@@ -31,6 +31,7 @@ def build_snapshot(plan: ClusterPlan, node: NodePlan,
                 affinity_timeout=svc.session_affinity_timeout
                 if svc.session_affinity == "ClientIP" else 0,
                 health_check_node_port=sp.health_check_node_port,
+                ipvs_scheduler=svc.ipvs_scheduler,
                 endpoints=tuple(eps.ports.get(p.name, ())) if eps else (),
             ))
     ports.sort(key=lambda s: (s.port_name_string, s.protocol))

@@ -36,7 +36,7 @@ from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
 from minikp.nsenter import in_netns
-from minikp.proxy.base import Proxier, new_proxier
+from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads.commands import start_client, start_command
@@ -108,6 +108,12 @@ class Supervisor:
         self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
         self.workloads.start()
         config = self.plan.config
+        gaps = kernel_gaps(config.proxy_mode, self.fabric.node_path(self.plan.nodes[0].name), config)
+        if gaps:
+            raise OperationError(f"{config.proxy_mode} proxy mode needs " + "; ".join(gaps)
+                                 + ". kube-proxy would fall back to iptables mode here; minikp "
+                                 "does not do that silently: use --proxy-mode iptables, or a "
+                                 "kernel that has it (`minikp doctor` lists what this one has)")
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
             self.proxiers[node.name] = new_proxier(config.proxy_mode,
@@ -137,13 +143,18 @@ class Supervisor:
         if proc is not None:
             self.commands[f"client/{client.name}"] = proc
 
-    def start_pods(self, pods, reason: str) -> None:
-        """Create pods, wait until they answer, then let endpoints, proxies and DNS follow."""
+    def start_pods(self, pods, reason: str, until_ready: bool = False) -> None:
+        """Create pods, wait until they answer (and, `until_ready`, until their readiness
+        probes pass: a rollout takes an old pod away only then), then let endpoints,
+        proxies and DNS follow."""
         known = {id(p) for p in self.plan.pods}
         self.plan.pods.extend(p for p in pods if id(p) not in known)
         for pod in pods:
             self.start_pod(pod)
-        self.wait_ready(pods, time.monotonic() + READY_TIMEOUT_S)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        self.wait_ready(pods, deadline)
+        if until_ready:
+            self.wait_probes_passed(pods, deadline)
         self.resync(reason)
 
     def start_pod(self, pod) -> None:
@@ -209,6 +220,23 @@ class Supervisor:
                                      + ", ".join(pod_key(p) for p in pending))
             if pending:
                 time.sleep(0.02)
+
+    def wait_probes_passed(self, pods, deadline: float) -> None:
+        """Run the started pods' readiness probes as they fall due until every pod is Ready."""
+        pending = [p for p in pods if not self.states[pod_key(p)].ready]
+        while pending:
+            for pod in pending:
+                key = pod_key(pod)
+                if self.exited(key):
+                    raise OperationError(f"pod {key} failed before it was Ready: its workload exited")
+                if self.run_probes(pod, time.monotonic()):
+                    self.set_ready(key, "readiness probe")
+            pending = [p for p in pending if not self.states[pod_key(p)].ready]
+            if pending and time.monotonic() > deadline:
+                raise OperationError("pods not Ready in time (readinessProbe): "
+                                     + ", ".join(pod_key(p) for p in pending))
+            if pending:
+                time.sleep(0.05)
 
     def exited(self, key: str) -> bool:
         proc = self.commands.get(key)
@@ -370,12 +398,23 @@ class Supervisor:
         return done.result()
 
     def stop_pod(self, pod, reason: str) -> None:
-        """Graceful deletion: the endpoint leaves every proxy first (terminating), then the
-        workload stops and the namespace goes."""
-        key = pod_key(pod)
-        self.states[key] = PodState(ready=False, terminating=True)
-        self.resync(f"deleting {key}")
+        self.stop_pods([pod], reason)
+
+    def stop_pods(self, pods, reason: str) -> None:
+        """Graceful deletion: the endpoints leave every node's proxy first (terminating),
+        then, after the grace period, the workloads stop and the namespaces go."""
+        if not pods:
+            return
+        for pod in pods:
+            self.states[pod_key(pod)] = PodState(ready=False, terminating=True)
+        self.resync(f"deleting {', '.join(pod_key(p) for p in pods)}")
         time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
+        for pod in pods:
+            self.end_pod(pod, reason)
+
+    def end_pod(self, pod, reason: str) -> None:
+        """Stop a pod's workload, remove its namespace and give back its name and address."""
+        key = pod_key(pod)
         for c in pod.template.containers:
             self.workloads.remove(f"{key}/{c.name}")
         if key in self.dns:
@@ -437,6 +476,8 @@ class Supervisor:
         """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
         were flushed behind its back (iptables: the canary chain is gone) is resynced (a full
         sync on that node)."""
+        for p in self.proxiers.values():
+            housekeeping(p)
         flushed = [n for n, p in self.proxiers.items() if p.flushed()]
         if flushed:
             self.events.emit("RulesFlushed", f"proxy rules flushed on {', '.join(flushed)}: "

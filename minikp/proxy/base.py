@@ -27,6 +27,7 @@ from minikp.proxy.snapshot import ProxySnapshot
 MODES = {
     "iptables": "minikp.proxy.iptables.sync:IptablesProxier",
     "nftables": "minikp.proxy.nftables.sync:NftablesProxier",
+    "ipvs": "minikp.proxy.ipvs.proxier:IpvsProxier",
 }
 
 # One rule a traced packet crossed: (table, chain, rule text as the kernel tool prints it,
@@ -96,11 +97,31 @@ class Proxier(Protocol):
         ...
 
 
-def new_proxier(mode: str, node_netns_path: str, config) -> Proxier:
+def _proxier_class(mode: str):
     """The only place that switches on the proxy mode."""
     target = MODES.get(mode)
     if target is None:
         raise InputError(f'"{mode}" is not implemented; available: ' + ", ".join(sorted(MODES)),
                          field="proxy mode")
     module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls).from_config(node_netns_path, config)
+    return getattr(importlib.import_module(module), cls)
+
+
+def new_proxier(mode: str, node_netns_path: str, config) -> Proxier:
+    return _proxier_class(mode).from_config(node_netns_path, config)
+
+
+def kernel_gaps(mode: str, node_netns_path: str, config=None) -> list[str]:
+    """What this kernel lacks for `mode`, probed in a namespace ([] = nothing): `up` refuses
+    with them (exit 1), `doctor` lists them. A mode whose class has no kernel_gaps needs
+    nothing beyond what `doctor` checks for every mode. `config` None: every option."""
+    gaps = getattr(_proxier_class(mode), "kernel_gaps", None)
+    return gaps(node_netns_path, config) if gaps else []
+
+
+def housekeeping(proxier: Proxier) -> None:
+    """A mode's periodic work between syncs, where it has any (ipvs: real servers whose
+    connections drained leave, as kube-proxy's graceful termination does)."""
+    work = getattr(proxier, "housekeeping", None)
+    if work is not None:
+        work()

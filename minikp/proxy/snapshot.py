@@ -44,6 +44,7 @@ class ServicePortInfo:
     internal_policy_local: bool = False
     affinity_timeout: int = 0  # seconds of ClientIP affinity; 0 = no affinity
     health_check_node_port: int = 0
+    ipvs_scheduler: str = ""  # minikp.dev/ipvs-scheduler (minikp's own): "" = the node-wide one
     endpoints: tuple[Endpoint, ...] = field(default=())
 
     @property

@@ -7,6 +7,7 @@ their template, named targetPorts that resolve, subnets that do not overlap) liv
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 
 import yaml
@@ -17,11 +18,13 @@ from minikp.scenario import rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, Container, ContainerPort,
                                    EndpointSlice, NodeSpec, PodTemplate, Probe, Scenario,
                                    Service, ServicePort, SliceEndpoint, Source, Workload)
+from minikp.scenario.model import DeploymentStrategy
 from minikp.scenario.yamlpos import PosDict, line_of, load_documents
 
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
 IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
+IPVS_SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"  # minikp's own, for workshops
 IPTABLES_BACKENDS = ("auto", "legacy", "nft")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 KINDS = ("Deployment", "ReplicaSet", "Pod", "Service", "Namespace", "Endpoints", "EndpointSlice",
@@ -108,9 +111,11 @@ def _kind_of(v) -> str:
 # ---- the entry point -------------------------------------------------------------------
 
 
-def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = None) -> Scenario:
-    """Read and validate scenario files; `proxy_mode`/`nodes` are command-line overrides."""
-    scenario = Scenario(cluster=ClusterConfig())
+def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = None,
+                  cluster: ClusterConfig | None = None) -> Scenario:
+    """Read and validate scenario files; `proxy_mode`/`nodes` are command-line overrides.
+    `cluster`: the live cluster's, for `apply` (objects are checked against its nodes)."""
+    scenario = Scenario(cluster=copy.deepcopy(cluster) if cluster else ClusterConfig())
     seen_cluster = None
     for path in paths:
         scenario.files.append(path)
@@ -248,7 +253,50 @@ def _workload(obj: _Obj, doc, kind: str, namespace: str, name: str, source: Sour
     annotations = {k: str(v) for k, v in obj.map(tmeta, "annotations", "spec.template.metadata.annotations").items()}
     template = _pod_spec(obj, obj.map(tmpl, "spec", "spec.template.spec"), "spec.template.spec",
                          labels, annotations)
-    return Workload(kind, namespace, name, template, replicas, selector, source)
+    w = Workload(kind, namespace, name, template, replicas, selector, source)
+    if kind == "Deployment":
+        w.strategy = _strategy(obj, spec)
+    return w
+
+
+STRATEGY_TYPES = ("Recreate", "RollingUpdate")
+
+
+def _strategy(obj: _Obj, spec) -> DeploymentStrategy:
+    """spec.strategy of a Deployment, checked as the API server does."""
+    st = obj.map(spec, "strategy", "spec.strategy")
+    kind = obj.str(st, "type", "spec.strategy.type", "RollingUpdate")
+    if kind not in STRATEGY_TYPES:
+        raise obj.error("spec.strategy.type", f'Unsupported value: "{kind}": supported values: '
+                        + ", ".join(f'"{t}"' for t in STRATEGY_TYPES), st, "type")
+    ru = st.get("rollingUpdate")
+    if kind == "Recreate":
+        if ru is not None:
+            raise obj.error("spec.strategy.rollingUpdate",
+                            "may not be specified when strategy `type` is 'Recreate'", st,
+                            "rollingUpdate")
+        return DeploymentStrategy("Recreate")
+    ru = obj.map(st, "rollingUpdate", "spec.strategy.rollingUpdate")
+    path = "spec.strategy.rollingUpdate"
+    surge = _int_or_percent(obj, ru, "maxSurge", f"{path}.maxSurge")
+    unavailable = _int_or_percent(obj, ru, "maxUnavailable", f"{path}.maxUnavailable")
+    if isinstance(unavailable, str) and int(unavailable[:-1]) > 100:
+        raise obj.error(f"{path}.maxUnavailable", f'"{unavailable}": must not be greater than '
+                        "100%", ru, "maxUnavailable")
+    if str(surge).rstrip("%") == "0" and str(unavailable).rstrip("%") == "0":
+        raise obj.error(f"{path}.maxUnavailable", "may not be 0 when `maxSurge` is 0", ru,
+                        "maxUnavailable")
+    return DeploymentStrategy("RollingUpdate", surge, unavailable)
+
+
+def _int_or_percent(obj: _Obj, d, key: str, field: str) -> int | str:
+    """An IntOrString budget: an integer >= 0 or "N%" (default 25%)."""
+    v = d.get(key, "25%")
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    if isinstance(v, str) and v.endswith("%") and v[:-1].isdigit() and v[:-1].isascii():
+        return f"{int(v[:-1])}%"
+    raise obj.error(field, f"{v!r}: must be an integer >= 0 or a percentage (e.g. '25%')", d, key)
 
 
 def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> PodTemplate:
@@ -381,6 +429,11 @@ def _service(obj: _Obj, doc, namespace: str, name: str, source: Source) -> Servi
     svc.health_check_node_port = obj.int(spec, "healthCheckNodePort", "spec.healthCheckNodePort", 0,
                                          0, rules.NODE_PORT_RANGE[1])
     svc.publish_not_ready_addresses = bool(spec.get("publishNotReadyAddresses", False))
+    annotations = obj.map(meta, "annotations", "metadata.annotations")
+    if IPVS_SCHEDULER_ANNOTATION in annotations:
+        svc.ipvs_scheduler = str(annotations[IPVS_SCHEDULER_ANNOTATION])
+        obj.check(rules.one_of(svc.ipvs_scheduler, IPVS_SCHEDULERS),
+                  f"metadata.annotations.{IPVS_SCHEDULER_ANNOTATION}", annotations, IPVS_SCHEDULER_ANNOTATION)
     return svc
 
 

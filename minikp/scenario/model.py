@@ -5,6 +5,7 @@ the kernel. Field names follow the Kubernetes API in snake_case.
 Classes:
   Source           where an object came from (file, line) for error messages
   ContainerPort, Probe, Container, PodTemplate
+  DeploymentStrategy   RollingUpdate (maxSurge, maxUnavailable) or Recreate
   Workload         a Deployment, ReplicaSet or bare Pod (replicas=1, kind="Pod")
   ServicePort, Service
   SliceEndpoint, EndpointSlice   user-given endpoints for selector-less Services
@@ -67,6 +68,15 @@ class PodTemplate:
 
 
 @dataclass
+class DeploymentStrategy:
+    """A Deployment's spec.strategy: how a template change replaces its pods."""
+
+    type: str = "RollingUpdate"  # RollingUpdate | Recreate
+    max_surge: int | str = "25%"  # an int or "N%" of the replicas, rounded up
+    max_unavailable: int | str = "25%"  # an int or "N%" of the replicas, rounded down
+
+
+@dataclass
 class Workload:
     kind: str  # Deployment | ReplicaSet | Pod
     namespace: str
@@ -75,6 +85,7 @@ class Workload:
     replicas: int = 1
     selector: dict[str, str] = field(default_factory=dict)  # matchLabels (or the Pod's labels)
     source: Source = Source("<builtin>")
+    strategy: DeploymentStrategy = field(default_factory=DeploymentStrategy)  # Deployments only
 
 
 @dataclass
@@ -106,6 +117,7 @@ class Service:
     health_check_node_port: int = 0  # allocated for LoadBalancer + externalTrafficPolicy Local
     publish_not_ready_addresses: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    ipvs_scheduler: str = ""  # annotation minikp.dev/ipvs-scheduler (minikp's own): "" = the cluster's
     source: Source = Source("<builtin>")
 
     @property

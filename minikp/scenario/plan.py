@@ -18,6 +18,7 @@ Deployment) to the scenario as well, so that live changes find them like any oth
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 import json
@@ -107,26 +108,54 @@ class Allocator:
         self.node_load: dict[str, int] = {n.name: 0 for n in plan.nodes}
         self.rs_serial: dict[str, int] = {}
 
+    def clone(self) -> "Allocator":
+        """A copy to plan a change on: what it hands out or takes back leaves this one as
+        it was (the plan's nodes are shared, never changed)."""
+        return copy.deepcopy(self, {id(self.plan): self.plan})
+
     # -- pods --
     def plan_pods(self, w: Workload, count: int | None = None) -> list[PodPlan]:
         """New pods for `w`. They share its template: nothing changes a template in place
-        (apply replaces the workload and its pods)."""
+        (apply replaces the workload and its pods). All or nothing: pods that do not fit
+        are refused before any address is taken."""
         count = w.replicas if count is None else count
         h = pod_template_hash(w.template) if w.kind == "Deployment" else ""
         rs = f"{w.name}-{h}" if h else ""
+        if count:
+            self._check_room(w, count)
         out = []
-        for _ in range(count):
-            node = self._pick_node(w)
-            if w.kind == "Pod":
-                if w.name in self.pod_names:
-                    raise InputError(f'pod "{w.name}" already exists in namespace "{w.namespace}"')
-                name = w.name
-            else:
-                name = self._pod_name(rs or w.name)
-            self.pod_names.add(name)
-            out.append(PodPlan(w.namespace, name, node.name, self._pod_ip(node), w.kind, w.name,
-                               w.template, rs, h))
+        try:
+            for _ in range(count):
+                node = self._pick_node(w)
+                if w.kind == "Pod":
+                    if w.name in self.pod_names:
+                        raise InputError(f'pod "{w.name}" already exists in namespace "{w.namespace}"')
+                    name = w.name
+                else:
+                    name = self._pod_name(rs or w.name)
+                self.pod_names.add(name)
+                out.append(PodPlan(w.namespace, name, node.name, self._pod_ip(node), w.kind,
+                                   w.name, w.template, rs, h))
+        except InputError:
+            for pod in out:
+                self.release_pod(pod)
+            raise
         return out
+
+    def _check_room(self, w: Workload, count: int) -> None:
+        """Each node's pod CIDR holds a fixed number of pods (253 in a /24)."""
+        nodes = self._nodes_for(w)
+        free = {n.name: self._capacity(n) - len(self.node_pod_ips[n.name]) for n in nodes}
+        if count > sum(free.values()):
+            room = ", ".join(f"{n.name} has {free[n.name]} free (its pod CIDR {n.pod_cidr} holds "
+                             f"{self._capacity(n)} pods)" for n in nodes)
+            raise InputError(f"{count} more pods do not fit on the nodes it may use: {room}",
+                             file=w.source.file, line=w.source.line, kind=w.kind, name=w.name,
+                             field="spec.replicas")
+
+    @staticmethod
+    def _capacity(node: NodePlan) -> int:
+        return ipaddress.IPv4Network(node.pod_cidr).num_addresses - 3  # network, gateway, broadcast
 
     def release_pod(self, pod: PodPlan) -> None:
         self.node_pod_ips[pod.node].discard(pod.ip)
@@ -143,19 +172,26 @@ class Allocator:
             if name not in self.pod_names:
                 return name
 
-    def _pick_node(self, w: Workload) -> NodePlan:
+    def _nodes_for(self, w: Workload) -> list[NodePlan]:
         t = w.template
         nodes = [n for n in self.plan.nodes
                  if (not t.node_name or n.name == t.node_name)
                  and all(n.labels.get(k) == v for k, v in t.node_selector.items())]
         if not nodes:
-            raise InputError(f"no node matches nodeName/nodeSelector of {w.kind} {w.namespace}/{w.name}")
+            spec = "spec" if w.kind == "Pod" else "spec.template.spec"
+            which = f"nodeName {t.node_name}" if t.node_name else f"nodeSelector {t.node_selector}"
+            raise InputError(f"no node matches its {which}", file=w.source.file,
+                             line=w.source.line, kind=w.kind, name=w.name,
+                             field=f"{spec}.{'nodeName' if t.node_name else 'nodeSelector'}")
+        return nodes
+
+    def _pick_node(self, w: Workload) -> NodePlan:
         # the least loaded node (ties: the first), so replicas spread over the nodes
-        return min(nodes, key=lambda n: self.node_load[n.name])
+        return min(self._nodes_for(w), key=lambda n: self.node_load[n.name])
 
     def _pod_ip(self, node: NodePlan) -> str:
         net = ipaddress.IPv4Network(node.pod_cidr)
-        size = net.num_addresses - 3  # network, gateway (.1), broadcast
+        size = self._capacity(node)
         used = self.node_pod_ips[node.name]
         for step in range(1, size + 1):
             host = (self.node_last[node.name] - 2 + step) % size + 2

@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from conftest import minikp, netns_of
 
 HOSTNAMES = """
@@ -193,3 +195,16 @@ def test_rules_and_trace_go_through_the_clusters_proxier(cluster_factory):
     assert c.cli("rules", "node-9", check=False).returncode == 2
     out = c.cli("trace", "--from", "client/outside", "--to", "172.18.0.2:30080").stdout
     assert "KUBE-NODEPORTS" in out and "KUBE-SEP-" in out and "answer: connected" in out
+
+
+def test_ipvs_mode_on_a_kernel_without_ipvs_is_refused_in_one_line(tmp_path):
+    """kube-proxy falls back to iptables mode; minikp says why it cannot run ipvs and stops."""
+    if os.path.exists("/proc/net/ip_vs"):
+        pytest.skip("this kernel has IPVS: ipvs mode runs (tests/kernel/test_ipvs*.py)")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(HOSTNAMES)
+    r = minikp("up", str(scenario), "--name", "mkt-noipvs", "--proxy-mode", "ipvs", check=False)
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "ipvs proxy mode needs IPVS" in r.stderr and "fall back to iptables" in r.stderr
+    assert_gone("mkt-noipvs")

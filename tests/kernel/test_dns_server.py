@@ -437,3 +437,28 @@ def test_getent_through_pod_resolv_conf(dns, tmp_path):
     assert getent("db.example.test", host_conf)[1][0] == "172.18.0.100"
     # the host's own resolv.conf was not touched by the bind mount
     assert SERVER_IP not in open("/etc/resolv.conf").read()
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["just-closed", "held-open"])
+def test_restart_after_a_tcp_connection_never_finds_the_port_taken(dns, held):
+    """Each TCP connection gets a forked dnsmasq child holding the listening socket until
+    it exits, which is after its parent's SIGTERM (it is signalled, not waited for). A
+    successor released at that moment failed to bind port 53 (issue 9.6: "failed to create
+    listening socket ... Address already in use", about 1 `up` in 60, whose readiness check
+    is a TCP connect). Restart right after a connection, many times: never a failure."""
+    plan, eps = make_plan()
+    ext = plan.services[2].service
+    dns.update(build_records(plan, eps))
+    dns.start()
+    for i in range(60):
+        with in_netns(f"/run/netns/{CLIENT}"):
+            s = socket.socket()
+        s.connect((SERVER_IP, 53))  # as the supervisor's readiness check does
+        if not held:
+            s.close()
+        ext.external_name = f"db{i}.example.test"  # a new CNAME: a new process
+        assert dns.needs_restart(build_records(plan, eps))
+        dns.update(build_records(plan, eps))
+        s.close()
+        assert values("ext.default.svc.cluster.local", CNAME) == [f"db{i}.example.test"]
+    assert dns.restarts == 60

@@ -119,8 +119,8 @@ def test_bad_port_names_file_line_object_and_field(tmp_path):
     ("""
      apiVersion: minikp.dev/v1alpha1
      kind: Cluster
-     spec: {proxy: {mode: ipvs}}
-     """, 'spec.proxy.mode: "ipvs" is not implemented yet; available: iptables'),
+     spec: {proxy: {mode: kernelspace}}
+     """, 'spec.proxy.mode: "kernelspace": not a proxy mode; valid: iptables, ipvs, nftables, userspace'),
     ("""
      apiVersion: minikp.dev/v1alpha1
      kind: Cluster
@@ -144,8 +144,8 @@ def test_duplicate_objects_and_unknown_kinds(tmp_path):
 
 
 def test_command_line_overrides(tmp_path):
-    with pytest.raises(InputError, match='"ipvs" is not implemented yet; available: iptables'):
-        load(tmp_path, SERVICE, proxy_mode="ipvs")
+    with pytest.raises(InputError, match='"IPVS": not a proxy mode; valid: iptables, ipvs, nftables, userspace'):
+        load(tmp_path, SERVICE, proxy_mode="IPVS")
     assert len(load(tmp_path, SERVICE, nodes=3).cluster.nodes) == 3
 
 
@@ -261,3 +261,17 @@ def test_proxy_sync_period_rejects_nonsense(tmp_path):
         kind: Cluster
         spec: {proxy: {syncPeriod: soon}}
         """)
+
+
+def test_ipvs_scheduler_annotation(tmp_path):
+    """minikp's own per-Service IPVS scheduler (minikp.dev/ipvs-scheduler), into the snapshot."""
+    from minikp.controller.snapshots import build_snapshot
+    annotated = SERVICE.replace("metadata: {name: hostnames}",
+                                "metadata: {name: hostnames, annotations: {minikp.dev/ipvs-scheduler: lc}}")
+    plan = plan_cluster(load(tmp_path, DEPLOY, annotated))
+    assert {sp.service.name: sp.service.ipvs_scheduler for sp in plan.services}["hostnames"] == "lc"
+    snap = build_snapshot(plan, plan.nodes[0], {})
+    assert [sp.ipvs_scheduler for sp in snap.services if sp.name == "hostnames"] == ["lc"]
+    msg = error(tmp_path, DEPLOY, annotated.replace(": lc}", ": fastest}"))
+    assert msg.endswith('s.yaml:20: Service "hostnames": metadata.annotations.minikp.dev/ipvs-scheduler: "fastest": '
+                        'supported values: "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"')
