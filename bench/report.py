@@ -100,6 +100,50 @@ def sync_goals(sync):
     return rows
 
 
+def userspace_datapath(us):
+    """The "Userspace datapath" section: the ClusterIP through the userspace proxy beside
+    iptables DNAT and the pod IP (bench/userspace_datapath.py)."""
+    if not us:
+        return []
+    out = ["", "## Userspace datapath", "",
+           f"`bench/userspace_datapath.py`: `wrk -t1 -c{us['connections']} -d{us['seconds']}s --latency` "
+           "from a pod to the built-in HTTP workload in another pod on the same node, through the "
+           "pod IP, the ClusterIP with iptables-mode rules (DNAT in the kernel) and the ClusterIP with "
+           "userspace-mode rules (REDIRECT to the proxy socket, which opens its own connection to "
+           "the pod). Each with keep-alive connections and with one connection per request "
+           "(`Connection: close`). Median (min–max) of "
+           f"{len(next(iter(us['paths'].values()))['runs'])} interleaved runs.", "",
+           "| path | requests/s | vs iptables | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|"]
+    for label, v in us["paths"].items():
+        style = label[label.index("("):]
+        ipt = us["paths"].get(f"ClusterIP, iptables mode {style}")
+        ratio = f"{v['rps']['median'] / ipt['rps']['median'] * 100:.0f}%" if ipt else "–"
+        out.append(f"| {label} | {_mmm(v['rps'], 0)} | {ratio} | {_mmm(v['p50_ms'])} | "
+                   f"{_mmm(v['p99_ms'])} | {v['errors']} |")
+    shares = []
+    for style in ("keep-alive", "connection per request"):
+        us_, ipt = (us["paths"].get(f"ClusterIP, {m} mode ({style})") for m in ("userspace", "iptables"))
+        if us_ and ipt:
+            shares.append(f"{us_['rps']['median'] / ipt['rps']['median'] * 100:.0f}% of iptables mode's "
+                          f"requests/s with {style} (p50 {us_['p50_ms']['median']:.2f} ms vs "
+                          f"{ipt['p50_ms']['median']:.2f} ms)")
+    if shares:
+        out += ["", "Userspace mode served " + "; ".join(shares) + "."]
+    return out + ["", USERSPACE_WHY]
+
+
+USERSPACE_WHY = (
+    "Why userspace is slower: with iptables the kernel rewrites the destination of the first "
+    "packet and conntrack does the rest, so a request costs about what one to the pod IP costs. The "
+    "userspace proxy terminates every connection: each byte crosses into the proxy process and "
+    "back out (two socket reads and two writes per exchange, with the copies and context switches "
+    "they bring), and each new connection costs an accept and a second TCP connection, from the proxy "
+    "to the pod, all in one Python event loop thread that shares the interpreter "
+    "lock with the workload server. A new connection is where it hurts most: the proxy's own "
+    "connect to the pod happens before the client's request can move. kube-proxy's Go proxy paid "
+    "the same two hops without an interpreter; iptables mode became the default in 1.2.")
+
+
 def render(res):
     m = res["machine"]
     out = ["# minikp benchmarks", "",
@@ -175,6 +219,7 @@ def render(res):
             out.append(f"| {label} | `{v['url']}` | {_mmm(v['rps'], 0)} | "
                        f"{v['rps']['median'] / direct * 100:.0f}% | {_mmm(v['p50_ms'])} | "
                        f"{_mmm(v['p99_ms'])} | {v['errors']} |")
+    out += userspace_datapath(res.get("userspace_datapath"))
     fab = res.get("fabric")
     if fab:
         out += ["", "## Fabric floor", "",

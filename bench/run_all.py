@@ -72,6 +72,7 @@ def main():
     ap.add_argument("--datapath-rounds", type=int, default=3)
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-datapath", action="store_true")
+    ap.add_argument("--skip-userspace", action="store_true")
     ap.add_argument("--skip-fabric", action="store_true")
     ap.add_argument("--skip-sync", action="store_true")
     ap.add_argument("--skip-nftables-sync", action="store_true")
@@ -102,6 +103,11 @@ def main():
             from datapath import bench_datapath
             log("bench: datapath (wrk)")
             res["datapath"] = bench_datapath(seconds=a.datapath_seconds, rounds=a.datapath_rounds, log=log)
+        if not a.skip_userspace:
+            from userspace_datapath import bench_userspace_datapath
+            log("bench: userspace datapath (wrk: ClusterIP through the userspace proxy vs iptables)")
+            res["userspace_datapath"] = bench_userspace_datapath(
+                seconds=a.datapath_seconds, rounds=a.datapath_rounds, log=log)
         # last: deleting namespaces that held 230,000 nft rules keeps the kernel busy for a while
         if not a.skip_sync:
             log("bench: iptables proxy sync (1,000 and 10,000 services x 5 endpoints, both backends)")

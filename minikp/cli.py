@@ -100,7 +100,8 @@ def cmd_up(a) -> int:
     lock = None
     try:
         lock = client.take_lock_for_up(a.name)
-        client.check_scenario(a.files, a.proxy_mode, a.nodes)  # exit 2 early
+        for warning in client.check_scenario(a.files, a.proxy_mode, a.nodes):  # exit 2 early
+            print(f"minikp: warning: {warning}", file=sys.stderr)
         show = progress_printer(sys.stdout)
         if a.foreground:
             def report(r):
@@ -250,6 +251,11 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
 
 
 def cmd_exec(a) -> int:
+    """Nodes: a shell of the machine (privileged, as before). Pods and clients: the sandbox
+    of their running command, joined as `kubectl exec` does, or, when they run none (a
+    built-in workload), a fresh sandbox of the same make for this one command."""
+    import signal
+
     from minikp.nsenter import enter
 
     argv = a.command
@@ -262,11 +268,21 @@ def cmd_exec(a) -> int:
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
     host = client.find_host(a.name, client.read_state(a.name), a.target)
-    enter(host.netns, host.hostname, host.resolv_conf)
     try:
-        os.execvp(argv[0], argv)
+        if host.kind == "node":
+            enter(host.netns, host.hostname, host.resolv_conf)
+            os.execvp(argv[0], argv)
+        proc = client.exec_in(a.name, host, argv)
     except FileNotFoundError:
         raise InputError(f"{argv[0]}: command not found", field="CMD") from None
+    def interrupt(*_):
+        """Ctrl-C reaches the command from the terminal, but a PID 1 (a fresh sandbox's)
+        ignores what it does not handle, as in any container: end it, as the user asked."""
+        if client.is_sandbox_init(proc.pid):
+            proc.kill()
+    signal.signal(signal.SIGINT, interrupt)
+    code = proc.wait()
+    return code if code >= 0 else 128 - code
 
 
 def default_source(st: dict) -> str:

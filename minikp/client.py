@@ -8,6 +8,7 @@ Clusters:    check_scenario, take_lock_for_up, release_lock, start_cluster, run_
 State:       read_state, objects, find_host, watch_state
 Control:     apply, delete, scale, events, watch_events
 Traffic:     curl_target, probe, trace;  proxy rules: node_proxier, watch_rules
+Pods:        exec_in (`kubectl exec` into a pod's or client's sandbox), is_sandbox_init
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from minikp.scenario.model import ClusterConfig
 
 # ---- clusters ---------------------------------------------------------------------------
 
-def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> None:
+def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> list[str]:
     """Load, validate and plan the scenario; raise InputError (exit 2) before anything is
-    made."""
+    made. Returns the warnings to show (skipped kinds, privileged containers)."""
     from minikp.scenario.load import load_scenario
     from minikp.scenario.plan import plan_cluster
+    from minikp.workloads.sandbox import privileged_warnings
 
-    plan_cluster(load_scenario(files, proxy_mode=proxy_mode, nodes=nodes))
+    scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+    plan_cluster(scenario)
+    return scenario.warnings + privileged_warnings(scenario)
 
 
 DOWN_TIMEOUT_S = 30  # how long `down` waits for the holders of the cluster lock to stop
@@ -415,3 +419,29 @@ def node_for_address(st: dict, dest: str) -> str:
         if n["status"]["addresses"][0]["address"] == ip:
             return n["metadata"]["name"]
     return st["nodes"][0]["metadata"]["name"]
+
+
+# ---- pods ---------------------------------------------------------------------------------
+
+def exec_in(cluster: str, host, argv: list[str]) -> subprocess.Popen:
+    """Start argv in a pod or client (not a node) as `kubectl exec` does: inside the sandbox
+    of its running command, or, when it runs none (a built-in workload), in a fresh sandbox
+    of the same make (a pod's, with its securityContext and env, comes from the supervisor).
+    stdio is inherited. FileNotFoundError when argv[0] does not exist."""
+    from minikp.workloads import sandbox
+
+    pid1 = sandbox.sandbox_pid1(host.netns)
+    sb = None
+    if pid1 is None and host.kind == "pod":
+        sb = sandbox.Sandbox.from_dict(_request(cluster, "sandbox", netns=host.netns))
+    elif pid1 is None:
+        sb = sandbox.default_sandbox(host.netns, host.hostname, host.resolv_conf, host.ip)
+    return sandbox.exec_in(host.netns, sb, argv, pid1=pid1)
+
+
+def is_sandbox_init(pid: int) -> bool:
+    """Whether the process is PID 1 of its own PID namespace (immune to signals it does not
+    handle, except SIGKILL)."""
+    from minikp.workloads import sandbox
+
+    return sandbox.is_pid1(pid)

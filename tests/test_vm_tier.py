@@ -1,6 +1,6 @@
 """The VM test tier as one pytest test: where the host kernel has no IPVS (this project's
 dev and CI machines), boot a stock Debian kernel under qemu once and run the IPVS kernel
-tests (tests/kernel/test_ipvs*.py) inside it; they must all pass there. Where the host has
+tests (tests/kernel/test_ipvs*.py) and the ipvs labs (whole clusters under `minikp test`) inside it; they must all pass there. Where the host has
 IPVS, those tests run directly in tests/kernel and this one skips.
 
 Needs root (apt-get, namespaces in the guest) and network access the first time

@@ -5,7 +5,7 @@
   failureThreshold consecutive failures make it not ready again.
 - run_probe: one real probe against the pod: httpGet (2xx/3xx is success) or tcpSocket from
   a socket made in the pod's network namespace to the pod IP, or exec of a command inside the
-  pod (its network, hostname and resolv.conf; exit code 0 is success).
+  pod's sandbox, as `kubectl exec` runs it (exit code 0 is success).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import socket
 import subprocess
 from dataclasses import dataclass
 
-from minikp.nsenter import in_netns, popen_in
+from minikp.errors import OperationError
+from minikp.nsenter import in_netns
 from minikp.scenario.model import PodPlan, Probe
+from minikp.workloads import sandbox as sandboxes
 
 
 @dataclass
@@ -60,14 +62,18 @@ def container_port(pod: PodPlan, port) -> int | None:
     return None
 
 
-def run_probe(probe: Probe, pod: PodPlan, netns: str, hostname: str, resolv_conf: str) -> bool:
+def run_probe(probe: Probe, pod: PodPlan, netns: str, hostname: str, resolv_conf: str,
+              sandbox: sandboxes.Sandbox | None = None, pid1: int | None = None) -> bool:
+    """`sandbox`: the pod's (default: Docker's defaults with its hostname and resolv.conf);
+    `pid1`: its running command, whose namespaces an exec probe joins."""
     timeout = float(probe.timeout_seconds)
     if probe.exec_command:
+        sb = sandbox or sandboxes.default_sandbox(netns, hostname, resolv_conf, pod.ip)
         try:
-            p = popen_in(netns, list(probe.exec_command), hostname=hostname,
-                         resolv_conf=resolv_conf, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-        except OSError:
+            p = sandboxes.exec_in(netns, sb, list(probe.exec_command), pid1=pid1,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        except (OSError, OperationError):
             return False
         try:
             return p.wait(timeout) == 0

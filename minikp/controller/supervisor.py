@@ -10,10 +10,12 @@ the background and waits for its one-line JSON report on --notify-fd.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
 import queue
+import shutil
 import socket
 import sys
 import threading
@@ -39,8 +41,10 @@ from minikp.nsenter import in_netns
 from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
+from minikp.workloads import sandbox as sandboxes
 from minikp.workloads.commands import start_client, start_command
 from minikp.workloads.images import is_dns_image, listeners_for
+from minikp.workloads.podenv import command_argv
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
@@ -79,6 +83,7 @@ class Supervisor:
         self.created: dict[str, str] = {}
         self.netns: dict[str, str] = {}  # pod key → netns path
         self.commands = {}  # pod key → Popen
+        self.sandboxes: dict[str, sandboxes.PodSandboxes] = {}  # pod key → its containers'
         self.dns: dict[str, Dnsmasq] = {}
         self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
@@ -166,6 +171,7 @@ class Supervisor:
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
         logbase = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
+        sandbox_of = self.pod_sandboxes(pod, path, resolv).of
         for c in pod.template.containers:
             if is_dns_image(c.image):
                 os.makedirs(logbase, exist_ok=True)
@@ -176,9 +182,9 @@ class Supervisor:
                 self.dns_metrics[key] = MetricsServer(path, pod.ip, self.dns[key].log_path)
                 self.dns_metrics[key].start()
             elif c.command:
-                self.commands[key] = start_command(
-                    path, list(c.command) + list(c.args or []), hostname=pod.hostname,
-                    resolv_conf=resolv, log_path=f"{logbase}.{c.name}.log")
+                sb = sandbox_of(c)
+                self.commands[key] = start_command(path, command_argv(c, sb.env),
+                                                   log_path=f"{logbase}.{c.name}.log", sandbox=sb)
             else:
                 listeners = listeners_for(c)
                 if listeners:
@@ -187,6 +193,27 @@ class Supervisor:
                     for c in pod.template.containers if c.readiness_probe]
         if trackers:
             self.probes[key] = trackers
+
+    def pod_sandboxes(self, pod, path: str, resolv: str) -> sandboxes.PodSandboxes:
+        """The pod's container sandboxes (securityContext, volumes, the kubelet's environment
+        from the Services that exist now), built when needed. A new pod starts with empty
+        emptyDirs."""
+        node_ip = next((n.ip for n in self.plan.nodes if n.name == pod.node), "")
+        maps = {(m.namespace, m.name): m.data for m in self.scenario.config_maps}
+        vdir = sandboxes.volume_dir(names.state_dir(self.name), path)
+        if any(v.kind == "emptyDir" for v in pod.template.volumes):
+            shutil.rmtree(vdir, ignore_errors=True)
+        made = sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
+        self.sandboxes[pod_key(pod)] = made
+        return made
+
+    def sandbox_of(self, netns: str) -> dict:
+        """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
+        with self.lock:
+            for key, path in self.netns.items():
+                if path == netns and key in self.sandboxes:
+                    return dataclasses.asdict(self.sandboxes[key].first())
+        raise InputError(f"no pod with network namespace {netns}")
 
     def pod_started(self, pod) -> bool:
         """Started once the workload listens: every declared TCP port accepts a connection
@@ -327,8 +354,11 @@ class Supervisor:
         key, changed = pod_key(pod), False
         for tracker in self.probes.get(key, []):
             if tracker.due(now):
+                proc = self.commands.get(key)
+                sb = self.sandboxes[key].first() if tracker.probe.exec_command else None
                 ok = run_probe(tracker.probe, pod, self.netns[key], pod.hostname,
-                               state.resolv_path(self.name, pod.namespace))
+                               state.resolv_path(self.name, pod.namespace), sandbox=sb,
+                               pid1=proc.pid if proc is not None and proc.poll() is None else None)
                 changed |= tracker.record(ok, time.monotonic())
         return changed
 
@@ -391,6 +421,8 @@ class Supervisor:
         for each new thread)."""
         if op == "events":
             return self.events.since(0)
+        if op == "sandbox":
+            return self.sandbox_of(args["netns"])
         if op not in self.CHANGES:
             raise InputError(f'unknown operation "{op}"; valid: ' + ", ".join(self.CHANGES))
         done = Future()
@@ -428,10 +460,13 @@ class Supervisor:
             except Exception:  # noqa: BLE001 - the grace period is over
                 proc.kill()
                 proc.wait()
+        path = self.netns.get(key)
         self.fabric.remove_pod(pod.namespace, pod.name)
+        if path:  # its emptyDir volumes go with it, as the kubelet's do
+            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), path), ignore_errors=True)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
-        for d in (self.states, self.netns, self.created, self.probes):
+        for d in (self.states, self.netns, self.created, self.probes, self.sandboxes):
             d.pop(key, None)
         self.unready.discard(key)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
@@ -475,7 +510,7 @@ class Supervisor:
     def check_canaries(self) -> None:
         """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
         were flushed behind its back (iptables: the canary chain is gone) is resynced (a full
-        sync on that node)."""
+        sync on that node). Otherwise proxiers whose periodic full sync is due (1.33+) sync."""
         for p in self.proxiers.values():
             housekeeping(p)
         flushed = [n for n, p in self.proxiers.items() if p.flushed()]
@@ -483,6 +518,11 @@ class Supervisor:
             self.events.emit("RulesFlushed", f"proxy rules flushed on {', '.join(flushed)}: "
                              "full resync", nodes=flushed)
             self.resync("rules flushed behind the proxy's back")
+            return
+        due = [n for n, p in self.proxiers.items() if getattr(p, "periodic_full_due", lambda: False)()]
+        if due:  # 1.33+: the BoundedFrequencyRunner's hourly run is a forced full sync
+            with self.lock:
+                self.sync_proxies("periodic full sync")
 
     def shutdown(self) -> None:
         if self.control:

@@ -1,11 +1,30 @@
-"""UDP conntrack cleanup after a sync, the same in every proxy mode: kube-proxy 1.28's
-pkg/proxy/conntrack commands (1.33 reconciles the same flows over netlink), computed from the
-previous and the new snapshot (pure), then run inside the node's namespace."""
+"""UDP conntrack cleanup after a sync, the same in every proxy mode, as the modelled
+kube-proxy release does it (kube-proxy-history.md §7):
+
+- up to 1.31, event based (`commands`): from the previous and the new snapshot, `conntrack -D`
+  for endpoints that stopped serving, deleted service ports and 0 -> >0 transitions. A flow
+  that no event names (a lost event, a flow made by hand) is never cleaned.
+- from 1.32, a reconciler (`stale_flow_commands`, pkg/proxy/conntrack/cleanup.go
+  CleanStaleEntries): after a sync in which some UDP service port's endpoints changed
+  (`cleanup_required`, EndpointsMap.Update's ConntrackCleanupRequired), list the node's UDP
+  flows and delete those whose original destination is a UDP frontend (clusterIP, LB or
+  external IP with the port, or *:nodePort) and whose reply source is not a serving endpoint
+  of it. Its known gap, kubernetes#139628 (1.32 until the 1.37 fix #139629): a service port
+  with no serving endpoint is skipped, so flows to its removed endpoints survive; deleted
+  services are never matched either (#141371).
+
+The policies are pure; `cleanup` is the kernel edge every proxy mode calls after a sync:
+`cleanup(netns_path, prev, cur, release) -> (argv run, errors)`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from minikp.nsenter import run_in
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
+
+RECONCILER_SINCE = (1, 32)  # #127318
 
 NO_FLOWS = "0 flow entries have been deleted"  # conntrack's exit 1 that is not an error
 
@@ -19,8 +38,8 @@ def _frontends(sp: ServicePortInfo) -> list[str]:
 
 
 def commands(prev: ProxySnapshot | None, cur: ProxySnapshot) -> list[list[str]]:
-    """kube-proxy 1.28's UDP cleanup (pkg/proxy/conntrack/cleanup.go, endpoints.go
-    detectStaleConntrackEntries), which 1.33 reconciles over netlink instead:
+    """kube-proxy ≤1.31's event-based UDP cleanup (1.28: pkg/proxy/conntrack/cleanup.go,
+    endpoints.go detectStaleConntrackEntries):
     - deleted UDP service ports: flows to their cluster IP;
     - newly active UDP service ports (0 -> >0 serving endpoints): flows to every frontend
       IP and the NodePort, which may hold a cached "no endpoint" decision;
@@ -52,8 +71,106 @@ def commands(prev: ProxySnapshot | None, cur: ProxySnapshot) -> list[list[str]]:
                 cmds.append(["conntrack", "-D", "-p", "udp", "--dport", str(nsp.node_port), "--dst-nat", ep.ip])
             cmds += [["conntrack", "-D", "--orig-dst", ip, "--dst-nat", ep.ip, "-p", "udp"]
                      for ip in _frontends(nsp)]
+    return _unique(cmds)
+
+
+def _unique(cmds: list[list[str]]) -> list[list[str]]:
     seen: set[tuple[str, ...]] = set()
     return [c for c in cmds if not (tuple(c) in seen or seen.add(tuple(c)))]
+
+
+# --- 1.32+: the reconciler --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Flow:
+    """One conntrack entry: the original direction's destination and the reply's source
+    (for a DNATed flow, the endpoint that answers)."""
+
+    protocol: str  # "udp", "tcp", ...
+    orig_src: str
+    orig_dst: str
+    orig_dport: int
+    reply_src: str
+
+
+def parse_flows(text: str) -> list[Flow]:
+    """`conntrack -L` output (one entry a line; the first src/dst/dport are the original
+    direction, the second src the reply's) -> flows. Lines it cannot read are skipped."""
+    flows = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words or "=" in words[0]:
+            continue
+        keys: dict[str, list[str]] = {}
+        for w in words:
+            k, eq, v = w.partition("=")
+            if eq:
+                keys.setdefault(k, []).append(v)
+        try:
+            flows.append(Flow(words[0], keys["src"][0], keys["dst"][0], int(keys["dport"][0]),
+                              keys["src"][1]))
+        except (KeyError, IndexError, ValueError):
+            continue
+    return flows
+
+
+def _serving_ips(sp: ServicePortInfo) -> set[str]:
+    return {e.ip for e in sp.endpoints if e.serving}
+
+
+def cleanup_required(prev: ProxySnapshot | None, cur: ProxySnapshot) -> bool:
+    """ConntrackCleanupRequired: some UDP service port's endpoints changed since the last
+    successful sync (at start every UDP port with endpoints counts as changed)."""
+    old = {k: sp.endpoints for k, sp in _udp_ports(prev).items()} if prev else {}
+    new = {k: sp.endpoints for k, sp in _udp_ports(cur).items()}
+    return any(old.get(k, ()) != new.get(k, ()) for k in old.keys() | new.keys())
+
+
+def stale_flow_commands(flows: list[Flow], cur: ProxySnapshot) -> list[list[str]]:
+    """CleanStaleEntries: the `conntrack -D` filters for UDP flows to a frontend whose reply
+    source is not a serving endpoint. Service ports without a serving endpoint are skipped
+    (the #139628 gap of 1.32 and later, until 1.37)."""
+    by_frontend: dict[tuple[str, int], set[str]] = {}
+    by_node_port: dict[int, set[str]] = {}
+    for sp in _udp_ports(cur).values():
+        serving = _serving_ips(sp)
+        if not serving:  # "a Service without endpoints does not require to clean" (#139628)
+            continue
+        for ip in _frontends(sp):
+            by_frontend[(ip, sp.port)] = serving
+        if sp.node_port:
+            by_node_port[sp.node_port] = serving
+    cmds = []
+    for f in flows:
+        if f.protocol != "udp":
+            continue
+        serving = by_frontend.get((f.orig_dst, f.orig_dport))
+        if serving is not None and f.reply_src not in serving:
+            cmds.append(["conntrack", "-D", "-p", "udp", "--orig-dst", f.orig_dst,
+                         "--dport", str(f.orig_dport), "--reply-src", f.reply_src])
+        serving = by_node_port.get(f.orig_dport)
+        if serving is not None and f.reply_src not in serving:
+            cmds.append(["conntrack", "-D", "-p", "udp", "--dport", str(f.orig_dport),
+                         "--reply-src", f.reply_src])
+    return _unique(cmds)
+
+
+def list_flows(netns_path: str) -> list[Flow]:
+    """The node's UDP conntrack entries (kube-proxy lists them over netlink)."""
+    return parse_flows(run_in(netns_path, ["conntrack", "-L", "-p", "udp"]).stdout)
+
+
+def cleanup(netns_path: str, prev: ProxySnapshot | None, cur: ProxySnapshot,
+            release: tuple[int, int]) -> tuple[list[list[str]], list[str]]:
+    """After a successful sync from `prev` to `cur`: the modelled release's UDP cleanup,
+    run in the node's namespace. Returns (conntrack argv run, failures)."""
+    if release < RECONCILER_SINCE:
+        cmds = commands(prev, cur)
+    elif cleanup_required(prev, cur):
+        cmds = stale_flow_commands(list_flows(netns_path), cur)
+    else:
+        cmds = []
+    return cmds, clear(netns_path, cmds)
 
 
 def clear(netns_path: str, cmds: list[list[str]]) -> list[str]:

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 
 import yaml
 
 from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
+from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
 from minikp.scenario import rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, Container, ContainerPort,
-                                   EndpointSlice, NodeSpec, PodTemplate, Probe, Scenario,
-                                   Service, ServicePort, SliceEndpoint, Source, Workload)
+                                   EndpointSlice, EnvFromSource, EnvVar, NodeSpec, PodTemplate,
+                                   Probe, Scenario, SecurityContext, Service, ServicePort,
+                                   SliceEndpoint, Source, Volume, VolumeMount, Workload)
 from minikp.scenario.model import DeploymentStrategy
 from minikp.scenario.yamlpos import PosDict, line_of, load_documents
+from minikp.workloads import capabilities
 
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
 IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
@@ -134,6 +138,7 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
     _apply_overrides(scenario, path=scenario.files[0] if scenario.files else "<command line>",
                      proxy_mode=proxy_mode, nodes=nodes)
     _check_cross_references(scenario)
+    _check_config_map_refs(scenario)
     return scenario
 
 
@@ -205,6 +210,7 @@ def _add_object(scenario: Scenario, doc, file: str) -> None:
         scenario.workloads.append(_workload(obj, doc, kind, namespace, name, source))
     elif kind == "Endpoints":
         scenario.endpoint_slices.append(_endpoints(obj, doc, namespace, name, source))
+
     else:
         scenario.endpoint_slices.append(_endpoint_slice(obj, doc, namespace, name, source))
 
@@ -327,7 +333,9 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
         command = obj.strings(c, "command", f"{cpath}.command") or None
         args = obj.strings(c, "args", f"{cpath}.args") or None
         probe = _probe(obj, c, f"{cpath}.readinessProbe")
-        out.append(Container(cname, obj.str(c, "image", f"{cpath}.image"), ports, command, args, probe))
+        container = Container(cname, obj.str(c, "image", f"{cpath}.image"), ports, command, args, probe)
+        _container_sandbox(obj, c, cpath, container)
+        out.append(container)
     hostname = obj.str(spec, "hostname", f"{path}.hostname")
     if hostname:
         obj.check(rules.dns1123_label(hostname), f"{path}.hostname", spec, "hostname")
@@ -336,7 +344,9 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
         obj.check(rules.dns1123_label(subdomain), f"{path}.subdomain", spec, "subdomain")
     node_name = obj.str(spec, "nodeName", f"{path}.nodeName")
     node_selector = {k: str(v) for k, v in obj.map(spec, "nodeSelector", f"{path}.nodeSelector").items()}
-    return PodTemplate(labels, annotations, out, hostname, subdomain, node_name, node_selector)
+    template = PodTemplate(labels, annotations, out, hostname, subdomain, node_name, node_selector)
+    _pod_sandbox(obj, spec, path, template)
+    return template
 
 
 def _probe(obj: _Obj, c, path: str) -> Probe | None:
@@ -365,6 +375,205 @@ def _probe(obj: _Obj, c, path: str) -> Probe | None:
     else:
         probe.tcp_socket = port
     return probe
+
+
+# ---- the pod sandbox: securityContext, volumes, env -------------------------------------
+
+
+HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
+                   "CharDevice", "BlockDevice")
+FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
+               "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP",
+               "status.podIPs")
+
+
+def _pod_sandbox(obj: _Obj, spec, path: str, template: PodTemplate) -> None:
+    """The pod-level fields the sandbox honours: securityContext (runAsUser/Group), volumes,
+    enableServiceLinks; and that every container's volumeMounts name a declared volume."""
+    template.security_context = _security_context(obj, spec, f"{path}.securityContext", pod=True)
+    template.volumes = _volumes(obj, spec, f"{path}.volumes")
+    links = spec.get("enableServiceLinks", True) if isinstance(spec, dict) else True
+    if not isinstance(links, bool):
+        raise obj.error(f"{path}.enableServiceLinks", f"{links!r}: must be true or false", spec,
+                        "enableServiceLinks")
+    template.enable_service_links = links
+    declared = {v.name for v in template.volumes}
+    containers = obj.list(spec, "containers", f"{path}.containers")
+    for i, c in enumerate(template.containers):
+        for j, m in enumerate(c.volume_mounts):
+            if m.name not in declared:
+                raise obj.error(f"{path}.containers[{i}].volumeMounts[{j}].name",
+                                f'"{m.name}": not found in {path}.volumes; declared: '
+                                f'{", ".join(sorted(declared)) or "none"}', containers[i], "volumeMounts")
+
+
+def _opt_bool(obj: _Obj, d, key: str, field: str) -> bool | None:
+    v = d.get(key) if isinstance(d, dict) else None
+    if v is not None and not isinstance(v, bool):
+        raise obj.error(field, f"{v!r}: must be true or false", d, key)
+    return v
+
+
+def _security_context(obj: _Obj, d, path: str, pod: bool) -> SecurityContext:
+    sc = obj.map(d, "securityContext", path)
+    out = SecurityContext(
+        run_as_user=obj.int(sc, "runAsUser", f"{path}.runAsUser", None),
+        run_as_group=obj.int(sc, "runAsGroup", f"{path}.runAsGroup", None))
+    if pod:
+        return out
+    out.privileged = _opt_bool(obj, sc, "privileged", f"{path}.privileged")
+    if out.privileged:
+        out.privileged_at = Source(obj.file, line_of(sc, "privileged"))
+    out.read_only_root_filesystem = _opt_bool(obj, sc, "readOnlyRootFilesystem",
+                                              f"{path}.readOnlyRootFilesystem")
+    out.allow_privilege_escalation = _opt_bool(obj, sc, "allowPrivilegeEscalation",
+                                               f"{path}.allowPrivilegeEscalation")
+    if out.privileged and out.allow_privilege_escalation is False:
+        raise obj.error(f"{path}.allowPrivilegeEscalation",
+                        "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+                        sc, "allowPrivilegeEscalation")
+    caps = obj.map(sc, "capabilities", f"{path}.capabilities")
+    for key in ("add", "drop"):
+        names = obj.strings(caps, key, f"{path}.capabilities.{key}")
+        for k, n in enumerate(names):
+            if capabilities.normalize(n) is None:
+                raise obj.error(f"{path}.capabilities.{key}[{k}]", f'"{n}": not a Linux capability; '
+                                "e.g. NET_ADMIN, SYS_TIME, or ALL", caps, key)
+        setattr(out, f"capabilities_{key}", list(names))
+    return out
+
+
+def _volumes(obj: _Obj, spec, path: str) -> list[Volume]:
+    out = []
+    for i, v in enumerate(obj.list(spec, "volumes", path)):
+        vpath = f"{path}[{i}]"
+        if not isinstance(v, dict):
+            raise obj.error(vpath, "must be a mapping with name and a volume source", spec, "volumes")
+        name = obj.str(v, "name", f"{vpath}.name")
+        obj.check(rules.dns1123_label(name) if name else "required", f"{vpath}.name", v, "name")
+        if any(o.name == name for o in out):
+            raise obj.error(f"{vpath}.name", f'"{name}": duplicate volume name', v, "name")
+        sources = [k for k in v if k != "name"]
+        if sources == ["emptyDir"]:
+            ed = obj.map(v, "emptyDir", f"{vpath}.emptyDir")
+            medium = obj.str(ed, "medium", f"{vpath}.emptyDir.medium")
+            obj.check(rules.one_of(medium, ("", "Memory")), f"{vpath}.emptyDir.medium", ed, "medium")
+            out.append(Volume(name, "emptyDir", medium=medium))
+        elif sources == ["hostPath"]:
+            hp = obj.map(v, "hostPath", f"{vpath}.hostPath")
+            hpath = obj.str(hp, "path", f"{vpath}.hostPath.path")
+            if not hpath.startswith("/"):
+                raise obj.error(f"{vpath}.hostPath.path", f'"{hpath}": must be an absolute path',
+                                hp or v, "path")
+            htype = obj.str(hp, "type", f"{vpath}.hostPath.type")
+            obj.check(rules.one_of(htype, HOST_PATH_TYPES), f"{vpath}.hostPath.type", hp, "type")
+            out.append(Volume(name, "hostPath", path=hpath, host_path_type=htype))
+        else:
+            raise obj.error(vpath, f"{', '.join(sources) or 'no volume source'}: minikp supports "
+                            "exactly one of emptyDir, hostPath", v)
+    return out
+
+
+def _container_sandbox(obj: _Obj, c, cpath: str, container: Container) -> None:
+    """The container fields the sandbox honours: securityContext, volumeMounts, env, envFrom."""
+    container.security_context = _security_context(obj, c, f"{cpath}.securityContext", pod=False)
+    for j, m in enumerate(obj.list(c, "volumeMounts", f"{cpath}.volumeMounts")):
+        mpath = f"{cpath}.volumeMounts[{j}]"
+        if not isinstance(m, dict):
+            raise obj.error(mpath, "must be a mapping with name and mountPath", c, "volumeMounts")
+        mount = VolumeMount(obj.str(m, "name", f"{mpath}.name"), obj.str(m, "mountPath", f"{mpath}.mountPath"),
+                            bool(_opt_bool(obj, m, "readOnly", f"{mpath}.readOnly")),
+                            obj.str(m, "subPath", f"{mpath}.subPath"))
+        if not mount.name:
+            raise obj.error(f"{mpath}.name", "required", m)
+        if not mount.mount_path.startswith("/"):
+            raise obj.error(f"{mpath}.mountPath", f'"{mount.mount_path}": must be an absolute path', m,
+                            "mountPath")
+        if mount.sub_path.startswith("/") or ".." in mount.sub_path.split("/"):
+            raise obj.error(f"{mpath}.subPath", f'"{mount.sub_path}": must be a relative path '
+                            "without '..'", m, "subPath")
+        if any(o.mount_path.rstrip("/") == mount.mount_path.rstrip("/") for o in container.volume_mounts):
+            raise obj.error(f"{mpath}.mountPath", f'"{mount.mount_path}": must be unique', m, "mountPath")
+        container.volume_mounts.append(mount)
+    container.env = _env(obj, c, f"{cpath}.env")
+    for j, e in enumerate(obj.list(c, "envFrom", f"{cpath}.envFrom")):
+        epath = f"{cpath}.envFrom[{j}]"
+        if not isinstance(e, dict) or "configMapRef" not in e:
+            raise obj.error(epath, "minikp supports configMapRef (secretRef: Secrets are not loaded)",
+                            c, "envFrom")
+        ref = obj.map(e, "configMapRef", f"{epath}.configMapRef")
+        name = obj.str(ref, "name", f"{epath}.configMapRef.name")
+        if not name:
+            raise obj.error(f"{epath}.configMapRef.name", "required", ref or e)
+        container.env_from.append(EnvFromSource(name, obj.str(e, "prefix", f"{epath}.prefix"),
+                                                bool(_opt_bool(obj, ref, "optional",
+                                                               f"{epath}.configMapRef.optional"))))
+
+
+def _env(obj: _Obj, c, path: str) -> list[EnvVar]:
+    out = []
+    for j, e in enumerate(obj.list(c, "env", path)):
+        epath = f"{path}[{j}]"
+        if not isinstance(e, dict):
+            raise obj.error(epath, "must be a mapping with name and value or valueFrom", c, "env")
+        name = obj.str(e, "name", f"{epath}.name")
+        if not name or "=" in name:
+            raise obj.error(f"{epath}.name", f'"{name}": a variable name (no "=") is required', e, "name")
+        if "value" in e and not isinstance(e["value"], str):
+            raise obj.error(f"{epath}.value", f"{e['value']!r}: must be a string (quote it)", e, "value")
+        var = EnvVar(name, obj.str(e, "value", f"{epath}.value"))
+        vf = obj.map(e, "valueFrom", f"{epath}.valueFrom")
+        if vf and "value" in e:
+            raise obj.error(f"{epath}.valueFrom", "may not be specified when `value` is not empty", e,
+                            "valueFrom")
+        if vf:
+            if list(vf) == ["fieldRef"]:
+                fr = obj.map(vf, "fieldRef", f"{epath}.valueFrom.fieldRef")
+                var.field_path = obj.str(fr, "fieldPath", f"{epath}.valueFrom.fieldRef.fieldPath")
+                labelled = var.field_path.startswith(("metadata.labels['", "metadata.annotations['")) \
+                    and var.field_path.endswith("']")
+                if var.field_path not in FIELD_PATHS and not labelled:
+                    raise obj.error(f"{epath}.valueFrom.fieldRef.fieldPath", f'"{var.field_path}": '
+                                    f"supported: {', '.join(FIELD_PATHS)}, metadata.labels['KEY'], "
+                                    "metadata.annotations['KEY']", fr or vf, "fieldPath")
+            elif list(vf) == ["configMapKeyRef"]:
+                ref = obj.map(vf, "configMapKeyRef", f"{epath}.valueFrom.configMapKeyRef")
+                var.config_map = obj.str(ref, "name", f"{epath}.valueFrom.configMapKeyRef.name")
+                var.config_map_key = obj.str(ref, "key", f"{epath}.valueFrom.configMapKeyRef.key")
+                var.optional = bool(_opt_bool(obj, ref, "optional",
+                                              f"{epath}.valueFrom.configMapKeyRef.optional"))
+                if not var.config_map or not var.config_map_key:
+                    raise obj.error(f"{epath}.valueFrom.configMapKeyRef", "name and key are required",
+                                    vf, "configMapKeyRef")
+            else:
+                raise obj.error(f"{epath}.valueFrom", f"{', '.join(vf)}: minikp supports exactly one "
+                                "of fieldRef, configMapKeyRef", e, "valueFrom")
+        out.append(var)
+    return out
+
+
+def _check_config_map_refs(scenario: Scenario) -> None:
+    """envFrom and configMapKeyRef name ConfigMaps of the pod's namespace (unless optional),
+    as the kubelet requires before it starts the container. Scenario.config_maps is empty
+    until the loader reads ConfigMap documents."""
+    maps = {(m.namespace, m.name): m.data for m in scenario.config_maps}
+    for w in scenario.workloads:
+        path = "spec" if w.kind == "Pod" else "spec.template.spec"
+        for i, c in enumerate(w.template.containers):
+            refs = [(f"envFrom[{j}].configMapRef", e.config_map, None, e.optional)
+                    for j, e in enumerate(c.env_from)]
+            refs += [(f"env[{j}].valueFrom.configMapKeyRef", e.config_map, e.config_map_key, e.optional)
+                     for j, e in enumerate(c.env) if e.config_map]
+            for field, cm, key, optional in refs:
+                data = maps.get((w.namespace, cm))
+                problem = (f'ConfigMap "{cm}" not found in namespace "{w.namespace}" (minikp '
+                           "does not load ConfigMaps yet; mark the reference optional: true)"
+                           if data is None
+                           else f'ConfigMap "{cm}" has no key "{key}"' if key and key not in data
+                           else "")
+                if problem and not optional:
+                    raise InputError(problem, file=w.source.file, line=w.source.line, kind=w.kind,
+                                     name=w.name, field=f"{path}.containers[{i}].{field}")
 
 
 # ---- services ----------------------------------------------------------------------------
@@ -567,7 +776,8 @@ def _cluster(doc, file: str) -> ClusterConfig:
     c.iptables_backend = obj.str(proxy, "iptablesBackend", "spec.proxy.iptablesBackend", "auto")
     obj.check(rules.one_of(c.iptables_backend, IPTABLES_BACKENDS), "spec.proxy.iptablesBackend",
               proxy, "iptablesBackend")
-    c.sync_period_s = _duration(obj, proxy, "syncPeriod", "spec.proxy.syncPeriod", c.sync_period_s)
+    c.proxy_options = _proxy_options(obj, proxy)
+    c.sync_period_s = c.proxy_options.sync_period_s
     _networking(obj, obj.map(spec, "networking", "spec.networking"), c)
     _clients(obj, spec, c)
     for key in ("checks", "steps"):
@@ -579,19 +789,93 @@ def _cluster(doc, file: str) -> ClusterConfig:
     return c
 
 
-def _duration(obj: _Obj, d, key: str, field: str, default: float) -> float:
-    """Seconds, or a Go duration as kube-proxy's config takes it: 500ms, 30s, 1m."""
-    v = d.get(key, default)
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+def _duration(obj: _Obj, d, key: str, field: str, default: float, lo: float = 0.1,
+              hi: float = 86400) -> float:
+    """Seconds, or a Go duration as kube-proxy's config takes it: 500ms, 30s, 1m, 1h0m0s."""
+    v = d.get(key, default) if isinstance(d, dict) else default
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    if isinstance(v, str):
-        for unit in ("ms", "s", "m", "h"):
-            num = v[: -len(unit)]
-            if v.endswith(unit) and num.replace(".", "", 1).isdigit():
-                v = float(num) * units[unit]
-                break
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.1 <= v <= 86400:
-        raise obj.error(field, f"{d.get(key)!r}: a duration between 100ms and 24h, e.g. 30s or 1m", d, key)
+    if isinstance(v, str) and v and _GO_DURATION.sub("", v) == "":
+        v = sum(float(n) * units[u] for n, u in _GO_DURATION.findall(v))
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        span = f"between {_show(lo)} and {_show(hi)}"
+        raise obj.error(field, f"{d.get(key)!r}: a duration {span}, e.g. 30s or 1m", d, key)
     return float(v)
+
+
+def _show(seconds: float) -> str:
+    for unit, n in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= n and seconds % n == 0:
+            return f"{int(seconds // n)}{unit}"
+    return f"{int(seconds * 1000)}ms"
+
+
+DETECT_LOCAL_MODES_ALL = ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix")
+
+
+def _proxy_options(obj: _Obj, proxy) -> ProxyOptions:
+    """kube-proxy's options, spelled as KubeProxyConfiguration (v1alpha1) spells them:
+    iptables.{syncPeriod, minSyncPeriod, masqueradeAll, localhostNodePorts}, nodePortAddresses,
+    clusterCIDR, detectLocalMode, conntrack.{maxPerCore, min, tcpEstablishedTimeout,
+    tcpCloseWaitTimeout, udpTimeout, udpStreamTimeout}. syncPeriod, minSyncPeriod and
+    masqueradeAll are also taken directly under spec.proxy."""
+    d = ProxyOptions()
+    ipt = obj.map(proxy, "iptables", "spec.proxy.iptables")
+
+    def where(key):  # the iptables.X spelling wins; X under spec.proxy is the short one
+        return (ipt, f"spec.proxy.iptables.{key}") if key in ipt else (proxy, f"spec.proxy.{key}")
+
+    def flag(key, default):
+        m, field = where(key)
+        v = m.get(key, default)
+        if not isinstance(v, bool):
+            raise obj.error(field, f"{v!r}: must be true or false", m, key)
+        return v
+
+    m, field = where("syncPeriod")
+    sync = _duration(obj, m, "syncPeriod", field, d.sync_period_s)
+    m, field = where("minSyncPeriod")
+    min_sync = _duration(obj, m, "minSyncPeriod", field, d.min_sync_period_s, lo=0.0)
+    addrs = obj.strings(proxy, "nodePortAddresses", "spec.proxy.nodePortAddresses")
+    for i, a in enumerate(addrs):
+        if a != "primary":
+            obj.check(_ipv4_cidr(a), f"spec.proxy.nodePortAddresses[{i}]", proxy, "nodePortAddresses")
+    cidr = obj.str(proxy, "clusterCIDR", "spec.proxy.clusterCIDR", "")
+    if cidr:
+        obj.check(_ipv4_cidr(cidr), "spec.proxy.clusterCIDR", proxy, "clusterCIDR")
+    mode = obj.str(proxy, "detectLocalMode", "spec.proxy.detectLocalMode", "ClusterCIDR")
+    obj.check(rules.one_of(mode, DETECT_LOCAL_MODES_ALL), "spec.proxy.detectLocalMode", proxy, "detectLocalMode")
+    if mode not in DETECT_LOCAL_MODES:
+        raise obj.error("spec.proxy.detectLocalMode", f'"{mode}": not modelled yet; minikp models: '
+                        + ", ".join(DETECT_LOCAL_MODES), proxy, "detectLocalMode")
+    ct = obj.map(proxy, "conntrack", "spec.proxy.conntrack")
+    cd = ConntrackOptions()
+
+    def timeout(key, default):
+        return int(_duration(obj, ct, key, f"spec.proxy.conntrack.{key}", default, lo=0.0, hi=30 * 86400))
+
+    conntrack = ConntrackOptions(
+        max_per_core=obj.int(ct, "maxPerCore", "spec.proxy.conntrack.maxPerCore", cd.max_per_core),
+        min=obj.int(ct, "min", "spec.proxy.conntrack.min", cd.min),
+        tcp_established_timeout_s=timeout("tcpEstablishedTimeout", cd.tcp_established_timeout_s),
+        tcp_close_wait_timeout_s=timeout("tcpCloseWaitTimeout", cd.tcp_close_wait_timeout_s),
+        udp_timeout_s=timeout("udpTimeout", cd.udp_timeout_s),
+        udp_stream_timeout_s=timeout("udpStreamTimeout", cd.udp_stream_timeout_s))
+    return ProxyOptions(sync_period_s=sync, min_sync_period_s=min_sync,
+                        masquerade_all=flag("masqueradeAll", d.masquerade_all),
+                        localhost_node_ports=flag("localhostNodePorts", d.localhost_node_ports),
+                        node_port_addresses=tuple(addrs), cluster_cidr=cidr, detect_local_mode=mode,
+                        conntrack=conntrack)
+
+
+def _ipv4_cidr(v: str) -> str | None:
+    try:
+        ipaddress.IPv4Network(v, strict=False)
+    except ValueError:
+        return f'"{v}": not an IPv4 CIDR such as 10.244.0.0/16'
+    return None
 
 
 def _check_proxy_mode(obj: _Obj | None, mode: str, at=None) -> None:

@@ -5,6 +5,8 @@ the kernel. Field names follow the Kubernetes API in snake_case.
 Classes:
   Source           where an object came from (file, line) for error messages
   ContainerPort, Probe, Container, PodTemplate
+  SecurityContext, Volume, VolumeMount, EnvVar, EnvFromSource   what the pod sandbox honours
+  ConfigMap        data for envFrom / configMapKeyRef
   DeploymentStrategy   RollingUpdate (maxSurge, maxUnavailable) or Recreate
   Workload         a Deployment, ReplicaSet or bare Pod (replicas=1, kind="Pod")
   ServicePort, Service
@@ -17,6 +19,8 @@ Classes:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from minikp.proxy.options import ProxyOptions
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,60 @@ class Probe:
 
 
 @dataclass
+class SecurityContext:
+    """A pod's or a container's securityContext (None: not set there). The container's
+    settings win over the pod's, as in Kubernetes."""
+
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    privileged: bool | None = None
+    read_only_root_filesystem: bool | None = None
+    allow_privilege_escalation: bool | None = None
+    capabilities_add: list[str] = field(default_factory=list)
+    capabilities_drop: list[str] = field(default_factory=list)
+    privileged_at: Source | None = None  # where `privileged: true` was written
+
+
+@dataclass
+class Volume:
+    """A pod volume: an emptyDir (shared by the pod's containers, gone with the pod) or a
+    hostPath (that host path, exactly)."""
+
+    name: str
+    kind: str  # emptyDir | hostPath
+    path: str = ""  # hostPath.path
+    host_path_type: str = ""  # hostPath.type: "" (no check), Directory, DirectoryOrCreate...
+    medium: str = ""  # emptyDir.medium ("" or Memory: both are memory here)
+
+
+@dataclass
+class VolumeMount:
+    name: str
+    mount_path: str
+    read_only: bool = False
+    sub_path: str = ""
+
+
+@dataclass
+class EnvVar:
+    """One `env` entry: a value, or valueFrom a fieldRef / configMapKeyRef."""
+
+    name: str
+    value: str = ""
+    field_path: str = ""  # valueFrom.fieldRef.fieldPath
+    config_map: str = ""  # valueFrom.configMapKeyRef.name
+    config_map_key: str = ""
+    optional: bool = False
+
+
+@dataclass
+class EnvFromSource:
+    config_map: str
+    prefix: str = ""
+    optional: bool = False
+
+
+@dataclass
 class Container:
     name: str
     image: str = ""
@@ -54,6 +112,10 @@ class Container:
     command: list[str] | None = None
     args: list[str] | None = None
     readiness_probe: Probe | None = None
+    security_context: SecurityContext = field(default_factory=SecurityContext)
+    volume_mounts: list[VolumeMount] = field(default_factory=list)
+    env: list[EnvVar] = field(default_factory=list)
+    env_from: list[EnvFromSource] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +127,9 @@ class PodTemplate:
     subdomain: str = ""
     node_name: str = ""  # spec.nodeName: pin to a node
     node_selector: dict[str, str] = field(default_factory=dict)
+    security_context: SecurityContext = field(default_factory=SecurityContext)
+    volumes: list[Volume] = field(default_factory=list)
+    enable_service_links: bool = True
 
 
 @dataclass
@@ -148,6 +213,14 @@ class EndpointSlice:
 
 
 @dataclass
+class ConfigMap:
+    namespace: str
+    name: str
+    data: dict[str, str] = field(default_factory=dict)
+    source: Source = Source("<builtin>")
+
+
+@dataclass
 class NodeSpec:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
@@ -168,6 +241,7 @@ class ClusterConfig:
     ipvs_scheduler: str = "rr"
     iptables_backend: str = "auto"  # auto | legacy | nft
     sync_period_s: float = 30.0  # KubeProxyConfiguration iptables.syncPeriod: canary checks
+    proxy_options: ProxyOptions = field(default_factory=ProxyOptions)  # spec.proxy, as kube-proxy spells it
     pod_subnet: str = "10.244.0.0/16"
     service_subnet: str = "10.96.0.0/12"
     node_subnet: str = "172.18.0.0/16"
@@ -186,6 +260,7 @@ class Scenario:
     workloads: list[Workload] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
     endpoint_slices: list[EndpointSlice] = field(default_factory=list)
+    config_maps: list[ConfigMap] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 

@@ -174,7 +174,7 @@ def _flows(path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_udp_conntrack_cleanup_and_trace(netns, backend):
-    proxier = IptablesProxier(netns, backend)
+    proxier = IptablesProxier(netns, backend, release=(1, 31))  # the event-based cleanup
     one = replace(DNS, endpoints=DNS.endpoints[1:])  # only 10.180.0.7
     proxier.sync(snap(one))
     before = read_counters(netns, backend)
@@ -202,6 +202,64 @@ def test_udp_conntrack_cleanup_and_trace(netns, backend):
     result = proxier.sync(snap(DNS))
     assert ["conntrack", "-D", "--orig-dst", "172.30.0.43", "-p", "udp"] in result.conntrack
     assert result.conntrack_errors == []
+
+
+def _inject_flow(path, svc_ip, port, endpoint_ip, sport=40000):
+    """A DNATed UDP flow made by hand, as a lost event would leave it."""
+    run_in(path, ["conntrack", "-I", "-p", "udp", "-s", "10.180.255.254", "-d", svc_ip,
+                  "--sport", str(sport), "--dport", str(port), "-r", endpoint_ip, "-q", "10.180.255.254",
+                  "--reply-port-src", str(port), "--reply-port-dst", str(sport), "-t", "120"], check=True)
+
+
+@pytest.mark.parametrize("release,deleted", [((1, 33), True), ((1, 31), False)])
+def test_reconciler_deletes_a_stale_flow_no_event_named(netns, release, deleted):
+    """1.32+ lists the table: a flow to a removed endpoint of a service that still has
+    endpoints goes at the next sync with a UDP endpoint change (kubernetes#125467); ≤1.31
+    only deletes flows of the endpoints an event just removed, so a lost event stays lost."""
+    proxier = IptablesProxier(netns, "legacy", release=release)
+    proxier.sync(snap(DNS))
+    one = replace(DNS, endpoints=DNS.endpoints[:1])  # 10.180.0.7 removed
+    proxier.sync(snap(one))
+    _inject_flow(netns, "172.30.0.43", 53, "10.180.0.7")
+    _inject_flow(netns, "172.30.0.43", 53, "10.180.0.6", sport=40001)  # to a serving endpoint
+    assert "src=10.180.0.7" in _flows(netns)
+    # No UDP endpoint changed: ConntrackCleanupRequired is false, nothing is listed.
+    assert proxier.sync(snap(one)).conntrack == []
+    grown = replace(DNS, endpoints=(*one.endpoints, E("10.180.0.8", 53, node="b")))
+    result = proxier.sync(snap(grown))
+    assert result.conntrack_errors == []
+    assert ("src=10.180.0.7" not in _flows(netns)) is deleted
+    assert "src=10.180.0.6" in _flows(netns)  # serving: kept
+    if deleted:
+        assert ["conntrack", "-D", "-p", "udp", "--orig-dst", "172.30.0.43", "--dport", "53",
+                "--reply-src", "10.180.0.7"] in result.conntrack
+
+
+@pytest.mark.parametrize("release,kept", [((1, 33), True), ((1, 31), False)])
+def test_udp_service_scaled_to_zero_keeps_its_flow_from_1_32(netns, release, kept):
+    """kubernetes#139628: the reconciler skips a service port without serving endpoints, so
+    a one-way sender's flow to the last endpoint survives (1.32 until 1.37); ≤1.31's
+    DeletedUDPEndpoints path deleted it."""
+    proxier = IptablesProxier(netns, "legacy", release=release)
+    one = replace(DNS, endpoints=DNS.endpoints[1:])  # only 10.180.0.7
+    proxier.sync(snap(one))
+    with in_netns(netns):
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sender.bind(("10.180.255.254", 0))
+        sender.sendto(b"x", ("172.30.0.43", 53))  # one way: the flow stays [UNREPLIED]
+        assert "src=10.180.0.7" in _flows(netns)
+        result = proxier.sync(snap(replace(DNS, endpoints=())))
+        assert result.conntrack_errors == []
+        try:  # the sender goes on: still DNATed to the gone pod, or rejected as it should be
+            sender.sendto(b"x", ("172.30.0.43", 53))
+            rejected = False
+        except PermissionError:  # filter OUTPUT's "has no endpoints" REJECT
+            rejected = True
+        assert rejected is not kept
+        assert ("src=10.180.0.7" in _flows(netns)) is kept
+    finally:
+        sender.close()
 
 
 def test_resolve_backend():
@@ -298,3 +356,46 @@ def tables(text):
         out[lines[0]] = (sorted(l.split()[0] for l in lines if l.startswith(":")),
                          [l for l in lines if l.startswith("-")])
     return out
+
+
+class _Clock:
+    """minikp's clock, advanced by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("release,full", [((1, 33), True), ((1, 32), False)])
+def test_periodic_full_sync_repairs_drift_after_an_hour_from_1_33(netns, release, full):
+    """kubernetes#129128/#129329: a rule deleted behind kube-proxy's back (the canary still
+    there) is put back by 1.33's hourly full sync; 1.32 only does partial syncs."""
+    clock = _Clock()
+    proxier = IptablesProxier(netns, "legacy", release=release, clock=clock)
+    proxier.sync(snap(CLUSTERIP))
+    svc = names.svc_chain(CLUSTERIP)
+    ipt(netns, "legacy", "-t", "nat", "-F", svc)  # drift a partial sync never rewrites
+    clock.now += 3599
+    assert not proxier.sync(snap(CLUSTERIP)).full
+    clock.now += 2
+    result = proxier.sync(snap(CLUSTERIP))
+    assert result.full is full
+    assert (f"-A {svc} " in save(netns, "legacy", "nat")) is full
+
+
+def test_conntrack_timeouts_set_in_the_node_namespace_only(netns):
+    from minikp.proxy.options import ConntrackOptions, ProxyOptions
+
+    def read(name):
+        with open(f"/proc/sys/net/netfilter/{name}") as f:
+            return int(f.read())
+    host_before = read("nf_conntrack_udp_timeout")
+    opts = ProxyOptions(conntrack=ConntrackOptions(tcp_established_timeout_s=7200, udp_timeout_s=45))
+    IptablesProxier(netns, "legacy", options=opts).sync(snap(CLUSTERIP))
+    with in_netns(netns):
+        assert read("nf_conntrack_tcp_timeout_established") == 7200
+        assert read("nf_conntrack_udp_timeout") == 45
+        assert read("nf_conntrack_tcp_timeout_close_wait") == 3600
+    assert read("nf_conntrack_udp_timeout") == host_before

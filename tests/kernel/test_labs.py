@@ -15,6 +15,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LABS = sorted(glob.glob(os.path.join(ROOT, "scenarios", "*.yaml")))
 
 
+def mode_not_enabled(lab):
+    """The loader's refusal when a lab names a proxy mode that is not switched on yet
+    (a mode lands before it is wired into the supervisor); None when the lab loads."""
+    from minikp.errors import InputError
+    from minikp.scenario.load import load_scenario
+    try:
+        load_scenario([lab])
+    except InputError as e:
+        if "not implemented" in str(e):
+            return str(e)
+    return None
+
+
 def proxy_mode(lab: str) -> str:
     for doc in yaml.safe_load_all(open(lab)):
         if isinstance(doc, dict) and doc.get("kind") == "Cluster":
@@ -35,6 +48,9 @@ def ipvs_gaps() -> list[str]:
 
 @pytest.mark.parametrize("lab", LABS, ids=[os.path.basename(p)[:-5] for p in LABS])
 def test_lab_passes(lab):
+    refused = mode_not_enabled(lab)
+    if refused:
+        pytest.skip(f"its proxy mode is not enabled in this build: {refused}")
     if proxy_mode(lab) == "ipvs" and ipvs_gaps():
         pytest.skip("an ipvs-mode lab; this kernel lacks " + "; ".join(ipvs_gaps()))
     name = "mkt-lab-" + os.path.basename(lab)[:-5][:12]

@@ -168,10 +168,12 @@ apiVersion: v1
 kind: Pod
 metadata: {name: probed, labels: {app: web}}
 spec:
+  volumes: [{name: docroot, hostPath: {path: "DOCROOT"}}]  # the sandbox shows only what is declared
   containers:
   - name: c
     image: python
-    command: [python3, -m, http.server, "9376", --directory, "DOCROOT"]
+    command: [python3, -m, http.server, "9376", --directory, /docroot]
+    volumeMounts: [{name: docroot, mountPath: /docroot}]
     ports: [{containerPort: 9376, name: http}]
     readinessProbe:
       httpGet: {path: /ready, port: http}

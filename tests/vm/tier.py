@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DEFAULT_TESTS = ("tests/kernel/test_ipvs*.py",)
+# the ipvs proxier's kernel tests, and the ipvs labs end to end (`minikp test` in the guest)
+DEFAULT_TESTS = ("tests/kernel/test_ipvs*.py", "tests/kernel/test_labs.py::test_lab_passes[ipvs-basics]",
+                 "tests/kernel/test_labs.py::test_lab_passes[ipvs-schedulers]")
 WORK_DIR = os.environ.get("MINIKP_VM_DIR", "/var/tmp/minikp-vm")
 
 

@@ -1,8 +1,9 @@
 """The iptables-restore input kube-proxy writes for one node (pure).
 
 Target: kube-proxy KUBE_PROXY_VERSION (1.33), pkg/proxy/iptables/proxier.go syncProxyRules,
-with masquerade bit 14 (mark 0x4000), the ClusterCIDR local-traffic detector (the snapshot's
-cluster_cidr), localhostNodePorts on, IPv4, nodePortAddresses unset.
+with masquerade bit 14 (mark 0x4000), IPv4, and the options of minikp.proxy.options
+(defaults: the ClusterCIDR local-traffic detector on the snapshot's cluster_cidr,
+localhostNodePorts on, masqueradeAll off, nodePortAddresses unset).
 
 - render(snapshot, changed=, stale_nat_chains=, random_fully=, nfacct=, tcp_liberal=):
   `*filter … COMMIT` then `*nat … COMMIT`, line for line as syncProxyRules builds its four
@@ -27,6 +28,7 @@ from minikp import KUBE_PROXY_VERSION
 from minikp.proxy.categorize import (Categorized, categorize, externally_accessible,
                                      uses_cluster_endpoints, uses_local_endpoints)
 from minikp.proxy.iptables import names
+from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
 from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo
 
 TARGET_VERSION = KUBE_PROXY_VERSION
@@ -207,6 +209,22 @@ class _Opts:
     node_ip: str
     large: bool
     nfacct: bool
+    masquerade_all: bool = False
+    localhost_node_ports: bool = True
+
+
+def node_port_ips(options: ProxyOptions, node_ip: str) -> list[str] | None:
+    """GetNodeIPs for nodePortAddresses: None = match every local address (unset); else the
+    node's addresses (lo, then its uplink) inside one of the CIDRs, "primary" = the node IP."""
+    if not options.node_port_addresses:
+        return None
+    ips = []
+    for ip in ("127.0.0.1", node_ip):
+        for cidr in options.node_port_addresses:
+            if (cidr == "primary" and ip == node_ip) or (cidr != "primary" and _contains(cidr, ip)):
+                ips.append(ip)
+                break
+    return ips
 
 
 def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool) -> None:
@@ -259,7 +277,7 @@ def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool)
     # Capture nodeports (not subject to loadBalancerSourceRanges).
     if sp.node_port:
         if p.has_endpoints:
-            if o.nfacct:  # localhostNodePorts, IPv4, counter present
+            if o.nfacct and o.localhost_node_ports:  # IPv4, counter present
                 nr.append(f"-A KUBE-NODEPORTS -m comment --comment {s} {match} -d 127.0.0.0/8 "
                           f"--dport {sp.node_port} -m nfacct --nfacct-name {NFACCT_LOCALHOST_NODEPORT} "
                           f"-j {ext}")
@@ -276,10 +294,12 @@ def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool)
         return
     chains, rules = out.nat_chains, out.nat_rules
 
-    # Internal traffic: masquerade off-cluster sources (ClusterCIDR detector's IfNotLocal).
+    # Internal traffic: masquerade off-cluster sources (ClusterCIDR detector's IfNotLocal),
+    # or everything with masqueradeAll.
     if p.has_internal:
+        not_local = "" if o.masquerade_all else f" ! -s {o.cluster_cidr}"
         rules.append(f'-A {p.internal_chain} -m comment --comment "{s} cluster IP" {match} '
-                     f"-d {sp.cluster_ip} --dport {port} ! -s {o.cluster_cidr} -j KUBE-MARK-MASQ")
+                     f"-d {sp.cluster_ip} --dport {port}{not_local} -j KUBE-MARK-MASQ")
     if p.uses_ext_chain:
         chains.append(chain_line(ext))
         if not sp.external_policy_local:
@@ -342,14 +362,16 @@ def _service_to_endpoints(rules: list[str], sp: ServicePortInfo, chain: str,
 
 
 def render(snapshot: ProxySnapshot, *, changed: set[str] | None = None, stale_nat_chains=(),
-           random_fully: bool = True, nfacct: bool = False, tcp_liberal: bool = False) -> str:
+           random_fully: bool = True, nfacct: bool = False, tcp_liberal: bool = False,
+           options: ProxyOptions = DEFAULT_OPTIONS) -> str:
     """The restore buffer.
 
     changed: None = full sync; else only services whose service_key is in it get their
     SVC/SVL/EXT/FW/SEP chains written (partial sync). stale_nat_chains: flushed and deleted.
     random_fully: iptables >= 1.6.2. nfacct: the kernel has nfacct and the counters exist
     (kube-proxy then counts INVALID drops and localhost NodePort hits). tcp_liberal: the
-    netns has nf_conntrack_tcp_be_liberal set, so no INVALID DROP rule.
+    netns has nf_conntrack_tcp_be_liberal set, so no INVALID DROP rule. options: kube-proxy's
+    configuration (masqueradeAll, localhostNodePorts, nodePortAddresses, clusterCIDR).
     """
     out = _Out()
     out.filter_chains += [chain_line(c) for c in FILTER_TOP_CHAINS]
@@ -362,18 +384,28 @@ def render(snapshot: ProxySnapshot, *, changed: set[str] | None = None, stale_na
         f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}",
     ]
     # IPv4 with localhostNodePorts on: kube-proxy's copy of kubelet's localnet guard.
-    out.filter_chains.append(chain_line("KUBE-FIREWALL"))
-    out.filter_rules.append('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
-                            "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT "
-                            "-j DROP")
-    opts = _Opts(snapshot.cluster_cidr, snapshot.node_name, snapshot.node_ip, large_cluster(snapshot), nfacct)
+    if options.localhost_node_ports:
+        out.filter_chains.append(chain_line("KUBE-FIREWALL"))
+        out.filter_rules.append('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
+                                "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT "
+                                "-j DROP")
+    opts = _Opts(options.cluster_cidr or snapshot.cluster_cidr, snapshot.node_name, snapshot.node_ip,
+                 large_cluster(snapshot), nfacct, options.masquerade_all, options.localhost_node_ports)
     for sp in sorted_services(snapshot):
         _service_rules(out, sp, opts, changed is None or sp.service_key in changed)
     for chain in sorted(stale_nat_chains):
         out.nat_chains.append(chain_line(chain))
         out.nat_rules.append(f"-X {chain}")
-    out.nat_rules.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
-                         'must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+    tail = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
+            'must be the last rule in this chain"')
+    ips = node_port_ips(options, snapshot.node_ip)
+    if ips is None:
+        local = "" if options.localhost_node_ports else " ! -d 127.0.0.0/8"
+        out.nat_rules.append(f"{tail} -m addrtype --dst-type LOCAL{local} -j KUBE-NODEPORTS")
+    for ip in ips or ():
+        if ip.startswith("127.") and not options.localhost_node_ports:
+            continue
+        out.nat_rules.append(f"{tail} -d {ip} -j KUBE-NODEPORTS")
     if not tcp_liberal:
         out.filter_rules.append("-A KUBE-FORWARD -m conntrack --ctstate INVALID"
                                 + (f" -m nfacct --nfacct-name {NFACCT_INVALID}" if nfacct else "") + " -j DROP")

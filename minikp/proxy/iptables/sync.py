@@ -1,16 +1,16 @@
 """Applying rendered rules inside a node's namespace, the way kube-proxy's syncProxyRules
 does (fidelity notes §2):
 
-- full sync at start, after a failed sync, or when the mangle canary chain has vanished
-  (someone flushed iptables): canary chains, chains + jump rules via `iptables -C`/`-I`,
+- full sync at start, after a failed sync, when the mangle canary chain has vanished
+  (someone flushed iptables), or (1.33+) when the last full sync is an hour old: canary chains, chains + jump rules via `iptables -C`/`-I`,
   nfacct counters, then ONE `iptables-restore -w 5 -W 100000 --noflush --counters`;
 - otherwise a partial sync: only services whose ServicePortInfos changed since the last
   successful sync get their chains rewritten (top-level chains always are);
 - stale KUBE-SVC/SVL/EXT/FW/SEP chains (in `iptables-save -t nat`, no longer needed) are
   flushed and deleted in the same restore; in large-cluster mode (>1000 endpoints) at most
   once per syncPeriod, as kube-proxy does;
-- UDP conntrack cleanup after the restore, with the `conntrack -D` commands of kube-proxy
-  1.28's pkg/proxy/conntrack (1.33 does the same reconciliation over netlink).
+- UDP conntrack cleanup after the restore, as the modelled release does it
+  (minikp.proxy.conntrack: ≤1.31 per event, 1.32+ the reconciler).
 
 Every command runs inside the node's netns through minikp.nsenter.run_in.
 
@@ -33,12 +33,19 @@ from minikp.proxy.changes import services_to_write
 from minikp.proxy.iptables import names, nfacct, paths, render as rd, trace
 from minikp.proxy.iptables.backend import binary, resolve_backend
 from minikp.proxy.iptables.tools import run as _run, save
+from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
+from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
+from minikp.proxy import sysctls
 from minikp.proxy.snapshot import ProxySnapshot
 
 SYNC_PERIOD_S = 30.0  # iptables.syncPeriod default: large-cluster stale-chain cleanup cadence
 # utiliptables' wait flags (iptables >= 1.6.2): kube-proxy passes both to iptables and
 # iptables-restore. iptables-legacy 1.8.9 accepts -W and prints a deprecation note.
 WAIT_FLAGS = ("-w", "5", "-W", "100000")
+# proxyutil.FullSyncPeriod: kube-proxy 1.33 (#129329, for #129128) forces a full sync when
+# the last one is older than this, to repair drift that no canary catches.
+FULL_SYNC_PERIOD_S = 3600.0
+PERIODIC_FULL_SYNC_SINCE = (1, 33)
 
 
 @dataclass
@@ -74,10 +81,18 @@ class IptablesProxier:
 
     @classmethod
     def from_config(cls, netns_path: str, config) -> "IptablesProxier":
-        return cls(netns_path, config.iptables_backend, sync_period_s=config.sync_period_s)
+        return cls(netns_path, config.iptables_backend, sync_period_s=config.sync_period_s,
+                   release=release_of(config), options=getattr(config, "proxy_options", DEFAULT_OPTIONS))
 
-    def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S) -> None:
+    def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S,
+                 release: tuple[int, int] = parse_release(DEFAULT_RELEASE),
+                 options: ProxyOptions = DEFAULT_OPTIONS, clock=time.monotonic) -> None:
         self.netns_path = netns_path
+        self.release = release  # the kube-proxy release modelled (conntrack cleanup, full syncs)
+        self.options = options
+        self.clock = clock  # minikp's clock: a test may advance it past FULL_SYNC_PERIOD_S
+        self._last_full = float("-inf")
+        self._sysctls_set = False
         self.backend = resolve_backend(backend)
         self.sync_period_s = sync_period_s
         self.need_full = True
@@ -157,9 +172,17 @@ class IptablesProxier:
                 self._ipt("-I", *spec)
         return False
 
+    def periodic_full_due(self) -> bool:
+        """1.33+ (#129329): a full sync when the last one is more than an hour old."""
+        return self.release >= PERIODIC_FULL_SYNC_SINCE and \
+            self.clock() - self._last_full > FULL_SYNC_PERIOD_S
+
     def sync(self, snapshot: ProxySnapshot) -> SyncResult:
         start = time.monotonic()
-        full = self.need_full or self._last is None or not self.canary_present()
+        if not self._sysctls_set:  # kube-proxy sets them once, at start
+            sysctls.apply(self.netns_path, self.options.conntrack)
+            self._sysctls_set = True
+        full = self.need_full or self._last is None or self.periodic_full_due() or not self.canary_present()
         stale: list[str] = []
         try:
             fresh = False
@@ -175,15 +198,16 @@ class IptablesProxier:
                 stale = sorted(c for c in existing if names.is_service_chain(c) and c not in active)
                 self._last_cleanup = start
             text = rd.render(snapshot, changed=None if full else changed, stale_nat_chains=stale,
-                             nfacct=self.nfacct, tcp_liberal=self.tcp_liberal)
+                             nfacct=self.nfacct, tcp_liberal=self.tcp_liberal, options=self.options)
             _run(self.netns_path, self._restore_argv, input=text)
+            if full:
+                self._last_full = self.clock()
         except Exception:
             self.need_full = True  # kube-proxy: a failed sync loses partial-sync state
             raise
-        cmds = conntrack.commands(self._last, snapshot)
-        self._last = snapshot
+        prev, self._last = self._last, snapshot
         self.need_full = False
-        errors = conntrack.clear(self.netns_path, cmds)
+        cmds, errors = conntrack.cleanup(self.netns_path, prev, snapshot, self.release)
         return IptablesSyncResult(full=full, duration_s=time.monotonic() - start, lines=text.count("\n"),
                                   changed=changed, stale_chains=stale, conntrack=cmds,
                                   conntrack_errors=errors, restore_input=text)

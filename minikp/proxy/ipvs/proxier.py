@@ -52,6 +52,7 @@ from minikp.proxy.ipvs.apply import (EEXIST, IpvsKernel, KernelRS, diff_entries,
                                      kernel_release)
 from minikp.proxy.ipvs.desired import Delta, Desired
 from minikp.proxy.paths import Branch, Frontend, PortPath
+from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, release_of
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 _SET_TYPE = {name: typ for name, typ, _ in rd.SET_INFO}
@@ -89,7 +90,8 @@ class IpvsProxier:
     @classmethod
     def from_config(cls, netns_path: str, config) -> "IpvsProxier":
         return cls(netns_path, config.iptables_backend,
-                   scheduler=getattr(config, "ipvs_scheduler", "") or rd.DEFAULT_SCHEDULER)
+                   scheduler=getattr(config, "ipvs_scheduler", "") or rd.DEFAULT_SCHEDULER,
+                   release=release_of(config))
 
     @classmethod
     def kernel_gaps(cls, netns_path: str, config=None) -> list[str]:
@@ -99,7 +101,9 @@ class IpvsProxier:
         return ipvs_kernel.missing(netns_path, (sched,) if config is not None else rd.SCHEDULERS)
 
     def __init__(self, netns_path: str, backend: str = "auto", *, scheduler: str = rd.DEFAULT_SCHEDULER,
-                 strict_arp: bool = False, masquerade_all: bool = False) -> None:
+                 strict_arp: bool = False, masquerade_all: bool = False,
+                 release: tuple[int, int] = DEFAULT_RELEASE) -> None:
+        self.release = release  # the kube-proxy release modelled (UDP conntrack cleanup)
         self.netns_path = netns_path
         self.backend = resolve_backend(backend)
         self.scheduler = scheduler or rd.DEFAULT_SCHEDULER
@@ -239,11 +243,10 @@ class IpvsProxier:
         except Exception:
             self.need_full = True  # the kernel may differ from the cache: re-read it next time
             raise
-        cmds = conntrack.commands(last, snapshot)
         self._last = snapshot
         self.need_full = False
         self.initial = False
-        errors = conntrack.clear(self.netns_path, cmds)
+        cmds, errors = conntrack.cleanup(self.netns_path, last, snapshot, self.release)
         restored = "iptables-restore" in ops
         return SyncResult(full=full, duration_s=time.monotonic() - start, changed=changed, conntrack=cmds,
                           conntrack_errors=errors, lines=text.count("\n") if restored else 0, ops=ops,

@@ -38,6 +38,7 @@ from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
 from minikp.proxy.nftables import names, paths, render as rd, trace
 from minikp.proxy.paths import PortPath
+from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, release_of
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 FULL_SYNC_PERIOD_S = 3600.0  # proxy.FullSyncPeriod (#129329)
@@ -103,12 +104,15 @@ class NftablesProxier:
 
     @classmethod
     def from_config(cls, netns_path: str, config) -> "NftablesProxier":
-        return cls(netns_path, service_cidrs=tuple(c for c in config.service_subnet.split(",") if c))
+        return cls(netns_path, service_cidrs=tuple(c for c in config.service_subnet.split(",") if c),
+                   release=release_of(config))
 
     def __init__(self, netns_path: str, *, service_cidrs: tuple[str, ...] = (),
                  nodeport_ips: tuple[str, ...] | None = None, masquerade_all: bool = False,
                  full_sync_period_s: float = FULL_SYNC_PERIOD_S,
-                 stale_chain_delay_s: float = STALE_CHAIN_DELAY_S) -> None:
+                 stale_chain_delay_s: float = STALE_CHAIN_DELAY_S,
+                 release: tuple[int, int] = DEFAULT_RELEASE) -> None:
+        self.release = release  # the kube-proxy release modelled (UDP conntrack cleanup)
         self.netns_path = netns_path
         self.service_cidrs = tuple(service_cidrs)
         self.nodeport_ips = nodeport_ips  # None: "primary", the snapshot's node IP
@@ -195,11 +199,11 @@ class NftablesProxier:
             self._stale.pop(c, None)  # used again: not to be deleted
         for c in stale:
             self._stale[c] = start
-        cmds = conntrack.commands(self._last, snapshot)
+        prev = self._last
         self._last, self._last_by, self._opts, self.need_full = snapshot, cur, o, False
         if full:
             self._first, self._last_full = False, start
-        errors = conntrack.clear(self.netns_path, cmds)
+        cmds, errors = conntrack.cleanup(self.netns_path, prev, snapshot, self.release)
         changed = {f"{ns}/{name}" for ns, name in keys}
         return NftablesSyncResult(full=full, duration_s=time.monotonic() - start, changed=changed,
                                   conntrack=cmds, conntrack_errors=errors, transaction=text,

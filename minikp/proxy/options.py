@@ -1,0 +1,38 @@
+"""kube-proxy's configuration options minikp models (KubeProxyConfiguration, v1alpha1
+spellings in the Cluster document's spec.proxy), with kube-proxy's defaults.
+
+Pure data: the loader fills it (minikp.scenario.load), the proxier renders from it and
+applies the conntrack sysctls (minikp.proxy.sysctls)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DETECT_LOCAL_MODES = ("ClusterCIDR",)  # the others need node/interface data minikp lacks yet
+
+
+@dataclass(frozen=True)
+class ConntrackOptions:
+    """spec.proxy.conntrack (seconds; 0 = leave the kernel's value, as kube-proxy does)."""
+
+    max_per_core: int = 32768
+    min: int = 131072
+    tcp_established_timeout_s: int = 86400  # 24h
+    tcp_close_wait_timeout_s: int = 3600  # 1h
+    udp_timeout_s: int = 0
+    udp_stream_timeout_s: int = 0
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    sync_period_s: float = 30.0  # iptables.syncPeriod
+    min_sync_period_s: float = 1.0  # iptables.minSyncPeriod
+    masquerade_all: bool = False  # iptables.masqueradeAll
+    localhost_node_ports: bool = True  # iptables.localhostNodePorts
+    node_port_addresses: tuple[str, ...] = ()  # CIDRs or "primary"; () = every local address
+    cluster_cidr: str = ""  # "" = the cluster's pod subnet
+    detect_local_mode: str = "ClusterCIDR"
+    conntrack: ConntrackOptions = field(default_factory=ConntrackOptions)
+
+
+DEFAULT = ProxyOptions()
