@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("exec", "run a command in a pod, node/NAME or client/NAME")
     p.add_argument("target", metavar="TARGET")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
-    p = verb("curl", "send requests and show which backends answered")
+    p = verb("curl", "send requests and show which backends answered "
+                     "(http://, https://, tcp://HOST:PORT, udp://HOST:PORT, dns://NAME)")
     p.add_argument("url", metavar="URL")
     p.add_argument("--from", dest="source", metavar="TARGET")
     p.add_argument("-c", "--count", type=int, default=10)
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("node", metavar="NODE")
     p.add_argument("--format", help="the proxy mode's own tool (iptables mode: iptables)")
     p.add_argument("--table", help="one table only (iptables mode: filter, nat, mangle, raw)")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="then, for each sync of the node's proxy, what it changed")
     p = verb("trace", "the chains one connection crosses and the endpoint it reached")
     p.add_argument("--from", dest="source", required=True, metavar="TARGET")
     p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
@@ -103,12 +106,19 @@ def cmd_up(a) -> int:
     try:
         lock = client.take_lock_for_up(a.name)
         warn(client.check_scenario(a.files, a.proxy_mode, a.nodes))  # exit 2 early
+        show = progress_printer(sys.stdout)
         if a.foreground:
             def report(r):
+                show(None)
                 print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
                       file=sys.stdout if r["ok"] else sys.stderr, flush=True)
-            return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report, lock)
-        client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes, lock=lock, stop=stop)
+            return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report, lock,
+                                      on_event=show)
+        try:
+            client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes, lock=lock, stop=stop,
+                                 on_event=show)
+        finally:
+            show(None)
     except clusterlock.Stopped as e:
         raise OperationError(f'up of cluster "{a.name}" stopped ({e}, e.g. by `minikp down`) '
                              "before it came up; nothing of it was left") from None
@@ -125,6 +135,30 @@ def cmd_up(a) -> int:
                              "e.g. `minikp down`)")
     print(text)
     return 0
+
+
+def progress_printer(out):
+    """`up`'s progress: on a terminal one line redrawn as events arrive; otherwise a plain
+    line per finished phase. Called with None: done (the terminal line is cleared)."""
+    from minikp.progress import Progress
+
+    p, tty = Progress(), out.isatty()
+
+    def show(ev):
+        if ev is None:
+            if tty:
+                out.write("\r\x1b[K")
+                out.flush()
+            return
+        if not p.feed(ev):
+            return
+        if tty:
+            out.write("\r\x1b[K" + p.line())
+        while (done := p.phase_done()) is not None:
+            if not tty:
+                out.write(done + "\n")
+        out.flush()
+    return show
 
 
 def summary(name, t0) -> str:
@@ -276,10 +310,11 @@ def default_source(st: dict) -> str:
 
 
 def cmd_curl(a) -> int:
+    mode, target = client.curl_target(a.url)  # bad URL: exit 2 before the cluster is read
     st = client.read_state(a.name)
     source = a.source or default_source(st)
     host = client.find_host(a.name, st, source)
-    results = client.probe(a.name, host, "http", a.url, a.count, a.timeout)
+    results = client.probe(a.name, host, mode, target, a.count, a.timeout)
     answered = collections.Counter(r["body"] for r in results if r["ok"])
     errors = collections.Counter(r["error"] for r in results if not r["ok"])
     print(f"{len(results)} requests from {host.kind}/{host.name} to {a.url}: "
@@ -298,17 +333,39 @@ def cmd_rules(a) -> int:
     if a.format is not None and a.format not in proxier.formats:
         raise InputError(f'{a.format}: this cluster runs the proxy in {st["proxyMode"]} mode; '
                          f'available: {", ".join(proxier.formats)}', field="--format")
-    print(proxier.rules_text(a.table, a.format), end="")
+    if not a.watch:
+        print(proxier.rules_text(a.table, a.format), end="")
+        return 0
+    import datetime as dt
+
+    for ev, text, changed in client.watch_rules(a.name, a.node, a.table, a.format):
+        if ev is None:
+            print(text, end="", flush=True)
+            continue
+        t = dt.datetime.fromtimestamp(ev["time"]).strftime("%H:%M:%S.%f")[:-3]
+        print(f"--- {t} {ev['message']}: "
+              + (f"{sum(1 for l in changed if l[:1] in '+-')} lines changed" if changed
+                 else "no change"), flush=True)
+        for line in changed:
+            print(f"  {line}", flush=True)
     return 0
 
 
 def cmd_trace(a) -> int:
     t = client.trace(a.name, a.source, a.dest, a.proto)
     host = t.host
-    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}, through node {t.node}:")
-    for table, chain, rule, packets in t.hits:
-        print(f"  {table:6s} {chain:28s} {packets:3d} pkt  {rule}")
-    print(f"answer: {t.result['body']}" if t.result["ok"] else f"failed: {t.result['error']}")
+    print(f"{a.proto} {host.kind}/{host.name} ({host.ip}) -> {a.dest}")
+    for leg in t.legs:
+        counted = "its packets" if leg.exact else "per-rule counters, all traffic"
+        print(f"{leg.title} ({counted}):")
+        if not leg.nodes:
+            print("  no node's rules saw it")
+        for node, hits in leg.nodes:
+            print(f"  through node {node}:")
+            for table, chain, rule, packets in hits:
+                print(f"    {table:6s} {chain:28s} {packets:3d} pkt  {rule}")
+        r = leg.result
+        print(f"  answer: {r['body']}" if r["ok"] else f"  failed: {r['error']}")
     return 0 if t.result["ok"] else 1
 
 

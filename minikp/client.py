@@ -7,7 +7,7 @@ Clusters:    check_scenario, take_lock_for_up, release_lock, start_cluster, run_
              remove_cluster, clusters
 State:       read_state, objects, find_host, watch_state
 Control:     apply, delete, scale, events, watch_events
-Traffic:     probe, trace;  proxy rules: node_proxier
+Traffic:     curl_target, probe, trace;  proxy rules: node_proxier, watch_rules
 Pods:        exec_in (`kubectl exec` into a pod's or client's sandbox), is_sandbox_init
 """
 
@@ -63,11 +63,12 @@ def release_lock(name: str, lock: int) -> None:
 
 
 def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock=None,
-                  stop=None) -> None:
+                  stop=None, on_event=None) -> None:
     """Start the cluster's supervisor in the background, handing it the cluster lock; return
     once it reports the cluster up, or raise what went wrong (it has then removed everything
     it made). A SIGTERM/SIGINT meanwhile (`stop`, a clusterlock.StopOnSignal) is passed on to
-    it: it stops and removes the cluster, and this raises."""
+    it: it stops and removes the cluster, and this raises. `on_event(ev)` sees its events
+    until then, as they happen (for progress: minikp.progress)."""
     own_lock, own_stop = lock is None, stop is None
     if own_stop:
         stop = clusterlock.StopOnSignal().install()
@@ -91,7 +92,13 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock
             stop.forward()
         os.close(write_fd)
         with os.fdopen(read_fd) as f:
-            line = f.readline()
+            for line in f:  # its events, then its one-line report
+                if not line.startswith('{"event": '):
+                    break
+                if on_event is not None:
+                    on_event(json.loads(line)["event"])
+            else:
+                line = ""
         if not line:  # it died without a word (e.g. a signal before its handlers were set)
             proc.wait()
             from minikp.fabric.teardown import destroy_cluster
@@ -115,13 +122,14 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock
 
 
 def run_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, report=None,
-                lock_fd: int | None = None) -> int:
+                lock_fd: int | None = None, on_event=None) -> int:
     """Run the supervisor in this process until SIGTERM/SIGINT (`up --foreground`);
-    `report(dict)` is told once whether the cluster came up. lock_fd: the cluster lock,
-    if the caller took it."""
+    `report(dict)` is told once whether the cluster came up, `on_event(ev)` of each event
+    until then. lock_fd: the cluster lock, if the caller took it."""
     from minikp.controller.supervisor import run
 
-    return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report, lock_fd)
+    return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report, lock_fd,
+               on_event)
 
 
 def remove_cluster(cluster: str) -> bool:
@@ -262,13 +270,59 @@ def node_proxier(cluster: str, st: dict, node: str) -> Proxier:
     return new_proxier(st["proxyMode"], names.netns_path(names.node_netns(cluster, node)), config)
 
 
+CURL_SCHEMES = {"http": "http", "https": "https", "udp": "udp", "tcp": "tcp", "dns": "dns"}
+
+
+def curl_target(url: str) -> tuple[str, str]:
+    """(probe mode, target) for a `minikp curl` URL, by its scheme: http://, https://,
+    tcp://HOST:PORT, udp://HOST:PORT, dns://NAME; no scheme is http."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "http", url
+    mode = CURL_SCHEMES.get(scheme.lower())
+    if mode is None:
+        raise InputError(f"{url}: unsupported scheme {scheme!r}; use "
+                         + ", ".join(f"{s}://" for s in CURL_SCHEMES), field="URL")
+    if mode in ("http", "https"):
+        return mode, url
+    target = rest.rstrip("/")
+    if mode == "dns":
+        if not target or "/" in target:
+            raise InputError(f"{url}: expected dns://NAME", field="URL")
+        return mode, target
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"{url}: expected {scheme}://HOST:PORT", field="URL")
+    return mode, target
+
+
+def watch_rules(cluster: str, node: str, table: str | None = None, fmt: str | None = None):
+    """Yield (None, rules now, []) and then, for each sync of `node`'s proxy (its
+    ProxySynced events), (that event, the rules after it, what changed as
+    minikp.rulesdiff.diff lines; [] when the sync rewrote nothing), until the cluster goes."""
+    from minikp.rulesdiff import diff
+
+    st = read_state(cluster)
+    proxier = node_proxier(cluster, st, node)
+    past = events(cluster)  # subscribe from here: a sync after this read is not missed
+    text = proxier.rules_text(table, fmt)
+    yield None, text, []
+    for ev in watch_events(cluster, since=past[-1]["seq"] if past else 0):
+        if ev["type"] != "ProxySynced" or ev.get("node") != node:
+            continue
+        new = proxier.rules_text(table, fmt)
+        yield ev, new, diff(text, new)
+        text = new
+
+
 def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: float = 2.0,
-          interval: float = 0.0) -> list[dict]:
-    """Run minikp.probe inside `host` (its network, hostname and resolv.conf)."""
+          interval: float = 0.0, sport: int = 0) -> list[dict]:
+    """Run minikp.probe inside `host` (its network, hostname and resolv.conf); `sport`: a
+    fixed source port (tcp, udp)."""
     from minikp.nsenter import popen_in
 
     argv = [sys.executable, "-m", "minikp.probe", mode, target, "--count", str(count),
-            "--timeout", str(timeout), "--interval", str(interval)]
+            "--timeout", str(timeout), "--interval", str(interval), "--sport", str(sport)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     p = popen_in(host.netns, argv, hostname=host.hostname, resolv_conf=host.resolv_conf,
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -279,24 +333,85 @@ def probe(cluster: str, host, mode: str, target: str, count: int = 1, timeout: f
 
 
 @dataclasses.dataclass
+class TraceLeg:
+    """One traced exchange: the DNS lookup of a name, or the connection itself."""
+
+    title: str
+    nodes: list[tuple[str, list[Hit]]]  # each node the packets crossed, with the rules met
+    result: dict  # the probe's answer: ok, body or error
+    exact: bool  # True: only the traced packets were counted (else: per-rule counters)
+
+
+@dataclasses.dataclass
 class Trace:
     host: state.Host  # where the packet started
-    node: str  # the node whose rules it crossed
-    hits: list[Hit]  # rules whose counters grew, in the order the packet met them
-    result: dict  # the probe's answer: ok, body or error
+    legs: list[TraceLeg]  # with a name as destination: the DNS lookup, then the connection
+
+    @property
+    def result(self) -> dict:
+        return self.legs[-1].result
+
+
+TRACE_PORTS = (20000, 29999)  # below the ephemeral range: no other socket picks it
 
 
 def trace(cluster: str, source: str, dest: str, proto: str = "tcp") -> Trace:
-    """One connection from `source` to `dest` (IP:PORT) and the rules it crossed on the node
-    that handled it (the source's own node, or the node owning `dest`)."""
+    """One connection from `source` to `dest` (HOST:PORT), followed through every node that
+    saw its packets, in the order they met the rules. Where the proxy can (iptables-legacy:
+    the TRACE target) only the connection's own packets in its original direction count;
+    otherwise the nodes' per-rule counters before and after. A name as HOST is resolved
+    first, as its own leg (the DNS query's path to the cluster DNS)."""
+    import ipaddress
+    import random
+
     st = read_state(cluster)
     host = find_host(cluster, st, source)
-    node = host.node or node_for_address(st, dest)
-    proxier = node_proxier(cluster, st, node)
-    before = proxier.counters()
-    result = probe(cluster, host, proto, dest, 1, 2.0)[0]
-    after = proxier.counters()
-    return Trace(host, node, proxier.hits(before, after), result)
+    name, _, port = dest.rpartition(":")
+    if not name or not port.isdigit():
+        raise InputError(f"{dest}: expected HOST:PORT", field="--to")
+    proxiers = {n["metadata"]["name"]: node_proxier(cluster, st, n["metadata"]["name"])
+                for n in st["nodes"]}
+    legs = []
+    try:
+        ipaddress.ip_address(name)
+        ip = name
+    except ValueError:
+        legs.append(_trace_leg(f"DNS lookup of {name}", host, proxiers, "udp", {"dport": 53},
+                               lambda: probe(cluster, host, "dns", name, 1, 2.0)[0]))
+        lookup = legs[-1].result
+        if not lookup["ok"]:
+            return Trace(host, legs)
+        ip = lookup["body"].split()[0]
+    sport = random.randint(*TRACE_PORTS)
+    legs.append(_trace_leg(f"{proto} {host.ip}:{sport} -> {ip}:{port}", host, proxiers, proto,
+                           {"sport": sport},
+                           lambda: probe(cluster, host, proto, f"{ip}:{port}", 1, 2.0,
+                                         sport=sport)[0]))
+    return Trace(host, legs)
+
+
+def _trace_leg(title, host, proxiers: dict[str, Proxier], proto, match, send) -> TraceLeg:
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        traces, before = {}, {}
+        for node, p in proxiers.items():
+            t = getattr(p, "packet_trace", lambda *a, **k: None)(proto, **match)
+            if t is not None:
+                traces[node] = stack.enter_context(t)
+            else:
+                before[node] = p.counters()
+        result = send()
+        after = {node: proxiers[node].counters() for node in before}
+    hits = {node: t.hits() for node, t in traces.items()}
+    hits |= {node: proxiers[node].hits(before[node], after[node]) for node in before}
+
+    def order(node):  # the source's node, then where the proxy translated, then the rest
+        return (node != host.node, not any(h[0] == "nat" and "-j DNAT" in h[2] for h in hits[node]),
+                node)
+
+    nodes = [(n, hits[n]) for n in sorted(hits, key=order) if hits[n]]
+    return TraceLeg(title, nodes, result, exact=not before)
 
 
 def node_for_address(st: dict, dest: str) -> str:

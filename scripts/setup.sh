@@ -3,7 +3,8 @@
 # the kernel tools it drives and the Python package with its test dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/apt-ensure.sh setup iproute2 iptables nftables conntrack dnsmasq-base procps curl tmux
+scripts/apt-ensure.sh setup iproute2 iptables nftables conntrack dnsmasq-base procps curl tmux \
+  dnsutils iputils-ping  # nslookup, dig, ping: the blog posts' commands inside `minikp exec`
 PY=${PY:-python3}
 # checked from / so that the checkout itself (on sys.path as the cwd) does not count
 if [ "$(cd / && $PY -c 'import minikp, pyroute2, yaml, pytest, textual, pytest_textual_snapshot, os; print(os.path.dirname(minikp.__file__))' 2>/dev/null)" != "$PWD/minikp" ] \

@@ -35,12 +35,15 @@ class EventLog:
         self.keep = keep
         self.cond = threading.Condition()
         self.seq = 0  # the last sequence number given out
+        self.listener = None  # called with each event as it is emitted (`up`'s progress)
 
     def emit(self, kind: str, message: str, **fields) -> dict:
         with self.cond:
             self.seq += 1
             ev = {"seq": self.seq, "time": time.time(), "type": kind, "message": message, **fields}
             self.pending.append(ev)
+        if self.listener is not None:
+            self.listener(ev)
         return ev
 
     def publish(self, upto: int) -> None:

@@ -102,3 +102,17 @@ def compute_endpoints(services: list[ServicePlan], pods: list[PodPlan],
             lst.sort(key=str)
         result[key] = eps
     return result
+
+
+def describe_changes(old: dict[str, ServiceEndpoints], new: dict[str, ServiceEndpoints]) -> str:
+    """What an endpoints update changed, for the event people watch: each Service whose
+    addresses changed with its ready count now, e.g. "default/web: 2 ready (of 3)"."""
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if (before.addresses if before else None) == (after.addresses if after else None):
+            continue
+        addrs = after.addresses if after else []
+        ready = sum(a.ready for a in addrs)
+        parts.append(f"{key}: {ready} ready" + (f" (of {len(addrs)})" if ready != len(addrs) else ""))
+    return ", ".join(parts) or "unchanged"

@@ -26,12 +26,13 @@ from concurrent.futures import Future
 from minikp import clusterlock, names, state
 from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
-from minikp.controller.endpoints import PodState, compute_endpoints
+from minikp.controller.endpoints import PodState, compute_endpoints, describe_changes
 from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
                                        now, pod_object, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
+from minikp.dns.metrics import MetricsServer
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
@@ -84,6 +85,7 @@ class Supervisor:
         self.commands = {}  # pod key → Popen
         self.sandboxes: dict[str, sandboxes.PodSandboxes] = {}  # pod key → its containers'
         self.dns: dict[str, Dnsmasq] = {}
+        self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
         self.unready: set[str] = set()  # pod keys whose readiness was made to fail by hand
         self.proxiers: dict[str, Proxier] = {}
@@ -102,7 +104,13 @@ class Supervisor:
         for sub in ("resolv", "pods"):
             os.makedirs(os.path.join(names.state_dir(self.name), sub), exist_ok=True)
         self.write_resolv_confs()
+        self.events.emit("UpStarted", f"building {len(self.plan.nodes)} nodes, "
+                         f"{len(self.plan.pods)} pods", nodes=len(self.plan.nodes),
+                         pods=len(self.plan.pods), dnsPods=sum(
+                             any(is_dns_image(c.image) for c in p.template.containers)
+                             for p in self.plan.pods))
         self.fabric.build()
+        self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
         self.workloads.start()
         config = self.plan.config
         gaps = kernel_gaps(config.proxy_mode, self.fabric.node_path(self.plan.nodes[0].name), config)
@@ -171,6 +179,8 @@ class Supervisor:
                 if self.endpoints:
                     self.dns[key].update(build_records(self.plan, self.endpoints))
                 self.dns[key].start()
+                self.dns_metrics[key] = MetricsServer(path, pod.ip, self.dns[key].log_path)
+                self.dns_metrics[key].start()
             elif c.command:
                 sb = sandbox_of(c)
                 self.commands[key] = start_command(path, command_argv(c, sb.env),
@@ -281,7 +291,8 @@ class Supervisor:
         eps = compute_endpoints(self.plan.services, self.plan.pods, self.states,
                                 self.plan.endpoint_slices)
         if eps != self.endpoints:
-            self.events.emit("EndpointsChanged", f"endpoints updated ({reason})")
+            self.events.emit("EndpointsChanged",
+                             f"endpoints {describe_changes(self.endpoints, eps)} ({reason})")
         self.endpoints = eps
         for node in self.plan.nodes:
             r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
@@ -442,6 +453,7 @@ class Supervisor:
             self.workloads.remove(f"{key}/{c.name}")
         if key in self.dns:
             self.dns.pop(key).stop()
+            self.dns_metrics.pop(key).stop()
         proc = self.commands.pop(key, None)
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -521,6 +533,8 @@ class Supervisor:
             p.close()
         for d in self.dns.values():
             d.stop()
+        for m in self.dns_metrics.values():
+            m.stop()
         self.workloads.stop()
         destroy_cluster(self.name)
 
@@ -536,10 +550,11 @@ def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
 
 
 def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
-        lock_fd: int | None = None) -> int:
+        lock_fd: int | None = None, progress=None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
-    once whether the cluster came up. A signal during the build stops it there: everything
-    made is removed and the report says it was stopped."""
+    once whether the cluster came up; `progress(event)`, each event until then. A signal
+    during the build stops it there: everything made is removed and the report says it was
+    stopped."""
     notify = notify or (lambda report: None)
     stop = clusterlock.StopOnSignal().install()
     lock = acquire_lock(name, lock_fd)
@@ -548,16 +563,17 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
     try:
-        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop)
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress)
     finally:
         if lock_fd is None:  # ours; a handed-over one is closed by its owner too
             os.close(lock)
 
 
-def _build_and_serve(name, files, proxy_mode, nodes, notify, stop) -> int:
+def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None) -> int:
     sup = None
     try:
         sup = Supervisor(name, files, proxy_mode, nodes)
+        sup.events.listener = progress
         sup.stopping = stop.requested
         sup.up()
         stop.raising = False
@@ -579,6 +595,7 @@ def _build_and_serve(name, files, proxy_mode, nodes, notify, stop) -> int:
             destroy_cluster(name)
         notify({"ok": False, "exit": code, "error": error})
         return code
+    sup.events.listener = None
     notify({"ok": True, "pid": os.getpid()})
     try:
         sup.serve()
@@ -598,13 +615,23 @@ def main(argv=None) -> int:
     ap.add_argument("files", nargs="+")
     a = ap.parse_args(argv)
 
+    out = os.fdopen(a.notify_fd, "w") if a.notify_fd is not None else None
+
+    def progress(ev):  # lines before the report: `up` shows them as they come
+        if out is not None and not out.closed:
+            try:
+                out.write(json.dumps({"event": ev}) + "\n")
+                out.flush()
+            except OSError:  # `up` is gone (Ctrl-C): the cluster still comes up
+                pass
+
     def notify(report):
-        if a.notify_fd is not None:
-            with os.fdopen(a.notify_fd, "w") as f:
-                f.write(json.dumps(report) + "\n")
+        if out is not None and not out.closed:
+            out.write(json.dumps(report) + "\n")
+            out.close()
 
     names.check_cluster_name(a.name)
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress)
 
 
 if __name__ == "__main__":

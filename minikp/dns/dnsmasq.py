@@ -73,7 +73,8 @@ class Dnsmasq:
                 "--no-resolv", "--no-hosts", "--no-poll", f"--addn-hosts={self.hosts_path}",
                 "--bind-interfaces", f"--listen-address={self.listen_ip},127.0.0.1",
                 "--port=53", "--user=root", "--group=root", "--pid-file=",
-                f"--log-facility={self.log_path}"]
+                f"--log-facility={self.log_path}",
+                "--log-queries=extra"]  # each query and its answer: dns/metrics.py counts them
 
     def conf_text(self, records: DnsRecords | None = None) -> str:
         records = records or self.records

@@ -79,6 +79,11 @@ class Proxier(Protocol):
         service port, with the kernel's counters per endpoint: what `minikp tui` draws."""
         ...
 
+    # Optional, for modes that can follow single packets (iptables-legacy: TRACE):
+    # packet_trace(proto, *, sport=None, dport=None) -> a context manager, or None when it
+    # cannot here; after its `with` block, .hits() lists the rules only the matching packets
+    # (their original direction) met, in order. `minikp trace` falls back to counters().
+
     def describe(self) -> str:
         """A short human name, e.g. "iptables (legacy)": `up`'s summary, state.json."""
         ...

@@ -117,3 +117,16 @@ def test_readiness_probe_thresholds():
     assert [t.record(False, n) for n in (109, 111)] == [False, False] and t.ready
     assert t.record(True, 113) is False and t.ready  # a success resets the failure count
     assert [t.record(False, n) for n in (115, 117, 119)] == [False, False, True] and not t.ready
+
+
+def test_endpoint_changes_say_which_service_and_how_many_are_ready():
+    from minikp.controller.endpoints import Address, ServiceEndpoints, describe_changes
+    three = ServiceEndpoints([Address(f"10.244.1.{i}") for i in (2, 3, 4)])
+    two = ServiceEndpoints([Address("10.244.1.2"), Address("10.244.1.3"),
+                            Address("10.244.1.4", ready=False, terminating=True)])
+    dns = ServiceEndpoints([Address("10.244.1.9")])
+    assert describe_changes({"default/web": three, "kube-system/kube-dns": dns},
+                            {"default/web": two, "kube-system/kube-dns": dns}) == \
+        "default/web: 2 ready (of 3)"
+    assert describe_changes({}, {"default/web": three}) == "default/web: 3 ready"
+    assert describe_changes({"default/web": three}, {}) == "default/web: 0 ready"

@@ -130,6 +130,15 @@ class IptablesProxier:
     def service_paths(self, service: str) -> list[PortPath]:
         return paths.service_paths(save(self.netns_path, self.backend, "nat", counters=True), service)
 
+    def packet_trace(self, proto: str, *, sport: int | None = None, dport: int | None = None):
+        """A context manager following single packets (the TRACE target), or None where its
+        reports do not reach nfnetlink_log (iptables-nft traces through nftrace instead)."""
+        if self.backend != "legacy":
+            return None
+        from minikp.proxy.iptables.packet_trace import PacketTrace
+
+        return PacketTrace(self.netns_path, self.backend, proto, sport=sport, dport=dport)
+
     def describe(self) -> str:
         return f"iptables ({self.backend})"
 

@@ -1,0 +1,137 @@
+"""Every command the README and the lab sheets print runs as printed (issue 12 items 7, 8).
+
+The commands are the indented lines of their code blocks that start with `minikp` or
+`sudo minikp` (`make demo`/`make test` are not: they run whole suites of their own). Each
+runs in order through a shell, with `sudo` dropped and `--name C` added after every
+`minikp VERB` so that the test's cluster cannot meet anyone else's. A trailing `&` runs it
+in the background until the document ends; `--watch` runs it until interrupted (a few
+seconds here, as a reader's Ctrl-C); a comment saying "times out" expects a failure exit.
+The cluster is torn down at the end either way. `minikp tui` is the one command not run
+here: it is a full-screen dashboard that needs a person at a terminal
+(tests/kernel/test_tui_live.py drives it).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import minikp
+
+ROOT = Path(__file__).resolve().parents[2]
+WATCH_S = 4.0  # how long a `--watch` command runs before its Ctrl-C
+
+
+def commands(markdown: str) -> list[tuple[str, str]]:
+    """(command, its comment) for each `minikp` line of the document's code blocks."""
+    out = []
+    for line in markdown.splitlines():
+        if not line.startswith("    ") or not re.match(r"(sudo )?minikp ", line.strip()):
+            continue
+        if re.match(r"(sudo )?minikp tui\b", line.strip()):
+            continue  # interactive: see the module docstring
+        m = re.match(r"(.*?)(?:\s{2,}#\s?(.*))?$", line.strip())
+        out.append((m.group(1).strip(), (m.group(2) or "").strip()))
+    return out
+
+
+def shell_line(cmd: str, cluster: str) -> str:
+    cmd = re.sub(r"(^|[;&|(]\s*)sudo ", r"\1", cmd)
+    return re.sub(r"\bminikp (\w+)", rf"{sys.executable} -m minikp.cli \1 --name {cluster}", cmd)
+
+
+def run_document(path: Path, cluster: str) -> list[tuple[str, str]]:
+    """Run the document's commands in order; (command, output) for each."""
+    ran, background = [], []
+    try:
+        for cmd, comment in commands(path.read_text()):
+            assert not re.search(r"<[^>]+>|\bxxxx", cmd), f"{path.name}: not runnable as printed: {cmd}"
+            line = shell_line(cmd.rstrip("&").strip(), cluster)
+            argv = ["bash", "-o", "pipefail", "-c", line]
+            if cmd.endswith("&"):
+                log = open(f"/tmp/mkt-docs-{cluster}-{len(background)}.log", "w+")
+                background.append((cmd, log, subprocess.Popen(argv, cwd=ROOT, stdout=log,
+                                                              stderr=subprocess.STDOUT,
+                                                              start_new_session=True)))
+                time.sleep(0.5)  # subscribed before the next command changes anything
+                continue
+            if "--watch" in cmd:
+                p = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+                try:
+                    out, _ = p.communicate(timeout=WATCH_S)
+                    assert p.returncode == 0, f"{path.name}: `{cmd}` exited {p.returncode}:\n{out}"
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGINT)
+                    out, _ = p.communicate(timeout=10)
+                assert out.strip(), f"{path.name}: `{cmd}` printed nothing"
+                ran.append((cmd, out))
+                continue
+            r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=180)
+            failing = "times out" in comment or "fails" in comment
+            assert (r.returncode != 0) == failing, (
+                f"{path.name}: `{cmd}` exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+            ran.append((cmd, r.stdout))
+    finally:
+        for cmd, log, p in background:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGINT)
+                p.wait(10)
+            log.seek(0)
+            ran.append((cmd, log.read()))
+            log.close()
+            os.unlink(log.name)
+        minikp("down", "--name", cluster, check=False)
+    return ran
+
+
+def output_of(ran, prefix: str) -> str:
+    return next(out for cmd, out in ran if cmd.startswith(prefix))
+
+
+def test_commands_are_the_indented_minikp_lines_with_their_comments():
+    doc = "text\n\n    make demo    # no\n    sudo minikp up x.yaml   # returns\n    minikp get pods\n"
+    assert commands(doc) == [("sudo minikp up x.yaml", "returns"), ("minikp get pods", "")]
+    assert commands("    sudo minikp tui --name C   # a dashboard\n") == []
+    assert shell_line("minikp get pods -o name | grep web", "c") == \
+        f"{sys.executable} -m minikp.cli get --name c pods -o name | grep web"
+
+
+def test_the_readme_runs_as_printed():
+    ran = run_document(ROOT / "README.md", "mkt-docs-readme")
+    assert "KUBE-SERVICES" in output_of(ran, "sudo minikp rules node-1")
+    assert "through node" in output_of(ran, "sudo minikp trace")
+    assert "PASS" in output_of(ran, "sudo minikp test")
+
+
+def test_the_hostnames_sheet_runs_and_counts_its_endpoint_rules_right():
+    sheet = ROOT / "scenarios/hostnames.md"
+    ran = run_document(sheet, "mkt-docs-hostnames")
+    grep = output_of(ran, "sudo minikp rules node-1 --table nat | grep hostnames")
+    endpoint_rules = [l for l in grep.splitlines() if l.startswith("-A KUBE-SVC-") and " -> " in l]
+    words = {"three": 3, "four": 4, "six": 6, "eight": 8}
+    said = re.search(r"the grep shows (\w+) endpoint rules", sheet.read_text().replace("\n", " "))
+    assert said and words.get(said.group(1)) == len(endpoint_rules), (said, grep)
+    assert "Name:\thostnames.default.svc.cluster.local" in output_of(ran, "sudo minikp exec pod/app=curl -- nslookup")
+    assert "100% packet loss" in output_of(ran, "sudo minikp exec pod/app=curl -- ping")
+
+
+def test_the_loadbalancer_sheet_runs_and_its_blocked_step_is_short():
+    ran = run_document(ROOT / "scenarios/loadbalancer.md", "mkt-docs-lb")
+    cmd, out = next((c, o) for c, o in ran if "client/blocked" in c)
+    timeout = float(re.search(r"--timeout ([\d.]+)", cmd).group(1))
+    count = int(re.search(r"-c (\d+)", cmd).group(1))
+    assert timeout * count <= 3, cmd  # a few seconds, not 10 requests of 2 s
+    assert "0 answered" in out
+
+
+def test_the_pod_dies_sheet_shows_the_two_endpoint_moment_in_events():
+    ran = run_document(ROOT / "scenarios/pod-dies.md", "mkt-docs-poddies")
+    events = output_of(ran, "minikp events --watch")
+    assert "endpoints default/web: 2 ready (of 3)" in events, events
+    assert "endpoints default/web: 3 ready" in events, events
