@@ -52,7 +52,7 @@ from minikp.proxy.ipvs.apply import (EEXIST, IpvsKernel, KernelRS, diff_entries,
                                      kernel_release)
 from minikp.proxy.ipvs.desired import Delta, Desired
 from minikp.proxy.paths import Branch, Frontend, PortPath
-from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, release_of
+from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 _SET_TYPE = {name: typ for name, typ, _ in rd.SET_INFO}
@@ -102,7 +102,7 @@ class IpvsProxier:
 
     def __init__(self, netns_path: str, backend: str = "auto", *, scheduler: str = rd.DEFAULT_SCHEDULER,
                  strict_arp: bool = False, masquerade_all: bool = False,
-                 release: tuple[int, int] = DEFAULT_RELEASE) -> None:
+                 release: tuple[int, int] = parse_release(DEFAULT_RELEASE)) -> None:
         self.release = release  # the kube-proxy release modelled (UDP conntrack cleanup)
         self.netns_path = netns_path
         self.backend = resolve_backend(backend)

@@ -38,7 +38,7 @@ from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
 from minikp.proxy.nftables import names, paths, render as rd, trace
 from minikp.proxy.paths import PortPath
-from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, release_of
+from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 FULL_SYNC_PERIOD_S = 3600.0  # proxy.FullSyncPeriod (#129329)
@@ -111,7 +111,7 @@ class NftablesProxier:
                  nodeport_ips: tuple[str, ...] | None = None, masquerade_all: bool = False,
                  full_sync_period_s: float = FULL_SYNC_PERIOD_S,
                  stale_chain_delay_s: float = STALE_CHAIN_DELAY_S,
-                 release: tuple[int, int] = DEFAULT_RELEASE) -> None:
+                 release: tuple[int, int] = parse_release(DEFAULT_RELEASE)) -> None:
         self.release = release  # the kube-proxy release modelled (UDP conntrack cleanup)
         self.netns_path = netns_path
         self.service_cidrs = tuple(service_cidrs)
