@@ -308,19 +308,34 @@ def test_external_traffic_policy_local(programmed):
     assert ask(lab["client"], NODE_IP, 30083) == "TIMEOUT"
 
 
-def test_udp_conntrack_cleanup(programmed):
-    lab, proxier = programmed
+def _udp_flow_to_dns(lab) -> None:
     with in_netns(lab["client"]):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.sendto(b"x", ("172.30.0.46", 53))
     s.close()
     time.sleep(0.1)
-    assert "dst=10.180.0.9" in run_in(lab["node"], ["conntrack", "-L", "-p", "udp"]).stdout \
-        or "src=10.180.0.9" in run_in(lab["node"], ["conntrack", "-L", "-p", "udp"]).stdout
+    assert "src=10.180.0.9" in run_in(lab["node"], ["conntrack", "-L", "-p", "udp"]).stdout
+
+
+def test_udp_conntrack_cleanup_per_event_up_to_1_31(programmed):
+    lab, proxier = programmed
+    proxier.release = (1, 31)  # kube-proxy <= 1.31: flows of a removed endpoint go at once
+    _udp_flow_to_dns(lab)
     result = proxier.sync(snap(CLUSTERIP, NODEPORT, LB, EMPTY, LOCAL, replace(DNS, endpoints=())))
     assert ["conntrack", "-D", "--orig-dst", "172.30.0.46", "--dst-nat", "10.180.0.9", "-p", "udp"] \
         in result.conntrack and result.conntrack_errors == []
     assert "src=10.180.0.9" not in run_in(lab["node"], ["conntrack", "-L", "-p", "udp"]).stdout
+
+
+def test_udp_service_scaled_to_zero_keeps_its_flow_in_1_33(programmed):
+    """1.32+ reconcile instead, and skip a service port without serving endpoints
+    (kubernetes#139628): the stale flow stays, as in 1.33."""
+    lab, proxier = programmed
+    assert proxier.release == (1, 33)
+    _udp_flow_to_dns(lab)
+    result = proxier.sync(snap(CLUSTERIP, NODEPORT, LB, EMPTY, LOCAL, replace(DNS, endpoints=())))
+    assert result.conntrack == [] and result.conntrack_errors == []
+    assert "src=10.180.0.9" in run_in(lab["node"], ["conntrack", "-L", "-p", "udp"]).stdout
 
 
 def test_trace_names_the_rules_a_packet_met(programmed):

@@ -77,7 +77,7 @@ def run(tests: tuple[str, ...] = DEFAULT_TESTS, timeout_s: int = 600, script: st
         words = f"PROJECT_DIR={ROOT} PY={python} TESTS={','.join(tests)}"
         if script:
             words += f" SCRIPT={script} ARGS={','.join(args)}"  # the kernel command line has no quoting
-        env = dict(os.environ, TIMEOUT=str(timeout_s), APPEND=words)
+        env = dict(os.environ, TIMEOUT=str(timeout_s), APPEND=words, PROJECT=ROOT)
         proc = subprocess.Popen([os.path.join(HERE, "run-guest.sh"), work, out,
                                  os.path.join(HERE, "guest-run.sh")],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
