@@ -5,9 +5,24 @@ traffic policies. Pure."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from minikp.proxy.snapshot import Endpoint, ServicePortInfo, endpoint_string
+
+
+def source_ranges(sp: ServicePortInfo) -> list[ipaddress.IPv4Network]:
+    """loadBalancerSourceRanges as kube-proxy keeps them: trimmed, parsed, IPv4 (the service
+    change tracker keeps the node's family); unparsable entries dropped."""
+    out = []
+    for cidr in sp.load_balancer_source_ranges:
+        try:
+            net = ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError:
+            continue
+        if net.version == 4:
+            out.append(net)
+    return out
 
 
 def externally_accessible(sp: ServicePortInfo) -> bool:

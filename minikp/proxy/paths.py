@@ -39,3 +39,14 @@ class PortPath:
     @property
     def hits(self) -> int:
         return sum(b.hits for b in self.branches)
+
+
+def port_of(comment: str, service: str) -> str | None:
+    """The service port a kube-proxy rule comment names, for `service` ("ns/name"):
+    'default/web:http cluster IP' -> 'http'; 'default/web' -> ''; another service -> None."""
+    head = comment.split(" ", 1)[0]
+    if head == service:
+        return ""
+    if head.startswith(service + ":"):
+        return head[len(service) + 1:]
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from minikp.proxy.iptables.trace import parse_counters
-from minikp.proxy.paths import Branch, Frontend, PortPath
+from minikp.proxy.paths import Branch, Frontend, PortPath, port_of
 
 _COMMENT = re.compile(r'--comment "([^"]*)"')
 _TARGET = re.compile(r" -j (\S+)")
@@ -27,16 +27,6 @@ def _parts(rule: str) -> dict:
     get = lambda rx: (m.group(1) if (m := rx.search(rule)) else "")  # noqa: E731
     return {"comment": get(_COMMENT), "target": get(_TARGET), "dest": get(_DEST),
             "dport": get(_DPORT), "proto": get(_PROTO), "prob": get(_PROB)}
-
-
-def _port_of(comment: str, service: str) -> str | None:
-    """'default/web:http cluster IP' -> 'http'; 'default/web cluster IP' -> ''; other -> None."""
-    head = comment.split(" ", 1)[0]
-    if head == service:
-        return ""
-    if head.startswith(service + ":"):
-        return head[len(service) + 1:]
-    return None
 
 
 def _relevant(save_text: str, service: str) -> str:
@@ -60,7 +50,7 @@ def service_paths(save_text: str, service: str) -> list[PortPath]:
 
     for rule, packets in nat.get("KUBE-SERVICES", []):
         p = _parts(rule)
-        port = _port_of(p["comment"], service)
+        port = port_of(p["comment"], service)
         kind = p["comment"].partition(" ")[2]
         if port is None or kind not in _FRONT_KINDS:
             continue
@@ -69,7 +59,7 @@ def service_paths(save_text: str, service: str) -> list[PortPath]:
                                        p["target"], packets))
     for rule, packets in nat.get("KUBE-NODEPORTS", []):
         p = _parts(rule)
-        port = _port_of(p["comment"], service)
+        port = port_of(p["comment"], service)
         if port is None or p["target"] == "KUBE-MARK-MASQ":
             continue
         path_for(port, p["target"]).frontends.append(

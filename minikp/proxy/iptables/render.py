@@ -25,7 +25,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from minikp import KUBE_PROXY_VERSION
-from minikp.proxy.categorize import (Categorized, categorize, externally_accessible,
+from minikp.proxy.categorize import (Categorized, categorize, externally_accessible, source_ranges,
                                      uses_cluster_endpoints, uses_local_endpoints)
 from minikp.proxy.iptables import names
 from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
@@ -140,20 +140,6 @@ def plan(sp: ServicePortInfo, node: str) -> Plan:
         uses_ext_chain=has and externally_accessible(sp),
         uses_fw=has and bool(sp.load_balancer_ips) and bool(source_ranges(sp)),
     )
-
-
-def source_ranges(sp: ServicePortInfo) -> list[str]:
-    """loadBalancerSourceRanges as kube-proxy keeps them: trimmed, parsed, printed in
-    canonical form (net.IPNet.String()), IPv4 only; unparsable entries dropped."""
-    out = []
-    for cidr in sp.load_balancer_source_ranges:
-        try:
-            net = ipaddress.ip_network(cidr.strip(), strict=False)
-        except ValueError:
-            continue
-        if net.version == 4:
-            out.append(str(net))
-    return out
 
 
 def nat_chains_for(sp: ServicePortInfo, node: str) -> list[str]:

@@ -26,7 +26,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from minikp import KUBE_PROXY_VERSION
-from minikp.proxy.categorize import categorize
+from minikp.proxy.categorize import categorize, source_ranges
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 from minikp.scenario.load import IPVS_SCHEDULERS
 
@@ -208,17 +208,6 @@ def _contains(cidr: str, ip: str) -> bool:
         return False
 
 
-def _normalised_cidrs(sp: ServicePortInfo) -> list[str]:
-    """LoadBalancerSourceRanges() as net.IPNet strings (surrounding spaces trimmed)."""
-    out = []
-    for r in sp.load_balancer_source_ranges:
-        try:
-            out.append(str(ipaddress.ip_network(r.strip(), strict=False)))
-        except ValueError:
-            continue
-    return out
-
-
 def _chosen_endpoints(sp: ServicePortInfo, node: str, only_local: bool) -> tuple[RealServer, ...]:
     """syncEndpoint's choice: Local policy takes the local endpoints, or the cluster ones
     when there are none (#97081: ipvs mode never drops for lack of local endpoints)."""
@@ -280,7 +269,7 @@ def port_state(sp: ServicePortInfo, node: str, node_ip: str, addrs: tuple[str, .
         entries.append((LOAD_BALANCER, entry))
         if sp.external_policy_local:
             entries.append((LOAD_BALANCER_LOCAL, entry))
-        cidrs = _normalised_cidrs(sp)
+        cidrs = [str(n) for n in source_ranges(sp)]
         if cidrs:
             entries.append((LOAD_BALANCER_FW, entry))
             entries += [(LOAD_BALANCER_SOURCE_CIDR, f"{entry},{cidr}") for cidr in cidrs]

@@ -26,8 +26,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from minikp import KUBE_PROXY_VERSION
-from minikp.proxy.categorize import categorize, externally_accessible, uses_cluster_endpoints, \
-    uses_local_endpoints
+from minikp.proxy.categorize import (categorize, externally_accessible, source_ranges,
+                                     uses_cluster_endpoints, uses_local_endpoints)
 from minikp.proxy.nftables import names
 from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo
 
@@ -127,20 +127,6 @@ class PortRules:
     affinity_sets: tuple[str, ...]
     lines: tuple[str, ...]  # add/flush chain, add set, add rule: in kube-proxy's order
     elements: tuple[Element, ...]
-
-
-def source_ranges(sp: ServicePortInfo) -> list[ipaddress.IPv4Network]:
-    """loadBalancerSourceRanges as kube-proxy keeps them: trimmed, parsed, IPv4; bad ones
-    dropped."""
-    out = []
-    for cidr in sp.load_balancer_source_ranges:
-        try:
-            net = ipaddress.ip_network(cidr.strip(), strict=False)
-        except ValueError:
-            continue
-        if net.version == 4:
-            out.append(net)
-    return out
 
 
 @functools.lru_cache(maxsize=1 << 16)

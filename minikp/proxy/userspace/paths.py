@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from minikp.proxy.iptables.trace import parse_counters
-from minikp.proxy.paths import Branch, Frontend, PortPath
+from minikp.proxy.paths import Branch, Frontend, PortPath, port_of
 from minikp.proxy.userspace import rules
 
 _COMMENT = re.compile(r'--comment "?([^" ]*)"?')
@@ -35,21 +35,12 @@ def _get(rx: re.Pattern, rule: str) -> str:
     return m.group(1) if m else ""
 
 
-def _port_of(comment: str, service: str) -> str | None:
-    """'default/web:http' -> 'http'; 'default/web' -> ''; another service -> None."""
-    if comment == service:
-        return ""
-    if comment.startswith(service + ":"):
-        return comment[len(service) + 1:]
-    return None
-
-
 def service_paths(save_text: str, service: str) -> list[PortPath]:
     nat = parse_counters(save_text).get("nat", {})
     ports: dict[str, dict] = {}  # port -> {"dport", "proxy", "host", "fronts": {address: front}}
     for chain in rules.NAT_CHAINS:  # portals first: a port's first address is its cluster IP
         for rule, packets in nat.get(chain, []):
-            port = _port_of(_get(_COMMENT, rule), service)
+            port = port_of(_get(_COMMENT, rule), service)
             if port is None:
                 continue
             proto, dport = _get(_PROTO, rule), _get(_DPORT, rule)
