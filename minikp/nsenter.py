@@ -120,13 +120,12 @@ def set_no_new_privs() -> None:
 
 
 @contextlib.contextmanager
-def children_in_new_pidns():
-    """Processes forked by this thread inside the block start in one new PID namespace (the
-    first is its PID 1). Only this thread's later children are affected, and only until the
-    block ends."""
+def _children_in_pidns(join):
+    """Processes forked by this thread inside the block start in the PID namespace `join()`
+    puts this thread's children in; afterwards they start in its own again."""
     own = os.open("/proc/thread-self/ns/pid", os.O_RDONLY)
     try:
-        unshare(CLONE_NEWPID)
+        join()
         try:
             yield
         finally:
@@ -135,22 +134,22 @@ def children_in_new_pidns():
         os.close(own)
 
 
-@contextlib.contextmanager
+def children_in_new_pidns():
+    """Processes forked by this thread inside the block start in one new PID namespace (the
+    first is its PID 1). Only this thread's later children are affected, and only until the
+    block ends."""
+    return _children_in_pidns(lambda: unshare(CLONE_NEWPID))
+
+
 def children_in_pidns_of(pid: int):
     """Processes forked by this thread inside the block start in `pid`'s PID namespace."""
-    own = os.open("/proc/thread-self/ns/pid", os.O_RDONLY)
-    try:
+    def join():
         target = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY)
         try:
             setns(target, CLONE_NEWPID)
         finally:
             os.close(target)
-        try:
-            yield
-        finally:
-            setns(own, CLONE_NEWPID)
-    finally:
-        os.close(own)
+    return _children_in_pidns(join)
 
 
 @contextlib.contextmanager
