@@ -287,10 +287,11 @@ def cmd_exec(a) -> int:
         a.name = names.check_cluster_name(sub.parse_args(flags).name)
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
-    host = client.find_host(a.name, client.read_state(a.name), a.target)
+    st = client.read_state(a.name)
+    host = client.find_host(a.name, st, a.target)
     try:
-        if host.kind == "node":
-            enter(host.netns, host.hostname, host.resolv_conf)
+        if host.kind == "node":  # its `iptables` is the one its proxy wrote with
+            enter(host.netns, host.hostname, host.resolv_conf, client.node_overlays(a.name, st, host.name))
             os.execvp(argv[0], argv)
         proc = client.exec_in(a.name, host, argv)
     except FileNotFoundError:

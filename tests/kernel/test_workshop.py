@@ -236,3 +236,46 @@ def test_kube_dns_metrics_port_counts_the_dns_pods_queries(hostnames):
     # through the Service's third port, as Prometheus would scrape it
     [r] = hostnames.probe("pod/app=curl", "http", "http://10.96.0.10:9153/metrics")
     assert r["ok"] and "# TYPE coredns_dns_requests_total counter" in r["body"], r
+
+
+IPTABLES_COMMANDS = ("iptables", "iptables-save", "iptables-restore",
+                     "ip6tables", "ip6tables-save", "ip6tables-restore")
+
+
+def host_iptables_view() -> dict:
+    """What `iptables` means on the host: where each command leads, what it says it is, and
+    the host's mounts (a shadowing mount leaking out of an exec would show here)."""
+    import os
+    import shutil
+    import subprocess
+
+    view = {}
+    for c in IPTABLES_COMMANDS:
+        path = shutil.which(c)
+        view[c] = (path, path and os.path.realpath(path),
+                   os.path.islink(f"/etc/alternatives/{c}") and os.readlink(f"/etc/alternatives/{c}"))
+    view["version"] = subprocess.run(["iptables", "--version"], capture_output=True, text=True).stdout
+    with open("/proc/self/mountinfo") as f:
+        view["mounts"] = sorted(line.split()[4] for line in f)
+    return view
+
+
+def test_the_posts_iptables_commands_inside_a_node_show_what_the_proxy_wrote(hostnames):
+    before = host_iptables_view()
+    r = hostnames.cli("exec", "node/node-1", "--", "iptables-save", "-t", "nat")
+    assert ":KUBE-SERVICES - [0:0]" in r.stdout and "-A KUBE-SVC-" in r.stdout, r.stdout
+    assert "Warning" not in r.stdout + r.stderr, r.stdout + r.stderr
+    r = hostnames.cli("exec", "node/node-1", "--", "iptables", "-t", "nat", "-nvL")
+    assert "Chain KUBE-SERVICES (2 references)" in r.stdout, r.stdout
+    assert "incompatible" not in r.stdout + r.stderr, r.stdout + r.stderr
+    r = hostnames.cli("exec", "node/node-1", "--", "sh", "-c", "iptables-save | grep hostnames")
+    assert '--comment "default/hostnames:http cluster IP"' in r.stdout, r.stdout
+    # the same for IPv6 and restore (a no-op input: the table stays as it was)
+    assert hostnames.cli("exec", "node/node-1", "--", "ip6tables", "-t", "nat", "-nL").returncode == 0
+    hostnames.cli("exec", "node/node-1", "--", "sh", "-c",
+                  "iptables-save -t filter | iptables-restore --test")
+    # the other backend keeps its own name inside the node
+    r = hostnames.cli("exec", "node/node-1", "--", "iptables-nft", "--version")
+    assert "nf_tables" in r.stdout, r.stdout
+    # and nothing of this reached the host: its iptables, alternatives and mounts
+    assert host_iptables_view() == before
