@@ -16,7 +16,7 @@ from minikp import client, clusterlock, names, tables
 from minikp.errors import InputError, OperationError
 
 KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
-                "scale", "events", "tui"}
+                "scale", "events", "describe", "tui"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,13 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C tears down")
     p = verb("down", "remove a cluster: namespaces, links, processes, state")
     p.add_argument("--all", action="store_true", help="every minikp cluster on this machine")
-    p = verb("get", "kubectl-shaped tables of nodes, pods, svc, endpoints")
+    p = verb("get", "kubectl-shaped tables: nodes, pods, svc, endpoints, deploy, rs, ns, all, ...")
     p.add_argument("kind")
     p.add_argument("object_name", nargs="?", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
     p.add_argument("-w", "--watch", action="store_true", help="then a row for each change")
+    p = verb("describe", "kubectl describe of a pod, svc, deploy or node, with its recent events")
+    p.add_argument("kind", metavar="KIND")
+    p.add_argument("object_name", metavar="NAME")
+    p.add_argument("-n", "--namespace", default="default")
     p = verb("exec", "run a command in a pod, node/NAME or client/NAME")
     p.add_argument("target", metavar="TARGET")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
@@ -189,8 +193,16 @@ KINDS = {"nodes": "nodes", "node": "nodes", "no": "nodes",
          "pods": "pods", "pod": "pods", "po": "pods",
          "services": "services", "service": "services", "svc": "services",
          "endpoints": "endpoints", "ep": "endpoints",
-         "endpointslices": "endpointslices", "endpointslice": "endpointslices"}
+         "endpointslices": "endpointslices", "endpointslice": "endpointslices",
+         "deployments": "deployments", "deployment": "deployments", "deploy": "deployments",
+         "replicasets": "replicasets", "replicaset": "replicasets", "rs": "replicasets",
+         "namespaces": "namespaces", "namespace": "namespaces", "ns": "namespaces",
+         "all": "all"}
 
+
+# `-o name`'s prefix where it is not the singular (kubectl names the apps group)
+NAME_PREFIX = {"deployments": "deployment.apps", "replicasets": "replicaset.apps",
+               "endpointslices": "endpointslice.discovery.k8s.io"}
 
 # kinds minikp keeps and lists but does not act on: resource name -> kind
 STORED_KINDS = {alias: kind for kind, aliases in {
@@ -208,8 +220,10 @@ def cmd_get(a) -> int:
     kind = KINDS.get(a.kind) or STORED_KINDS.get(a.kind)
     if kind is None:
         raise InputError(f'unknown resource type "{a.kind}"; valid: nodes, pods, svc, endpoints, '
-                         "endpointslices, " + ", ".join(sorted({k for k in STORED_KINDS
+                         "endpointslices, deploy, rs, ns, all, " + ", ".join(sorted({k for k in STORED_KINDS
                                                                 if k.endswith("s")})), field="get")
+    if kind == "all":
+        return _get_all(a)
     objs = _objects(a, kind)
     if a.object_name and not objs:
         print(f'Error from server (NotFound): {kind} "{a.object_name}" not found', file=sys.stderr)
@@ -223,7 +237,7 @@ def cmd_get(a) -> int:
             print(yaml.safe_dump(doc, sort_keys=False), end="")
         return 0
     if a.output == "name":
-        prefix = kind.lower() if kind in STORED_KINDS.values() else kind.rstrip("s")
+        prefix = kind.lower() if kind in STORED_KINDS.values() else NAME_PREFIX.get(kind, kind.rstrip("s"))
         print("\n".join(f"{prefix}/{o['metadata']['name']}" for o in objs))
         return 0
     if not objs and not a.watch:
@@ -247,9 +261,34 @@ def _table(a, kind: str, objs: list[dict]) -> str:
         return tables.nodes_table(objs, wide)
     if kind in STORED_KINDS.values():
         return tables.stored_table(objs, a.all_namespaces)
-    return {"pods": tables.pods_table, "services": tables.services_table,
-            "endpoints": tables.endpoints_table,
-            "endpointslices": tables.endpointslices_table}[kind](objs, wide, a.all_namespaces)
+    return tables.TABLES[kind](objs, wide, a.all_namespaces)
+
+
+def _get_all(a) -> int:
+    """kubectl get all: pods, services, deployments, replicasets, a table each."""
+    if a.object_name or a.watch:
+        raise InputError("get all takes no NAME and no --watch", field="get all")
+    st = client.read_state(a.name)
+    by_kind = {kind: _objects(a, kind, st) for kind, _ in tables.ALL_KINDS}
+    if a.output in ("json", "yaml", "name"):
+        items = [o for objs in by_kind.values() for o in objs]
+        if a.output == "name":
+            print("\n".join(f"{prefix}/{o['metadata']['name']}" for kind, prefix in tables.ALL_KINDS
+                            for o in by_kind[kind]))
+            return 0
+        doc = {"apiVersion": "v1", "kind": "List", "items": items}
+        if a.output == "json":
+            print(json.dumps(doc, indent=4))
+        else:
+            import yaml
+            print(yaml.safe_dump(doc, sort_keys=False), end="")
+        return 0
+    if not any(by_kind.values()):
+        where = "" if a.all_namespaces else f" in {a.namespace} namespace"
+        print(f"No resources found{where}.", file=sys.stderr)
+        return 0
+    print(tables.all_tables(by_kind, a.output == "wide", a.all_namespaces))
+    return 0
 
 
 def _watch_table(a, kind: str, objs: list[dict]) -> None:
@@ -268,6 +307,24 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
         for o in changed:
             print(_table(a, kind, [o]).splitlines()[-1], flush=True)
         shown = now
+
+
+DESCRIBE_KINDS = ("pods", "services", "deployments", "nodes")
+
+
+def cmd_describe(a) -> int:
+    from minikp.describe import describe
+
+    kind = KINDS.get(a.kind)
+    if kind not in DESCRIBE_KINDS:
+        raise InputError(f'cannot describe "{a.kind}"; valid: pod, svc, deploy, node', field="KIND")
+    st = client.read_state(a.name)
+    objs = client.objects(st, kind, a.namespace, a.object_name)
+    if not objs:
+        print(f'Error from server (NotFound): {kind} "{a.object_name}" not found', file=sys.stderr)
+        return 1
+    print(describe(kind, objs[0], st, client.events(a.name)))
+    return 0
 
 
 def cmd_exec(a) -> int:
@@ -430,6 +487,7 @@ def cmd_test(a) -> int:
 
 
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
+         "describe": cmd_describe,
          "test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
          "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor, "tui": cmd_tui}
 
