@@ -219,7 +219,7 @@ def describe_service(s: dict, endpoints: dict | None, events: list[dict], now=No
 def _port_endpoints(ep: dict | None, port: dict) -> str:
     """The ready addresses serving this service port (the Endpoints subsets' port of the
     same name), as kubectl's describe lists them."""
-    if not ep:
+    if not ep:  # no EndpointSlice at all; one without a ready address prints nothing
         return "<none>"
     name = port.get("name", "")
     subsets = []
@@ -228,7 +228,8 @@ def _port_endpoints(ep: dict | None, port: dict) -> str:
                  and q.get("protocol") == port["protocol"]]
         if ports:
             subsets.append({"addresses": sub.get("addresses", []), "ports": ports})
-    return endpoints_text({"subsets": subsets})
+    text = endpoints_text({"subsets": subsets})
+    return "" if text == "<none>" else text
 
 
 def _template(t: dict) -> list[str]:

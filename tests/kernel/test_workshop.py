@@ -279,3 +279,47 @@ def test_the_posts_iptables_commands_inside_a_node_show_what_the_proxy_wrote(hos
     assert "nf_tables" in r.stdout, r.stdout
     # and nothing of this reached the host: its iptables, alternatives and mounts
     assert host_iptables_view() == before
+
+
+def test_kubectls_everyday_get_and_describe_verbs(hostnames):
+    rows = lambda out: [line.split() for line in out.splitlines()]  # noqa: E731
+    for alias in ("deploy", "deployment", "deployments"):
+        got = rows(hostnames.cli("get", alias).stdout)
+        assert got[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"], got
+        assert got[1][:4] == ["hostnames", "3/3", "3", "3"], got
+    got = rows(hostnames.cli("get", "deploy", "-A", "-o", "wide").stdout)
+    assert ["kube-system", "coredns", "2/2", "2", "2"] == got[1][:5], got
+    assert got[2][-3:] == ["hostnames", "registry.k8s.io/serve_hostname", "app=hostnames"], got
+    [rs] = [r for r in rows(hostnames.cli("get", "rs").stdout)[1:]]
+    assert rs[0].startswith("hostnames-") and rs[1:4] == ["3", "3", "3"], rs
+    assert [r[:2] for r in rows(hostnames.cli("get", "ns").stdout)] == [
+        ["NAME", "STATUS"], ["default", "Active"], ["kube-system", "Active"]]
+    blocks = hostnames.cli("get", "all").stdout.split("\n\n")
+    assert [b.splitlines()[1].split("/")[0] for b in blocks] == [
+        "pod", "service", "deployment.apps", "replicaset.apps"], blocks
+    assert "No resources found in nowhere namespace." in hostnames.cli(
+        "get", "all", "-n", "nowhere").stderr
+
+    # describe, with the object's recent events from the cluster's log
+    hostnames.cli("scale", "deployment", "hostnames", "--replicas", "4")
+    try:
+        out = hostnames.cli("describe", "deploy", "hostnames").stdout
+        assert "Replicas:               4 desired | 4 updated | 4 total | 4 available" in out, out
+        assert f"NewReplicaSet:   {rs[0]} (4/4 replicas created)" in out, out
+        assert "ScalingReplicaSet  " in out and f"Scaled up replica set {rs[0]} to 4" in out, out
+        out = hostnames.cli("describe", "svc", "hostnames").stdout
+        endpoints = re.search(r"^Endpoints:\s+(\S+)", out, re.M).group(1)
+        assert endpoints.count(":9376") == 3 and "+ 1 more..." in out, out
+        assert "EndpointsChanged" in out and "default/hostnames: 4 ready" in out, out
+        pod = hostnames.pods("hostnames-")[0]["metadata"]["name"]
+        out = hostnames.cli("describe", "pod", pod).stdout
+        assert f"Controlled By:  ReplicaSet/{rs[0]}" in out and "Scheduled" in out, out
+        assert out.count("default-scheduler") == 1, out  # its own events only
+        out = hostnames.cli("describe", "node", "node-1").stdout
+        assert re.search(r"^  Normal  +ProxySynced .* kube-proxy +proxy node-1: ", out, re.M), out
+        assert "proxy node-2" not in out, out
+    finally:
+        hostnames.cli("scale", "deployment", "hostnames", "--replicas", "3")
+    r = hostnames.cli("describe", "deploy", "nope", check=False)
+    assert r.returncode == 1 and 'deployments "nope" not found' in r.stderr, r.stderr
+    assert hostnames.cli("describe", "ingress", "x", check=False).returncode == 2
