@@ -200,9 +200,12 @@ KINDS = {"nodes": "nodes", "node": "nodes", "no": "nodes",
          "all": "all"}
 
 
-# `-o name`'s prefix where it is not the singular (kubectl names the apps group)
+# `-o name`'s prefix where it is not the singular, and the resource as kubectl's errors
+# name it (with the API group of the kinds outside the core group)
 NAME_PREFIX = {"deployments": "deployment.apps", "replicasets": "replicaset.apps",
                "endpointslices": "endpointslice.discovery.k8s.io"}
+RESOURCE = {"deployments": "deployments.apps", "replicasets": "replicasets.apps",
+            "endpointslices": "endpointslices.discovery.k8s.io"}
 
 # kinds minikp keeps and lists but does not act on: resource name -> kind
 STORED_KINDS = {alias: kind for kind, aliases in {
@@ -226,7 +229,8 @@ def cmd_get(a) -> int:
         return _get_all(a)
     objs = _objects(a, kind)
     if a.object_name and not objs:
-        print(f'Error from server (NotFound): {kind} "{a.object_name}" not found', file=sys.stderr)
+        print(f'Error from server (NotFound): {RESOURCE.get(kind, kind)} "{a.object_name}" not found',
+              file=sys.stderr)
         return 1
     if a.output in ("json", "yaml"):
         doc = objs[0] if a.object_name else {"apiVersion": "v1", "kind": "List", "items": objs}
@@ -321,7 +325,8 @@ def cmd_describe(a) -> int:
     st = client.read_state(a.name)
     objs = client.objects(st, kind, a.namespace, a.object_name)
     if not objs:
-        print(f'Error from server (NotFound): {kind} "{a.object_name}" not found', file=sys.stderr)
+        print(f'Error from server (NotFound): {RESOURCE.get(kind, kind)} "{a.object_name}" not found',
+              file=sys.stderr)
         return 1
     print(describe(kind, objs[0], st, client.events(a.name)))
     return 0

@@ -321,5 +321,5 @@ def test_kubectls_everyday_get_and_describe_verbs(hostnames):
     finally:
         hostnames.cli("scale", "deployment", "hostnames", "--replicas", "3")
     r = hostnames.cli("describe", "deploy", "nope", check=False)
-    assert r.returncode == 1 and 'deployments "nope" not found' in r.stderr, r.stderr
+    assert r.returncode == 1 and 'deployments.apps "nope" not found' in r.stderr, r.stderr
     assert hostnames.cli("describe", "ingress", "x", check=False).returncode == 2
