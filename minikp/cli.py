@@ -351,9 +351,14 @@ def cmd_exec(a) -> int:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
     st = client.read_state(a.name)
     host = client.find_host(a.name, st, a.target)
+    if host.kind == "node":  # its `iptables` is the one its proxy wrote with
+        overlays = client.node_overlays(a.name, st, host.name)
+        try:
+            enter(host.netns, host.hostname, host.resolv_conf, overlays)
+        except OSError as e:  # before the command: not its "not found"
+            raise OperationError(f"cannot enter node/{host.name}: {e}") from None
     try:
-        if host.kind == "node":  # its `iptables` is the one its proxy wrote with
-            enter(host.netns, host.hostname, host.resolv_conf, client.node_overlays(a.name, st, host.name))
+        if host.kind == "node":
             os.execvp(argv[0], argv)
         proc = client.exec_in(a.name, host, argv)
     except FileNotFoundError:
