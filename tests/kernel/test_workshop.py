@@ -277,6 +277,8 @@ def test_the_posts_iptables_commands_inside_a_node_show_what_the_proxy_wrote(hos
     # the other backend keeps its own name inside the node
     r = hostnames.cli("exec", "node/node-1", "--", "iptables-nft", "--version")
     assert "nf_tables" in r.stdout, r.stdout
+    r = hostnames.cli("exec", "node/node-1", "--", "no-such-tool", check=False)
+    assert r.returncode == 2 and "no-such-tool: command not found" in r.stderr, r.stderr
     # and nothing of this reached the host: its iptables, alternatives and mounts
     assert host_iptables_view() == before
 
