@@ -233,12 +233,8 @@ def cmd_get(a) -> int:
               file=sys.stderr)
         return 1
     if a.output in ("json", "yaml"):
-        doc = objs[0] if a.object_name else {"apiVersion": "v1", "kind": "List", "items": objs}
-        if a.output == "json":
-            print(json.dumps(doc, indent=4))
-        else:
-            import yaml
-            print(yaml.safe_dump(doc, sort_keys=False), end="")
+        _dump(objs[0] if a.object_name else {"apiVersion": "v1", "kind": "List", "items": objs},
+              a.output)
         return 0
     if a.output == "name":
         prefix = kind.lower() if kind in STORED_KINDS.values() else NAME_PREFIX.get(kind, kind.rstrip("s"))
@@ -268,24 +264,27 @@ def _table(a, kind: str, objs: list[dict]) -> str:
     return tables.TABLES[kind](objs, wide, a.all_namespaces)
 
 
+def _dump(doc: dict, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(doc, indent=4))
+    else:
+        import yaml
+        print(yaml.safe_dump(doc, sort_keys=False), end="")
+
+
 def _get_all(a) -> int:
     """kubectl get all: pods, services, deployments, replicasets, a table each."""
     if a.object_name or a.watch:
         raise InputError("get all takes no NAME and no --watch", field="get all")
     st = client.read_state(a.name)
     by_kind = {kind: _objects(a, kind, st) for kind, _ in tables.ALL_KINDS}
-    if a.output in ("json", "yaml", "name"):
-        items = [o for objs in by_kind.values() for o in objs]
-        if a.output == "name":
-            print("\n".join(f"{prefix}/{o['metadata']['name']}" for kind, prefix in tables.ALL_KINDS
-                            for o in by_kind[kind]))
-            return 0
-        doc = {"apiVersion": "v1", "kind": "List", "items": items}
-        if a.output == "json":
-            print(json.dumps(doc, indent=4))
-        else:
-            import yaml
-            print(yaml.safe_dump(doc, sort_keys=False), end="")
+    if a.output == "name":
+        print("\n".join(f"{prefix}/{o['metadata']['name']}" for kind, prefix in tables.ALL_KINDS
+                        for o in by_kind[kind]))
+        return 0
+    if a.output in ("json", "yaml"):
+        _dump({"apiVersion": "v1", "kind": "List",
+               "items": [o for objs in by_kind.values() for o in objs]}, a.output)
         return 0
     if not any(by_kind.values()):
         where = "" if a.all_namespaces else f" in {a.namespace} namespace"
