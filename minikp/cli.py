@@ -16,7 +16,7 @@ from minikp import client, clusterlock, names, tables
 from minikp.errors import InputError, OperationError
 
 KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
-                "scale", "events", "tui"}
+                "scale", "events", "describe", "tui"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,13 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C tears down")
     p = verb("down", "remove a cluster: namespaces, links, processes, state")
     p.add_argument("--all", action="store_true", help="every minikp cluster on this machine")
-    p = verb("get", "kubectl-shaped tables of nodes, pods, svc, endpoints")
+    p = verb("get", "kubectl-shaped tables: nodes, pods, svc, endpoints, deploy, rs, ns, all, ...")
     p.add_argument("kind")
     p.add_argument("object_name", nargs="?", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
     p.add_argument("-w", "--watch", action="store_true", help="then a row for each change")
+    p = verb("describe", "kubectl describe of a pod, svc, deploy or node, with its recent events")
+    p.add_argument("kind", metavar="KIND")
+    p.add_argument("object_name", metavar="NAME")
+    p.add_argument("-n", "--namespace", default="default")
     p = verb("exec", "run a command in a pod, node/NAME or client/NAME")
     p.add_argument("target", metavar="TARGET")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
@@ -189,8 +193,19 @@ KINDS = {"nodes": "nodes", "node": "nodes", "no": "nodes",
          "pods": "pods", "pod": "pods", "po": "pods",
          "services": "services", "service": "services", "svc": "services",
          "endpoints": "endpoints", "ep": "endpoints",
-         "endpointslices": "endpointslices", "endpointslice": "endpointslices"}
+         "endpointslices": "endpointslices", "endpointslice": "endpointslices",
+         "deployments": "deployments", "deployment": "deployments", "deploy": "deployments",
+         "replicasets": "replicasets", "replicaset": "replicasets", "rs": "replicasets",
+         "namespaces": "namespaces", "namespace": "namespaces", "ns": "namespaces",
+         "all": "all"}
 
+
+# `-o name`'s prefix where it is not the singular, and the resource as kubectl's errors
+# name it (with the API group of the kinds outside the core group)
+NAME_PREFIX = {"deployments": "deployment.apps", "replicasets": "replicaset.apps",
+               "endpointslices": "endpointslice.discovery.k8s.io"}
+RESOURCE = {"deployments": "deployments.apps", "replicasets": "replicasets.apps",
+            "endpointslices": "endpointslices.discovery.k8s.io"}
 
 # kinds minikp keeps and lists but does not act on: resource name -> kind
 STORED_KINDS = {alias: kind for kind, aliases in {
@@ -208,22 +223,21 @@ def cmd_get(a) -> int:
     kind = KINDS.get(a.kind) or STORED_KINDS.get(a.kind)
     if kind is None:
         raise InputError(f'unknown resource type "{a.kind}"; valid: nodes, pods, svc, endpoints, '
-                         "endpointslices, " + ", ".join(sorted({k for k in STORED_KINDS
+                         "endpointslices, deploy, rs, ns, all, " + ", ".join(sorted({k for k in STORED_KINDS
                                                                 if k.endswith("s")})), field="get")
+    if kind == "all":
+        return _get_all(a)
     objs = _objects(a, kind)
     if a.object_name and not objs:
-        print(f'Error from server (NotFound): {kind} "{a.object_name}" not found', file=sys.stderr)
+        print(f'Error from server (NotFound): {RESOURCE.get(kind, kind)} "{a.object_name}" not found',
+              file=sys.stderr)
         return 1
     if a.output in ("json", "yaml"):
-        doc = objs[0] if a.object_name else {"apiVersion": "v1", "kind": "List", "items": objs}
-        if a.output == "json":
-            print(json.dumps(doc, indent=4))
-        else:
-            import yaml
-            print(yaml.safe_dump(doc, sort_keys=False), end="")
+        _dump(objs[0] if a.object_name else {"apiVersion": "v1", "kind": "List", "items": objs},
+              a.output)
         return 0
     if a.output == "name":
-        prefix = kind.lower() if kind in STORED_KINDS.values() else kind.rstrip("s")
+        prefix = kind.lower() if kind in STORED_KINDS.values() else NAME_PREFIX.get(kind, kind.rstrip("s"))
         print("\n".join(f"{prefix}/{o['metadata']['name']}" for o in objs))
         return 0
     if not objs and not a.watch:
@@ -247,9 +261,37 @@ def _table(a, kind: str, objs: list[dict]) -> str:
         return tables.nodes_table(objs, wide)
     if kind in STORED_KINDS.values():
         return tables.stored_table(objs, a.all_namespaces)
-    return {"pods": tables.pods_table, "services": tables.services_table,
-            "endpoints": tables.endpoints_table,
-            "endpointslices": tables.endpointslices_table}[kind](objs, wide, a.all_namespaces)
+    return tables.TABLES[kind](objs, wide, a.all_namespaces)
+
+
+def _dump(doc: dict, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(doc, indent=4))
+    else:
+        import yaml
+        print(yaml.safe_dump(doc, sort_keys=False), end="")
+
+
+def _get_all(a) -> int:
+    """kubectl get all: pods, services, deployments, replicasets, a table each."""
+    if a.object_name or a.watch:
+        raise InputError("get all takes no NAME and no --watch", field="get all")
+    st = client.read_state(a.name)
+    by_kind = {kind: _objects(a, kind, st) for kind, _ in tables.ALL_KINDS}
+    if a.output == "name":
+        print("\n".join(f"{prefix}/{o['metadata']['name']}" for kind, prefix in tables.ALL_KINDS
+                        for o in by_kind[kind]))
+        return 0
+    if a.output in ("json", "yaml"):
+        _dump({"apiVersion": "v1", "kind": "List",
+               "items": [o for objs in by_kind.values() for o in objs]}, a.output)
+        return 0
+    if not any(by_kind.values()):
+        where = "" if a.all_namespaces else f" in {a.namespace} namespace"
+        print(f"No resources found{where}.", file=sys.stderr)
+        return 0
+    print(tables.all_tables(by_kind, a.output == "wide", a.all_namespaces))
+    return 0
 
 
 def _watch_table(a, kind: str, objs: list[dict]) -> None:
@@ -270,6 +312,25 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
         shown = now
 
 
+DESCRIBE_KINDS = ("pods", "services", "deployments", "nodes")
+
+
+def cmd_describe(a) -> int:
+    from minikp.describe import describe
+
+    kind = KINDS.get(a.kind)
+    if kind not in DESCRIBE_KINDS:
+        raise InputError(f'cannot describe "{a.kind}"; valid: pod, svc, deploy, node', field="KIND")
+    st = client.read_state(a.name)
+    objs = client.objects(st, kind, a.namespace, a.object_name)
+    if not objs:
+        print(f'Error from server (NotFound): {RESOURCE.get(kind, kind)} "{a.object_name}" not found',
+              file=sys.stderr)
+        return 1
+    print(describe(kind, objs[0], st, client.events(a.name)))
+    return 0
+
+
 def cmd_exec(a) -> int:
     """Nodes: a shell of the machine (privileged, as before). Pods and clients: the sandbox
     of their running command, joined as `kubectl exec` does, or, when they run none (a
@@ -287,10 +348,16 @@ def cmd_exec(a) -> int:
         a.name = names.check_cluster_name(sub.parse_args(flags).name)
     if not argv:
         raise InputError("no command given; usage: minikp exec TARGET -- CMD...", field="CMD")
-    host = client.find_host(a.name, client.read_state(a.name), a.target)
+    st = client.read_state(a.name)
+    host = client.find_host(a.name, st, a.target)
+    if host.kind == "node":  # its `iptables` is the one its proxy wrote with
+        overlays = client.node_overlays(a.name, st, host.name)
+        try:
+            enter(host.netns, host.hostname, host.resolv_conf, overlays)
+        except OSError as e:  # before the command: not its "not found"
+            raise OperationError(f"cannot enter node/{host.name}: {e}") from None
     try:
         if host.kind == "node":
-            enter(host.netns, host.hostname, host.resolv_conf)
             os.execvp(argv[0], argv)
         proc = client.exec_in(a.name, host, argv)
     except FileNotFoundError:
@@ -429,6 +496,7 @@ def cmd_test(a) -> int:
 
 
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
+         "describe": cmd_describe,
          "test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
          "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor, "tui": cmd_tui}
 

@@ -9,6 +9,7 @@ State:       read_state, objects, find_host, watch_state
 Control:     apply, delete, scale, events, watch_events
 Traffic:     curl_target, probe, trace;  proxy rules: node_proxier, watch_rules
 Pods:        exec_in (`kubectl exec` into a pod's or client's sandbox), is_sandbox_init
+Nodes:       node_overlays (what a node's shell must see: its proxy's iptables backend)
 """
 
 from __future__ import annotations
@@ -446,3 +447,13 @@ def is_sandbox_init(pid: int) -> bool:
     from minikp.workloads import sandbox
 
     return sandbox.is_pid1(pid)
+
+
+# ---- nodes --------------------------------------------------------------------------------
+
+def node_overlays(cluster: str, st: dict, node: str) -> list[tuple[str, str]]:
+    """For nsenter.enter(overlays=): inside a node, `iptables*` are the backend its proxy
+    wrote with (its Proxier.shell_commands(), laid out by minikp.nodecommands)."""
+    from minikp.nodecommands import overlays
+
+    return overlays(cluster, node_proxier(cluster, st, node).shell_commands())

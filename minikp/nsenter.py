@@ -5,7 +5,8 @@ raw process syscalls (mount, pivot_root, capset, prctl) a sandbox is built from.
   created inside stay in that namespace after the block ends).
 - popen_in(path, argv, hostname=, resolv_conf=): start a process in a namespace with its own
   hostname and /etc/resolv.conf, as `ip netns exec` does with /etc/netns/NAME/ (nodes: they
-  stay privileged).
+  stay privileged); enter(..., overlays=) also lays read-only directories over others in
+  that process's mount namespace (a node's `iptables*` commands: nodecommands.py).
 - children_in_new_pidns() / children_in_pidns_of(pid): context managers that make the
   processes this thread forks inside the block start in a new PID namespace (as its PID 1)
   or in another process's.
@@ -166,14 +167,17 @@ def in_netns(path: str):
         os.close(target)
 
 
-def enter(path: str, hostname: str | None = None, resolv_conf: str | None = None) -> None:
-    """Move the calling process (normally a fresh child) into a namespace, for good."""
+def enter(path: str, hostname: str | None = None, resolv_conf: str | None = None,
+          overlays: list[tuple[str, str]] = ()) -> None:
+    """Move the calling process (normally a fresh child) into a namespace, for good.
+    overlays: (lower, directory) pairs: `lower`'s entries shadow `directory`'s, read-only,
+    in the process's own mount namespace (never the host's: / is made private first)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         setns(fd)
     finally:
         os.close(fd)
-    if hostname is None and resolv_conf is None:
+    if hostname is None and resolv_conf is None and not overlays:
         return
     unshare(CLONE_NEWNS | CLONE_NEWUTS)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -183,6 +187,8 @@ def enter(path: str, hostname: str | None = None, resolv_conf: str | None = None
         _mount("sysfs", "/sys", "sysfs", 0)
     if resolv_conf:
         _mount(resolv_conf, "/etc/resolv.conf", None, MS_BIND)
+    for lower, directory in overlays:
+        _mount("overlay", directory, "overlay", MS_RDONLY, f"lowerdir={lower}:{directory}")
     if hostname:
         sethostname(hostname)
 

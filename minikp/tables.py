@@ -164,3 +164,76 @@ def stored_table(objs: list[dict], all_ns=False) -> str:
         rows.append([o["metadata"]["name"]] + ([str(data)] if with_data else [])
                     + [age(o["metadata"].get("creationTimestamp", ""))])
     return render(*_ns_col(objs, all_ns and any("namespace" in o["metadata"] for o in objs), header, rows))
+
+
+def _images(template: dict) -> tuple[str, str]:
+    cs = template["spec"]["containers"]
+    return ",".join(c["name"] for c in cs), ",".join(c["image"] for c in cs)
+
+
+def selector_text(selector: dict) -> str:
+    """A matchLabels selector as kubectl prints it (key=value, comma-separated)."""
+    labels = selector.get("matchLabels", selector)
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
+
+
+def deployments_table(deps: list[dict], wide=False, all_ns=False) -> str:
+    header = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    if wide:
+        header += ["CONTAINERS", "IMAGES", "SELECTOR"]
+    rows = []
+    for d in deps:
+        s = d["status"]
+        row = [d["metadata"]["name"], f"{s.get('readyReplicas', 0)}/{d['spec']['replicas']}",
+               str(s.get("updatedReplicas", 0)), str(s.get("availableReplicas", 0)),
+               age(d["metadata"].get("creationTimestamp"))]
+        if wide:
+            row += [*_images(d["spec"]["template"]), selector_text(d["spec"]["selector"])]
+        rows.append(row)
+    return render(*_ns_col(deps, all_ns, header, rows))
+
+
+def replicasets_table(sets: list[dict], wide=False, all_ns=False) -> str:
+    header = ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+    if wide:
+        header += ["CONTAINERS", "IMAGES", "SELECTOR"]
+    rows = []
+    for r in sets:
+        s = r["status"]
+        row = [r["metadata"]["name"], str(r["spec"]["replicas"]), str(s.get("replicas", 0)),
+               str(s.get("readyReplicas", 0)), age(r["metadata"].get("creationTimestamp"))]
+        if wide:
+            row += [*_images(r["spec"]["template"]), selector_text(r["spec"]["selector"])]
+        rows.append(row)
+    return render(*_ns_col(sets, all_ns, header, rows))
+
+
+def namespaces_table(nss: list[dict], wide=False, all_ns=False) -> str:
+    """kubectl has no wide columns for namespaces; they are cluster-scoped (no NAMESPACE)."""
+    return render(["NAME", "STATUS", "AGE"],
+                  [[n["metadata"]["name"], n["status"]["phase"],
+                    age(n["metadata"].get("creationTimestamp"))] for n in nss])
+
+
+# `kubectl get all`: these kinds, in this order, each its own table, names prefixed with
+# the resource (kubectl spells the apps group's: deployment.apps/NAME)
+ALL_KINDS = (("pods", "pod"), ("services", "service"), ("deployments", "deployment.apps"),
+             ("replicasets", "replicaset.apps"))
+
+
+def all_tables(by_kind: dict[str, list[dict]], wide=False, all_ns=False) -> str:
+    """One table per kind that has objects, blank lines between, as `kubectl get all`."""
+    tables = []
+    for kind, prefix in ALL_KINDS:
+        objs = by_kind.get(kind) or []
+        if not objs:
+            continue
+        named = [{**o, "metadata": {**o["metadata"], "name": f"{prefix}/{o['metadata']['name']}"}}
+                 for o in objs]
+        tables.append(TABLES[kind](named, wide, all_ns))
+    return "\n\n".join(tables)
+
+
+TABLES = {"pods": pods_table, "services": services_table, "endpoints": endpoints_table,
+          "endpointslices": endpointslices_table, "deployments": deployments_table,
+          "replicasets": replicasets_table, "namespaces": namespaces_table}

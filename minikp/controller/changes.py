@@ -295,10 +295,10 @@ def _carry_out(sup, steps) -> None:
             _, w, count, until_ready = step
             pods = allocator.plan_pods(w, count=count)
             sup.start_pods(pods, f"{w.kind} {w.name}: {count} new", until_ready)
-            _replica_sets_scaled(sup, pods, "up")
+            replica_sets_scaled(sup, pods, "up")
         elif kind == "stop":
             sup.stop_pods(step[1], step[2])
-            _replica_sets_scaled(sup, step[1], "down")
+            replica_sets_scaled(sup, step[1], "down")
         elif kind == "resync":
             sup.resync(step[1])
         elif kind == "stored":
@@ -308,11 +308,13 @@ def _carry_out(sup, steps) -> None:
             sup.scenario.stored.append(obj)
 
 
-def _replica_sets_scaled(sup, pods, way: str) -> None:
-    """The Deployment controller's events: "Scaled up replica set web-5d4f8 to 2"."""
-    for rs in dict.fromkeys(p.replica_set for p in pods if p.replica_set):
-        n = sum(p.replica_set == rs for p in sup.plan.pods)
-        sup.events.emit("ScalingReplicaSet", f"Scaled {way} replica set {rs} to {n}")
+def replica_sets_scaled(sup, pods, way: str) -> None:
+    """The Deployment controller's events: "Scaled up replica set web-5d4f8 to 2" (with the
+    Deployment, "ns/name", for `describe deploy`)."""
+    for (ns, rs), p in {(p.namespace, p.replica_set): p for p in pods if p.replica_set}.items():
+        n = sum(q.replica_set == rs and q.namespace == ns for q in sup.plan.pods)
+        sup.events.emit("ScalingReplicaSet", f"Scaled {way} replica set {rs} to {n}",
+                        deployment=f"{p.namespace}/{p.owner_name}")
 
 
 def _same(a, b) -> bool:

@@ -104,14 +104,18 @@ def compute_endpoints(services: list[ServicePlan], pods: list[PodPlan],
     return result
 
 
+def changed_services(old: dict[str, ServiceEndpoints], new: dict[str, ServiceEndpoints]) -> list[str]:
+    """The Services ("ns/name") whose endpoint addresses differ between two updates."""
+    return [key for key in sorted(set(old) | set(new))
+            if (old[key].addresses if key in old else None) != (new[key].addresses if key in new else None)]
+
+
 def describe_changes(old: dict[str, ServiceEndpoints], new: dict[str, ServiceEndpoints]) -> str:
     """What an endpoints update changed, for the event people watch: each Service whose
     addresses changed with its ready count now, e.g. "default/web: 2 ready (of 3)"."""
     parts = []
-    for key in sorted(set(old) | set(new)):
-        before, after = old.get(key), new.get(key)
-        if (before.addresses if before else None) == (after.addresses if after else None):
-            continue
+    for key in changed_services(old, new):
+        after = new.get(key)
         addrs = after.addresses if after else []
         ready = sum(a.ready for a in addrs)
         parts.append(f"{key}: {ready} ready" + (f" (of {len(addrs)})" if ready != len(addrs) else ""))

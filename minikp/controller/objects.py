@@ -1,5 +1,6 @@
 """Kubernetes-shaped objects (the dicts `kubectl get -o json` prints) for nodes, pods,
-services, Endpoints, EndpointSlices and the kinds minikp only stores, from the plan and the live pod states (pure)."""
+Deployments, ReplicaSets, Namespaces, services, Endpoints, EndpointSlices and the kinds
+minikp only stores, from the plan and the live pod states (pure)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import hashlib
 
 from minikp import KUBE_PROXY_VERSION
 from minikp.controller.endpoints import PodState, ServiceEndpoints
-from minikp.scenario.model import NodePlan, PodPlan, ServicePlan, StoredObject
-from minikp.scenario.plan import safe_encode
+from minikp.scenario.model import NodePlan, PodPlan, PodTemplate, ServicePlan, StoredObject, Workload
+from minikp.scenario.plan import pod_template_hash, safe_encode
 
 
 def now() -> str:
@@ -45,14 +46,9 @@ def node_object(node: NodePlan, created: str) -> dict:
     }
 
 
-def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
-               phase: str = "") -> dict:
-    owner = []
-    if pod.owner_kind in ("Deployment", "ReplicaSet"):
-        owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                  "name": pod.replica_set or pod.owner_name, "controller": True}]
+def containers_of(template: PodTemplate) -> list[dict]:
     containers = []
-    for c in pod.template.containers:
+    for c in template.containers:
         cont = {"name": c.name, "image": c.image}
         if c.ports:
             cont["ports"] = [{"containerPort": p.container_port, "protocol": p.protocol,
@@ -62,7 +58,16 @@ def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
         if c.args:
             cont["args"] = list(c.args)
         containers.append(cont)
-    spec = {"nodeName": pod.node, "containers": containers}
+    return containers
+
+
+def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
+               phase: str = "") -> dict:
+    owner = []
+    if pod.owner_kind in ("Deployment", "ReplicaSet"):
+        owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                  "name": pod.replica_set or pod.owner_name, "controller": True}]
+    spec = {"nodeName": pod.node, "containers": containers_of(pod.template)}
     if pod.template.hostname:
         spec["hostname"] = pod.template.hostname
     if pod.template.subdomain:
@@ -87,6 +92,86 @@ def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
                                   for c in pod.template.containers],
         },
     }
+
+
+def _replica_counts(pods: list[PodPlan], states: dict[str, PodState]) -> dict:
+    live = [p for p in pods if not states.get(f"{p.namespace}/{p.name}", PodState()).terminating]
+    ready = sum(states.get(f"{p.namespace}/{p.name}", PodState(ready=False)).ready for p in live)
+    return {"replicas": len(live), "readyReplicas": ready, "availableReplicas": ready}
+
+
+def _template_object(template: PodTemplate, extra_labels: dict | None = None) -> dict:
+    return {"metadata": {"labels": {**template.labels, **(extra_labels or {})}},
+            "spec": {"containers": containers_of(template)}}
+
+
+def deployment_object(w: Workload, pods: list[PodPlan], states: dict[str, PodState],
+                      created: str) -> dict:
+    """A Deployment with the status the deployment controller keeps: replicas (its pods),
+    updatedReplicas (those of the current template), ready, available, unavailable."""
+    mine = [p for p in pods if p.namespace == w.namespace and p.owner_kind == "Deployment"
+            and p.owner_name == w.name]
+    status = _replica_counts(mine, states)
+    current = pod_template_hash(w.template)
+    status["updatedReplicas"] = sum(p.template_hash == current for p in mine)
+    status["unavailableReplicas"] = max(0, w.replicas - status["availableReplicas"])
+    available = status["availableReplicas"] >= w.replicas
+    strategy = {"type": w.strategy.type}
+    if w.strategy.type == "RollingUpdate":
+        strategy["rollingUpdate"] = {"maxSurge": w.strategy.max_surge,
+                                     "maxUnavailable": w.strategy.max_unavailable}
+    status["conditions"] = [
+        {"type": "Available", "status": "True" if available else "False",
+         "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable"},
+        {"type": "Progressing", "status": "True",
+         "reason": "NewReplicaSetAvailable" if status["updatedReplicas"] == status["replicas"]
+         == w.replicas else "ReplicaSetUpdated"}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": _meta(w.name, w.namespace, created=created,
+                              annotations={"deployment.kubernetes.io/revision": "1"}),
+            "spec": {"replicas": w.replicas, "selector": {"matchLabels": dict(w.selector)},
+                     "strategy": strategy, "template": _template_object(w.template)},
+            "status": status}
+
+
+def replicaset_objects(w: Workload, pods: list[PodPlan], states: dict[str, PodState],
+                       created: str) -> list[dict]:
+    """A ReplicaSet workload as itself; a Deployment's: the one of its current template
+    (desired: its replicas) and any older one that still has pods (a rollout's)."""
+    if w.kind == "ReplicaSet":
+        mine = [p for p in pods if p.namespace == w.namespace and p.owner_kind == "ReplicaSet"
+                and p.owner_name == w.name]
+        sets = [(w.name, "", w.replicas, mine, None)]
+    elif w.kind == "Deployment":
+        mine = [p for p in pods if p.namespace == w.namespace and p.owner_kind == "Deployment"
+                and p.owner_name == w.name]
+        current = pod_template_hash(w.template)
+        hashes = dict.fromkeys([current] + [p.template_hash for p in mine])
+        sets = [(f"{w.name}-{h}", h, w.replicas if h == current else
+                 sum(p.template_hash == h for p in mine), [p for p in mine if p.template_hash == h],
+                 w.name) for h in hashes]
+    else:
+        return []
+    out = []
+    for name, h, desired, rs_pods, owner in sets:
+        extra = {"pod-template-hash": h} if h else {}
+        meta = _meta(name, w.namespace, {**w.template.labels, **extra}, created)
+        if owner:
+            meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                        "name": owner, "controller": True}]
+        template = w.template if h in ("", pod_template_hash(w.template)) else rs_pods[0].template
+        out.append({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta,
+                    "spec": {"replicas": desired,
+                             "selector": {"matchLabels": {**w.selector, **extra}},
+                             "template": _template_object(template, extra)},
+                    "status": _replica_counts(rs_pods, states)})
+    return out
+
+
+def namespace_object(name: str, created: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": _meta(name, labels={"kubernetes.io/metadata.name": name}, created=created),
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
 
 def service_object(sp: ServicePlan, created: str) -> dict:

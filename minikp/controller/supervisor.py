@@ -26,9 +26,11 @@ from concurrent.futures import Future
 from minikp import clusterlock, names, state
 from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
-from minikp.controller.endpoints import PodState, compute_endpoints, describe_changes
-from minikp.controller.objects import (endpoints_object, endpointslice_object, node_object,
-                                       now, pod_object, service_object, stored_object)
+from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
+                                         describe_changes)
+from minikp.controller.objects import (deployment_object, endpoints_object, endpointslice_object,
+                                       namespace_object, node_object, now, pod_object,
+                                       replicaset_objects, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
@@ -127,6 +129,7 @@ class Supervisor:
             self.start_client(client)
         for sp in self.plan.services:
             self.created[f"svc/{sp.service.namespace}/{sp.service.name}"] = now()
+        changes.replica_sets_scaled(self, self.plan.pods, "up")
         self.start_pods(self.plan.pods, "initial")
         self.control = ControlServer(socket_path(self.name), self.handle, self.events)
         log(f"cluster {self.name} up in {time.monotonic() - t0:.2f}s: {len(self.plan.nodes)} "
@@ -292,7 +295,8 @@ class Supervisor:
                                 self.plan.endpoint_slices)
         if eps != self.endpoints:
             self.events.emit("EndpointsChanged",
-                             f"endpoints {describe_changes(self.endpoints, eps)} ({reason})")
+                             f"endpoints {describe_changes(self.endpoints, eps)} ({reason})",
+                             services=changed_services(self.endpoints, eps))
         self.endpoints = eps
         for node in self.plan.nodes:
             r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
@@ -402,7 +406,15 @@ class Supervisor:
                         for c in plan.clients],
             "stored": [stored_object(o, self.created.setdefault(
                 f"{o.kind}/{o.namespace}/{o.name}", now())) for o in self.scenario.stored],
+            "namespaces": [namespace_object(ns, self.created.setdefault(f"ns/{ns}", now()))
+                           for ns in plan.namespaces],
+            "deployments": [], "replicasets": [],
         }
+        for w in self.scenario.workloads:
+            created = self.created.setdefault(f"{w.kind}/{w.namespace}/{w.name}", now())
+            if w.kind == "Deployment":
+                st["deployments"].append(deployment_object(w, plan.pods, self.states, created))
+            st["replicasets"] += replicaset_objects(w, plan.pods, self.states, created)
         for sp in plan.services:
             key = f"{sp.service.namespace}/{sp.service.name}"
             created = self.created.get(f"svc/{key}", "")

@@ -84,6 +84,12 @@ class Proxier(Protocol):
     # cannot here; after its `with` block, .hits() lists the rules only the matching packets
     # (their original direction) met, in order. `minikp trace` falls back to counters().
 
+    def shell_commands(self) -> dict[str, str]:
+        """What plain command names must run inside the node, as {name: installed tool}
+        (iptables modes: `iptables*` -> the backend the proxy writes with), so that the
+        posts' commands in `minikp exec node/...` see these rules; {}: the host's."""
+        ...
+
     def describe(self) -> str:
         """A short human name, e.g. "iptables (legacy)": `up`'s summary, state.json."""
         ...

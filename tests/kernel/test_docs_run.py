@@ -107,6 +107,10 @@ def test_the_readme_runs_as_printed():
     assert "KUBE-SERVICES" in output_of(ran, "sudo minikp rules node-1")
     assert "through node" in output_of(ran, "sudo minikp trace")
     assert "PASS" in output_of(ran, "sudo minikp test")
+    assert "Chain KUBE-SERVICES" in output_of(ran, "sudo minikp exec node/node-1 -- iptables -t nat")
+    assert "deployment.apps/hostnames" in output_of(ran, "minikp get all")
+    assert "Endpoints:" in output_of(ran, "sudo minikp describe svc hostnames")
+    assert "5 desired | 5 updated" in output_of(ran, "sudo minikp describe deployment web")
 
 
 def test_the_hostnames_sheet_runs_and_counts_its_endpoint_rules_right():
@@ -119,6 +123,9 @@ def test_the_hostnames_sheet_runs_and_counts_its_endpoint_rules_right():
     assert said and words.get(said.group(1)) == len(endpoint_rules), (said, grep)
     assert "Name:\thostnames.default.svc.cluster.local" in output_of(ran, "sudo minikp exec pod/app=curl -- nslookup")
     assert "100% packet loss" in output_of(ran, "sudo minikp exec pod/app=curl -- ping")
+    # the posts' command on the node shows the proxy's rules (issue 12 item 1)
+    on_node = output_of(ran, "sudo minikp exec node/node-1 -- iptables-save | grep hostnames")
+    assert '"default/hostnames:http cluster IP"' in on_node, on_node
 
 
 def test_the_loadbalancer_sheet_runs_and_its_blocked_step_is_short():
@@ -135,3 +142,4 @@ def test_the_pod_dies_sheet_shows_the_two_endpoint_moment_in_events():
     events = output_of(ran, "minikp events --watch")
     assert "endpoints default/web: 2 ready (of 3)" in events, events
     assert "endpoints default/web: 3 ready" in events, events
+    assert "ScalingReplicaSet" in output_of(ran, "sudo minikp describe deployment web")

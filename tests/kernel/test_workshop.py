@@ -236,3 +236,92 @@ def test_kube_dns_metrics_port_counts_the_dns_pods_queries(hostnames):
     # through the Service's third port, as Prometheus would scrape it
     [r] = hostnames.probe("pod/app=curl", "http", "http://10.96.0.10:9153/metrics")
     assert r["ok"] and "# TYPE coredns_dns_requests_total counter" in r["body"], r
+
+
+IPTABLES_COMMANDS = ("iptables", "iptables-save", "iptables-restore",
+                     "ip6tables", "ip6tables-save", "ip6tables-restore")
+
+
+def host_iptables_view() -> dict:
+    """What `iptables` means on the host: where each command leads, what it says it is, and
+    the host's mounts (a shadowing mount leaking out of an exec would show here)."""
+    import os
+    import shutil
+    import subprocess
+
+    view = {}
+    for c in IPTABLES_COMMANDS:
+        path = shutil.which(c)
+        view[c] = (path, path and os.path.realpath(path),
+                   os.path.islink(f"/etc/alternatives/{c}") and os.readlink(f"/etc/alternatives/{c}"))
+    view["version"] = subprocess.run(["iptables", "--version"], capture_output=True, text=True).stdout
+    with open("/proc/self/mountinfo") as f:
+        view["mounts"] = sorted(line.split()[4] for line in f)
+    return view
+
+
+def test_the_posts_iptables_commands_inside_a_node_show_what_the_proxy_wrote(hostnames):
+    before = host_iptables_view()
+    r = hostnames.cli("exec", "node/node-1", "--", "iptables-save", "-t", "nat")
+    assert ":KUBE-SERVICES - [0:0]" in r.stdout and "-A KUBE-SVC-" in r.stdout, r.stdout
+    assert "Warning" not in r.stdout + r.stderr, r.stdout + r.stderr
+    r = hostnames.cli("exec", "node/node-1", "--", "iptables", "-t", "nat", "-nvL")
+    assert "Chain KUBE-SERVICES (2 references)" in r.stdout, r.stdout
+    assert "incompatible" not in r.stdout + r.stderr, r.stdout + r.stderr
+    r = hostnames.cli("exec", "node/node-1", "--", "sh", "-c", "iptables-save | grep hostnames")
+    assert '--comment "default/hostnames:http cluster IP"' in r.stdout, r.stdout
+    # the same for IPv6 and restore (a no-op input: the table stays as it was)
+    assert hostnames.cli("exec", "node/node-1", "--", "ip6tables", "-t", "nat", "-nL").returncode == 0
+    hostnames.cli("exec", "node/node-1", "--", "sh", "-c",
+                  "iptables-save -t filter | iptables-restore --test")
+    # the other backend keeps its own name inside the node
+    r = hostnames.cli("exec", "node/node-1", "--", "iptables-nft", "--version")
+    assert "nf_tables" in r.stdout, r.stdout
+    r = hostnames.cli("exec", "node/node-1", "--", "no-such-tool", check=False)
+    assert r.returncode == 2 and "no-such-tool: command not found" in r.stderr, r.stderr
+    # and nothing of this reached the host: its iptables, alternatives and mounts
+    assert host_iptables_view() == before
+
+
+def test_kubectls_everyday_get_and_describe_verbs(hostnames):
+    rows = lambda out: [line.split() for line in out.splitlines()]  # noqa: E731
+    for alias in ("deploy", "deployment", "deployments"):
+        got = rows(hostnames.cli("get", alias).stdout)
+        assert got[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"], got
+        assert got[1][:4] == ["hostnames", "3/3", "3", "3"], got
+    got = rows(hostnames.cli("get", "deploy", "-A", "-o", "wide").stdout)
+    assert ["kube-system", "coredns", "2/2", "2", "2"] == got[1][:5], got
+    assert got[2][-3:] == ["hostnames", "registry.k8s.io/serve_hostname", "app=hostnames"], got
+    [rs] = [r for r in rows(hostnames.cli("get", "rs").stdout)[1:]]
+    assert rs[0].startswith("hostnames-") and rs[1:4] == ["3", "3", "3"], rs
+    assert [r[:2] for r in rows(hostnames.cli("get", "ns").stdout)] == [
+        ["NAME", "STATUS"], ["default", "Active"], ["kube-system", "Active"]]
+    blocks = hostnames.cli("get", "all").stdout.split("\n\n")
+    assert [b.splitlines()[1].split("/")[0] for b in blocks] == [
+        "pod", "service", "deployment.apps", "replicaset.apps"], blocks
+    assert "No resources found in nowhere namespace." in hostnames.cli(
+        "get", "all", "-n", "nowhere").stderr
+
+    # describe, with the object's recent events from the cluster's log
+    hostnames.cli("scale", "deployment", "hostnames", "--replicas", "4")
+    try:
+        out = hostnames.cli("describe", "deploy", "hostnames").stdout
+        assert "Replicas:               4 desired | 4 updated | 4 total | 4 available" in out, out
+        assert f"NewReplicaSet:   {rs[0]} (4/4 replicas created)" in out, out
+        assert "ScalingReplicaSet  " in out and f"Scaled up replica set {rs[0]} to 4" in out, out
+        out = hostnames.cli("describe", "svc", "hostnames").stdout
+        endpoints = re.search(r"^Endpoints:\s+(\S+)", out, re.M).group(1)
+        assert endpoints.count(":9376") == 3 and "+ 1 more..." in out, out
+        assert "EndpointsChanged" in out and "default/hostnames: 4 ready" in out, out
+        pod = hostnames.pods("hostnames-")[0]["metadata"]["name"]
+        out = hostnames.cli("describe", "pod", pod).stdout
+        assert f"Controlled By:  ReplicaSet/{rs[0]}" in out and "Scheduled" in out, out
+        assert out.count("default-scheduler") == 1, out  # its own events only
+        out = hostnames.cli("describe", "node", "node-1").stdout
+        assert re.search(r"^  Normal  +ProxySynced .* kube-proxy +proxy node-1: ", out, re.M), out
+        assert "proxy node-2" not in out, out
+    finally:
+        hostnames.cli("scale", "deployment", "hostnames", "--replicas", "3")
+    r = hostnames.cli("describe", "deploy", "nope", check=False)
+    assert r.returncode == 1 and 'deployments.apps "nope" not found' in r.stderr, r.stderr
+    assert hostnames.cli("describe", "ingress", "x", check=False).returncode == 2

@@ -1,5 +1,6 @@
 """Which iptables userspace a node's proxy drives: "legacy" (x_tables) or "nft" (nf_tables
-through iptables-nft), and the argv of each tool for it."""
+through iptables-nft), the argv of each tool for it, and what the plain names (`iptables`,
+`iptables-save`, ...) must lead to inside a node for it (`command_links`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,27 @@ import shutil
 from minikp.errors import OperationError
 
 BACKENDS = ("legacy", "nft")
+FAMILIES = ("iptables", "ip6tables")
+TOOLS = ("", "save", "restore")
 
 
-def binary(backend: str, tool: str = "") -> str:
+def binary(backend: str, tool: str = "", family: str = "iptables") -> str:
     """binary("nft", "restore") -> "iptables-nft-restore"; tool "" is plain iptables."""
-    return f"iptables-{backend}" + (f"-{tool}" if tool else "")
+    return f"{family}-{backend}" + (f"-{tool}" if tool else "")
+
+
+def command_links(backend: str, which=shutil.which) -> dict[str, str]:
+    """{"iptables": "/usr/sbin/iptables-legacy", "iptables-save": ..., "ip6tables": ...}: the
+    installed tool each plain name stands for with `backend`. Blog posts type the plain
+    names; the host's alternatives may point them at the other backend, whose view of the
+    kernel is empty (and warns) where this one wrote the rules."""
+    links = {}
+    for family in FAMILIES:
+        for tool in TOOLS:
+            path = which(binary(backend, tool, family))
+            if path:
+                links[family + (f"-{tool}" if tool else "")] = path
+    return links
 
 
 def available(backend: str) -> bool:

@@ -31,7 +31,7 @@ from minikp.proxy.base import Hit, SyncResult
 from minikp.proxy.paths import PortPath
 from minikp.proxy.changes import services_to_write
 from minikp.proxy.iptables import names, nfacct, paths, render as rd, trace
-from minikp.proxy.iptables.backend import binary, resolve_backend
+from minikp.proxy.iptables.backend import binary, command_links, resolve_backend
 from minikp.proxy.iptables.tools import run as _run, save
 from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
 from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
@@ -138,6 +138,9 @@ class IptablesProxier:
         from minikp.proxy.iptables.packet_trace import PacketTrace
 
         return PacketTrace(self.netns_path, self.backend, proto, sport=sport, dport=dport)
+
+    def shell_commands(self) -> dict[str, str]:
+        return command_links(self.backend)
 
     def describe(self) -> str:
         return f"iptables ({self.backend})"

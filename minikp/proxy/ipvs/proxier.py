@@ -44,7 +44,7 @@ from minikp.nsenter import in_netns
 from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult as BaseSyncResult
 from minikp.proxy.iptables import trace as ipt_trace
-from minikp.proxy.iptables.backend import binary, resolve_backend
+from minikp.proxy.iptables.backend import binary, command_links, resolve_backend
 from minikp.proxy.iptables.sync import WAIT_FLAGS
 from minikp.proxy.iptables.tools import run as _run
 from minikp.proxy.ipvs import kernel as ipvs_kernel, render as rd
@@ -405,6 +405,9 @@ class IpvsProxier:
             path.branches = [Branch(name, *b) for name, b in sorted(branches.items())]
             out.append(path)
         return out
+
+    def shell_commands(self) -> dict[str, str]:
+        return command_links(self.backend)
 
     def describe(self) -> str:
         return f"ipvs (scheduler {self.scheduler}, iptables {self.backend})"

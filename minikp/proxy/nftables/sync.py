@@ -244,6 +244,9 @@ class NftablesProxier:
     def service_paths(self, service: str) -> list[PortPath]:
         return paths.service_paths(list_table(self.netns_path), service)
 
+    def shell_commands(self) -> dict[str, str]:
+        return {}  # no iptables rules: the node's iptables is the host's
+
     def describe(self) -> str:
         return "nftables"
 

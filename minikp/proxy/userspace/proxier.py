@@ -38,7 +38,7 @@ from minikp.proxy import conntrack
 from minikp.proxy.base import SyncResult
 from minikp.proxy.paths import Branch, PortPath
 from minikp.proxy.iptables import trace
-from minikp.proxy.iptables.backend import binary, resolve_backend
+from minikp.proxy.iptables.backend import binary, command_links, resolve_backend
 from minikp.proxy.iptables.sync import WAIT_FLAGS
 from minikp.proxy.iptables.tools import run, save
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
@@ -301,6 +301,9 @@ class UserspaceProxier:
                 Branch(ep, f"userspace proxy :{port.proxy_port}", rule, 1 / len(state.endpoints),
                        port.sock.stats.connections[ep]) for ep in sorted(state.endpoints)]
         return out
+
+    def shell_commands(self) -> dict[str, str]:
+        return command_links(self.backend)
 
     def describe(self) -> str:
         return f"userspace ({self.backend})"
