@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
     p = verb("apply", "change a running cluster: add or change objects, like kubectl apply")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p = verb("delete", "delete a pod, deployment, replicaset or service")
+    p = verb("delete", "delete a pod, deployment, replicaset, service or ingress")
     p.add_argument("kind", choices=["pod", "pods", "po", "deployment", "deploy", "replicaset",
-                                    "rs", "svc", "service"])
+                                    "rs", "svc", "service", "ingress", "ing"])
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
     p = verb("scale", "set the replicas of a deployment or replicaset")

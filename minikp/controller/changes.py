@@ -1,5 +1,5 @@
 """Live changes to a running cluster, as the supervisor applies them: delete (pods,
-Deployments, ReplicaSets, Services), scale, and apply (add or change Services and
+Deployments, ReplicaSets, Services, Ingresses), scale, and apply (add or change Services and
 workloads, like `kubectl apply` without --prune). Each touches only what changed; the
 endpoints, every node's proxy (partial sync) and the DNS then follow.
 
@@ -18,6 +18,7 @@ import os
 from minikp.controller import rollout
 from minikp.controller.objects import now
 from minikp.errors import InputError
+from minikp.ingress import install as ingress_install
 
 WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "replicaset": "ReplicaSet",
                   "rs": "ReplicaSet"}
@@ -90,7 +91,16 @@ def delete(sup, spec) -> str:
         sup.plan.allocator.release_service(sp)
         sup.resync(f"service {ref['name']} deleted")
         return f'service "{ref["name"]}" deleted'
-    raise InputError(f'cannot delete "{kind}"; valid: pod, deployment, replicaset, svc')
+    if kind in ("ingress", "ingresses", "ing"):
+        o = next((o for o in sup.scenario.stored if (o.kind, o.namespace, o.name)
+                  == ("Ingress", ref["namespace"], ref["name"])), None)
+        if o is None:
+            raise InputError(f'ingresses.networking.k8s.io "{ref["name"]}" not found in namespace '
+                             f'"{ref["namespace"]}"')
+        sup.scenario.stored.remove(o)
+        sup.resync(f"ingress {ref['name']} deleted")  # the controller's nginx drops its routes
+        return f'ingress.networking.k8s.io "{ref["name"]}" deleted'
+    raise InputError(f'cannot delete "{kind}"; valid: pod, deployment, replicaset, svc, ingress')
 
 
 def _service(sup, namespace, name):
@@ -149,6 +159,8 @@ def apply(sup, path: str) -> str:
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     new = load_scenario([path], cluster=sup.plan.config)  # checked against the live nodes
+    if not ingress_install.installed(sup.scenario):  # the first Ingress brings its controller
+        ingress_install.add_controller(new)
     check_cluster_unchanged(sup.scenario.cluster, new)  # a Cluster document may only restate it
     steps, report = plan_apply(sup, new, os.path.basename(path))
     _check(sup, steps)

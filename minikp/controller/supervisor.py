@@ -39,13 +39,14 @@ from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
+from minikp.ingress.controller import IngressController, ingress_status
 from minikp.nsenter import in_netns
 from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads import sandbox as sandboxes
 from minikp.workloads.commands import start_client, start_command
-from minikp.workloads.images import is_dns_image, listeners_for
+from minikp.workloads.images import is_dns_image, listeners_for, workload_kind
 from minikp.workloads.podenv import command_argv
 from minikp.workloads.server import WorkloadServer
 
@@ -88,6 +89,7 @@ class Supervisor:
         self.sandboxes: dict[str, sandboxes.PodSandboxes] = {}  # pod key → its containers'
         self.dns: dict[str, Dnsmasq] = {}
         self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
+        self.ingress = IngressController(names.state_dir(name))  # ingress-nginx pods' nginx
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
         self.unready: set[str] = set()  # pod keys whose readiness was made to fail by hand
         self.proxiers: dict[str, Proxier] = {}
@@ -184,6 +186,10 @@ class Supervisor:
                 self.dns[key].start()
                 self.dns_metrics[key] = MetricsServer(path, pod.ip, self.dns[key].log_path)
                 self.dns_metrics[key].start()
+            elif workload_kind(c) == "ingress-nginx":
+                self.commands[key] = self.ingress.start(
+                    key, sandbox_of(c), f"{logbase}.{c.name}.log", self.scenario.stored,
+                    self.plan.services, self.endpoints)
             elif c.command:
                 sb = sandbox_of(c)
                 self.commands[key] = start_command(path, command_argv(c, sb.env),
@@ -287,6 +293,8 @@ class Supervisor:
                         self.roll_dns(key, d, records)
                     else:
                         d.update(records)
+            for key in self.ingress.sync(self.scenario.stored, self.plan.services, eps):
+                self.events.emit("RELOAD", f"nginx of pod {key}: backend reloaded ({reason})", pod=key)
             self.route_load_balancers(eps)
             self.write_state()
 
@@ -405,7 +413,8 @@ class Supervisor:
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
             "stored": [stored_object(o, self.created.setdefault(
-                f"{o.kind}/{o.namespace}/{o.name}", now())) for o in self.scenario.stored],
+                f"{o.kind}/{o.namespace}/{o.name}", now()),
+                ingress_status(o, self.scenario.stored, plan.services)) for o in self.scenario.stored],
             "namespaces": [namespace_object(ns, self.created.setdefault(f"ns/{ns}", now()))
                            for ns in plan.namespaces],
             "deployments": [], "replicasets": [],
@@ -466,6 +475,7 @@ class Supervisor:
         if key in self.dns:
             self.dns.pop(key).stop()
             self.dns_metrics.pop(key).stop()
+        self.ingress.forget(key)
         proc = self.commands.pop(key, None)
         if proc is not None and proc.poll() is None:
             proc.terminate()

@@ -13,7 +13,7 @@ control plane would. Pure and deterministic: the same scenario always gets the s
   name; nodePorts likewise in 30000-32767; LoadBalancer addresses from the pool.
 
 plan_cluster adds the built-in objects (kubernetes Service, kube-dns Service, coredns
-Deployment) to the scenario as well, so that live changes find them like any other object.
+Deployment, and the ingress controller's when an Ingress asks for it) to the scenario as well, so that live changes find them like any other object.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json
 import dataclasses
 
 from minikp.errors import InputError
+from minikp.ingress import install as ingress_install
 from minikp.scenario import rules
 from minikp.scenario.load import node_labels
 from minikp.scenario.model import (ClientPlan, ClusterPlan, Container, ContainerPort,
@@ -84,6 +85,7 @@ def _add_builtins(scenario: Scenario) -> None:
             "coredns", COREDNS_IMAGE, [ContainerPort(p, proto, name) for name, p, proto in DNS_PORTS])])
         scenario.workloads.insert(0, Workload("Deployment", "kube-system", "coredns", template, 2,
                                               dict(dns_labels)))
+    ingress_install.add_controller(scenario)
 
 
 # ---- the allocator --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 - image_name(image): the repository's last path component, without registry, tag, digest
   ("registry.k8s.io/e2e-test-images/agnhost:2.39" → "agnhost").
-- workload_kind(container): "command" | "dns" | "builtin".
+- workload_kind(container): "command" | "dns" | "ingress-nginx" | "builtin".
 - is_dns_image(image): coredns / kube-dns images (the DNS module runs dnsmasq for them).
 - listeners_for(container) -> [Listener]: the built-in servers for a container:
     serve_hostname (any registry/tag)  TCP HTTP + UDP name on each containerPort (9376)
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from minikp.ingress.install import is_controller_image
 from minikp.scenario.model import Container
 
 SERVE_HOSTNAME_PORT = 9376
@@ -52,6 +53,8 @@ def workload_kind(container: Container) -> str:
         return "command"
     if is_dns_image(container.image):
         return "dns"
+    if is_controller_image(container.image):
+        return "ingress-nginx"  # a real nginx (minikp.ingress.nginx)
     return "builtin"
 
 

@@ -1,0 +1,103 @@
+"""One controller pod's real nginx (Debian's /usr/sbin/nginx): its files on the host and its
+process in the pod's sandbox.
+
+The pod's config directory (under the cluster's state dir) is bound at /etc/nginx in the
+sandbox, as ingress-nginx keeps /etc/nginx/nginx.conf; nginx runs in the foreground as the
+sandbox's PID 1 (`daemon off`), its log lines in the pod's log. A new configuration is
+written (each file replaced whole, by rename) and the master is sent SIGHUP (what `nginx -s
+reload` does): it starts workers with the new configuration and lets the old ones finish
+their requests, so a reload fails none. configure() returns once a new worker runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import time
+
+from minikp.errors import OperationError
+from minikp.ingress.render import FAKE_CERT, Paths, Rendered
+from minikp.workloads import sandbox as sandboxes
+from minikp.workloads.commands import start_command
+
+NGINX = "nginx"
+RELOAD_WAIT_S = 3.0
+
+
+def fake_certificate(path: str) -> None:
+    """ingress-nginx's default certificate for hosts without one: self-signed, made once."""
+    if os.path.exists(path):
+        return
+    tmp = path + ".tmp"
+    r = subprocess.run(["openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-days", "365", "-keyout", tmp, "-out", tmp,
+                        "-subj", "/O=Acme Co/CN=Kubernetes Ingress Controller Fake Certificate"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise OperationError(f"openssl could not make the ingress controller's fake certificate: "
+                             f"{r.stderr.strip()[-200:]}")
+    os.replace(tmp, path)
+
+
+def _write(path: str, content: str) -> bool:
+    """Replace `path` with `content` (by rename: nginx never reads half a file); True if it changed."""
+    try:
+        with open(path) as f:
+            if f.read() == content:
+                return False
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(content)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return True
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return {int(x) for x in f.read().split()}
+    except OSError:
+        return set()
+
+
+class Nginx:
+    def __init__(self, conf_dir: str, fake_cert: str, paths: Paths = Paths()):
+        self.conf_dir, self.fake_cert, self.paths = conf_dir, fake_cert, paths
+        self.proc: subprocess.Popen | None = None
+
+    def write(self, rendered: Rendered) -> bool:
+        """The configuration's files; True if any changed. Certificates first: the new
+        nginx.conf may name them."""
+        changed = False
+        with open(self.fake_cert) as f:
+            changed |= _write(os.path.join(self.conf_dir, FAKE_CERT), f.read())
+        for rel, content in sorted(rendered.files.items()):
+            changed |= _write(os.path.join(self.conf_dir, rel), content)
+        return _write(os.path.join(self.conf_dir, "nginx.conf"), rendered.conf) or changed
+
+    def start(self, sb: sandboxes.Sandbox, rendered: Rendered, log_path: str) -> subprocess.Popen:
+        self.write(rendered)
+        sb = dataclasses.replace(sb, mounts=[*sb.mounts, sandboxes.Mount(
+            self.conf_dir, self.paths.conf_dir, read_only=True)])
+        self.proc = start_command(sb.netns, [NGINX, "-e", "stderr", "-c",
+                                             f"{self.paths.conf_dir}/nginx.conf", "-g", "daemon off;"],
+                                  log_path=log_path, sandbox=sb)
+        return self.proc
+
+    def configure(self, rendered: Rendered) -> bool:
+        """Write `rendered`; if it changed, reload (SIGHUP to the master) and wait until a
+        worker of the new configuration runs. True if it reloaded."""
+        if not self.write(rendered) or self.proc is None or self.proc.poll() is not None:
+            return False
+        before = _children(self.proc.pid)
+        os.kill(self.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + RELOAD_WAIT_S
+        while time.monotonic() < deadline and not (_children(self.proc.pid) - before):
+            time.sleep(0.01)
+        return True
