@@ -193,11 +193,13 @@ def plan_apply(sup, new, label: str) -> tuple[list, list[str]]:
     for o in new.stored:  # kinds minikp keeps and lists only, by kind/namespace/name
         old = next((x for x in sup.scenario.stored
                     if (x.kind, x.namespace, x.name) == (o.kind, o.namespace, o.name)), None)
+        group = o.api_version.rpartition("/")[0]  # kubectl names a kind outside core with its group
+        what = f"{o.kind.lower()}{'.' + group if group else ''}/{o.name}"
         if old is not None and old.manifest == o.manifest:
-            report.append(f"{o.kind.lower()}/{o.name} unchanged")
+            report.append(f"{what} unchanged")
             continue
         steps.append(("stored", old, o))
-        report.append(f"{o.kind.lower()}/{o.name} {'configured' if old else 'created'}")
+        report.append(f"{what} {'configured' if old else 'created'}")
     if steps:
         steps.append(("resync", f"apply {label}"))
     return steps, report

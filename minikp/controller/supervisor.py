@@ -293,8 +293,7 @@ class Supervisor:
                         self.roll_dns(key, d, records)
                     else:
                         d.update(records)
-            for key in self.ingress.sync(self.scenario.stored, self.plan.services, eps):
-                self.events.emit("RELOAD", f"nginx of pod {key}: backend reloaded ({reason})", pod=key)
+            self.ingress.sync(self.scenario.stored, self.plan.services, eps, self.events.emit, reason)
             self.route_load_balancers(eps)
             self.write_state()
 

@@ -37,6 +37,7 @@ class IngressController:
         self.dir = os.path.join(state_dir, "ingress")
         self.pods: dict[str, Nginx] = {}  # pod key → its nginx
         self.rendered = Rendered("")
+        self.seen: dict[str, object] = {}  # "namespace/name" → the Ingress last synced
 
     def _render(self, stored, services, endpoints) -> Rendered:
         return render(_models(stored, Ingress), _models(stored, IngressClass),
@@ -52,13 +53,22 @@ class IngressController:
         self.pods[key] = nginx
         return nginx.start(sb, self.rendered, log_path)
 
-    def sync(self, stored, services, endpoints) -> list[str]:
-        """Every controller pod's nginx to the current Ingresses and endpoints; the pods
-        whose nginx reloaded."""
+    def sync(self, stored, services, endpoints, emit, reason: str) -> None:
+        """Every controller pod's nginx to the current Ingresses and endpoints, with
+        ingress-nginx's events: Sync for each new or changed Ingress, RELOAD for each pod
+        whose nginx reloaded. `emit(type, message, **fields)`: the event log's."""
         if not self.pods:
-            return []
+            return
+        now = {f"{i.namespace}/{i.name}": i for i in ours(_models(stored, Ingress),
+                                                           _models(stored, IngressClass))}
+        for key, ing in now.items():
+            if self.seen.get(key) != ing:
+                emit("Sync", "Scheduled for sync", ingress=key)
+        self.seen = now
         self.rendered = self._render(stored, services, endpoints)
-        return [key for key, nginx in self.pods.items() if nginx.configure(self.rendered)]
+        for key, nginx in self.pods.items():
+            if nginx.configure(self.rendered):
+                emit("RELOAD", f"nginx of pod {key}: backend reloaded ({reason})", pod=key)
 
     def forget(self, key: str) -> None:
         nginx = self.pods.pop(key, None)
