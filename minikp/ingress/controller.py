@@ -18,6 +18,12 @@ def _models(stored, cls) -> list:
     return [o.model for o in stored if isinstance(o.model, cls)]
 
 
+def render_stored(stored, services, endpoints) -> Rendered:
+    """nginx.conf for the scenario's stored objects (its Ingresses, classes, TLS Secrets)."""
+    return render(_models(stored, Ingress), _models(stored, IngressClass),
+                  _models(stored, TLSSecret), services, endpoints)
+
+
 def load_balancer_ip(services) -> str:
     """The controller Service's LoadBalancer address: what an Ingress's status shows."""
     return next((sp.load_balancer_ip for sp in services
@@ -39,16 +45,12 @@ class IngressController:
         self.rendered = Rendered("")
         self.seen: dict[str, object] = {}  # "namespace/name" → the Ingress last synced
 
-    def _render(self, stored, services, endpoints) -> Rendered:
-        return render(_models(stored, Ingress), _models(stored, IngressClass),
-                      _models(stored, TLSSecret), services, endpoints)
-
     def start(self, key: str, sb, log_path: str, stored, services, endpoints):
         """A controller pod's nginx, configured from what exists now; its Popen."""
         os.makedirs(self.dir, exist_ok=True)
         fake = os.path.join(self.dir, "default-fake-certificate.pem")
         fake_certificate(fake)
-        self.rendered = self._render(stored, services, endpoints)
+        self.rendered = render_stored(stored, services, endpoints)
         nginx = Nginx(os.path.join(self.dir, key.replace("/", "_")), fake)
         self.pods[key] = nginx
         return nginx.start(sb, self.rendered, log_path)
@@ -65,7 +67,7 @@ class IngressController:
             if self.seen.get(key) != ing:
                 emit("Sync", "Scheduled for sync", ingress=key)
         self.seen = now
-        self.rendered = self._render(stored, services, endpoints)
+        self.rendered = render_stored(stored, services, endpoints)
         for key, nginx in self.pods.items():
             if nginx.configure(self.rendered):
                 emit("RELOAD", f"nginx of pod {key}: backend reloaded ({reason})", pod=key)

@@ -30,6 +30,7 @@ def fake_certificate(path: str) -> None:
     """ingress-nginx's default certificate for hosts without one: self-signed, made once."""
     if os.path.exists(path):
         return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     r = subprocess.run(["openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt",
                         "ec_paramgen_curve:prime256v1", "-days", "365", "-keyout", tmp, "-out", tmp,

@@ -179,7 +179,7 @@ def parse_tls_secret(obj, doc, namespace: str, name: str) -> TLSSecret | None:
                                 f"{key}`)", data, key) from None
         else:
             raise obj.error(f"data[{key}]", f"Required value: a Secret of type {TLS_TYPE} holds "
-                            "tls.crt and tls.key", data or doc)
+                            "tls.crt and tls.key", doc, "data" if "data" in doc else None)
         if "-----BEGIN " not in text or begin not in text:
             where = f"stringData[{key}]" if key in plain else f"data[{key}]"
             raise obj.error(where, f"not a PEM {begin.lower()} (no -----BEGIN ...{begin}-----)",
