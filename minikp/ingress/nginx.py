@@ -6,7 +6,9 @@ sandbox, as ingress-nginx keeps /etc/nginx/nginx.conf; nginx runs in the foregro
 sandbox's PID 1 (`daemon off`), its log lines in the pod's log. A new configuration is
 written (each file replaced whole, by rename) and the master is sent SIGHUP (what `nginx -s
 reload` does): it starts workers with the new configuration and lets the old ones finish
-their requests, so a reload fails none. configure() returns once a new worker runs.
+their requests, so a reload fails none. configure() returns once the new workers run and the
+old ones are gone (until then an old worker may still accept a connection: a client would
+see the old routes), or after RELOAD_WAIT_S if a long request keeps one.
 """
 
 from __future__ import annotations
@@ -92,13 +94,16 @@ class Nginx:
         return self.proc
 
     def configure(self, rendered: Rendered) -> bool:
-        """Write `rendered`; if it changed, reload (SIGHUP to the master) and wait until a
-        worker of the new configuration runs. True if it reloaded."""
+        """Write `rendered`; if it changed, reload (SIGHUP to the master) and wait until only
+        workers of the new configuration run. True if it reloaded."""
         if not self.write(rendered) or self.proc is None or self.proc.poll() is not None:
             return False
-        before = _children(self.proc.pid)
+        old = _children(self.proc.pid)
         os.kill(self.proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + RELOAD_WAIT_S
-        while time.monotonic() < deadline and not (_children(self.proc.pid) - before):
+        while time.monotonic() < deadline:
+            now = _children(self.proc.pid)
+            if now - old and not now & old:  # new workers run, the old ones finished
+                break
             time.sleep(0.01)
         return True
