@@ -69,3 +69,14 @@ def test_diff_rules_refuses_a_file_of_another_proxy_mode(kind, tmp_path):
     r = kind.cli("diff-rules", "kind-worker", str(nft), check=False)
     assert r.returncode == 2
     assert "nft output, but this cluster runs the proxy in iptables mode" in r.stderr
+
+
+def test_the_lab_sheet_runs_as_printed():
+    from pathlib import Path
+
+    from test_docs_run import output_of, run_document
+
+    ran = run_document(Path(ROOT) / "scenarios" / "kind-dump.md", "mkt-docs-dumps")
+    assert output_of(ran, "sudo minikp diff-rules") == "no differences\n"
+    assert "-d 10.96.100.7/32" in output_of(ran, "sudo minikp rules kind-worker")
+    assert "10.96.100.7" in output_of(ran, "minikp get svc legacy")
