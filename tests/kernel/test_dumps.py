@@ -80,3 +80,19 @@ def test_the_lab_sheet_runs_as_printed():
     assert output_of(ran, "sudo minikp diff-rules") == "no differences\n"
     assert "-d 10.96.100.7/32" in output_of(ran, "sudo minikp rules kind-worker")
     assert "10.96.100.7" in output_of(ran, "minikp get svc legacy")
+
+
+def test_nftables_mode_compares_a_saved_ruleset_node_by_node(tmp_path):
+    name = "mkt-dumps-nft"
+    minikp("up", DUMP, "--name", name, "--proxy-mode", "nftables")
+    try:
+        saved = tmp_path / "kind-worker.nft"
+        saved.write_text(minikp("rules", "--name", name, "kind-worker").stdout)
+        assert minikp("diff-rules", "--name", name, "kind-worker", str(saved)).stdout == \
+            "no differences\n"
+        r = minikp("diff-rules", "--name", name, "kind-worker2", str(saved), check=False)
+        assert r.returncode == 1  # each node accepts NodePorts at its own address only
+        assert [l for l in r.stdout.splitlines() if l[:1] in "+-" and l[:3] not in ("---", "+++")] \
+            == ["-elements = { 172.18.0.2 }", "+elements = { 172.18.0.4 }"]
+    finally:
+        minikp("down", "--name", name, check=False)
