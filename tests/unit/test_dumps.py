@@ -200,3 +200,17 @@ def test_a_plain_list_is_not_a_dump(tmp_path):
     scenario = load_scenario([str(path)])
     assert [n.name for n in scenario.cluster.nodes] == ["node-1"]
     assert not any(s.endpoints_from_slices for s in scenario.services)
+
+
+def test_load_balancer_keeps_its_ports_and_the_address_the_cloud_gave_it(tmp_path):
+    lb = dict(SERVICE, spec=dict(SERVICE["spec"], type="LoadBalancer", externalTrafficPolicy="Local",
+                                 healthCheckNodePort=32007, allocateLoadBalancerNodePorts=True,
+                                 ports=[{"port": 80, "protocol": "TCP", "targetPort": 80,
+                                         "nodePort": 30526}]),
+              status={"loadBalancer": {"ingress": [{"ip": "192.168.005.240", "ipMode": "VIP"}]}})
+    scenario, plan = _plan(_dump(tmp_path, [NODE, lb]))
+    assert scenario.warnings == []
+    sp = next(sp for sp in plan.services if sp.service.name == "web")
+    assert (sp.cluster_ip, sp.node_ports, sp.health_check_node_port, sp.load_balancer_ip) == (
+        "10.96.0.20", {0: 30526}, 32007, "192.168.5.240")
+    assert scenario.cluster.node_subnet == "192.168.0.0/16"
