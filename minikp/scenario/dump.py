@@ -53,7 +53,7 @@ def is_dump(doc) -> bool:
         return False
     for item in doc["items"]:
         meta = item.get("metadata") if isinstance(item, dict) else None
-        if isinstance(item, dict) and item.get("kind") == "Node" or (
+        if (isinstance(item, dict) and item.get("kind") == "Node") or (
                 isinstance(meta, dict) and any(k in meta for k in ("uid", "resourceVersion",
                                                                    "managedFields"))):
             return True
@@ -92,7 +92,7 @@ def read_dump(doc, file: str) -> Dump:
             else:
                 manifest, ip = _pod(file, item)
                 meta = manifest["metadata"]
-                out.pod_ips[(meta.get("namespace", "default"), meta["name"])] = ip
+                out.pod_ips[(meta.get("namespace", "default"), meta.get("name"))] = ip
                 out.manifests.append(manifest)
         elif kind == "Service":
             _service(file, item)
@@ -176,7 +176,8 @@ def _pod(file: str, item) -> tuple[PosDict, str]:
     """A running Pod as a bare Pod of a built-in workload: its name, labels, node and each
     container's name, image and ports (the commands, volumes and probes of the real one
     are not run here)."""
-    meta, spec, status = item["metadata"], item.get("spec") or {}, item["status"]
+    meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+    spec, status = item.get("spec") or {}, item["status"]  # _pod_skipped: status has podIP
     ip = _ip(file, item, status.get("podIP"), "status.podIP", status, "podIP")
     containers = []
     for c in spec.get("containers") or []:

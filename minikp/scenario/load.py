@@ -157,6 +157,9 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
                 elif kind:
                     _add_object(scenario, index, item, file, kind)
     if dumps:
+        if nodes is not None:
+            raise InputError(f"{nodes}: a cluster dump brings its own nodes ({dumps[0].file})",
+                             field="--nodes")
         dump.apply_dump(scenario, dumps)
     _apply_overrides(scenario, path=scenario.files[0] if scenario.files else "<command line>",
                      proxy_mode=proxy_mode, nodes=nodes)

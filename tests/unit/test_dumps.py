@@ -214,3 +214,9 @@ def test_load_balancer_keeps_its_ports_and_the_address_the_cloud_gave_it(tmp_pat
     assert (sp.cluster_ip, sp.node_ports, sp.health_check_node_port, sp.load_balancer_ip) == (
         "10.96.0.20", {0: 30526}, 32007, "192.168.5.240")
     assert scenario.cluster.node_subnet == "192.168.0.0/16"
+
+
+def test_nodes_flag_is_refused_with_a_dump():
+    with pytest.raises(InputError) as e:
+        load_scenario([KIND_DUMP], nodes=2)
+    assert "--nodes: 2: a cluster dump brings its own nodes" in str(e.value)
