@@ -4,7 +4,9 @@ scale, apply), publishes events, and writes the state file the CLI reads. One pr
 cluster, holding the cluster lock (minikp.clusterlock) for its life.
 
 Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it in
-the background and waits for its one-line JSON report on --notify-fd.
+the background, hands it the scenario it loaded and checked (--scenario, a file in the
+state directory: minikp.scenario.handover) and waits for its one-line JSON report on
+--notify-fd.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
 from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
+from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
-from minikp.scenario.plan import plan_cluster
+from minikp.scenario.model import Scenario
+from minikp.scenario.plan import plan_cluster, with_builtins
 from minikp.workloads import sandbox as sandboxes
 from minikp.workloads.commands import start_client
 from minikp.workloads.runtime import RUNTIMES, PodContext, PodWorkloads, choose
@@ -56,11 +60,12 @@ def log(msg: str) -> None:
 
 
 class Supervisor:
-    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None,
+    def __init__(self, name: str, files: list[str], scenario: Scenario,
                  runtimes: dict | None = None):
+        """`scenario`: `files` loaded and validated (by the CLI, handed over)."""
         self.name, self.files = name, files
-        self.scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
-        self.scenario.cluster.name = name
+        scenario.cluster.name = name
+        self.scenario = with_builtins(scenario)  # live changes find the built-ins too
         self.plan = plan_cluster(self.scenario)
         self.objects = ClusterObjects(self.scenario, self.plan)  # what live changes see
         self.created = self.objects.created  # when each non-pod object was created
@@ -396,8 +401,11 @@ class Supervisor:
             return self.sandbox_of(args["netns"])
         if op not in self.CHANGES:
             raise InputError(f'unknown operation "{op}"; valid: ' + ", ".join(self.CHANGES))
+        spec = args["spec"]
+        if op == "apply" and isinstance(spec, dict) and "loaded" in spec:  # the CLI's load
+            spec = {"file": spec["file"], "scenario": take_over(self.name, spec["loaded"])}
         done = Future()
-        self.requests.put((self.CHANGES[op], args["spec"], done))
+        self.requests.put((self.CHANGES[op], spec, done))
         return done.result()
 
     # LiveCluster (controller/changes.py): what live changes may call besides these
@@ -509,11 +517,12 @@ def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
 
 
 def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
-        lock_fd: int | None = None, progress=None) -> int:
+        lock_fd: int | None = None, progress=None, scenario: Scenario | str | None = None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
     once whether the cluster came up; `progress(event)`, each event until then. A signal
     during the build stops it there: everything made is removed and the report says it was
-    stopped."""
+    stopped. `scenario`: `files` as the CLI loaded them, or the path it handed them over
+    in; None: loaded here."""
     notify = notify or (lambda report: None)
     stop = clusterlock.StopOnSignal().install()
     lock = acquire_lock(name, lock_fd)
@@ -522,16 +531,21 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
     try:
-        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress)
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress, scenario)
     finally:
         if lock_fd is None:  # ours; a handed-over one is closed by its owner too
             os.close(lock)
 
 
-def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None) -> int:
+def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None,
+                     scenario=None) -> int:
     sup = None
     try:
-        sup = Supervisor(name, files, proxy_mode, nodes)
+        if isinstance(scenario, str):
+            scenario = take_over(name, scenario)
+        elif scenario is None:
+            scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+        sup = Supervisor(name, files, scenario)
         sup.events.listener = progress
         sup.stopping = stop.requested
         sup.up()
@@ -571,6 +585,7 @@ def main(argv=None) -> int:
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--notify-fd", type=int)
     ap.add_argument("--lock-fd", type=int, help="the cluster lock, taken by `minikp up`")
+    ap.add_argument("--scenario", help="FILEs as `minikp up` loaded them (scenario.handover)")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args(argv)
 
@@ -590,7 +605,7 @@ def main(argv=None) -> int:
             out.close()
 
     names.check_cluster_name(a.name)
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario)
 
 
 if __name__ == "__main__":
