@@ -7,7 +7,11 @@ scale and apply are planned whole and checked on a copy of the allocator before 
 is touched: a refused change (exit 2) changes nothing. A Deployment's new template is
 rolled out as its strategy says (rollout.py): RollingUpdate starts new pods and waits
 until they are Ready before old ones leave the endpoints and stop; Recreate stops all
-old pods, then starts the new ones."""
+old pods, then starts the new ones.
+
+Changes see the cluster through LiveCluster (the supervisor implements it): the objects it
+follows (records.ClusterObjects) and a few actions; apply takes the file as the CLI loaded
+it (minikp.scenario.handover) and loads only a bare path itself."""
 
 from __future__ import annotations
 

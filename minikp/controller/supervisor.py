@@ -27,6 +27,7 @@ from concurrent.futures import Future
 from minikp import clusterlock, names, state
 from minikp.controller import changes
 from minikp.controller.control import ControlServer, EventLog, socket_path
+from minikp.controller.edge import KernelEdge
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
                                          describe_changes)
 from minikp.controller.objects import (deployment_object, endpoints_object, endpointslice_object,
@@ -38,9 +39,8 @@ from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
-from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
-from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
+from minikp.proxy.base import Proxier, housekeeping
 from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
 from minikp.scenario.model import Scenario
@@ -61,8 +61,9 @@ def log(msg: str) -> None:
 
 class Supervisor:
     def __init__(self, name: str, files: list[str], scenario: Scenario,
-                 runtimes: dict | None = None):
-        """`scenario`: `files` loaded and validated (by the CLI, handed over)."""
+                 runtimes: dict | None = None, edge=KernelEdge):
+        """`scenario`: `files` loaded and validated (by the CLI, handed over). `runtimes`
+        (default workloads.runtime.RUNTIMES) and `edge(name, plan)`: tests give fakes."""
         self.name, self.files = name, files
         scenario.cluster.name = name
         self.scenario = with_builtins(scenario)  # live changes find the built-ins too
@@ -74,7 +75,7 @@ class Supervisor:
         self.client_procs = {}  # client name → Popen of its command
         self.proxiers: dict[str, Proxier] = {}
         self.endpoints = {}
-        self.fabric = Fabric(name, self.plan)
+        self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
         self.events = EventLog()
         self.control = None
@@ -93,11 +94,11 @@ class Supervisor:
                          pods=len(self.plan.pods), dnsPods=sum(
                              any(choose(p, c) == "dns" for c in p.template.containers)
                              for p in self.plan.pods))
-        self.fabric.build()
+        self.edge.build()
         self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
         self.workloads.start()
         config = self.plan.config
-        gaps = kernel_gaps(config.proxy_mode, self.fabric.node_path(self.plan.nodes[0].name), config)
+        gaps = self.edge.proxy_gaps(config)
         if gaps:
             raise OperationError(f"{config.proxy_mode} proxy mode needs " + "; ".join(gaps)
                                  + ". kube-proxy would fall back to iptables mode here; minikp "
@@ -105,8 +106,7 @@ class Supervisor:
                                  "kernel that has it (`minikp doctor` lists what this one has)")
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
-            self.proxiers[node.name] = new_proxier(config.proxy_mode,
-                                                   self.fabric.node_path(node.name), config)
+            self.proxiers[node.name] = self.edge.proxier(node.name, config)
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -126,7 +126,7 @@ class Supervisor:
             f.write(host_resolv_conf(dns_ip, domain))
 
     def start_client(self, client) -> None:
-        proc = start_client(self.workloads, self.fabric.client_path(client.name), client,
+        proc = start_client(self.workloads, self.edge.client_path(client.name), client,
                             resolv_conf=state.resolv_path(self.name, None),
                             log_path=os.path.join(names.state_dir(self.name),
                                                   f"client-{client.name}.log"))
@@ -149,7 +149,7 @@ class Supervisor:
 
     def start_pod(self, pod) -> None:
         key = pod_key(pod)
-        path = self.fabric.add_pod(pod)
+        path = self.edge.add_pod(pod)
         rec = self.records[key] = PodRecord(pod, netns=path, created=now())
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
@@ -291,10 +291,7 @@ class Supervisor:
                 e = eps.get(f"{sp.service.namespace}/{sp.service.name}")
                 nodes = sorted({a.node for a in (e.addresses if e else []) if a.ready})
             wanted[sp.load_balancer_ip] = nodes
-        for ip in set(self.fabric.lb_routes) - set(wanted):
-            self.fabric.remove_lb_route(ip)
-        for ip, nodes in wanted.items():
-            self.fabric.add_lb_route(ip, nodes)
+        self.edge.set_lb_routes(wanted)
 
     def set_ready(self, key: str, why: str) -> None:
         """Running, and ready unless one of its readiness probes says otherwise (or its
@@ -433,7 +430,7 @@ class Supervisor:
         rec = self.records.pop(key)
         if rec.workloads is not None:
             rec.workloads.stop()
-        self.fabric.remove_pod(pod.namespace, pod.name)
+        self.edge.remove_pod(pod)
         if rec.netns:  # its emptyDir volumes go with it, as the kubelet's do
             shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), rec.netns),
                           ignore_errors=True)
@@ -503,7 +500,7 @@ class Supervisor:
         for rec in self.records.values():  # no grace: the cluster goes as a whole
             if rec.workloads is not None:
                 rec.workloads.stop(grace_s=0)
-        destroy_cluster(self.name)
+        self.edge.destroy()
 
 
 def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
