@@ -1,15 +1,12 @@
 """The ingress controller: the Ingresses, IngressClasses and TLS Secrets of the scenario and
 the Services' endpoints → one nginx.conf (render.py) → every controller pod's nginx
-(nginx.py), reloaded when it changes. The supervisor calls start() for a controller pod's
-container, sync() after every endpoints update or applied change, forget() when the pod goes."""
+(nginx.py), reloaded when it changes. The supervisor calls sync() after every endpoints
+update or applied change; a new controller pod starts with render_stored() of the moment."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 from minikp.ingress import install
-from minikp.ingress.nginx import Nginx, fake_certificate
+from minikp.ingress.nginx import Nginx
 from minikp.ingress.render import Rendered, ours, render
 from minikp.scenario.ingress import Ingress, IngressClass, TLSSecret
 
@@ -39,27 +36,17 @@ def ingress_status(o, stored, services) -> dict | None:
 
 
 class IngressController:
-    def __init__(self, state_dir: str):
-        self.dir = os.path.join(state_dir, "ingress")
-        self.pods: dict[str, Nginx] = {}  # pod key → its nginx
-        self.rendered = Rendered("")
-        self.seen: dict[str, object] = {}  # "namespace/name" → the Ingress last synced
+    """What the controller remembers between syncs: the Ingresses it took in (for its Sync
+    events)."""
 
-    def start(self, key: str, sb, log_path: str, stored, services, endpoints):
-        """A controller pod's nginx, configured from what exists now; its Popen."""
-        os.makedirs(self.dir, exist_ok=True)
-        fake = os.path.join(self.dir, "default-fake-certificate.pem")
-        fake_certificate(fake)
-        self.rendered = render_stored(stored, services, endpoints)
-        nginx = Nginx(os.path.join(self.dir, key.replace("/", "_")), fake)
-        self.pods[key] = nginx
-        return nginx.start(sb, self.rendered, log_path)
+    def __init__(self):
+        self.seen: dict[str, Ingress] = {}  # "namespace/name" → the Ingress last synced
 
-    def sync(self, stored, services, endpoints, emit, reason: str) -> None:
-        """Every controller pod's nginx to the current Ingresses and endpoints, with
-        ingress-nginx's events: Sync for each new or changed Ingress, RELOAD for each pod
-        whose nginx reloaded. `emit(type, message, **fields)`: the event log's."""
-        if not self.pods:
+    def sync(self, servers: dict[str, Nginx], stored, services, endpoints, emit, reason: str) -> None:
+        """Every controller pod's nginx (`servers`, by pod key) to the current Ingresses and
+        endpoints, with ingress-nginx's events: Sync for each new or changed Ingress, RELOAD
+        for each pod whose nginx reloaded. `emit(type, message, **fields)`: the event log's."""
+        if not servers:
             return
         now = {f"{i.namespace}/{i.name}": i for i in ours(_models(stored, Ingress),
                                                            _models(stored, IngressClass))}
@@ -67,12 +54,7 @@ class IngressController:
             if self.seen.get(key) != ing:
                 emit("Sync", "Scheduled for sync", ingress=key)
         self.seen = now
-        self.rendered = render_stored(stored, services, endpoints)
-        for key, nginx in self.pods.items():
-            if nginx.configure(self.rendered):
+        rendered = render_stored(stored, services, endpoints)
+        for key, nginx in servers.items():
+            if nginx.configure(rendered):
                 emit("RELOAD", f"nginx of pod {key}: backend reloaded ({reason})", pod=key)
-
-    def forget(self, key: str) -> None:
-        nginx = self.pods.pop(key, None)
-        if nginx is not None:
-            shutil.rmtree(nginx.conf_dir, ignore_errors=True)

@@ -5,6 +5,8 @@ scenario that has an Ingress or whose Cluster document says `spec.ingress: nginx
 
 from __future__ import annotations
 
+import dataclasses
+
 from minikp.scenario.ingress import IngressClass
 from minikp.scenario.model import (Container, ContainerPort, PodTemplate, Scenario, Service,
                                    ServicePort, StoredObject, Workload)
@@ -33,11 +35,15 @@ def installed(scenario: Scenario) -> bool:
     return any((w.namespace, w.name) == (NAMESPACE, NAME) for w in scenario.workloads)
 
 
-def add_controller(scenario: Scenario) -> None:
-    """The controller's objects, once, when the scenario wants them (objects of the same
-    name the scenario defines itself are kept)."""
+def with_controller(scenario: Scenario) -> Scenario:
+    """A copy of `scenario` (new lists, the same objects in them) with the controller's
+    objects when it wants them and has none (objects of the same name it defines itself
+    are kept)."""
     if not wanted(scenario) or installed(scenario):
-        return
+        return scenario
+    scenario = dataclasses.replace(scenario, namespaces=list(scenario.namespaces),
+                                   workloads=list(scenario.workloads),
+                                   services=list(scenario.services), stored=list(scenario.stored))
     if NAMESPACE not in scenario.namespaces:
         scenario.namespaces.append(NAMESPACE)
     template = PodTemplate(labels=dict(LABELS), containers=[Container(
@@ -57,3 +63,4 @@ def add_controller(scenario: Scenario) -> None:
                     "spec": {"controller": CONTROLLER}}
         scenario.stored.append(StoredObject("networking.k8s.io/v1", "IngressClass", "", CLASS,
                                             manifest, model=IngressClass(CLASS, CONTROLLER, True)))
+    return scenario

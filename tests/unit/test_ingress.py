@@ -14,11 +14,11 @@ from minikp.controller.endpoints import PodState, compute_endpoints
 from minikp.controller.objects import stored_object
 from minikp.ingress import install
 from minikp.ingress.controller import ingress_status, render_stored
-from minikp.ingress.nginx import _write, fake_certificate
+from minikp.ingress.nginx import fake_certificate, write
 from minikp.ingress.render import FAKE_CERT, Paths
 from minikp.scenario.ingress import Ingress, TLSSecret
 from minikp.scenario.load import load_scenario
-from minikp.scenario.plan import plan_cluster
+from minikp.scenario.plan import plan_cluster, with_builtins
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(ROOT, "scenarios", "ingress.yaml")
@@ -56,7 +56,7 @@ def ingress(spec, name="web", annotations=""):
 def build(tmp_path, *docs, ready=True):
     p = tmp_path / "s.yaml"
     p.write_text("\n---\n".join(textwrap.dedent(d).strip("\n") for d in docs) + "\n")
-    s = load_scenario([str(p)])
+    s = with_builtins(load_scenario([str(p)]))  # the controller's objects, as the supervisor keeps
     plan = plan_cluster(s)
     states = {f"{q.namespace}/{q.name}": PodState(ready=ready) for q in plan.pods}
     return s, plan, compute_endpoints(plan.services, plan.pods, states, plan.endpoint_slices)
@@ -82,7 +82,7 @@ rules:
 # ---- loading and install -------------------------------------------------------------------
 
 def test_the_lab_loads_with_the_controller_shaped_like_ingress_nginx():
-    s = load_scenario([LAB])
+    s = with_builtins(load_scenario([LAB]))
     plan = plan_cluster(s)
     ings = {o.name: o.model for o in s.stored if o.kind == "Ingress"}
     assert ings["web"].hosts() == ["www1.example.test", "www2.example.test"]
@@ -175,7 +175,7 @@ def test_ingresses_of_another_class_are_left_alone(tmp_path):
 
 
 def test_tls_hosts_get_their_secret_by_sni_and_http_is_redirected(tmp_path):
-    s = load_scenario([LAB])
+    s = with_builtins(load_scenario([LAB]))
     plan = plan_cluster(s)
     states = {f"{q.namespace}/{q.name}": PodState(ready=True) for q in plan.pods}
     out = conf(s, plan, compute_endpoints(plan.services, plan.pods, states, plan.endpoint_slices))
@@ -200,7 +200,7 @@ def test_ssl_redirect_false_and_a_missing_secret_fall_back_as_ingress_nginx_does
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed (scripts/setup.sh installs it)")
 def test_nginx_itself_accepts_the_rendered_configuration(tmp_path):
-    s = load_scenario([LAB])
+    s = with_builtins(load_scenario([LAB]))
     plan = plan_cluster(s)
     states = {f"{q.namespace}/{q.name}": PodState(ready=True) for q in plan.pods}
     eps = compute_endpoints(plan.services, plan.pods, states, plan.endpoint_slices)
@@ -211,18 +211,17 @@ def test_nginx_itself_accepts_the_rendered_configuration(tmp_path):
     out = render(_models(s.stored, Ingress), _models(s.stored, IngressClass),
                  _models(s.stored, TLSSecret), plan.services, eps, paths)
     fake_certificate(str(tmp_path / FAKE_CERT))
-    for rel, text in {**out.files, "nginx.conf": out.conf}.items():
-        _write(str(tmp_path / rel), text)
+    assert write(str(tmp_path), out)
     r = subprocess.run(["nginx", "-t", "-e", "stderr", "-c", str(tmp_path / "nginx.conf")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert not _write(str(tmp_path / "nginx.conf"), out.conf)  # unchanged: no reload
+    assert not write(str(tmp_path), out)  # unchanged: no reload
 
 
 # ---- get and describe -------------------------------------------------------------------------
 
 def test_get_and_describe_ingress_print_kubectls_columns():
-    s = load_scenario([LAB])
+    s = with_builtins(load_scenario([LAB]))
     plan = plan_cluster(s)
     states = {f"{q.namespace}/{q.name}": PodState(ready=True) for q in plan.pods}
     eps = compute_endpoints(plan.services, plan.pods, states, plan.endpoint_slices)
@@ -244,3 +243,11 @@ def test_get_and_describe_ingress_print_kubectls_columns():
     assert lines[0].split() == ["Name:", "secure"] and "Address:          172.18.255.200" in lines
     assert "  secure-tls terminates secure.example.test" in lines
     assert f"/   web2:80 ({web2[0]}:80,{web2[1]}:80)" in text
+
+
+def test_the_controller_image_runs_in_the_ingress_nginx_runtime():
+    from minikp.scenario.model import Container
+    from minikp.workloads.runtime import choose
+    assert choose(None, Container("controller", install.IMAGE)) == "ingress-nginx"
+    assert choose(None, Container("c", "registry.k8s.io/ingress-nginx/controller@sha256:abc")) == "ingress-nginx"
+    assert choose(None, Container("web", "nginx")) == "builtin"
