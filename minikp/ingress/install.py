@@ -23,8 +23,9 @@ PORTS = (("http", 80), ("https", 443))
 
 def is_controller_image(image: str) -> bool:
     """ingress-nginx's controller image (any registry, tag or digest)."""
-    ref = image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image
-    return ref.endswith("ingress-nginx/controller")
+    ref = image.split("@", 1)[0]
+    head, _, last = ref.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}".endswith("ingress-nginx/controller")
 
 
 def wanted(scenario: Scenario) -> bool:
