@@ -38,9 +38,9 @@ from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
-from minikp.ingress.controller import IngressController, ingress_status, render_stored
 from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
+from minikp.ingress.controller import IngressController, ingress_status, render_stored
 from minikp.proxy.base import Proxier, housekeeping
 from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario

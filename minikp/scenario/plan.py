@@ -14,8 +14,8 @@ control plane would. Pure and deterministic: the same scenario always gets the s
 
 with_builtins(scenario) is the scenario with the built-in objects added (kubernetes
 Service, kube-dns Service, coredns Deployment, the ingress controller's when an Ingress
-asks for it): the supervisor keeps that one, so that live
-changes find them like any other object. plan_cluster plans it; neither changes its input.
+asks for it): the supervisor keeps that one, so that live changes find them like any other
+object. plan_cluster plans it; neither changes its input.
 """
 
 from __future__ import annotations
