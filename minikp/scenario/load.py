@@ -952,6 +952,10 @@ def _proxy_options(obj: _Obj, proxy) -> ProxyOptions:
     sync = _duration(obj, m, "syncPeriod", field, d.sync_period_s)
     m, field = where("minSyncPeriod")
     min_sync = _duration(obj, m, "minSyncPeriod", field, d.min_sync_period_s, lo=0.0)
+    if sync < min_sync:  # kube-proxy's validateKubeProxyIPTablesConfiguration refuses it
+        m, sync_field = where("syncPeriod")
+        raise obj.error(sync_field, f"{_show(sync)}: must be greater than or equal to {field} "
+                        f"({_show(min_sync)})", m, "syncPeriod" if "syncPeriod" in m else "minSyncPeriod")
     addrs = obj.strings(proxy, "nodePortAddresses", "spec.proxy.nodePortAddresses")
     for i, a in enumerate(addrs):
         if a != "primary":

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from minikp import clock as minikp_clock
 from minikp.errors import InputError, OperationError
 from minikp.nsenter import in_netns
 from minikp.proxy import conntrack
@@ -86,7 +87,7 @@ class IptablesProxier:
 
     def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S,
                  release: tuple[int, int] = parse_release(DEFAULT_RELEASE),
-                 options: ProxyOptions = DEFAULT_OPTIONS, clock=time.monotonic) -> None:
+                 options: ProxyOptions = DEFAULT_OPTIONS, clock=minikp_clock.now) -> None:
         self.netns_path = netns_path
         self.release = release  # the kube-proxy release modelled (conntrack cleanup, full syncs)
         self.options = options
