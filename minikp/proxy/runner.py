@@ -30,6 +30,7 @@ class BoundedFrequencyRunner:
         self.tokens, self._refilled = float(burst), now
         self.last_run = float("-inf")
         self.timer = now + max_interval  # when the timer fires next
+        self._retry: float | None = None
         self.waiting = False  # a run() was refused: fn runs when the timer fires
 
     def _accept(self, now: float) -> bool:
@@ -46,8 +47,10 @@ class BoundedFrequencyRunner:
     def _try_run(self) -> bool:
         now = self.clock()
         if self._accept(now):
-            self.last_run, self.timer, self.waiting = now, now + self.max_interval, False
-            self.fn()
+            self._retry, self.waiting = None, False
+            self.fn()  # may call retry_after
+            self.last_run = self.clock()  # as Go's: the timer restarts when fn returns
+            self.timer = min(self.last_run + self.max_interval, self._retry or float("inf"))
             return True
         self.timer = min(self.timer, self.last_run + self.min_interval)
         self.waiting = True
@@ -62,4 +65,6 @@ class BoundedFrequencyRunner:
         return self.clock() >= self.timer and self._try_run()
 
     def retry_after(self, interval: float) -> None:
-        self.timer = min(self.timer, self.clock() + interval)
+        at = self.clock() + interval
+        self._retry = min(self._retry or at, at)  # seen when fn returns, if fn called it
+        self.timer = min(self.timer, at)

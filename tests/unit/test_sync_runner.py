@@ -70,3 +70,18 @@ def test_tokens_refill_at_one_per_min_interval():
 def test_max_below_min_is_refused_as_the_go_constructor_does():
     with pytest.raises(ValueError):
         BoundedFrequencyRunner(lambda: None, 10.0, 5.0)
+
+
+def test_retry_asked_during_the_run_survives_the_timer_restart():
+    clock, runs = Clock(), []
+    r = None
+
+    def failing():
+        runs.append(clock.t)
+        r.retry_after(30.0)
+
+    r = BoundedFrequencyRunner(failing, 1.0, 3600.0, 2, clock)
+    r.run()
+    assert r.timer == clock.t + 30.0
+    clock.t += 30.0
+    assert r.tick() and len(runs) == 2

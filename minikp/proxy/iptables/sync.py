@@ -78,6 +78,7 @@ class IptablesProxier:
     (a minikp.proxy.base.Proxier)."""
 
     formats = ("iptables",)
+    RUNNER_MAX_INTERVAL_S = FULL_SYNC_PERIOD_S  # NewProxier passes time.Hour to the runner
     tables = ("filter", "nat", "mangle", "raw")
 
     @classmethod
