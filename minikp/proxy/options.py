@@ -6,6 +6,7 @@ applies the conntrack sysctls (minikp.proxy.sysctls)."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 DETECT_LOCAL_MODES = ("ClusterCIDR",)  # the others need node/interface data minikp lacks yet
@@ -36,3 +37,21 @@ class ProxyOptions:
 
 
 DEFAULT = ProxyOptions()
+
+
+def node_port_ips(addresses: tuple[str, ...], node_ip: str) -> list[str] | None:
+    """GetNodeIPs for nodePortAddresses: None = match every local address (unset); else the
+    node's addresses (lo, then its uplink) inside one of the CIDRs, "primary" = the node IP."""
+    if not addresses:
+        return None
+    ips = []
+    for ip in ("127.0.0.1", node_ip):
+        for cidr in addresses:
+            if (cidr == "primary" and ip == node_ip) or (cidr != "primary" and _contains(cidr, ip)):
+                ips.append(ip)
+                break
+    return ips
+
+
+def _contains(cidr: str, ip: str) -> bool:
+    return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
