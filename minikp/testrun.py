@@ -22,7 +22,6 @@ from minikp.errors import InputError
 
 STEP_KINDS = ("check", "delete", "scale", "apply", "wait", "exec", "rules", "conntrack", "proxy",
               "freeze", "thaw", "loss", "clock")
-SUPERVISOR_STEPS = ("delete", "scale", "apply", "proxy", "freeze", "thaw", "loss", "clock")
 PROXY_ACTIONS = ("pause", "resume", "kill", "restart", "fail-next-sync")
 
 
@@ -92,16 +91,12 @@ def _texts(v, where: str, field: str) -> tuple[str, ...]:
 
 def _seconds(v, where: str, field: str, lo: float = 0.0) -> float:
     """Seconds as a number or a Go duration (500ms, 30s, 1m, 1h)."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    if isinstance(v, str):
-        num = v.rstrip("mhs")
-        unit = v[len(num):]
-        try:
-            v = float(num) * units[unit]
-        except (KeyError, ValueError):
-            raise InputError(f"{v!r}: a duration such as 3600s, 1h or 250ms", file=where, field=field) from None
+    from minikp.scenario.load import go_seconds
+
+    v = go_seconds(v)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo:
-        raise InputError(f"{v!r}: a duration of at least {lo:g}s, e.g. 3600s or 1h", file=where, field=field)
+        raise InputError(f"{v!r}: a duration of at least {lo:g}s, such as 3600s, 1h or 250ms",
+                         file=where, field=field)
     return float(v)
 
 

@@ -110,9 +110,6 @@ def loss(sup, spec: dict) -> str:
     netem = [w for k in ("delay", "reorder") if spec.get(k) for w in
              ((k, f"{spec[k] * 1000:g}ms") if k == "delay" else (k, f"{spec[k]:g}%"))]
     for link in _links(path) if netem else []:
-        if "reorder" in spec and "delay" not in spec:
-            raise InputError("reorder needs a delay (netem reorders by sending some packets "
-                             "without it)", field="reorder")
         r = run_in(path, ["tc", "qdisc", "replace", "dev", link, "root", "netem", *netem])
         if r.returncode:
             raise OperationError(f"{where}: netem is not available in this kernel ({r.stderr.strip()}); "

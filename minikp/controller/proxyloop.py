@@ -137,6 +137,12 @@ class ProxyLoop:
             time.sleep(poll_s)
             self.tick()
 
+    def close(self) -> None:
+        """On shutdown: every proxier not already closed by a kill."""
+        for p in self.nodes.values():
+            if p.state != "killed":
+                p.proxier.close()
+
     def act(self, node: str, action: str) -> str:
         if node not in self.nodes:
             raise InputError(f'no node "{node}"; nodes: {", ".join(self.nodes)}', field="node")

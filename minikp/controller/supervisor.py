@@ -547,8 +547,7 @@ class Supervisor:
     def shutdown(self) -> None:
         if self.control:
             self.control.close()
-        for p in self.proxiers.values():
-            p.close()
+        self.proxy_loop.close()
         for d in self.dns.values():
             d.stop()
         for m in self.dns_metrics.values():
