@@ -9,6 +9,8 @@ steps do to it.
   changed (iptables: an hour, which 1.33's proxier makes a forced full sync).
 - wait_synced(): until no running node has a batched sync waiting; the supervisor answers a
   change only then, so the client's next request meets the rules that change made.
+- the first sync of the process sets kube-proxy's conntrack sysctls (spec.proxy.conntrack)
+  in the node's namespace, in every proxy mode, as cmd/kube-proxy does before any proxier runs.
 - pause/resume (a stopped process: changes wait, the next sync sees them all), kill (rules
   stay in the kernel, nothing updates them), restart (a new proxier: its first sync is a
   full one, as a new kube-proxy's is), fail_next_sync (the next sync fails: retried
@@ -20,6 +22,7 @@ from __future__ import annotations
 import time
 
 from minikp.errors import InputError
+from minikp.proxy import sysctls
 from minikp.proxy.runner import BoundedFrequencyRunner
 
 ACTIONS = ("pause", "resume", "kill", "restart", "fail-next-sync")
@@ -42,6 +45,7 @@ class NodeProxy:
         self.reason = ""
         self.proxier = make()
         self.runner = self._runner()
+        self.sysctls_set = False
 
     def _runner(self) -> BoundedFrequencyRunner:
         return BoundedFrequencyRunner(self._sync, self.options.min_sync_period_s,
@@ -71,6 +75,10 @@ class NodeProxy:
                 if hasattr(self.proxier, "need_full"):
                     self.proxier.need_full = True  # a failed sync loses partial-sync state
                 raise RuntimeError("failed on purpose (fail-next-sync)")
+            path = getattr(self.proxier, "netns_path", None)
+            if not self.sysctls_set and path:  # kube-proxy's conntrack settings, once, any mode
+                sysctls.apply(path, self.options.conntrack)
+                self.sysctls_set = True
             r = self.proxier.sync(self.snapshot())
         except Exception as e:  # noqa: BLE001 - kube-proxy logs it and retries
             self.runner.retry_after(self.options.sync_period_s)

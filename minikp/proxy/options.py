@@ -1,8 +1,9 @@
 """kube-proxy's configuration options minikp models (KubeProxyConfiguration, v1alpha1
 spellings in the Cluster document's spec.proxy), with kube-proxy's defaults.
 
-Pure data: the loader fills it (minikp.scenario.load), the proxier renders from it and
-applies the conntrack sysctls (minikp.proxy.sysctls)."""
+Pure data: the loader fills it (minikp.scenario.load), the proxier renders from it, each
+node's kube-proxy loop (minikp.controller.proxyloop) applies the conntrack sysctls
+(minikp.proxy.sysctls) and times its syncs by it."""
 
 from __future__ import annotations
 

@@ -402,8 +402,9 @@ def test_conntrack_timeouts_set_in_the_node_namespace_only(netns):
 
 
 def test_conntrack_options_set_in_the_node_namespace_only(netns):
-    """spec.proxy.conntrack timeouts are written once, by the first sync, in the node's
-    namespace; the host's values stay as they were."""
+    """spec.proxy.conntrack timeouts are written once, by the node's kube-proxy's first sync,
+    in the node's namespace; the host's values stay as they were."""
+    from minikp.controller.proxyloop import NodeProxy
     from minikp.proxy.options import ConntrackOptions, ProxyOptions
 
     def read(name, path=None):
@@ -414,7 +415,9 @@ def test_conntrack_options_set_in_the_node_namespace_only(netns):
     host_before = read("nf_conntrack_udp_timeout")
     opts = ProxyOptions(conntrack=ConntrackOptions(udp_timeout_s=host_before + 7,
                                                    tcp_close_wait_timeout_s=1234))
-    IptablesProxier(netns, "legacy", options=opts).sync(RICH)
+    proxy = NodeProxy("n", lambda: IptablesProxier(netns, "legacy"), lambda: RICH,
+                      lambda *a, **k: None, opts)
+    proxy.request("start")
     assert read("nf_conntrack_udp_timeout", netns) == host_before + 7
     assert read("nf_conntrack_tcp_timeout_close_wait", netns) == 1234
     assert read("nf_conntrack_udp_timeout") == host_before

@@ -65,3 +65,13 @@ def test_nftables_mode_takes_masquerade_all_and_node_port_addresses():
     assert NftablesProxier.from_config("/nonexistent", other).options(snap).nodeport_ips == ()
     plain = NftablesProxier.from_config("/nonexistent", SimpleNamespace(service_subnet="10.96.0.0/16")).options(snap)
     assert not plain.masquerade_all and plain.nodeport_ips == ("192.168.0.2",)  # "primary" by default
+
+
+def test_ipvs_mode_takes_masquerade_all():
+    from types import SimpleNamespace
+
+    from minikp.proxy.ipvs.proxier import IpvsProxier
+
+    config = SimpleNamespace(iptables_backend="legacy", proxy_options=ProxyOptions(masquerade_all=True))
+    assert IpvsProxier.from_config("/nonexistent", config).masquerade_all
+    assert not IpvsProxier.from_config("/nonexistent", SimpleNamespace(iptables_backend="legacy")).masquerade_all
