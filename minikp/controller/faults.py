@@ -15,9 +15,6 @@ Each op takes the step's spec (already checked by minikp.testrun) and returns a 
 
 from __future__ import annotations
 
-import os
-import signal
-
 from minikp import clock as minikp_clock
 from minikp.errors import InputError, OperationError
 from minikp.nsenter import run_in
@@ -41,37 +38,30 @@ def clock(sup, spec: dict) -> str:
     return f"clock +{spec['advance']:g}s"
 
 
-def _pod(sup, spec: dict):
+def _record(sup, spec: dict):
     key = f"{spec.get('namespace', 'default')}/{spec['pod']}"
-    pod = next((p for p in sup.plan.pods if f"{p.namespace}/{p.name}" == key), None)
-    if pod is None:
+    rec = sup.records.get(key)
+    if rec is None:
         raise InputError(f'no pod "{key}"', field="pod")
-    return key, pod
+    return rec
 
 
-def _signal_pod(sup, spec: dict, sig: int, frozen: bool) -> str:
-    key, pod = _pod(sup, spec)
-    procs = [p for p in (sup.commands.get(key), getattr(sup.dns.get(key), "proc", None)) if p]
-    for proc in procs:
-        if proc.poll() is None:
-            try:  # its own session: the whole group (a shell's children too)
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                os.kill(proc.pid, sig)
-    for c in pod.template.containers:
-        sup.workloads.freeze(f"{key}/{c.name}", frozen)
+def _freeze(sup, spec: dict, frozen: bool) -> str:
+    rec = _record(sup, spec)
+    if rec.workloads is not None:
+        rec.workloads.freeze(frozen)
     sup.events.emit("PodFrozen" if frozen else "PodThawed",
-                    f"pod {key}: workload {'stopped (SIGSTOP)' if frozen else 'continued (SIGCONT)'}",
-                    pod=key)
-    return f"{key} {'frozen' if frozen else 'thawed'}"
+                    f"pod {rec.key}: workload {'stopped (SIGSTOP)' if frozen else 'continued (SIGCONT)'}",
+                    pod=rec.key)
+    return f"{rec.key} {'frozen' if frozen else 'thawed'}"
 
 
 def freeze(sup, spec: dict) -> str:
-    return _signal_pod(sup, spec, signal.SIGSTOP, True)
+    return _freeze(sup, spec, True)
 
 
 def thaw(sup, spec: dict) -> str:
-    return _signal_pod(sup, spec, signal.SIGCONT, False)
+    return _freeze(sup, spec, False)
 
 
 def _loss_rules(percent: float, node: bool) -> list[list[str]]:
@@ -95,8 +85,8 @@ def loss(sup, spec: dict) -> str:
             raise InputError(f'no node "{spec["node"]}"', field="node")
         path, where = sup.fabric.node_path(spec["node"]), f"node/{spec['node']}"
     else:
-        key, _ = _pod(sup, spec)
-        path, where = sup.netns[key], f"pod/{key}"
+        rec = _record(sup, spec)
+        path, where = rec.netns, f"pod/{rec.key}"
     # the iptables the proxy writes with, where it has one (no mix of legacy and nft rules)
     ipt = next(iter(sup.proxiers.values())).shell_commands().get("iptables", "iptables")
     for rule in _loss.pop(path, []):
