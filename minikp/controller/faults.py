@@ -83,7 +83,7 @@ def loss(sup, spec: dict) -> str:
     if node:
         if spec["node"] not in sup.proxy_loop.nodes:
             raise InputError(f'no node "{spec["node"]}"', field="node")
-        path, where = sup.fabric.node_path(spec["node"]), f"node/{spec['node']}"
+        path, where = sup.edge.node_path(spec["node"]), f"node/{spec['node']}"
     else:
         rec = _record(sup, spec)
         path, where = rec.netns, f"pod/{rec.key}"
