@@ -3,10 +3,10 @@ start and stop a cluster's supervisor, read its state, call its control socket, 
 events, run probes from inside its hosts, and read a node's proxy rules. No printing here;
 errors are InputError (bad input) or OperationError (a failed operation).
 
-Clusters:    load_checked (check_scenario: its warnings), take_lock_for_up, release_lock, start_cluster, run_cluster,
-             remove_cluster, clusters
+Clusters:    load_checked (check_scenario: its warnings only), take_lock_for_up,
+             release_lock, start_cluster, run_cluster, remove_cluster, clusters
 State:       read_state, objects, find_host, watch_state
-Control:     load_files (check_files: their warnings), apply, delete, scale, events, watch_events
+Control:     load_files (check_files: their warnings only), apply, delete, scale, events, watch_events
 Traffic:     curl_target, probe, trace;  proxy rules: node_proxier, watch_rules
 Pods:        exec_in (`kubectl exec` into a pod's or client's sandbox), is_sandbox_init
 Nodes:       node_overlays (what a node's shell must see: its proxy's iptables backend)

@@ -63,7 +63,8 @@ def delete(live: LiveCluster, spec) -> str:
         live.stop_pods([pod], "deleted")
         workload = live.objects.workload(pod.owner_kind, pod.namespace, pod.owner_name)
         if workload is not None and workload.kind != "Pod":  # its ReplicaSet replaces it
-            live.start_pods(live.objects.allocator.plan_pods(workload, count=1), f"replacing {pod.name}")
+            live.start_pods(live.objects.allocator.plan_pods(workload, count=1),
+                            f"replacing {pod.name}")
         else:
             live.resync(f"pod {pod.name} deleted")
         return f'pod "{pod.name}" deleted'
