@@ -54,3 +54,18 @@ def test_rebuilt_but_equal_objects_are_not_changes():
     rebuilt = tuple(replace(sp) for sp in a)
     rebuilt = rebuilt[:1] + (replace(a[1], port=81),) + rebuilt[2:]
     assert [(k[1], new.port) for k, _, new in idx.update(rebuilt)] == [("s1", 81)]
+
+
+def test_differing_positions_shared_and_rebuilt():
+    from minikp.proxy.portindex import _differing
+    a = ports(300)
+    b = list(a)
+    for i in (0, 17, 18, 150, 299):
+        b[i] = replace(a[i], port=99)
+    assert _differing(a, tuple(b)) == [0, 17, 18, 150, 299]
+    c = list(a)
+    c[200] = replace(a[200], port=99)
+    assert _differing(a, tuple(c)) == [200]  # shared objects: the halving path
+    rebuilt = tuple(replace(sp) for sp in a)
+    assert _differing(a, rebuilt) == list(range(300))  # rebuilt: every position, compared by value later
+    assert _differing((), ()) == []
