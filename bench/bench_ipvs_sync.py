@@ -38,8 +38,8 @@ from minikp.proxy.ipvs.proxier import IpvsProxier  # noqa: E402
 
 
 class Netns:
-    def __init__(self):
-        self.name = f"minikp-bench-ipvs-{uuid.uuid4().hex[:8]}"
+    def __init__(self, tag: str = "ipvs"):
+        self.name = f"minikp-bench-{tag}-{uuid.uuid4().hex[:8]}"
         self.path = f"/run/netns/{self.name}"
 
     def __enter__(self):
@@ -126,13 +126,16 @@ def report(rows: list[dict], info: dict, where: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(sizes, repeats) -> None:
-    print(json.dumps({"kernel": platform.release(), "python": platform.python_version()}), flush=True)
+def measure(sizes, repeats) -> tuple[dict, list[dict]]:
+    info = {"kernel": platform.release(), "python": platform.python_version()}
+    print(json.dumps(info), flush=True)
+    rows = []
     for n in sizes:
         t = time.monotonic()
-        row = bench(n, repeats)
-        row["wall_s"] = time.monotonic() - t
-        print("RESULT " + json.dumps(row), flush=True)
+        rows.append(bench(n, repeats))
+        rows[-1]["wall_s"] = time.monotonic() - t
+        print("RESULT " + json.dumps(rows[-1]), flush=True)
+    return info, rows
 
 
 def main() -> None:
@@ -156,15 +159,21 @@ def main() -> None:
         return
     sys.path.insert(0, os.path.join(ROOT, "tests", "vm"))
     import tier
-    if args.measure_only or tier.host_has_ipvs():
+    if args.measure_only:
         measure(args.sizes, args.repeats)
         return
-    os.environ.setdefault("MEM", "2048")
-    res = tier.run(script=os.path.abspath(__file__), timeout_s=1800,
-                   args=("--measure-only", "--repeats", str(args.repeats), "--sizes", *map(str, args.sizes)))
-    print(res.console)
-    info = next((json.loads(l) for l in res.console.splitlines() if l.startswith('{"kernel"')), {})
-    rows = [json.loads(l[len("RESULT "):]) for l in res.console.splitlines() if l.startswith("RESULT ")]
+    rc = 0
+    if tier.host_has_ipvs():
+        where = "on this host"
+        info, rows = measure(args.sizes, args.repeats)
+    else:
+        os.environ.setdefault("MEM", "2048")
+        res = tier.run(script=os.path.abspath(__file__), timeout_s=1800,
+                       args=("--measure-only", "--repeats", str(args.repeats), "--sizes", *map(str, args.sizes)))
+        print(res.console)
+        rc = res.rc
+        info = next((json.loads(l) for l in res.console.splitlines() if l.startswith('{"kernel"')), {})
+        rows = [json.loads(l[len("RESULT "):]) for l in res.console.splitlines() if l.startswith("RESULT ")]
     text = report(rows, info, where)
     if args.json:
         with open(args.json, "w") as fh:
@@ -173,7 +182,7 @@ def main() -> None:
         with open(args.out, "w") as fh:
             fh.write(text)
     print(text)
-    sys.exit(res.rc)
+    sys.exit(rc)
 
 
 if __name__ == "__main__":
