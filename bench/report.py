@@ -158,7 +158,10 @@ def _t(v):
 
 
 def _ratio(a, b):
-    return f"{a / b:.2f}×" if a and b else "–"
+    """a over b: "0.86×", or "1/800" when tiny."""
+    if not (a and b):
+        return "–"
+    return f"{a / b:.2f}×" if a / b >= 0.01 else f"1/{b / a:.0f}"
 
 
 def sync_modes(res):
