@@ -81,13 +81,14 @@ def bench(n: int, repeats: int) -> dict:
                 if mode == "ipvs":
                     row["ipvs_partial_ops"] = res.ops
             row[f"{mode}_partial_s"] = statistics.median(partial)
+            row[f"{mode}_partial_runs"] = partial
             if mode == "ipvs":
                 proxier.close()
         print(json.dumps({k: v for k, v in row.items()}), flush=True)
     return row
 
 
-def report(rows: list[dict], info: dict, where: str) -> str:
+def report(rows: list[dict], info: dict, where: str, note: str = "") -> str:
     lines = [
         "# ipvs proxy sync benchmark",
         "",
@@ -123,6 +124,12 @@ def report(rows: list[dict], info: dict, where: str) -> str:
                   "(tuple comparisons in C that pass the unchanged, shared ServicePortInfo objects), so the Python",
                   "part no longer grows with the number of services. A snapshot producer that rebuilds every",
                   "object pays one comparison per port instead."]
+    spread = [f"{r['services']}: ipvs {', '.join(f(v) for v in r['ipvs_partial_runs'])}; iptables "
+              f"{', '.join(f(v) for v in r['iptables_partial_runs'])}" for r in rows if r.get("ipvs_partial_runs")]
+    if spread:
+        lines += ["", "Every partial sync measured (the noise): " + "; ".join(spread) + "."]
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
@@ -146,12 +153,13 @@ def main() -> None:
     ap.add_argument("--measure-only", action="store_true", help="print JSON rows only (what the VM runs)")
     ap.add_argument("--json", help="also write {info, rows} here (bench/run_all.py keeps them in results.json)")
     ap.add_argument("--from-json", help="re-render --out from a --json file, measuring nothing")
+    ap.add_argument("--note", default="", help="a paragraph added to the report (what the machine was doing)")
     args = ap.parse_args()
     where = "inside the VM tier (qemu TCG, 1 vCPU: Python runs ~20-40x slower than on the host)"
     if args.from_json:
         with open(args.from_json) as fh:
             data = json.load(fh)
-        text = report(data["rows"], data["info"], data.get("where", where))
+        text = report(data["rows"], data["info"], data.get("where", where), args.note or data.get("note", ""))
         if args.out:
             with open(args.out, "w") as fh:
                 fh.write(text)
@@ -174,10 +182,10 @@ def main() -> None:
         rc = res.rc
         info = next((json.loads(l) for l in res.console.splitlines() if l.startswith('{"kernel"')), {})
         rows = [json.loads(l[len("RESULT "):]) for l in res.console.splitlines() if l.startswith("RESULT ")]
-    text = report(rows, info, where)
+    text = report(rows, info, where, args.note)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"info": info, "rows": rows, "where": where}, fh, indent=1)
+            json.dump({"info": info, "rows": rows, "where": where, "note": args.note}, fh, indent=1)
     if args.out:
         with open(args.out, "w") as fh:
             fh.write(text)
