@@ -97,3 +97,14 @@ def test_get_dests_request_and_reply():
             ("IPVS_DEST_ATTR_ACTIVE_CONNS", active), ("IPVS_DEST_ATTR_INACT_CONNS", inactive)]})]
         replies.append(pyroute2_bytes(r, 5, FAMILY, 2))
     assert wire.parse_dests(replies) == [("10.244.1.2", 9376, 1, 2, 3), ("10.244.2.3", 53, 0, 0, 7)]
+
+
+def test_ipset_del():
+    from pyroute2.netlink.nfnetlink.ipset import IPSET_CMD_DEL
+    m = ipset_msg()
+    m["nfgen_family"] = 2
+    m["attrs"] = [["IPSET_ATTR_PROTOCOL", 7], ["IPSET_ATTR_SETNAME", "KUBE-LOOP-BACK"],
+                  ["IPSET_ATTR_DATA", {"attrs": ipset_data("hash:ip,port,ip", "10.244.1.2,tcp:80,10.244.1.2")}]]
+    want = pyroute2_bytes(m, 6, IPSET_CMD_DEL | (NFNL_SUBSYS_IPSET << 8), wire.NLM_F_REQUEST | wire.NLM_F_ACK)
+    assert wire.ipset_add_msg(6, 7, "KUBE-LOOP-BACK", "hash:ip,port,ip", "10.244.1.2,tcp:80,10.244.1.2",
+                              cmd=wire.IPSET_CMD_DEL) == want

@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute, IPVS, IPVSDest, IPVSService
-from pyroute2.ipset import IPSet, PortEntry
+from pyroute2.ipset import IPSet
 from pyroute2.netlink import NETLINK_GENERIC, NETLINK_NETFILTER, NETLINK_ROUTE
 from pyroute2.netlink.exceptions import NetlinkError
 
@@ -81,20 +81,7 @@ def drained(rs: KernelRS, protocol: str) -> bool:
     return protocol != "TCP" or rs.active + rs.inactive == 0
 
 
-# --- ipset entry encoding ------------------------------------------------------------------
-
-def _entry_args(set_type: str, entry: str):
-    """An Entry.String() form -> pyroute2's (entry, etype)."""
-    if set_type == BITMAP_PORT:
-        return int(entry), "port"
-    parts = entry.split(",")
-    kind = set_type.split(":", 1)[1]  # ip | ip,port | ip,port,ip | ip,port,net
-    if kind == "ip":
-        return parts[0], "ip"
-    proto, port = parts[1].split(":")
-    values = [parts[0], PortEntry(int(port), _L4[proto])] + parts[2:]
-    return tuple(values), kind
-
+# --- ipset members as the kernel lists them ------------------------------------------------
 
 def _ip_of(nla) -> str:
     return nla.get_attr("IPSET_ATTR_IPADDR_IPV4") or nla.get_attr("IPSET_ATTR_IPADDR_IPV6")
@@ -302,13 +289,12 @@ class IpvsKernel:
                 out.update(entry_string(set_type, d) for d in adt.get_attrs("IPSET_ATTR_DATA"))
         return out
 
-    def delete_entry(self, name: str, set_type: str, entry: str) -> None:
-        value, etype = _entry_args(set_type, entry)
-        try:
-            self.ipset.delete(name, value, etype=etype, exclusive=False)
-        except NetlinkError as e:
-            if e.code != IPSET_ERR_NOT_EXIST:
-                raise
+    def delete_entries(self, items: list[tuple[str, str, str]]) -> list[tuple[object, int]]:
+        """(set name, set type, entry): `ipset del`, one that is not there tolerated."""
+        version = self.ipset._proto_version
+        return self._batches[NETLINK_NETFILTER].run(
+            [((lambda seq, it=it: wire.ipset_add_msg(seq, version, *it, cmd=wire.IPSET_CMD_DEL)), it)
+             for it in items], tolerate={IPSET_ERR_NOT_EXIST})
 
 
 

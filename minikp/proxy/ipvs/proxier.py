@@ -284,8 +284,8 @@ class IpvsProxier:
         for name, entry in add:
             self._entries[name].add(entry)
             ops.append(f"ipset add {name} {entry}")
+        _check(self.kernel.delete_entries([(n, _SET_TYPE[n], e) for n, e in remove]), "ipset del")
         for name, entry in remove:
-            self.kernel.delete_entry(name, _SET_TYPE[name], entry)
             self._entries[name].discard(entry)
             ops.append(f"ipset del {name} {entry}")
 

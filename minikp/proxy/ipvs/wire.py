@@ -13,8 +13,8 @@ included), as tests/unit/test_rtnl.py does for minikp.fabric.rtnl.
   and delete: one request on the batch socket instead of pyroute2's ~10 ms per call there);
 - ipvs_get_dests_msg(seq, family_id, key) and parse_dests(replies): the real servers of one
   virtual server with their connection counts (what graceful termination asks each time);
-- ipset_add_msg(seq, protocol_version, set_name, set_type, entry): IPSET_CMD_ADD of an
-  Entry.String() form, without NLM_F_EXCL (`ipset add -exist`).
+- ipset_add_msg(seq, protocol_version, set_name, set_type, entry, cmd=): IPSET_CMD_ADD of an
+  Entry.String() form, without NLM_F_EXCL (`ipset add -exist`); IPSET_CMD_DEL the same way.
 IPv4 only.
 """
 
@@ -35,7 +35,7 @@ IPVS_CMD_ATTR_SERVICE, IPVS_CMD_ATTR_DEST = 1, 2
 SVC_AF, SVC_PROTOCOL, SVC_ADDR, SVC_PORT, SVC_SCHED, SVC_FLAGS, SVC_TIMEOUT, SVC_NETMASK = 1, 2, 3, 4, 6, 7, 8, 9
 (DEST_ADDR, DEST_PORT, DEST_FWD, DEST_WEIGHT, DEST_U_THRESH, DEST_L_THRESH, DEST_ACTIVE, DEST_INACTIVE,
  DEST_AF, DEST_TUN_TYPE, DEST_TUN_PORT, DEST_TUN_FLAGS) = 1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 14, 15
-IPSET_CMD_ADD, NFNL_SUBSYS_IPSET = 9, 6
+IPSET_CMD_ADD, IPSET_CMD_DEL, NFNL_SUBSYS_IPSET = 9, 10, 6
 IPSET_PROTOCOL, IPSET_SETNAME, IPSET_DATA = 1, 2, 7
 IPSET_IP, IPSET_PORT, IPSET_PROTO, IPSET_IP2, IPSET_CIDR2, IPSET_IPADDR_IPV4 = 1, 4, 7, 20, 21, 1
 PROTO = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP, "SCTP": 132,
@@ -133,7 +133,8 @@ def _ipset_ip(kind: int, ip: str) -> bytes:
     return _attr(kind | NLA_F_NESTED, _attr(IPSET_IPADDR_IPV4 | NLA_F_NET_BYTEORDER, socket.inet_aton(ip)))
 
 
-def ipset_add_msg(seq: int, version: int, set_name: str, set_type: str, entry: str) -> bytes:
+def ipset_add_msg(seq: int, version: int, set_name: str, set_type: str, entry: str,
+                  cmd: int = IPSET_CMD_ADD) -> bytes:
     if set_type == BITMAP_PORT:
         data = _attr(IPSET_PORT | NLA_F_NET_BYTEORDER, struct.pack(">H", int(entry)))
     else:
@@ -150,4 +151,4 @@ def ipset_add_msg(seq: int, version: int, set_name: str, set_type: str, entry: s
                 data += _attr(IPSET_CIDR2 | NLA_F_NET_BYTEORDER, struct.pack("B", int(cidr)))
     body = (struct.pack("=BBH", socket.AF_INET, 0, 0) + _u8(IPSET_PROTOCOL, version)
             + _attr(IPSET_SETNAME, set_name.encode() + b"\0") + _attr(IPSET_DATA | NLA_F_NESTED, data))
-    return _message(IPSET_CMD_ADD | (NFNL_SUBSYS_IPSET << 8), NLM_F_REQUEST | NLM_F_ACK, seq, body)
+    return _message(cmd | (NFNL_SUBSYS_IPSET << 8), NLM_F_REQUEST | NLM_F_ACK, seq, body)
