@@ -15,7 +15,8 @@ Where minikp differs, for speed and not in effect: kube-proxy re-reads every vir
 server from the kernel and rewrites every set on every sync (it has no partial syncs). Here a
 full sync (the first, after a failure or after `flushed()`) reads the kernel (servers, set
 members, kube-ipvs0 and the node's addresses) and reconciles everything; later syncs
-recompute only the service ports whose ServicePortInfo changed (desired.Desired), touch only
+recompute only the service ports whose ServicePortInfo changed (found by proxy.portindex
+without a Python pass over all of them; desired.Desired sums the shares), touch only
 their virtual/real servers, set entries and addresses, and skip the restore when its text is
 unchanged. A change of the node's own addresses is seen at the next full sync.
 
@@ -54,7 +55,7 @@ from minikp.proxy.ipvs.desired import Delta, Desired
 from minikp.proxy.paths import Branch, Frontend, PortPath
 from minikp.proxy.portindex import PortIndex
 from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
-from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
+from minikp.proxy.snapshot import ProxySnapshot
 
 _SET_TYPE = {name: typ for name, typ, _ in rd.SET_INFO}
 
