@@ -122,8 +122,10 @@ def report(rows: list[dict], info: dict, where: str, note: str = "") -> str:
                   "Its kernel part is a few netlink requests on one socket (the real server's connection counts, its",
                   "delete or add) and no table rewrite; the changed service port is found by minikp.proxy.portindex",
                   "(tuple comparisons in C that pass the unchanged, shared ServicePortInfo objects), so the Python",
-                  "part no longer grows with the number of services. A snapshot producer that rebuilds every",
-                  "object pays one comparison per port instead."]
+                  "part no longer grows with the number of services. This benchmark's snapshots share the unchanged",
+                  "objects; a running cluster's controller (minikp/controller/snapshots.py) still builds every",
+                  "ServicePortInfo anew, and then each port is compared by value, one Python call per port: sharing",
+                  "them there is what is left for a cluster to get the same figure."]
     spread = [f"{r['services']}: ipvs {', '.join(f(v) for v in r['ipvs_partial_runs'])}; iptables "
               f"{', '.join(f(v) for v in r['iptables_partial_runs'])}" for r in rows if r.get("ipvs_partial_runs")]
     if spread:
