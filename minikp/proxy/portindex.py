@@ -61,6 +61,15 @@ class PortIndex:
         self._services = services
         return [(k, old.get(k), self.ports.get(k)) for k in old.keys() | self.ports.keys()]
 
+    def _by_key(self, services: tuple[ServicePortInfo, ...]) -> list[Change]:
+        old, self.ports = self.ports, {self.key(sp): sp for sp in services}
+        out = []
+        for k in old.keys() | self.ports.keys():
+            was, new = old.get(k), self.ports.get(k)
+            if was is not new and was != new:
+                out.append((k, was, new))
+        return out
+
     def update(self, services: tuple[ServicePortInfo, ...]) -> list[Change]:
         prev = self._services
         if services is prev:
@@ -73,6 +82,8 @@ class PortIndex:
             gone = [before[i] for i in before.keys() - now.keys()]
             came = [now[i] for i in now.keys() - before.keys()]
         self._services = services
+        if len(came) > len(services) // 2:  # mostly rebuilt objects: one pass by key is cheaper
+            return self._by_key(services)
         was: dict[Hashable, ServicePortInfo | None] = {}
         for sp in gone:
             k = self.key(sp)

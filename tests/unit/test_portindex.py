@@ -69,3 +69,12 @@ def test_differing_positions_shared_and_rebuilt():
     rebuilt = tuple(replace(sp) for sp in a)
     assert _differing(a, rebuilt) == list(range(300))  # rebuilt: every position, compared by value later
     assert _differing((), ()) == []
+
+
+def test_mostly_rebuilt_snapshot_takes_the_by_key_pass():
+    idx = PortIndex(key)
+    a = ports(10)
+    idx.reset(a)
+    b = tuple(replace(sp) for sp in a[1:]) + (replace(a[0], port=81),)  # reordered, all rebuilt
+    assert [(k[1], new.port) for k, _, new in idx.update(b)] == [("s0", 81)]
+    assert idx.update(b[:-1]) == [(key(a[0]), b[-1], None)]
