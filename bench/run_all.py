@@ -27,7 +27,7 @@ IPTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-iptables.md")
 NFTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-nftables.md")
 IPVS_DOC = os.path.join(REPO, "docs", "benchmarks-ipvs.md")
 FIGURES = os.path.join(REPO, "docs", "figures")
-DATAPATH_MODES = ("nftables", "userspace")  # besides iptables (the main datapath run); ipvs: no IPVS here
+DATAPATH_MODES = ("iptables", "nftables", "userspace")  # ipvs: no IPVS in this kernel
 
 
 def fabric_floor(pods):
@@ -54,10 +54,10 @@ def proxy_sync(cap):
         return json.load(f)
 
 
-def nftables_sync():
+def nftables_sync(repeats=3):
     """bench_nftables_sync.py writes docs/benchmarks-nftables.md (copied into the report)."""
     out = os.path.join(tempfile.mkdtemp(prefix="minikp-bench-"), "nft-sync.json")
-    subprocess.run([PY, os.path.join(REPO, "bench", "bench_nftables_sync.py"), "--repeats", "3",
+    subprocess.run([PY, os.path.join(REPO, "bench", "bench_nftables_sync.py"), "--repeats", str(repeats),
                     "--out", NFTABLES_DOC, "--json", out], cwd=REPO, check=True, timeout=3600)
     with open(out) as f:
         return json.load(f)
@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--skip-sync", action="store_true")
     ap.add_argument("--skip-nftables-sync", action="store_true")
     ap.add_argument("--skip-validation", action="store_true")
+    ap.add_argument("--sync-repeats", type=int, default=3, help="runs of each nftables/userspace sync step")
     ap.add_argument("--sync-cap", type=float, default=60.0,
                     help="seconds any one iptables step may take (nft at 10,000 services does not finish)")
     ap.add_argument("--skip-ipvs-sync", action="store_true")
@@ -130,6 +131,8 @@ def main():
             from datapath import bench_datapath
             res["datapath_modes"] = {}
             for mode in DATAPATH_MODES:
+                if mode == "iptables" and not a.skip_datapath:
+                    continue  # the main datapath run above is iptables mode's
                 log(f"bench: datapath in {mode} mode (wrk)")
                 res["datapath_modes"][mode] = bench_datapath(
                     seconds=a.datapath_seconds, rounds=a.datapath_rounds, log=log, proxy_mode=mode,
@@ -158,10 +161,10 @@ def main():
                 res["ipvs_sync"] = json_of("bench_ipvs_sync.py", "--out", IPVS_DOC)
         if not a.skip_userspace_sync:
             log("bench: userspace proxy sync (1,000 and 10,000 services x 5 endpoints)")
-            res["userspace_sync"] = json_of("bench_userspace_sync.py")
+            res["userspace_sync"] = json_of("bench_userspace_sync.py", "--repeats", str(a.sync_repeats))
         if not a.skip_nftables_sync:
             log("bench: nftables proxy sync (1,000 and 10,000 services x 5 endpoints)")
-            res["nftables_sync"] = nftables_sync()
+            res["nftables_sync"] = nftables_sync(a.sync_repeats)
         with open(RESULTS, "w") as f:
             json.dump(res, f, indent=1, default=str)
     res["notes_md"] = read_optional(NOTES)
