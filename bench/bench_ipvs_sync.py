@@ -57,7 +57,7 @@ def changes(snap):
     return first, fewer
 
 
-def bench(n: int, repeats: int) -> dict:
+def bench(n: int, repeats: int, ipvs_partials: int = 0) -> dict:
     snap = snapshot(n)
     first, fewer = changes(snap)
     row = {"services": n, "endpoints": 5 * n, "runs": repeats}
@@ -74,7 +74,7 @@ def bench(n: int, repeats: int) -> dict:
             proxier = make(path)
             row[f"{mode}_full_s"] = proxier.sync(snap).duration_s
             partial = []
-            for k in range(repeats):
+            for k in range(ipvs_partials or repeats if mode == "ipvs" else repeats):
                 res = proxier.sync(fewer if k % 2 == 0 else snap)
                 assert not res.full
                 partial.append(res.duration_s)
@@ -94,7 +94,8 @@ def report(rows: list[dict], info: dict, where: str, note: str = "") -> str:
         "",
         f"`bench/bench_ipvs_sync.py`, {where}: kernel {info.get('kernel')}, Python {info.get('python')}. "
         "N ClusterIP services x 5 endpoints in one node namespace; seconds; partial syncs are the median of "
-        f"{rows[0]['runs'] if rows else '?'} (one endpoint of one service removed, then back).",
+        f"{len(rows[0].get('ipvs_partial_runs', ())) or (rows[0]['runs'] if rows else '?')} (ipvs) and "
+        f"{rows[0]['runs'] if rows else '?'} (iptables) runs (one endpoint of one service removed, then back).",
         "",
         "* render: the whole wanted ipvs state at once (pure Python, cold caches);",
         "* ipvs full sync: a fresh node: chains and jumps, kube-ipvs0, 17 sets, N virtual servers, 5N real",
@@ -135,13 +136,13 @@ def report(rows: list[dict], info: dict, where: str, note: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(sizes, repeats) -> tuple[dict, list[dict]]:
+def measure(sizes, repeats, ipvs_partials=0) -> tuple[dict, list[dict]]:
     info = {"kernel": platform.release(), "python": platform.python_version()}
     print(json.dumps(info), flush=True)
     rows = []
     for n in sizes:
         t = time.monotonic()
-        rows.append(bench(n, repeats))
+        rows.append(bench(n, repeats, ipvs_partials))
         rows[-1]["wall_s"] = time.monotonic() - t
         print("RESULT " + json.dumps(rows[-1]), flush=True)
     return info, rows
@@ -151,6 +152,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--ipvs-partials", type=int, default=0,
+                    help="ipvs one-endpoint changes to time (default: --repeats; they are cheap, the host noisy)")
     ap.add_argument("--out", help="write the markdown report here")
     ap.add_argument("--measure-only", action="store_true", help="print JSON rows only (what the VM runs)")
     ap.add_argument("--json", help="also write {info, rows} here (bench/run_all.py keeps them in results.json)")
@@ -170,16 +173,17 @@ def main() -> None:
     sys.path.insert(0, os.path.join(ROOT, "tests", "vm"))
     import tier
     if args.measure_only:
-        measure(args.sizes, args.repeats)
+        measure(args.sizes, args.repeats, args.ipvs_partials)
         return
     rc = 0
     if tier.host_has_ipvs():
         where = "on this host"
-        info, rows = measure(args.sizes, args.repeats)
+        info, rows = measure(args.sizes, args.repeats, args.ipvs_partials)
     else:
         os.environ.setdefault("MEM", "2048")
         res = tier.run(script=os.path.abspath(__file__), timeout_s=1800,
-                       args=("--measure-only", "--repeats", str(args.repeats), "--sizes", *map(str, args.sizes)))
+                       args=("--measure-only", "--repeats", str(args.repeats), "--ipvs-partials",
+                             str(args.ipvs_partials), "--sizes", *map(str, args.sizes)))
         print(res.console)
         rc = res.rc
         info = next((json.loads(l) for l in res.console.splitlines() if l.startswith('{"kernel"')), {})
