@@ -109,7 +109,7 @@ def report(rows: list[dict], info: dict, where: str, note: str = "") -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     f = lambda v: "—" if v is None else (f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s")  # noqa: E731
-    ratio = lambda a, b: f"{a / b:.2f}×" if a and b else "—"  # noqa: E731
+    ratio = lambda a, b: "—" if not (a and b) else f"{a / b:.2f}×" if a / b >= 0.01 else f"1/{b / a:.0f}"  # noqa: E731
     for r in rows:
         lines.append(f"| {r['services']} | {f(r.get('render_s'))} | {f(r.get('ipvs_full_s'))} | "
                      f"{f(r.get('ipvs_partial_s'))} | {f(r.get('iptables_full_s'))} | {f(r.get('iptables_partial_s'))} "
