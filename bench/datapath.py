@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import os
 
+from minikp.names import client_netns, pod_netns
 from common import down_quietly, minikp, minikp_json, summary
 from scenarios import datapath_scenario
 
@@ -62,8 +63,8 @@ def discover(cluster=CLUSTER):
     except Exception:
         pass
     lb = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
-    pod_ns = f"minikp-{cluster}-pod-default.{wrk['metadata']['name']}"
-    client_ns = f"minikp-{cluster}-client-load"
+    pod_ns = pod_netns(cluster, "default", wrk["metadata"]["name"])
+    client_ns = client_netns(cluster, "load")
     return web["metadata"]["name"], {
         "pod IP (from pod)": (pod_ns, f"http://{web['status']['podIP']}:9376/"),
         "ClusterIP (from pod)": (pod_ns, f"http://{svc['spec']['clusterIP']}:{port['port']}/"),

@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's minikp
 
 from common import PY, REPO, machine_info  # noqa: E402
 from report import read_optional, render  # noqa: E402
