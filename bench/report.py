@@ -255,10 +255,14 @@ def modes_section(res):
         secs = {d["seconds"] for d in dps.values()}
         out += ["", f"wrk runs per path: {', '.join(map(str, sorted(runs)))}, of "
                 f"{', '.join(map(str, sorted(secs)))} s; the machine is shared, so compare within a row."]
-    figs = res.get("figures") or []
-    if figs:
-        out += ["", *(f"![{alt}]({path})" for alt, path in figs)]
+    out += _figure(res, "figures/sync.png")
     return out
+
+
+def _figure(res, path):
+    """The markdown of a figure bench/figures.py drew, or nothing."""
+    alt = {p: a for a, p in res.get("figures") or []}.get(path)
+    return ["", f"![{alt}]({path})"] if alt else []
 
 
 def render(res):
@@ -306,6 +310,7 @@ def render(res):
             out += ["", f"Marginal cost per added host ({lo} → {hi}, medians; removes the fixed cost of "
                     f"starting the CLI, the supervisor and the 10 nodes): minikp {mk * 1000:.2f} ms, "
                     f"Mininet {mn * 1000:.2f} ms, minikp faster by {mn / mk:.1f}×."]
+        out += _figure(res, "figures/bringup.png")
     big = (scale or {}).get(1000) or (scale or {}).get(max(scale)) if scale else None
     if big and big.get("memory"):
         mem = big["memory"]
