@@ -213,7 +213,8 @@ def modes_section(res):
                 "`bench_userspace_sync.py` on this host and `bench_ipvs_sync.py` inside the VM tier (this "
                 "host has no IPVS; qemu TCG runs Python ~20-40× slower, so ipvs is compared with "
                 "iptables-legacy measured in the same VM run, never with host numbers). Ratio: the mode's "
-                "time over iptables-legacy's on the same machine.", "",
+                "time over iptables-legacy's on the same machine. Each benchmark ran at its own minutes on a "
+                "shared machine, so ratios across rows carry that noise; the ipvs row's ratio is side by side.", "",
                 "| mode | where | full 1,000 | one-endpoint 1,000 | full 10,000 | one-endpoint 10,000 | "
                 "vs iptables-legacy at 10,000: full / one-endpoint |",
                 "|---|---|---:|---:|---:|---:|---:|"]
