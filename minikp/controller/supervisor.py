@@ -41,6 +41,7 @@ from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
+from minikp.ingress.controller import IngressController, ingress_status, render_stored
 from minikp.proxy.base import Proxier, housekeeping
 from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
@@ -76,6 +77,7 @@ class Supervisor:
         self.client_procs = {}  # client name → Popen of its command
         self.proxy_loop = ProxyLoop()  # every node's kube-proxy: proxier + sync runner
         self.endpoints = {}
+        self.ingress = IngressController()  # the ingress-nginx pods' nginx follows the Ingresses
         self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
         self.events = EventLog()
@@ -167,7 +169,9 @@ class Supervisor:
                                               key.replace("/", "_")),
                          server=self.workloads, sandbox_of=rec.sandboxes.of,
                          dns_records=lambda: build_records(self.plan, self.endpoints)
-                         if self.endpoints else None)
+                         if self.endpoints else None,
+                         ingress_config=lambda: render_stored(self.scenario.stored,
+                                                              self.plan.services, self.endpoints))
         rec.workloads = PodWorkloads.start(ctx, self.runtimes)
         rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
                       for c in pod.template.containers if c.readiness_probe]
@@ -255,6 +259,9 @@ class Supervisor:
                         self.roll_dns(key, d, records)
                     else:
                         d.update(records)
+            self.ingress.sync({k: n for k, r in self.records.items() if r.workloads is not None
+                               for n in r.workloads.ingress_servers()},
+                              self.scenario.stored, self.plan.services, eps, self.events.emit, reason)
             self.route_load_balancers(eps)
             self.write_state()
 
@@ -368,7 +375,8 @@ class Supervisor:
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
             "stored": [stored_object(o, self.created.setdefault(
-                f"{o.kind}/{o.namespace}/{o.name}", now())) for o in self.scenario.stored],
+                f"{o.kind}/{o.namespace}/{o.name}", now()),
+                ingress_status(o, self.scenario.stored, plan.services)) for o in self.scenario.stored],
             "namespaces": [namespace_object(ns, self.created.setdefault(f"ns/{ns}", now()))
                            for ns in plan.namespaces],
             "deployments": [], "replicasets": [],

@@ -21,7 +21,7 @@ import stat
 from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
 from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
-from minikp.scenario import dump, known, rules
+from minikp.scenario import dump, ingress, known, rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, ConfigMap, Container, ContainerPort,
                                    EndpointSlice, EnvFromSource, EnvVar, NodeSpec, PodTemplate,
                                    Probe, Scenario, SecurityContext, Service, ServicePort,
@@ -307,11 +307,23 @@ def _add_object(scenario: Scenario, index: _Index, doc, file: str, kind: str) ->
     elif kind == "EndpointSlice":
         scenario.endpoint_slices.append(_endpoint_slice(obj, doc, namespace, name, source))
     else:
-        scenario.stored.append(StoredObject(doc["apiVersion"], kind, namespace, name, doc, source))
+        scenario.stored.append(StoredObject(doc["apiVersion"], kind, namespace, name, doc, source,
+                                            _stored_model(obj, doc, kind, namespace, name)))
         if kind == "ConfigMap":  # what envFrom / configMapKeyRef read
             data = doc.get("data") or {}
             scenario.config_maps.append(ConfigMap(namespace, name, {str(k): str(v) for k, v in (
                 data.items() if isinstance(data, dict) else ())}, source))
+
+
+def _stored_model(obj: _Obj, doc, kind: str, namespace: str, name: str):
+    """What the ingress controller reads of an Ingress, IngressClass or TLS Secret."""
+    if kind == "Ingress":
+        return ingress.parse_ingress(obj, doc, namespace, name)
+    if kind == "IngressClass":
+        return ingress.parse_ingress_class(obj, doc, name)
+    if kind == "Secret":
+        return ingress.parse_tls_secret(obj, doc, namespace, name)
+    return None
 
 
 def _add_namespace(scenario: Scenario, ns: str) -> None:
@@ -885,6 +897,8 @@ def _cluster(doc, file: str) -> ClusterConfig:
     c.sync_period_s = c.proxy_options.sync_period_s
     _networking(obj, obj.map(spec, "networking", "spec.networking"), c)
     _clients(obj, spec, c)
+    c.ingress = obj.str(spec, "ingress", "spec.ingress", "")
+    obj.check(rules.one_of(c.ingress, ("", "nginx")), "spec.ingress", spec, "ingress")
     for key in ("checks", "steps"):
         items = obj.list(doc, key, key)
         for i, item in enumerate(items):
@@ -903,7 +917,8 @@ _CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode":
                    "service_subnet": "spec.networking.serviceSubnet",
                    "node_subnet": "spec.networking.nodeSubnet",
                    "load_balancer_pool": "spec.networking.loadBalancerPool",
-                   "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients"}
+                   "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients",
+                   "ingress": "spec.ingress"}
 # not the running cluster's state: what `minikp test` runs, and the name (`--name` gives it)
 _NOT_CLUSTER_STATE = ("source", "checks", "steps", "name")
 

@@ -234,6 +234,7 @@ class StoredObject:
     name: str
     manifest: dict  # as given
     source: Source = Source("<builtin>")
+    model: object = None  # what minikp reads of it: scenario/ingress.py's Ingress, TLSSecret, ...
 
 
 @dataclass
@@ -266,6 +267,7 @@ class ClusterConfig:
     load_balancer_pool: tuple[str, str] = ("172.18.255.200", "172.18.255.250")
     cluster_domain: str = "cluster.local"
     clients: list[ClientSpec] = field(default_factory=list)
+    ingress: str = ""  # spec.ingress: "nginx" installs the ingress controller without an Ingress
     checks: list[dict] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
     source: Source = Source("<defaults>")
