@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("up", "build a cluster from scenario files")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--proxy-mode")
+    p.add_argument("--kubernetes-version", help="kube-proxy's rule layout of this release (default 1.33)")
     p.add_argument("--nodes", type=int)
     p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C tears down")
     p = verb("down", "remove a cluster: namespaces, links, processes, state")
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("test", "build a scenario, run its checks and steps, tear down")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--proxy-mode")
+    p.add_argument("--kubernetes-version", help="kube-proxy's rule layout of this release (default 1.33)")
     verb("tui", "a terminal dashboard: watch and change the cluster (Textual)")
     verb("doctor", "what this machine can run")
     return ap
@@ -109,7 +111,7 @@ def cmd_up(a) -> int:
     lock = None
     try:
         lock = client.take_lock_for_up(a.name)
-        warn(client.check_scenario(a.files, a.proxy_mode, a.nodes))  # exit 2 early
+        warn(client.check_scenario(a.files, a.proxy_mode, a.nodes, a.kubernetes_version))  # exit 2 early
         show = progress_printer(sys.stdout)
         if a.foreground:
             def report(r):
@@ -117,10 +119,10 @@ def cmd_up(a) -> int:
                 print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
                       file=sys.stdout if r["ok"] else sys.stderr, flush=True)
             return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report, lock,
-                                      on_event=show)
+                                      on_event=show, kubernetes_version=a.kubernetes_version)
         try:
             client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes, lock=lock, stop=stop,
-                                 on_event=show)
+                                 on_event=show, kubernetes_version=a.kubernetes_version)
         finally:
             show(None)
     except clusterlock.Stopped as e:
@@ -490,8 +492,9 @@ def cmd_events(a) -> int:
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
-    warn(client.check_scenario([a.file], a.proxy_mode))  # bad input: exit 2, warnings shown
-    return run_test(a.file, a.name, lambda files: client.start_cluster(a.name, files, a.proxy_mode),
+    warn(client.check_scenario([a.file], a.proxy_mode, kubernetes_version=a.kubernetes_version))  # exit 2 early
+    return run_test(a.file, a.name, lambda files: client.start_cluster(
+                        a.name, files, a.proxy_mode, kubernetes_version=a.kubernetes_version),
                     lambda: client.remove_cluster(a.name))
 
 

@@ -29,14 +29,15 @@ from minikp.scenario.model import ClusterConfig
 
 # ---- clusters ---------------------------------------------------------------------------
 
-def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> list[str]:
+def check_scenario(files: list[str], proxy_mode=None, nodes=None, kubernetes_version=None) -> list[str]:
     """Load, validate and plan the scenario; raise InputError (exit 2) before anything is
     made. Returns its warnings (FILE:LINE: ...), which a front end must show."""
     from minikp.scenario.load import load_scenario
     from minikp.scenario.plan import plan_cluster
     from minikp.workloads.sandbox import privileged_warnings
 
-    scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+    scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes,
+                             kubernetes_version=kubernetes_version)
     plan_cluster(scenario)
     return scenario.warnings + privileged_warnings(scenario)
 
@@ -64,7 +65,7 @@ def release_lock(name: str, lock: int) -> None:
 
 
 def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock=None,
-                  stop=None, on_event=None) -> None:
+                  stop=None, on_event=None, kubernetes_version=None) -> None:
     """Start the cluster's supervisor in the background, handing it the cluster lock; return
     once it reports the cluster up, or raise what went wrong (it has then removed everything
     it made). A SIGTERM/SIGINT meanwhile (`stop`, a clusterlock.StopOnSignal) is passed on to
@@ -83,6 +84,7 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock
         argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
                 "--notify-fd", str(write_fd), "--lock-fd", str(lock)]
         argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
+        argv += (["--kubernetes-version", kubernetes_version] if kubernetes_version else [])
         argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
         with open(names.cluster_path(name, "supervisor.log"), "a") as logf:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
@@ -123,14 +125,14 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock
 
 
 def run_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, report=None,
-                lock_fd: int | None = None, on_event=None) -> int:
+                lock_fd: int | None = None, on_event=None, kubernetes_version=None) -> int:
     """Run the supervisor in this process until SIGTERM/SIGINT (`up --foreground`);
     `report(dict)` is told once whether the cluster came up, `on_event(ev)` of each event
     until then. lock_fd: the cluster lock, if the caller took it."""
     from minikp.controller.supervisor import run
 
     return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report, lock_fd,
-               on_event)
+               on_event, kubernetes_version)
 
 
 def remove_cluster(cluster: str) -> bool:

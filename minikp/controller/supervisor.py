@@ -76,9 +76,10 @@ def pod_key(pod) -> str:
 
 
 class Supervisor:
-    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None):
+    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None, kubernetes_version=None):
         self.name, self.files = name, files
-        self.scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+        self.scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes,
+                                      kubernetes_version=kubernetes_version)
         self.scenario.cluster.name = name
         self.plan = plan_cluster(self.scenario)
         self.states: dict[str, PodState] = {}
@@ -562,7 +563,7 @@ def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
 
 
 def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
-        lock_fd: int | None = None, progress=None) -> int:
+        lock_fd: int | None = None, progress=None, kubernetes_version=None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
     once whether the cluster came up; `progress(event)`, each event until then. A signal
     during the build stops it there: everything made is removed and the report says it was
@@ -575,16 +576,18 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
     try:
-        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress)
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress,
+                                kubernetes_version)
     finally:
         if lock_fd is None:  # ours; a handed-over one is closed by its owner too
             os.close(lock)
 
 
-def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None) -> int:
+def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None,
+                     kubernetes_version=None) -> int:
     sup = None
     try:
-        sup = Supervisor(name, files, proxy_mode, nodes)
+        sup = Supervisor(name, files, proxy_mode, nodes, kubernetes_version)
         sup.events.listener = progress
         sup.stopping = stop.requested
         sup.up()
@@ -622,6 +625,7 @@ def main(argv=None) -> int:
     ap.add_argument("--name", required=True)
     ap.add_argument("--proxy-mode")
     ap.add_argument("--nodes", type=int)
+    ap.add_argument("--kubernetes-version")
     ap.add_argument("--notify-fd", type=int)
     ap.add_argument("--lock-fd", type=int, help="the cluster lock, taken by `minikp up`")
     ap.add_argument("files", nargs="+")
@@ -643,7 +647,7 @@ def main(argv=None) -> int:
             out.close()
 
     names.check_cluster_name(a.name)
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.kubernetes_version)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,101 @@
+"""spec.kubernetesVersion / --kubernetes-version: which releases minikp knows, and the
+apiVersions a release still served (pure: no root)."""
+
+import textwrap
+
+import pytest
+
+from minikp import cli, client
+from minikp.errors import InputError
+from minikp.proxy.release import KNOWN, check_release
+from minikp.scenario.load import load_scenario
+from tests.unit.test_bad_inputs import no_lock
+
+OLD_DEPLOYMENT = """
+apiVersion: extensions/v1beta1
+kind: Deployment
+metadata: {name: hostnames}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: hostnames}}
+  template:
+    metadata: {labels: {app: hostnames}}
+    spec:
+      containers: [{name: hostnames, image: minikp/hostname}]
+"""
+
+
+def write(tmp_path, text, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def cluster(version) -> str:
+    return f"apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec:\n  kubernetesVersion: {version!r}\n"
+
+
+def test_every_minor_release_since_the_first_iptables_proxier_is_known():
+    assert KNOWN[0] == (1, 1) and KNOWN[-1] == (1, 33) and len(KNOWN) == 33
+    assert check_release("v1.16.15") == "1.16" and check_release("1.1") == "1.1"
+
+
+@pytest.mark.parametrize("bad", ["1.34", "1.0", "2.1", "latest"])
+def test_an_unknown_release_is_refused_listing_the_known_ones(bad):
+    with pytest.raises(InputError) as e:
+        check_release(bad)
+    assert "known: 1.1, 1.2," in str(e.value) and "1.33" in str(e.value)
+
+
+def test_the_cluster_document_sets_the_release_and_defaults_to_1_33(tmp_path):
+    assert load_scenario([write(tmp_path, cluster("1.1"))]).cluster.kubernetes_version == "1.1"
+    plain = "apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec: {nodes: 1}\n"
+    assert load_scenario([write(tmp_path, plain)]).cluster.kubernetes_version == "1.33"
+
+
+def test_the_command_line_overrides_the_cluster_document(tmp_path):
+    s = load_scenario([write(tmp_path, cluster("1.1"))], kubernetes_version="v1.19.3")
+    assert s.cluster.kubernetes_version == "1.19"
+
+
+def test_a_bad_version_in_the_cluster_document_names_file_line_and_field(tmp_path):
+    path = write(tmp_path, cluster("1.99"))
+    with pytest.raises(InputError) as e:
+        load_scenario([path])
+    assert str(e.value).startswith(f'{path}:4: Cluster "minikp": spec.kubernetesVersion: "1.99"')
+    assert "known: 1.1," in str(e.value)
+
+
+def test_up_with_an_unknown_version_exits_2_before_anything_is_made(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(client, "start_cluster", lambda *a, **k: pytest.fail("got through"))
+    no_lock(monkeypatch)
+    rc = cli.main(["up", write(tmp_path, cluster("1.33")), "--name", "versions-u",
+                   "--kubernetes-version", "1.40"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "1.40" in err
+    assert "known: 1.1, 1.2" in err
+
+
+def test_extensions_v1beta1_deployment_is_served_until_1_15_only(tmp_path):
+    # the Cluster document comes after the Deployment: it is still read first
+    path = write(tmp_path, OLD_DEPLOYMENT + "---\n" + cluster("1.15"))
+    s = load_scenario([path])
+    assert [w.kind for w in s.workloads] == ["Deployment"]
+    with pytest.raises(InputError) as e:
+        load_scenario([write(tmp_path, OLD_DEPLOYMENT + "---\n" + cluster("1.16"), "new.yaml")])
+    assert "removed in Kubernetes 1.16; use apiVersion: apps/v1" in str(e.value)
+    assert "this one is 1.16" in str(e.value)
+
+
+def test_the_override_decides_the_apiversions_too(tmp_path):
+    path = write(tmp_path, OLD_DEPLOYMENT)
+    assert load_scenario([path], kubernetes_version="1.9").workloads
+    with pytest.raises(InputError):
+        load_scenario([path])  # 1.33 by default
+
+
+def test_an_old_ingress_is_stored_as_the_current_one_is(tmp_path):
+    ingress = "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: web}\nspec: {}\n"
+    s = load_scenario([write(tmp_path, ingress + "---\n" + cluster("1.21"))])
+    assert [o.kind for o in s.stored] == ["Ingress"]
