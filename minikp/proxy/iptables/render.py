@@ -49,9 +49,10 @@ NAT_TOP_CHAINS = ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-M
 @dataclass(frozen=True)
 class JumpRule:
     table: str
-    chain: str  # KUBE chain jumped to
+    chain: str  # KUBE chain jumped to ("" for 1.1's SNAT rule in POSTROUTING itself)
     builtin: str  # built-in chain holding the jump
     args: tuple[str, ...]  # rule spec after the chain name, ending in `-j chain`
+    append: bool = False  # EnsureRule Append (1.1's SNAT rule), else Prepend
 
 
 def _jump(table: str, chain: str, builtin: str, comment: str, extra: tuple[str, ...] = ()) -> JumpRule:
