@@ -111,6 +111,37 @@ EXPECTED = {
 }
 
 
+SEP_1_19 = {ip: h for ip, h in zip(EP_IPS, ("IQV2T7WZFFJMSXMA", "VVQPNQCRNAQTZLWG", "PR3FG6SU5SIGDY7O"))}
+NOT_LOCAL_1_19 = ('! -s 10.244.0.0/16 -d 10.0.1.175/32 -p tcp -m comment --comment "default/hostnames cluster IP" '
+                  "-m tcp --dport 80 -j KUBE-MARK-MASQ")
+
+
+def colonless(masq_in_svc: bool) -> list[str]:
+    """1.19-1.23: no colon (other hashes), 10-digit probabilities, the xor-mark POSTROUTING."""
+    svc = "KUBE-SVC-YN5D6RYVEVZOH44Q"
+    out = ["-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+           "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+           "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
+           '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
+           "--random-fully"]
+    for ip, h in sorted(SEP_1_19.items(), key=lambda kv: kv[1]):
+        out += [f'-A KUBE-SEP-{h} -s {ip}/32 -m comment --comment "default/hostnames" -j KUBE-MARK-MASQ',
+                f'-A KUBE-SEP-{h} -p tcp -m comment --comment "default/hostnames" -m tcp -j DNAT '
+                f"--to-destination {ip}:9376"]
+    out += [] if masq_in_svc else [f"-A KUBE-SERVICES {NOT_LOCAL_1_19}"]
+    out += ['-A KUBE-SERVICES -d 10.0.1.175/32 -p tcp -m comment --comment "default/hostnames cluster IP" '
+            f"-m tcp --dport 80 -j {svc}", TAIL]
+    out += [f"-A {svc} {NOT_LOCAL_1_19}"] if masq_in_svc else []
+    probabilities = (" -m statistic --mode random --probability 0.33333333349",
+                     " -m statistic --mode random --probability 0.50000000000", "")
+    return out + [f'-A {svc} -m comment --comment "default/hostnames"{p} -j KUBE-SEP-{SEP_1_19[ip]}'
+                  for ip, p in zip(EP_IPS, probabilities)]
+
+
+EXPECTED[(1, 19)] = colonless(masq_in_svc=False)
+EXPECTED[(1, 22)] = colonless(masq_in_svc=True)
+
+
 @pytest.mark.parametrize("release", sorted(EXPECTED))
 def test_an_old_release_saves_back_as_its_posts_print_it_and_traffic_flows(netns, release):
     IptablesProxier(netns, "legacy", release=release).sync(SNAP)
