@@ -399,7 +399,8 @@ class Supervisor:
             "seq": seq, "name": self.name, "supervisorPid": os.getpid(), "files": self.files,
             "proxyMode": plan.config.proxy_mode, **self.proxy_state(),
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
-            "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
+            "nodes": [node_object(n, self.created.get(f"node/{n.name}", ""), plan.config.kubernetes_version)
+                      for n in plan.nodes],
             "pods": [pod_object(p, self.states[pod_key(p)], node_ips[p.node],
                                 self.created.get(pod_key(p), "")) for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],

@@ -99,3 +99,23 @@ def test_an_old_ingress_is_stored_as_the_current_one_is(tmp_path):
     ingress = "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: web}\nspec: {}\n"
     s = load_scenario([write(tmp_path, ingress + "---\n" + cluster("1.21"))])
     assert [o.kind for o in s.stored] == ["Ingress"]
+
+
+def test_nodes_report_the_modelled_kube_proxy_release():
+    from minikp.controller.objects import node_object
+    from minikp.scenario.model import NodePlan
+
+    node = NodePlan("node-1", "172.18.0.2", "10.244.1.0/24", "10.244.1.1")
+    assert node_object(node, "", "1.15")["status"]["nodeInfo"]["kubeProxyVersion"] == "v1.15"
+    assert node_object(node, "")["status"]["nodeInfo"]["kubeProxyVersion"] == "v1.33"
+
+
+def test_the_iptables_proxier_settings_carry_the_release(monkeypatch):
+    """`minikp rules`/`trace` rebuild a node's proxier from the state's proxySettings."""
+    from minikp.proxy.iptables import sync
+
+    monkeypatch.setattr(sync, "resolve_backend", lambda b: "legacy")
+    monkeypatch.setattr(sync, "read_tcp_liberal", lambda path: False)
+    p = sync.IptablesProxier("/nonexistent", "auto", release=(1, 16))
+    assert p.settings()["kubernetes_version"] == "1.16" and p.legacy
+    assert not sync.IptablesProxier("/nonexistent", "auto").legacy
