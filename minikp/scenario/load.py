@@ -168,7 +168,10 @@ def _read_cluster_first(scenario: Scenario, items: list, kubernetes_version: str
         seen_cluster = f"{file}:{line_of(item)}"
         scenario.cluster = _cluster(item, file)
     if kubernetes_version is not None:
-        scenario.cluster.kubernetes_version = check_release(kubernetes_version)
+        try:
+            scenario.cluster.kubernetes_version = check_release(kubernetes_version)
+        except InputError as e:
+            raise InputError(e.message, field="--kubernetes-version") from None
 
 
 def _read(path: str) -> list:
@@ -864,8 +867,12 @@ def _cluster(doc, file: str) -> ClusterConfig:
                         "{name, labels}", spec, "nodes")
     if "kubernetesVersion" in spec:
         version = spec["kubernetesVersion"]
+        if not isinstance(version, str):  # YAML reads 1.10 as the number 1.1
+            raise obj.error("spec.kubernetesVersion", f"{rules.show(version, rules.REPR)}: must be a "
+                            'string: quote it, e.g. "1.10" (unquoted, YAML reads 1.10 as 1.1)',
+                            spec, "kubernetesVersion")
         try:
-            c.kubernetes_version = check_release(version if isinstance(version, str) else repr(version))
+            c.kubernetes_version = check_release(version)
         except InputError as e:
             raise obj.error("spec.kubernetesVersion", e.message, spec, "kubernetesVersion") from None
     proxy = obj.map(spec, "proxy", "spec.proxy")

@@ -32,7 +32,7 @@ def write(tmp_path, text, name="s.yaml"):
 
 
 def cluster(version) -> str:
-    return f"apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec:\n  kubernetesVersion: {version!r}\n"
+    return f'apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec:\n  kubernetesVersion: "{version}"\n'
 
 
 def test_every_minor_release_since_the_first_iptables_proxier_is_known():
@@ -73,7 +73,7 @@ def test_up_with_an_unknown_version_exits_2_before_anything_is_made(tmp_path, ca
     rc = cli.main(["up", write(tmp_path, cluster("1.33")), "--name", "versions-u",
                    "--kubernetes-version", "1.40"])
     err = capsys.readouterr().err
-    assert rc == 2 and "1.40" in err
+    assert rc == 2 and err.startswith('minikp: --kubernetes-version: "1.40"')
     assert "known: 1.1, 1.2" in err
 
 
@@ -119,3 +119,10 @@ def test_the_iptables_proxier_settings_carry_the_release(monkeypatch):
     p = sync.IptablesProxier("/nonexistent", "auto", release=(1, 16))
     assert p.settings()["kubernetes_version"] == "1.16" and p.legacy
     assert not sync.IptablesProxier("/nonexistent", "auto").legacy
+
+
+def test_an_unquoted_version_is_refused_since_yaml_reads_1_10_as_1_1(tmp_path):
+    path = write(tmp_path, "apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec:\n  kubernetesVersion: 1.10\n")
+    with pytest.raises(InputError) as e:
+        load_scenario([path])
+    assert 'spec.kubernetesVersion: 1.1: must be a string: quote it, e.g. "1.10"' in str(e.value)
