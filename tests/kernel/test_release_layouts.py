@@ -155,12 +155,16 @@ def test_every_old_layout_loads_and_carries_traffic(netns, release):
             load_balancer_ips=("10.0.9.10",), affinity_timeout=0,
             endpoints=HOSTNAMES.endpoints)
     empty = SP("default", "empty", "", "TCP", "10.0.1.176", 80, node_port=30081)
+    local = SP("default", "local", "", "TCP", "10.0.1.177", 80, node_port=30082, load_balancer_ips=("10.0.9.11",),
+               load_balancer_source_ranges=("192.168.0.0/24",), external_policy_local=True,
+               health_check_node_port=30000, affinity_timeout=600,
+               endpoints=(E("10.244.1.7", 9376, node="node-1"), E("10.244.9.9", 9376, node="b")))
     proxier = IptablesProxier(netns, "legacy", release=release)
-    proxier.sync(ProxySnapshot("node-1", "10.180.255.254", "10.244.0.0/16", (sp, empty)))
+    proxier.sync(ProxySnapshot("node-1", "10.180.255.254", "10.244.0.0/16", (sp, empty, local)))
     assert reached(netns) == set(EP_IPS)
     # a second, unchanged sync (the next period) and one dropping a service: stale chains go
     result = proxier.sync(ProxySnapshot("node-1", "10.180.255.254", "10.244.0.0/16", (HOSTNAMES,)))
-    assert result.full and not any("KUBE-FW-" in c for c in chains(netns))
+    assert result.full and not any(c.startswith(("KUBE-FW-", "KUBE-XLB-")) for c in chains(netns))
     assert reached(netns, 6) <= set(EP_IPS)
 
 

@@ -221,3 +221,28 @@ def test_jumps_by_era():
 
 def test_1_33_is_still_render_py():
     assert layout_of((1, 33)).ext_chains and rd.TARGET_VERSION == "1.33"
+
+
+def test_external_traffic_policy_local_goes_through_kube_xlb_from_1_5():
+    sp = SP("default", "lb", "", "TCP", "10.0.0.8", 80, node_port=30080, load_balancer_ips=("5.6.7.8",),
+            external_policy_local=True, health_check_node_port=30000,
+            endpoints=(E("10.244.1.1", 80, node="node-1"), E("10.244.2.1", 80, node="b")))
+    layout = layout_of((1, 21))
+    xlb, svc, fw = legacy.xlb_chain(sp, layout), legacy.svc_chain(sp, layout), legacy.fw_chain(sp, layout)
+    text = legacy.render(snap(sp), layout)
+    local_sep = legacy.sep_chain(sp, sp.endpoints[0], layout)
+    assert [line for line in text.splitlines() if line.startswith(f"-A {xlb}")] == [
+        f'-A {xlb} -m comment --comment "Redirect pods trying to reach external loadbalancer VIP to clusterIP" '
+        f"-s 10.244.0.0/16 -j {svc}",
+        f'-A {xlb} -m comment --comment "masquerade LOCAL traffic for default/lb LB IP" -m addrtype --src-type '
+        "LOCAL -j KUBE-MARK-MASQ",
+        f'-A {xlb} -m comment --comment "route LOCAL traffic for default/lb LB IP to service chain" -m addrtype '
+        f"--src-type LOCAL -j {svc}",
+        f'-A {xlb} -m comment --comment "Balancing rule 0 for default/lb" -j {local_sep}']
+    assert f'-A {fw} -m comment --comment "default/lb loadbalancer IP" -j KUBE-MARK-MASQ' not in text
+    assert f"--dport 30080 -s 127.0.0.0/8 -j KUBE-MARK-MASQ" in text and f"--dport 30080 -j {xlb}" in text
+    assert '"default/lb health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT' in text
+    elsewhere = legacy.render(ProxySnapshot("c", "172.18.0.4", "10.244.0.0/16", (sp,)), layout)
+    assert f'-A {xlb} -m comment --comment "default/lb has no local endpoints" -j KUBE-MARK-DROP' in elsewhere
+    assert "LOCAL traffic" not in legacy.render(snap(sp), layout_of((1, 14)))
+    assert "KUBE-XLB-" not in legacy.render(snap(sp), layout_of((1, 4)))  # before OnlyLocal

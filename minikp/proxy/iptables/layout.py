@@ -41,6 +41,9 @@ class Layout:
     filter_jumps_forward_services: bool = False  # FORWARD -> KUBE-SERVICES (1.14+)
     external_services_from_forward: bool = False  # FORWARD -> KUBE-EXTERNAL-SERVICES (1.20+)
     forward_comment: str = "kubernetes forward rules"  # the FORWARD -> KUBE-FORWARD jump's
+    xlb_chains: bool = False  # externalTrafficPolicy Local: KUBE-XLB chains (1.5-1.23)
+    xlb_local_rules: bool = False  # XLB "masquerade/route LOCAL traffic" rules (1.15+)
+    node_port_localhost_masq: bool = False  # eTP=Local NodePort: -s 127.0.0.0/8 -j KUBE-MARK-MASQ (1.10+)
     affinity_seconds: int = 180  # 0 = the Service's timeoutSeconds (1.8+)
     large_cluster_comments: bool = False  # drop SVC/SEP comments above 1000 endpoints (1.12+)
     slash32: bool = True  # -d/-s written as ip/32 in the restore input (until 1.23)
@@ -63,15 +66,15 @@ CHANGES: tuple[tuple[tuple[int, int], dict], ...] = (
     ((1, 2), {"inline_mark": False, "postrouting": "single", "filter_table": True,  # #20496
               "reject_no_endpoints": True}),
     ((1, 3), {"cluster_ip_masq": "services"}),  # --cluster-cidr: off-cluster sources masqueraded
-    ((1, 5), {"affinity_seconds": 10800}),  # #35681
+    ((1, 5), {"affinity_seconds": 10800, "xlb_chains": True}),  # #35681, #33587
     ((1, 7), {"reject_node_ports": True, "filter_jumps_input_services": True}),  # #43415, #43972
     ((1, 8), {"affinity_seconds": 0}),  # timeoutSeconds (#49850)
     ((1, 9), {"forward_chain": True}),  # KUBE-FORWARD (#52569)
-    ((1, 10), {"external_services_chain": True, "new_ctstate_on_jumps": True,  # #56164, #60306
+    ((1, 10), {"external_services_chain": True, "node_port_localhost_masq": True,  # #57942 "new_ctstate_on_jumps": True,  # #56164, #60306
                "forward_comment": "kubernetes forwarding rules", "nat_for_no_endpoints": False}),
     ((1, 12), {"large_cluster_comments": True}),  # #65755
     ((1, 14), {"filter_jumps_forward_services": True}),  # #74394
-    ((1, 15), {"forward_invalid_drop": True}),  # #74840
+    ((1, 15), {"forward_invalid_drop": True, "xlb_local_rules": True}),  # #74840, #77523
     ((1, 16), {"random_fully": True}),  # #78547
     ((1, 17), {"probability_format": "%0.10f", "canary": True}),  # #83599, #81517
     ((1, 18), {"forward_pod_rules": "detector"}),  # --detect-local-mode (#87748)

@@ -6,9 +6,9 @@ SVC chain (1.22-1.23), KUBE-FW chains for load-balancer IPs (1.4+). What differs
 is read from the Layout (minikp.proxy.iptables.layout), never from a release number here.
 
 Modelled: ClusterIP, externalIPs, NodePorts, load-balancer IPs (with source ranges),
-ClientIP affinity, services without endpoints, large-cluster comment dropping, stale chains.
-Not modelled before 1.24: externalTrafficPolicy/internalTrafficPolicy Local (KUBE-XLB, 1.5+):
-such services are written as Cluster ones (docs/releases.md says so).
+externalTrafficPolicy Local (KUBE-XLB, 1.5+), health-check NodePorts (1.21+), ClientIP
+affinity, services without endpoints, large-cluster comment dropping, stale chains.
+internalTrafficPolicy (1.21 alpha, KUBE-SVL from 1.24) is written as Cluster.
 
 - service_string(sp, layout): kube-proxy's `S` of that release ("ns/name:" before 1.19).
 - render(snapshot, layout, stale_nat_chains=, random_fully=, options=): *filter, then *nat.
@@ -43,6 +43,15 @@ def svc_chain(sp: ServicePortInfo, layout: Layout) -> str:
 
 def fw_chain(sp: ServicePortInfo, layout: Layout) -> str:
     return "KUBE-FW-" + names.port_proto_hash(service_string(sp, layout), sp.protocol)
+
+
+def xlb_chain(sp: ServicePortInfo, layout: Layout) -> str:
+    return "KUBE-XLB-" + names.port_proto_hash(service_string(sp, layout), sp.protocol)
+
+
+def uses_xlb(sp: ServicePortInfo, layout: Layout) -> bool:
+    """externalTrafficPolicy Local (OnlyLocal; a NodePort or LoadBalancer Service)."""
+    return layout.xlb_chains and sp.external_policy_local
 
 
 def sep_chain(sp: ServicePortInfo, ep: Endpoint, layout: Layout) -> str:
@@ -81,6 +90,8 @@ def active_nat_chains(snapshot: ProxySnapshot, layout: Layout) -> set[str]:
             out.add(svc_chain(sp, layout))
             if _uses_fw(sp, layout):
                 out.add(fw_chain(sp, layout))
+            if uses_xlb(sp, layout):
+                out.add(xlb_chain(sp, layout))
         out |= {sep_chain(sp, e, layout) for e in eps}
     return out
 
@@ -198,7 +209,9 @@ def _service(sp: ServicePortInfo, layout: Layout, o: dict, filt: list[str], nat_
     s = service_string(sp, layout)
     proto = sp.protocol.lower()
     match = f"-m {proto} -p {proto}"
-    svc, fw = svc_chain(sp, layout), fw_chain(sp, layout)
+    svc, fw, xlb = svc_chain(sp, layout), fw_chain(sp, layout), xlb_chain(sp, layout)
+    local = uses_xlb(sp, layout)
+    chosen = xlb if local else svc  # where external traffic goes
     eps = endpoints(sp, o["node"], layout)
     has = bool(eps)
     write_nat = has or layout.nat_for_no_endpoints
@@ -224,8 +237,9 @@ def _service(sp: ServicePortInfo, layout: Layout, o: dict, filt: list[str], nat_
         args = f'-m comment --comment "{s} external IP" {match} -d {_cidr(ip, layout)} --dport {sp.port}'
         if write_nat:
             if layout.cluster_ip_masq == "svc":
-                in_svc.append(f"-A {svc} {args}{not_local or ''} -j {mark}")
-                nat.append(f"-A KUBE-SERVICES {args} -j {svc}")
+                if not local:
+                    in_svc.append(f"-A {svc} {args}{not_local or ''} -j {mark}")
+                nat.append(f"-A KUBE-SERVICES {args} -j {chosen}")
             else:
                 nat += [f"-A KUBE-SERVICES {args} -j {mark}",
                         f"-A KUBE-SERVICES {args} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL "
@@ -247,14 +261,20 @@ def _service(sp: ServicePortInfo, layout: Layout, o: dict, filt: list[str], nat_
     if sp.node_port:
         args = f"-m comment --comment {_word(s)} {match} --dport {sp.node_port}"
         if write_nat:
-            if layout.node_port_masq == "svc":
+            if local:
+                if layout.node_port_localhost_masq:  # a martian 127.0.0.1 source otherwise
+                    nat.append(f"-A KUBE-NODEPORTS {args} -s 127.0.0.0/8 -j {mark}")
+            elif layout.node_port_masq == "svc":
                 in_svc.append(f"-A {svc} {args} -j {mark}")
             else:
                 nat.append(f"-A KUBE-NODEPORTS {args} -j {mark}")
-            nat.append(f"-A KUBE-NODEPORTS {args} -j {svc}")
+            nat.append(f"-A KUBE-NODEPORTS {args} -j {chosen}")
         if not has and layout.reject_node_ports:
             filt.append(f"-A {external_chain} {no_eps} -m addrtype --dst-type LOCAL {match} "
                         f"--dport {sp.node_port} -j REJECT")
+    if sp.health_check_node_port and local and layout.health_check_chain:
+        filt.append(f'-A KUBE-NODEPORTS -m comment --comment "{s} health check node port" '
+                    f"-m tcp -p tcp --dport {sp.health_check_node_port} -j ACCEPT")
 
     if not write_nat:
         return
@@ -262,14 +282,15 @@ def _service(sp: ServicePortInfo, layout: Layout, o: dict, filt: list[str], nat_
     if _uses_fw(sp, layout):
         nat_chains.append(chain_line(fw))
         head = f'-A {fw} -m comment --comment "{s} loadbalancer IP"'
-        nat.append(f"{head} -j {mark}")
+        if not local:  # crossing nodes: masquerade; Local keeps the client's address
+            nat.append(f"{head} -j {mark}")
         ranges = source_ranges(sp)
         if not ranges:
-            nat.append(f"{head} -j {svc}")
+            nat.append(f"{head} -j {chosen}")
         for cidr in ranges:
-            nat.append(f"{head} -s {cidr} -j {svc}")
+            nat.append(f"{head} -s {cidr} -j {chosen}")
         if any(_contains(str(c), o["node_ip"]) for c in ranges):
-            nat += [f"{head} -s {_cidr(ip, layout)} -j {svc}" for ip in sp.load_balancer_ips]
+            nat += [f"{head} -s {_cidr(ip, layout)} -j {chosen}" for ip in sp.load_balancer_ips]
         nat.append(f"{head} -j KUBE-MARK-DROP")
     nat += in_svc
     comment = "" if o["large"] else f" -m comment --comment {_word(s)}"
@@ -288,6 +309,37 @@ def _service(sp: ServicePortInfo, layout: Layout, o: dict, filt: list[str], nat_
         nat.append(f"-A {sep}{comment} -s {_cidr(ep.ip, layout)} -j {mark}")
         recent = f" -m recent --name {sep} --set" if affinity else ""
         nat.append(f"-A {sep}{comment}{recent} {match} -j DNAT --to-destination {endpoint_string(ep)}")
+    if local:
+        _xlb(sp, layout, o, nat_chains, nat, [e for e in eps if e.node == o["node"]], affinity)
+
+
+def _xlb(sp: ServicePortInfo, layout: Layout, o: dict, nat_chains: list[str], nat: list[str],
+         local_eps: list[Endpoint], affinity: int) -> None:
+    """The OnlyLocal chain: pods and the node itself go to the whole service, the rest only
+    to this node's endpoints (or are dropped)."""
+    s, svc, xlb = service_string(sp, layout), svc_chain(sp, layout), xlb_chain(sp, layout)
+    nat_chains.append(chain_line(xlb))
+    if o["cidr"]:
+        nat.append(f'-A {xlb} -m comment --comment "Redirect pods trying to reach external loadbalancer VIP '
+                   f'to clusterIP" -s {o["cidr"]} -j {svc}')
+    if layout.xlb_local_rules:
+        nat += [f'-A {xlb} -m comment --comment "masquerade LOCAL traffic for {s} LB IP" -m addrtype '
+                f"--src-type LOCAL -j {masq(layout)}",
+                f'-A {xlb} -m comment --comment "route LOCAL traffic for {s} LB IP to service chain" -m addrtype '
+                f"--src-type LOCAL -j {svc}"]
+    if not local_eps:
+        nat.append(f'-A {xlb} -m comment --comment "{s} has no local endpoints" -j KUBE-MARK-DROP')
+        return
+    if affinity:
+        for ep in local_eps:
+            sep = sep_chain(sp, ep, layout)
+            nat.append(f"-A {xlb} -m comment --comment {_word(s)} -m recent --name {sep} --rcheck --seconds "
+                       f"{affinity} --reap -j {sep}")
+    for i, ep in enumerate(local_eps):
+        stat = f" -m statistic --mode random --probability {probability(len(local_eps) - i, layout)}" \
+            if i < len(local_eps) - 1 else ""
+        nat.append(f'-A {xlb} -m comment --comment "Balancing rule {i} for {s}"{stat} '
+                   f"-j {sep_chain(sp, ep, layout)}")
 
 
 def _word(s: str) -> str:
