@@ -181,3 +181,34 @@ def test_before_1_17_no_canary_and_a_flush_is_repaired_by_the_next_sync(netns):
     assert proxier.flushed()
     proxier.sync(SNAP)
     assert service_lines(netns) == EXPECTED[(1, 16)]
+
+
+def test_up_kubernetes_version_reaches_every_node_proxy(cluster_factory):
+    """The flag goes through `up` to the supervisor: the nodes write 1.15's rules, report
+    kube-proxy v1.15, and the old post's objects come up (extensions/v1beta1 Deployment)."""
+    c = cluster_factory("""
+        apiVersion: extensions/v1beta1
+        kind: Deployment
+        metadata: {name: hostnames}
+        spec:
+          replicas: 2
+          selector: {matchLabels: {app: hostnames}}
+          template:
+            metadata: {labels: {app: hostnames}}
+            spec:
+              containers: [{name: hostnames, image: k8s.gcr.io/serve_hostname}]
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: hostnames}
+        spec:
+          selector: {app: hostnames}
+          ports: [{protocol: TCP, port: 80, targetPort: 9376}]
+        """, name="mkt-release-flag", args=("--kubernetes-version", "1.15", "--nodes", "2"))
+    nat = c.cli("rules", "node-2", "--table", "nat").stdout
+    assert '-A KUBE-SVC-NWV5X2332I4OT4T3 -m comment --comment "default/hostnames:" -m statistic --mode ' \
+           "random --probability 0.50000000000 -j KUBE-SEP-" in nat
+    assert "KUBE-PROXY-CANARY" not in c.cli("rules", "node-2", "--table", "mangle").stdout
+    assert {n["status"]["nodeInfo"]["kubeProxyVersion"] for n in c.get("nodes")} == {"v1.15"}
+    assert sorted(set(c.answers("node/node-1", f"http://{c.svc('hostnames')['spec']['clusterIP']}/", 20))) \
+        == sorted(p["metadata"]["name"] for p in c.pods("hostnames"))
