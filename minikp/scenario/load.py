@@ -22,7 +22,7 @@ from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
 from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
 from minikp.proxy.release import check_release, parse_release
-from minikp.scenario import known, rules
+from minikp.scenario import dump, known, rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, ConfigMap, Container, ContainerPort,
                                    EndpointSlice, EnvFromSource, EnvVar, NodeSpec, PodTemplate,
                                    Probe, Scenario, SecurityContext, Service, ServicePort,
@@ -133,13 +133,20 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
     against its nodes)."""
     scenario = Scenario(cluster=copy.deepcopy(cluster) if cluster else ClusterConfig())
     items = []
+    dumps: list[dump.Dump] = []
     for path in paths:
         scenario.files.append(path)
         docs = _read(path)
         if not docs:
             raise InputError("no objects in this file: a scenario needs at least one document "
                              "with apiVersion and kind", file=path)
-        items += [pair for doc in docs for pair in _expand_lists(doc, path)]
+        for doc in docs:
+            if dump.is_dump(doc):  # a real cluster's `kubectl get ... -o yaml`: dump.py
+                dumps.append(dump.read_dump(doc, path))
+                scenario.warnings.extend(dumps[-1].warnings)
+                items += [(m, path) for m in dumps[-1].manifests]
+            else:
+                items += list(_expand_lists(doc, path))
     _read_cluster_first(scenario, items, kubernetes_version)
     index = _Index()
     for item, file in items:
@@ -147,6 +154,11 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
             kind = _checked_kind(scenario, item, file)
             if kind:
                 _add_object(scenario, index, item, file, kind)
+    if dumps:
+        if nodes is not None:
+            raise InputError(f"{nodes}: a cluster dump brings its own nodes ({dumps[0].file})",
+                             field="--nodes")
+        dump.apply_dump(scenario, dumps)
     _apply_overrides(scenario, path=scenario.files[0] if scenario.files else "<command line>",
                      proxy_mode=proxy_mode, nodes=nodes)
     _check_cross_references(scenario)
@@ -829,7 +841,8 @@ def _endpoint_slice(obj: _Obj, doc, namespace: str, name: str, source: Source) -
         terminating = bool(cond.get("terminating", False))
         endpoints.append(SliceEndpoint(addrs, ready, serving, terminating,
                                        obj.str(e, "hostname", f"{path}.hostname"),
-                                       obj.str(e, "nodeName", f"{path}.nodeName")))
+                                       obj.str(e, "nodeName", f"{path}.nodeName"),
+                                       obj.str(e, "zone", f"{path}.zone")))
     return EndpointSlice(namespace, name, service, _slice_ports(obj, doc, "ports"), endpoints, source)
 
 
