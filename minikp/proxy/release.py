@@ -20,6 +20,19 @@ def known_text() -> str:
     return ", ".join(f"{a}.{b}" for a, b in KNOWN)
 
 
+# proxy modes that came after the iptables proxier: the first release that had each
+MODE_SINCE = {"ipvs": (1, 8), "nftables": (1, 29)}
+
+
+def mode_problem(mode: str, version: str) -> str | None:
+    """Why kube-proxy `version` could not run proxy mode `mode`, or None."""
+    since = MODE_SINCE.get(mode)
+    if since and parse_release(version) < since:
+        return (f"kube-proxy {version} has no {mode} mode (it came in {since[0]}.{since[1]}): use "
+                f"mode iptables, or a kubernetesVersion from {since[0]}.{since[1]}")
+    return None
+
+
 def check_release(text) -> str:
     """A kubernetesVersion minikp models, as "1.N"; else InputError listing the known ones."""
     release = parse_release(text)

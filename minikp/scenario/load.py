@@ -21,7 +21,7 @@ import stat
 from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
 from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
-from minikp.proxy.release import check_release, parse_release
+from minikp.proxy.release import check_release, mode_problem, parse_release
 from minikp.scenario import dump, known, rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, ConfigMap, Container, ContainerPort,
                                    EndpointSlice, EnvFromSource, EnvVar, NodeSpec, PodTemplate,
@@ -1144,6 +1144,10 @@ def _apply_overrides(scenario: Scenario, path: str, proxy_mode, nodes) -> None:
         if not 1 <= nodes <= 250:
             raise InputError(f"{nodes}: must be between 1 and 250", field="--nodes")
         c.nodes = [NodeSpec(f"node-{i}") for i in range(1, nodes + 1)]
+    problem = mode_problem(c.proxy_mode, c.kubernetes_version)
+    if problem:
+        raise InputError(problem, file=c.source.file if c.source.file != "<defaults>" else None,
+                         line=c.source.line or None, field="spec.proxy.mode")
 
 
 def _check_cross_references(scenario: Scenario) -> None:

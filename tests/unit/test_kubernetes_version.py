@@ -126,3 +126,13 @@ def test_an_unquoted_version_is_refused_since_yaml_reads_1_10_as_1_1(tmp_path):
     with pytest.raises(InputError) as e:
         load_scenario([path])
     assert 'spec.kubernetesVersion: 1.1: must be a string: quote it, e.g. "1.10"' in str(e.value)
+
+
+def test_a_proxy_mode_the_release_did_not_have_is_refused(tmp_path):
+    path = write(tmp_path, cluster("1.28"))
+    with pytest.raises(InputError) as e:
+        load_scenario([path], proxy_mode="nftables")
+    assert "kube-proxy 1.28 has no nftables mode (it came in 1.29)" in str(e.value)
+    assert load_scenario([path], proxy_mode="ipvs").cluster.proxy_mode == "ipvs"
+    with pytest.raises(InputError):
+        load_scenario([path], proxy_mode="ipvs", kubernetes_version="1.7")
