@@ -51,7 +51,7 @@ def test_layout_of_folds_every_change_up_to_the_release():
 def test_an_unnamed_port_hashes_with_the_colon_until_1_18(release, svc, seps):
     layout = layout_of(release)
     assert legacy.svc_chain(HOSTNAMES, layout) == "KUBE-SVC-" + svc
-    ordered = legacy.endpoints(HOSTNAMES, "node-1", layout)  # 10.244.1.7, .2.3, .3.6
+    ordered = legacy.endpoints(HOSTNAMES, layout)  # 10.244.1.7, .2.3, .3.6
     assert tuple(legacy.sep_chain(HOSTNAMES, e, layout)[9:] for e in ordered) == seps
 
 
@@ -63,8 +63,8 @@ def test_a_named_port_hashes_the_same_in_every_era():
 
 def test_endpoint_order_is_the_ip_string_before_endpoint_slices():
     sp = SP("default", "x", "", "TCP", "10.0.0.1", 80, endpoints=(E("10.244.1.1", 80), E("10.244.1.10", 80)))
-    assert [e.ip for e in legacy.endpoints(sp, "n", layout_of((1, 18)))] == ["10.244.1.1", "10.244.1.10"]
-    assert [e.ip for e in legacy.endpoints(sp, "n", layout_of((1, 19)))] == ["10.244.1.10", "10.244.1.1"]
+    assert [e.ip for e in legacy.endpoints(sp, layout_of((1, 18)))] == ["10.244.1.1", "10.244.1.10"]
+    assert [e.ip for e in legacy.endpoints(sp, layout_of((1, 19)))] == ["10.244.1.10", "10.244.1.1"]
 
 
 GOLDEN_1_1 = """\

@@ -28,6 +28,9 @@ class Layout:
     cluster_ip_masq: str = ""  # "" masqueradeAll only | services | svc (chain of the ! -s rule)
     node_port_masq: str = "nodeports"  # nodeports | svc
     filter_table: bool = False  # kube-proxy writes filter rules at all (1.2+)
+    fw_chains: bool = False  # KUBE-FW per LB IP, ending in kubelet's KUBE-MARK-DROP (1.4+)
+    reject_lb_no_endpoints: bool = False  # LB IPs without endpoints get a REJECT (1.14+)
+    lb_reject_in_external: bool = False  # ... in KUBE-EXTERNAL-SERVICES (1.20+)
     reject_no_endpoints: bool = False  # filter KUBE-SERVICES "S has no endpoints" REJECT
     reject_node_ports: bool = False  # ... also for NodePorts without endpoints
     nat_for_no_endpoints: bool = True  # an empty SVC chain plus capture rules (before 1.10)
@@ -66,6 +69,7 @@ CHANGES: tuple[tuple[tuple[int, int], dict], ...] = (
     ((1, 2), {"inline_mark": False, "postrouting": "single", "filter_table": True,  # #20496
               "reject_no_endpoints": True}),
     ((1, 3), {"cluster_ip_masq": "services"}),  # --cluster-cidr: off-cluster sources masqueraded
+    ((1, 4), {"fw_chains": True}),  # #29409 (loadBalancerSourceRanges), KUBE-MARK-DROP #30486
     ((1, 5), {"affinity_seconds": 10800, "xlb_chains": True}),  # #35681, #33587
     ((1, 7), {"reject_node_ports": True, "filter_jumps_input_services": True}),  # #43415, #43972
     ((1, 8), {"affinity_seconds": 0}),  # timeoutSeconds (#49850)
@@ -73,14 +77,15 @@ CHANGES: tuple[tuple[tuple[int, int], dict], ...] = (
     ((1, 10), {"external_services_chain": True, "node_port_localhost_masq": True,  # #57942 "new_ctstate_on_jumps": True,  # #56164, #60306
                "forward_comment": "kubernetes forwarding rules", "nat_for_no_endpoints": False}),
     ((1, 12), {"large_cluster_comments": True}),  # #65755
-    ((1, 14), {"filter_jumps_forward_services": True}),  # #74394
+    ((1, 14), {"filter_jumps_forward_services": True, "reject_lb_no_endpoints": True}),  # #74394
     ((1, 15), {"forward_invalid_drop": True, "xlb_local_rules": True}),  # #74840, #77523
     ((1, 16), {"random_fully": True}),  # #78547
     ((1, 17), {"probability_format": "%0.10f", "canary": True}),  # #83599, #81517
     ((1, 18), {"forward_pod_rules": "detector"}),  # --detect-local-mode (#87748)
     ((1, 19), {"colon_for_unnamed_port": False, "postrouting": "xor",  # #92035
                "sorted_by_ip": False}),  # EndpointSlice proxying by default
-    ((1, 20), {"filter_jumps_input_services": False, "external_services_from_forward": True}),  # #95252
+    ((1, 20), {"filter_jumps_input_services": False, "external_services_from_forward": True,  # #95252
+               "lb_reject_in_external": True}),
     ((1, 21), {"health_check_chain": True}),  # #97824
     ((1, 22), {"cluster_ip_masq": "svc", "node_port_masq": "svc"}),  # #96959
     ((1, 23), {"slash32": False, "forward_pod_rules": "single"}),  # #106030, #97279

@@ -26,8 +26,6 @@ from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
 from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo, endpoint_string
 
 DROP_MARK = "0x00008000"  # kubelet's KUBE-MARK-DROP: 1 << --iptables-drop-bit (15)
-NO_ENDPOINTS_REJECT_SINCE_LB = (1, 14)  # LB IPs without endpoints get a REJECT (#74394)
-FW_CHAINS_SINCE = (1, 4)  # KUBE-FW per LB IP (#29409); KUBE-MARK-DROP from kubelet (#30486)
 
 
 def service_string(sp: ServicePortInfo, layout: Layout) -> str:
@@ -62,7 +60,7 @@ def probability(n: int, layout: Layout) -> str:
     return layout.probability_format % (1.0 / n)
 
 
-def endpoints(sp: ServicePortInfo, node: str, layout: Layout) -> tuple[Endpoint, ...]:
+def endpoints(sp: ServicePortInfo, layout: Layout) -> tuple[Endpoint, ...]:
     """The ready endpoints (no terminating fallback before 1.26) in the order of that release:
     the Endpoints object's (IP string) before EndpointSlices, else "ip:port" string order."""
     eps = [e for e in sp.endpoints if e.ready]
@@ -79,13 +77,13 @@ def _cidr(ip: str, layout: Layout) -> str:
 
 
 def _uses_fw(sp: ServicePortInfo, layout: Layout) -> bool:
-    return bool(sp.load_balancer_ips) and layout.release >= FW_CHAINS_SINCE
+    return bool(sp.load_balancer_ips) and layout.fw_chains
 
 
 def active_nat_chains(snapshot: ProxySnapshot, layout: Layout) -> set[str]:
     out = set()
     for sp in snapshot.services:
-        eps = endpoints(sp, snapshot.node_name, layout)
+        eps = endpoints(sp, layout)
         if eps or layout.nat_for_no_endpoints:
             out.add(svc_chain(sp, layout))
             if _uses_fw(sp, layout):
@@ -132,7 +130,7 @@ def jump_rules(layout: Layout) -> tuple[JumpRule, ...]:
 def kubelet_rules(layout: Layout) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     """(table, chain, rule args) kubelet kept in those releases and kube-proxy's KUBE-FW chains
     jump to (KUBE-MARK-DROP, and the KUBE-FIREWALL that drops what it marked)."""
-    if layout.release < FW_CHAINS_SINCE:
+    if not layout.fw_chains:
         return ()
     return (("nat", "KUBE-MARK-DROP", ("-j", "MARK", "--set-xmark", f"{DROP_MARK}/{DROP_MARK}")),
             ("filter", "KUBE-FIREWALL", ("-m", "comment", "--comment",
@@ -141,7 +139,7 @@ def kubelet_rules(layout: Layout) -> tuple[tuple[str, str, tuple[str, ...]], ...
 
 
 def kubelet_jumps(layout: Layout) -> tuple[JumpRule, ...]:
-    if layout.release < FW_CHAINS_SINCE:
+    if not layout.fw_chains:
         return ()
     return (_jump("filter", "KUBE-FIREWALL", "INPUT", ""), _jump("filter", "KUBE-FIREWALL", "OUTPUT", ""))
 
@@ -212,7 +210,7 @@ def _service(sp: ServicePortInfo, layout: Layout, o: dict, filt: list[str], nat_
     svc, fw, xlb = svc_chain(sp, layout), fw_chain(sp, layout), xlb_chain(sp, layout)
     local = uses_xlb(sp, layout)
     chosen = xlb if local else svc  # where external traffic goes
-    eps = endpoints(sp, o["node"], layout)
+    eps = endpoints(sp, layout)
     has = bool(eps)
     write_nat = has or layout.nat_for_no_endpoints
     mark = masq(layout)
@@ -254,8 +252,8 @@ def _service(sp: ServicePortInfo, layout: Layout, o: dict, filt: list[str], nat_
             nat += [f"-A KUBE-SERVICES {args} -j {mark}", f"-A KUBE-SERVICES {args} -j {svc}"]
         elif write_nat:
             nat.append(f"-A KUBE-SERVICES {args} -j {fw}")
-        if not has and layout.release >= NO_ENDPOINTS_REJECT_SINCE_LB:
-            chain = external_chain if layout.release >= (1, 20) else "KUBE-SERVICES"
+        if not has and layout.reject_lb_no_endpoints:
+            chain = external_chain if layout.lb_reject_in_external else "KUBE-SERVICES"
             filt.append(f"-A {chain} {no_eps} {match} -d {_cidr(ip, layout)} --dport {sp.port} -j REJECT")
     # NodePort
     if sp.node_port:
