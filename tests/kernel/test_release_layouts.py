@@ -212,3 +212,26 @@ def test_up_kubernetes_version_reaches_every_node_proxy(cluster_factory):
     assert {n["status"]["nodeInfo"]["kubeProxyVersion"] for n in c.get("nodes")} == {"v1.15"}
     assert sorted(set(c.answers("node/node-1", f"http://{c.svc('hostnames')['spec']['clusterIP']}/", 20))) \
         == sorted(p["metadata"]["name"] for p in c.pods("hostnames"))
+
+
+@pytest.fixture
+def netns2():
+    name = f"minikp-test-rel-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.mark.parametrize("release", [(1, 1), (1, 9), (1, 16), (1, 23)])
+def test_fresh_node_base_restore_equals_ensure_rule_commands(netns, netns2, release):
+    """The one-restore start of a fresh node leaves what that release's one-by-one
+    EnsureChain/EnsureRule commands (and kubelet's chains) leave, 1.1's appended SNAT rule too."""
+    from tests.kernel.test_iptables_sync import tables
+
+    run_in(netns2, ["iptables-legacy", "-t", "nat", "-N", "KUBE-OLD"], check=True)  # not fresh: slow path
+    for path in (netns, netns2):
+        IptablesProxier(path, "legacy", release=release).sync(SNAP)
+    run_in(netns2, ["iptables-legacy", "-t", "nat", "-X", "KUBE-OLD"], check=True)
+    assert tables(save(netns, "legacy")) == tables(save(netns2, "legacy"))

@@ -92,10 +92,14 @@ def base_restore() -> str:
             j.chain for j in JUMP_RULES if j.table == table))
         out.append(f"*{table}")
         out += [f":{c} - [0:0]" for c in chains]
-        out += [f"-I {j.builtin} " + " ".join(f'"{a}"' if " " in a else a for a in j.args)
-                for j in JUMP_RULES if j.table == table]
+        out += [f"-I {j.builtin} {quoted(j.args)}" for j in JUMP_RULES if j.table == table]
         out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+def quoted(args) -> str:
+    """A rule's args as restore input: those with a space (comments) in double quotes."""
+    return " ".join(f'"{a}"' if " " in a else a for a in args)
 
 
 def probability(n: int) -> str:

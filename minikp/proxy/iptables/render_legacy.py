@@ -21,7 +21,7 @@ from minikp.proxy.categorize import source_ranges
 from minikp.proxy.iptables import names
 from minikp.proxy.iptables.layout import MARK_1_1, MASQ_BIT_MARK, Layout
 from minikp.proxy.iptables.render import (LARGE_CLUSTER_ENDPOINTS, CANARY_CHAIN, CANARY_TABLES, JumpRule,
-                                          _contains, _jump, _NEW, chain_line, node_port_ips)
+                                          _contains, _jump, _NEW, chain_line, node_port_ips, quoted)
 from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
 from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo, endpoint_string
 
@@ -144,10 +144,6 @@ def kubelet_jumps(layout: Layout) -> tuple[JumpRule, ...]:
     return (_jump("filter", "KUBE-FIREWALL", "INPUT", ""), _jump("filter", "KUBE-FIREWALL", "OUTPUT", ""))
 
 
-def _quoted(args) -> str:
-    return " ".join(f'"{a}"' if " " in a else a for a in args)
-
-
 def base_restore(layout: Layout) -> str:
     """One restore for a namespace with no KUBE chain yet: what kubelet and the jump rules of
     that release leave there (the same final order as ensuring them one by one)."""
@@ -157,12 +153,10 @@ def base_restore(layout: Layout) -> str:
         chains = ([CANARY_CHAIN] if layout.canary and table in CANARY_TABLES else []) + list(dict.fromkeys(
             [j.chain for j in jumps if j.table == table and j.chain]
             + [c for t, c, _ in kubelet_rules(layout) if t == table]))
-        out.append(f"*{table}")
-        out += [chain_line(c) for c in chains]
-        out += [f"-A {c} {_quoted(args)}" for t, c, args in kubelet_rules(layout) if t == table]
-        out += [f"{'-A' if j.append else '-I'} {j.builtin} {_quoted(j.args)}"
-                for j in jumps if j.table == table]
-        out.append("COMMIT")
+        rules = [f"-A {c} {quoted(args)}" for t, c, args in kubelet_rules(layout) if t == table] + [
+            f"{'-A' if j.append else '-I'} {j.builtin} {quoted(j.args)}" for j in jumps if j.table == table]
+        if chains or rules:  # a table kube-proxy never touches stays unloaded (1.1: nat only)
+            out += [f"*{table}", *[chain_line(c) for c in chains], *rules, "COMMIT"]
     return "\n".join(out) + "\n"
 
 
