@@ -246,3 +246,22 @@ def test_external_traffic_policy_local_goes_through_kube_xlb_from_1_5():
     assert f'-A {xlb} -m comment --comment "default/lb has no local endpoints" -j KUBE-MARK-DROP' in elsewhere
     assert "LOCAL traffic" not in legacy.render(snap(sp), layout_of((1, 14)))
     assert "KUBE-XLB-" not in legacy.render(snap(sp), layout_of((1, 4)))  # before OnlyLocal
+
+
+def test_service_paths_read_an_old_layout():
+    """The dashboard's paths: 1.16's masquerade rule in KUBE-SERVICES is no frontend."""
+    from minikp.proxy.iptables.paths import service_paths
+
+    save = """*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-NWV5X2332I4OT4T3 - [0:0]
+-A KUBE-SERVICES ! -s 10.244.0.0/16 -d 10.0.1.175/32 -p tcp -m comment --comment "default/hostnames: cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SERVICES -d 10.0.1.175/32 -p tcp -m comment --comment "default/hostnames: cluster IP" -m tcp --dport 80 -j KUBE-SVC-NWV5X2332I4OT4T3
+-A KUBE-SVC-NWV5X2332I4OT4T3 -m comment --comment "default/hostnames:" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-WNBA2IHDGP2BOBGZ
+-A KUBE-SVC-NWV5X2332I4OT4T3 -m comment --comment "default/hostnames:" -j KUBE-SEP-X3P2623AGDH6CDF3
+COMMIT
+"""
+    counted = "\n".join("[0:0] " + line if line.startswith("-A") else line for line in save.splitlines())
+    [path] = service_paths(counted, "default/hostnames")
+    assert [f.via for f in path.frontends] == ["KUBE-SVC-NWV5X2332I4OT4T3"]
+    assert [b.endpoint for b in path.branches] == ["KUBE-SEP-WNBA2IHDGP2BOBGZ", "KUBE-SEP-X3P2623AGDH6CDF3"]
