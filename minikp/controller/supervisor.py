@@ -4,7 +4,9 @@ scale, apply), publishes events, and writes the state file the CLI reads. One pr
 cluster, holding the cluster lock (minikp.clusterlock) for its life.
 
 Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it in
-the background and waits for its one-line JSON report on --notify-fd.
+the background, hands it the scenario it loaded and checked (--scenario, a file in the
+state directory: minikp.scenario.handover) and waits for its one-line JSON report on
+--notify-fd.
 """
 
 from __future__ import annotations
@@ -16,37 +18,37 @@ import json
 import os
 import queue
 import shutil
-import socket
 import sys
 import threading
 import time
 import traceback
 from concurrent.futures import Future
 
-from minikp import clusterlock, names, state
-from minikp.controller import changes
+from minikp import clock, clusterlock, names, state
+from minikp.controller import changes, faults
 from minikp.controller.control import ControlServer, EventLog, socket_path
+from minikp.controller.edge import KernelEdge
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
                                          describe_changes)
 from minikp.controller.objects import (deployment_object, endpoints_object, endpointslice_object,
                                        namespace_object, node_object, now, pod_object,
                                        replicaset_objects, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
+from minikp.controller.proxyloop import NodeProxy, ProxyLoop
+from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
-from minikp.dns.metrics import MetricsServer
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
-from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
-from minikp.nsenter import in_netns
-from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
+from minikp.proxy.base import Proxier, housekeeping
+from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
-from minikp.scenario.plan import plan_cluster
+from minikp.scenario.model import Scenario
+from minikp.scenario.plan import plan_cluster, with_builtins
 from minikp.workloads import sandbox as sandboxes
-from minikp.workloads.commands import start_client, start_command
-from minikp.workloads.images import is_dns_image, listeners_for
-from minikp.workloads.podenv import command_argv
+from minikp.workloads.commands import start_client
+from minikp.workloads.runtime import RUNTIMES, PodContext, PodWorkloads, choose
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
@@ -58,42 +60,23 @@ def log(msg: str) -> None:
     print(f"{dt.datetime.now().strftime('%H:%M:%S.%f')[:-3]} {msg}", flush=True)
 
 
-def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
-    with in_netns(netns):
-        s = socket.socket()
-    s.settimeout(timeout)
-    try:
-        s.connect((ip, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def pod_key(pod) -> str:
-    return f"{pod.namespace}/{pod.name}"
-
-
 class Supervisor:
-    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None, kubernetes_version=None):
+    def __init__(self, name: str, files: list[str], scenario: Scenario,
+                 runtimes: dict | None = None, edge=KernelEdge):
+        """`scenario`: `files` loaded and validated (by the CLI, handed over). `runtimes`
+        (default workloads.runtime.RUNTIMES) and `edge(name, plan)`: tests give fakes."""
         self.name, self.files = name, files
-        self.scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes,
-                                      kubernetes_version=kubernetes_version)
-        self.scenario.cluster.name = name
+        scenario.cluster.name = name
+        self.scenario = with_builtins(scenario)  # live changes find the built-ins too
         self.plan = plan_cluster(self.scenario)
-        self.states: dict[str, PodState] = {}
-        self.created: dict[str, str] = {}
-        self.netns: dict[str, str] = {}  # pod key → netns path
-        self.commands = {}  # pod key → Popen
-        self.sandboxes: dict[str, sandboxes.PodSandboxes] = {}  # pod key → its containers'
-        self.dns: dict[str, Dnsmasq] = {}
-        self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
-        self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
-        self.unready: set[str] = set()  # pod keys whose readiness was made to fail by hand
-        self.proxiers: dict[str, Proxier] = {}
+        self.objects = ClusterObjects(self.scenario, self.plan)  # what live changes see
+        self.created = self.objects.created  # when each non-pod object was created
+        self.records: dict[str, PodRecord] = {}  # pod key → all the supervisor knows of it
+        self.runtimes = RUNTIMES if runtimes is None else runtimes
+        self.client_procs = {}  # client name → Popen of its command
+        self.proxy_loop = ProxyLoop()  # every node's kube-proxy: proxier + sync runner
         self.endpoints = {}
-        self.fabric = Fabric(name, self.plan)
+        self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
         self.events = EventLog()
         self.control = None
@@ -110,13 +93,13 @@ class Supervisor:
         self.events.emit("UpStarted", f"building {len(self.plan.nodes)} nodes, "
                          f"{len(self.plan.pods)} pods", nodes=len(self.plan.nodes),
                          pods=len(self.plan.pods), dnsPods=sum(
-                             any(is_dns_image(c.image) for c in p.template.containers)
+                             any(choose(p, c) == "dns" for c in p.template.containers)
                              for p in self.plan.pods))
-        self.fabric.build()
+        self.edge.build()
         self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
         self.workloads.start()
         config = self.plan.config
-        gaps = kernel_gaps(config.proxy_mode, self.fabric.node_path(self.plan.nodes[0].name), config)
+        gaps = self.edge.proxy_gaps(config)
         if gaps:
             raise OperationError(f"{config.proxy_mode} proxy mode needs " + "; ".join(gaps)
                                  + ". kube-proxy would fall back to iptables mode here; minikp "
@@ -124,8 +107,10 @@ class Supervisor:
                                  "kernel that has it (`minikp doctor` lists what this one has)")
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
-            self.proxiers[node.name] = new_proxier(config.proxy_mode,
-                                                   self.fabric.node_path(node.name), config)
+            self.proxy_loop.add(NodeProxy(
+                node.name, lambda node=node: self.edge.proxier(node.name, config),
+                lambda node=node: build_snapshot(self.plan, node, self.endpoints),
+                self.events.emit, config.proxy_options))
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -136,6 +121,10 @@ class Supervisor:
         log(f"cluster {self.name} up in {time.monotonic() - t0:.2f}s: {len(self.plan.nodes)} "
             f"nodes, {len(self.plan.pods)} pods, {len(self.plan.services)} services")
 
+    @property
+    def proxiers(self) -> dict[str, Proxier]:
+        return self.proxy_loop.proxiers()
+
     def write_resolv_confs(self) -> None:
         domain, dns_ip = self.plan.config.cluster_domain, self.plan.dns_ip
         for ns in self.plan.namespaces:
@@ -145,12 +134,12 @@ class Supervisor:
             f.write(host_resolv_conf(dns_ip, domain))
 
     def start_client(self, client) -> None:
-        proc = start_client(self.workloads, self.fabric.client_path(client.name), client,
+        proc = start_client(self.workloads, self.edge.client_path(client.name), client,
                             resolv_conf=state.resolv_path(self.name, None),
                             log_path=os.path.join(names.state_dir(self.name),
                                                   f"client-{client.name}.log"))
         if proc is not None:
-            self.commands[f"client/{client.name}"] = proc
+            self.client_procs[client.name] = proc
 
     def start_pods(self, pods, reason: str, until_ready: bool = False) -> None:
         """Create pods, wait until they answer (and, `until_ready`, until their readiness
@@ -168,35 +157,20 @@ class Supervisor:
 
     def start_pod(self, pod) -> None:
         key = pod_key(pod)
-        path = self.fabric.add_pod(pod)
-        self.netns[key] = path
-        self.created[key] = now()
-        self.states[key] = PodState(ready=False)
+        path = self.edge.add_pod(pod)
+        rec = self.records[key] = PodRecord(pod, netns=path, created=now())
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
-        logbase = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
-        sandbox_of = self.pod_sandboxes(pod, path, resolv).of
-        for c in pod.template.containers:
-            if is_dns_image(c.image):
-                os.makedirs(logbase, exist_ok=True)
-                self.dns[key] = Dnsmasq(path, logbase, pod.ip)
-                if self.endpoints:
-                    self.dns[key].update(build_records(self.plan, self.endpoints))
-                self.dns[key].start()
-                self.dns_metrics[key] = MetricsServer(path, pod.ip, self.dns[key].log_path)
-                self.dns_metrics[key].start()
-            elif c.command:
-                sb = sandbox_of(c)
-                self.commands[key] = start_command(path, command_argv(c, sb.env),
-                                                   log_path=f"{logbase}.{c.name}.log", sandbox=sb)
-            else:
-                listeners = listeners_for(c)
-                if listeners:
-                    self.workloads.add(f"{key}/{c.name}", path, pod.name, listeners)
-        trackers = [ProbeTracker(c.readiness_probe, time.monotonic())
-                    for c in pod.template.containers if c.readiness_probe]
-        if trackers:
-            self.probes[key] = trackers
+        rec.sandboxes = self.pod_sandboxes(pod, path, resolv)
+        ctx = PodContext(key, pod, path,
+                         logbase=os.path.join(names.state_dir(self.name), "pods",
+                                              key.replace("/", "_")),
+                         server=self.workloads, sandbox_of=rec.sandboxes.of,
+                         dns_records=lambda: build_records(self.plan, self.endpoints)
+                         if self.endpoints else None)
+        rec.workloads = PodWorkloads.start(ctx, self.runtimes)
+        rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
+                      for c in pod.template.containers if c.readiness_probe]
 
     def pod_sandboxes(self, pod, path: str, resolv: str) -> sandboxes.PodSandboxes:
         """The pod's container sandboxes (securityContext, volumes, the kubelet's environment
@@ -207,28 +181,15 @@ class Supervisor:
         vdir = sandboxes.volume_dir(names.state_dir(self.name), path)
         if any(v.kind == "emptyDir" for v in pod.template.volumes):
             shutil.rmtree(vdir, ignore_errors=True)
-        made = sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
-        self.sandboxes[pod_key(pod)] = made
-        return made
+        return sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
 
     def sandbox_of(self, netns: str) -> dict:
         """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
         with self.lock:
-            for key, path in self.netns.items():
-                if path == netns and key in self.sandboxes:
-                    return dataclasses.asdict(self.sandboxes[key].first())
+            for rec in self.records.values():
+                if rec.netns == netns and rec.sandboxes is not None:
+                    return dataclasses.asdict(rec.sandboxes.first())
         raise InputError(f"no pod with network namespace {netns}")
-
-    def pod_started(self, pod) -> bool:
-        """Started once the workload listens: every declared TCP port accepts a connection
-        and every command is still running. Without a readinessProbe that also means ready."""
-        key = pod_key(pod)
-        if key in self.dns:
-            return self.dns[key].running() and port_open(self.netns[key], pod.ip, 53)
-        if key in self.commands:
-            return all(port_open(self.netns[key], pod.ip, p.container_port)
-                       for c in pod.template.containers for p in c.ports if p.protocol == "TCP")
-        return True  # built-in workloads listen as soon as they are added
 
     def wait_ready(self, pods, deadline: float) -> None:
         pending = list(pods)
@@ -236,11 +197,12 @@ class Supervisor:
             still = []
             for pod in pending:
                 key = pod_key(pod)
-                if self.exited(key):
-                    self.states[key] = PodState(ready=False, running=False)
+                rec = self.records[key]
+                if rec.exited():
+                    rec.state = PodState(ready=False, running=False)
                     self.events.emit("PodFailed", f"pod {key} failed: its workload exited",
                                      pod=key)
-                elif self.pod_started(pod):
+                elif rec.workloads.started():  # listening; without a readinessProbe: ready
                     self.run_probes(pod, time.monotonic())
                     self.set_ready(key, "started")
                 else:
@@ -254,25 +216,29 @@ class Supervisor:
 
     def wait_probes_passed(self, pods, deadline: float) -> None:
         """Run the started pods' readiness probes as they fall due until every pod is Ready."""
-        pending = [p for p in pods if not self.states[pod_key(p)].ready]
+        pending = [p for p in pods if not self.records[pod_key(p)].state.ready]
         while pending:
             for pod in pending:
                 key = pod_key(pod)
-                if self.exited(key):
+                if self.records[key].exited():
                     raise OperationError(f"pod {key} failed before it was Ready: its workload exited")
                 if self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
-            pending = [p for p in pending if not self.states[pod_key(p)].ready]
+            pending = [p for p in pending if not self.records[pod_key(p)].state.ready]
             if pending and time.monotonic() > deadline:
                 raise OperationError("pods not Ready in time (readinessProbe): "
                                      + ", ".join(pod_key(p) for p in pending))
             if pending:
                 time.sleep(0.05)
 
-    def exited(self, key: str) -> bool:
-        proc = self.commands.get(key)
-        return (proc is not None and proc.poll() is not None) or (
-            key in self.dns and not self.dns[key].running())
+    @property
+    def states(self) -> dict[str, PodState]:
+        """Pod key → state, as the endpoint controller and the objects read them."""
+        return {k: r.state for k, r in self.records.items()}
+
+    def dns_servers(self) -> dict[str, Dnsmasq]:
+        return {k: d for k, r in self.records.items() if r.workloads is not None
+                for d in r.workloads.dns_servers()}
 
     # ---- keeping it current --------------------------------------------------------------
     def resync(self, reason: str) -> None:
@@ -280,10 +246,11 @@ class Supervisor:
         the LoadBalancer routes and the state file."""
         with self.lock:
             eps = self.sync_proxies(reason)
-            if self.dns:
+            dns = self.dns_servers()
+            if dns:
                 records = build_records(self.plan, eps)
-                rolling = self.control is not None and len(self.dns) > 1  # up, with traffic
-                for key, d in self.dns.items():
+                rolling = self.control is not None and len(dns) > 1  # up, with traffic
+                for key, d in dns.items():
                     if rolling and d.needs_restart(records):
                         self.roll_dns(key, d, records)
                     else:
@@ -299,24 +266,22 @@ class Supervisor:
                              f"endpoints {describe_changes(self.endpoints, eps)} ({reason})",
                              services=changed_services(self.endpoints, eps))
         self.endpoints = eps
-        for node in self.plan.nodes:
-            r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
-            self.events.emit("ProxySynced", f"proxy {node.name}: {'full' if r.full else 'partial'}"
-                             f" sync in {r.duration_s * 1000:.1f} ms ({reason})",
-                             node=node.name, full=r.full, ms=round(r.duration_s * 1000, 2))
+        self.proxy_loop.request(reason)  # each node syncs now or, batched, within minSyncPeriod
         return eps
 
     def roll_dns(self, key: str, d: Dnsmasq, records) -> None:
         """A DNS pod whose dnsmasq must restart (new CNAME/SRV records) first leaves the
         kube-dns endpoints, as in a rolling update, so that no query meets its closed port;
         then it comes back. The other replica answers meanwhile."""
-        before = self.states[key]
-        self.states[key] = PodState(ready=False, running=before.running)
+        rec = self.records[key]
+        before = rec.state
+        rec.state = PodState(ready=False, running=before.running)
         self.sync_proxies(f"restarting DNS in {key}")
+        self.proxy_loop.wait_synced()
         try:
             d.update(records)
         finally:
-            self.states[key] = before
+            rec.state = before
             self.sync_proxies(f"DNS in {key} restarted")
 
     def route_load_balancers(self, eps) -> None:
@@ -331,16 +296,14 @@ class Supervisor:
                 e = eps.get(f"{sp.service.namespace}/{sp.service.name}")
                 nodes = sorted({a.node for a in (e.addresses if e else []) if a.ready})
             wanted[sp.load_balancer_ip] = nodes
-        for ip in set(self.fabric.lb_routes) - set(wanted):
-            self.fabric.remove_lb_route(ip)
-        for ip, nodes in wanted.items():
-            self.fabric.add_lb_route(ip, nodes)
+        self.edge.set_lb_routes(wanted)
 
     def set_ready(self, key: str, why: str) -> None:
         """Running, and ready unless one of its readiness probes says otherwise (or its
         readiness was made to fail by hand)."""
-        ready = key not in self.unready and all(t.ready for t in self.probes.get(key, []))
-        self.states[key] = PodState(ready=ready)
+        rec = self.records[key]
+        ready = not rec.forced_unready and all(t.ready for t in rec.probes)
+        rec.state = PodState(ready=ready)
         self.events.emit("PodReady" if ready else "PodNotReady",
                          f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
 
@@ -348,37 +311,36 @@ class Supervisor:
         """Readiness made to fail (or recover) by hand, as a failing probe would: the endpoint
         leaves (or rejoins) every node's rules."""
         key = pod_key(pod)
-        (self.unready.add if fail else self.unready.discard)(key)
-        st = self.states.get(key)
-        if st and st.running and not st.terminating:
+        rec = self.records[key]
+        rec.forced_unready = fail
+        if rec.live:
             self.set_ready(key, "readiness made to fail" if fail else "readiness recovered")
             self.resync(f"readiness of {key}")
 
     def run_probes(self, pod, now: float) -> bool:
         """Run the pod's due readiness probes; True when its readiness changed."""
-        key, changed = pod_key(pod), False
-        for tracker in self.probes.get(key, []):
+        rec, changed = self.records[pod_key(pod)], False
+        for tracker in rec.probes:
             if tracker.due(now):
-                proc = self.commands.get(key)
-                sb = self.sandboxes[key].first() if tracker.probe.exec_command else None
-                ok = run_probe(tracker.probe, pod, self.netns[key], pod.hostname,
+                sb = rec.sandboxes.first() if tracker.probe.exec_command else None
+                ok = run_probe(tracker.probe, pod, rec.netns, pod.hostname,
                                state.resolv_path(self.name, pod.namespace), sandbox=sb,
-                               pid1=proc.pid if proc is not None and proc.poll() is None else None)
+                               pid1=rec.workloads.pid1())
                 changed |= tracker.record(ok, time.monotonic())
         return changed
 
     def check_pods(self) -> None:
         with self.lock:
-            failed = [k for k, s in self.states.items() if s.running and self.exited(k)]
-            for key in failed:
-                self.events.emit("PodFailed", f"pod {key} failed: its workload exited", pod=key)
-                self.states[key] = PodState(ready=False, running=False)
+            failed = [r for r in self.records.values() if r.state.running and r.exited()]
+            for rec in failed:
+                self.events.emit("PodFailed", f"pod {rec.key} failed: its workload exited",
+                                 pod=rec.key)
+                rec.state = PodState(ready=False, running=False)
             changed = []
             for pod in self.plan.pods:
                 key = pod_key(pod)
-                st = self.states.get(key)
-                if key in self.probes and st and st.running and not st.terminating \
-                        and self.run_probes(pod, time.monotonic()):
+                rec = self.records.get(key)
+                if rec and rec.probes and rec.live and self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
                     changed.append(key)
             if failed or changed:
@@ -401,8 +363,8 @@ class Supervisor:
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", ""), plan.config.kubernetes_version)
                       for n in plan.nodes],
-            "pods": [pod_object(p, self.states[pod_key(p)], node_ips[p.node],
-                                self.created.get(pod_key(p), "")) for p in plan.pods],
+            "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
+                                self.records[pod_key(p)].created) for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
@@ -412,11 +374,12 @@ class Supervisor:
                            for ns in plan.namespaces],
             "deployments": [], "replicasets": [],
         }
+        states = self.states
         for w in self.scenario.workloads:
             created = self.created.setdefault(f"{w.kind}/{w.namespace}/{w.name}", now())
             if w.kind == "Deployment":
-                st["deployments"].append(deployment_object(w, plan.pods, self.states, created))
-            st["replicasets"] += replicaset_objects(w, plan.pods, self.states, created)
+                st["deployments"].append(deployment_object(w, plan.pods, states, created))
+            st["replicasets"] += replicaset_objects(w, plan.pods, states, created)
         for sp in plan.services:
             key = f"{sp.service.namespace}/{sp.service.name}"
             created = self.created.get(f"svc/{key}", "")
@@ -429,7 +392,7 @@ class Supervisor:
 
     # ---- live changes (the control socket) -------------------------------------------------
     CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply,
-               "readiness": changes.readiness}
+               "readiness": changes.readiness, **faults.OPS}
 
     def handle(self, op: str, args: dict):
         """Called from a control-socket thread. Changes run on the main thread: the fabric's
@@ -441,12 +404,19 @@ class Supervisor:
             return self.sandbox_of(args["netns"])
         if op not in self.CHANGES:
             raise InputError(f'unknown operation "{op}"; valid: ' + ", ".join(self.CHANGES))
+        spec = args["spec"]
+        if op == "apply" and isinstance(spec, dict) and "loaded" in spec:  # the CLI's load
+            spec = {"file": spec["file"], "scenario": take_over(self.name, spec["loaded"])}
         done = Future()
-        self.requests.put((self.CHANGES[op], args["spec"], done))
+        self.requests.put((self.CHANGES[op], spec, done))
         return done.result()
 
-    def stop_pod(self, pod, reason: str) -> None:
-        self.stop_pods([pod], reason)
+    # LiveCluster (controller/changes.py): what live changes may call besides these
+    def namespaces_added(self) -> None:
+        self.write_resolv_confs()
+
+    def emit(self, kind: str, message: str, **fields) -> None:
+        self.events.emit(kind, message, **fields)
 
     def stop_pods(self, pods, reason: str) -> None:
         """Graceful deletion: the endpoints leave every node's proxy first (terminating),
@@ -454,8 +424,9 @@ class Supervisor:
         if not pods:
             return
         for pod in pods:
-            self.states[pod_key(pod)] = PodState(ready=False, terminating=True)
+            self.records[pod_key(pod)].state = PodState(ready=False, terminating=True)
         self.resync(f"deleting {', '.join(pod_key(p) for p in pods)}")
+        self.proxy_loop.wait_synced()  # the endpoints have left the rules
         time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
         for pod in pods:
             self.end_pod(pod, reason)
@@ -463,33 +434,20 @@ class Supervisor:
     def end_pod(self, pod, reason: str) -> None:
         """Stop a pod's workload, remove its namespace and give back its name and address."""
         key = pod_key(pod)
-        for c in pod.template.containers:
-            self.workloads.remove(f"{key}/{c.name}")
-        if key in self.dns:
-            self.dns.pop(key).stop()
-            self.dns_metrics.pop(key).stop()
-        proc = self.commands.pop(key, None)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(2)
-            except Exception:  # noqa: BLE001 - the grace period is over
-                proc.kill()
-                proc.wait()
-        path = self.netns.get(key)
-        self.fabric.remove_pod(pod.namespace, pod.name)
-        if path:  # its emptyDir volumes go with it, as the kubelet's do
-            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), path), ignore_errors=True)
+        rec = self.records.pop(key)
+        if rec.workloads is not None:
+            rec.workloads.stop()
+        self.edge.remove_pod(pod)
+        if rec.netns:  # its emptyDir volumes go with it, as the kubelet's do
+            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), rec.netns),
+                          ignore_errors=True)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
-        for d in (self.states, self.netns, self.created, self.probes, self.sandboxes):
-            d.pop(key, None)
-        self.unready.discard(key)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
 
     # ---- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
-        last_check = last_canary = time.monotonic()
+        last_check, last_canary = time.monotonic(), clock.now()
         while not self.stopping.is_set():
             try:  # a short wait, so that SIGTERM is noticed quickly
                 change, spec, done = self.requests.get(timeout=0.1)
@@ -497,7 +455,8 @@ class Supervisor:
                 pass
             else:
                 try:
-                    result = change(self, spec)
+                    result = change(self, spec)  # self as changes.LiveCluster
+                    self.proxy_loop.wait_synced()  # the answer comes with the rules applied
                     self.settle()  # the client reads state next: it reflects the change
                     done.set_result(result)
                 except BaseException as e:  # noqa: BLE001 - the client reports it
@@ -506,8 +465,9 @@ class Supervisor:
                     done.set_exception(e)
             now = time.monotonic()
             try:
-                if now - last_canary >= self.plan.config.sync_period_s:
-                    last_canary = now
+                self.proxy_loop.tick()
+                if clock.now() - last_canary >= self.plan.config.sync_period_s:
+                    last_canary = clock.now()
                     self.check_canaries()
                 if now - last_check >= CHECK_PERIOD_S:
                     last_check = now
@@ -525,32 +485,28 @@ class Supervisor:
 
     def check_canaries(self) -> None:
         """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
-        were flushed behind its back (iptables: the canary chain is gone) is resynced (a full
-        sync on that node). Otherwise proxiers whose periodic full sync is due (1.33+) sync."""
-        for p in self.proxiers.values():
+        were flushed behind its back (iptables: the canary chain is gone) syncs (a full sync:
+        the proxier sees the canary gone). A paused or killed proxy notices nothing. The
+        periodic full sync (1.33+) is the sync runner's maxInterval (minikp.controller.proxyloop)."""
+        running = self.proxy_loop.running()
+        for p in running.values():
             housekeeping(p)
-        flushed = [n for n, p in self.proxiers.items() if p.flushed()]
+        flushed = [n for n, p in running.items() if p.flushed()]
         if flushed:
             self.events.emit("RulesFlushed", f"proxy rules flushed on {', '.join(flushed)}: "
                              "full resync", nodes=flushed)
-            self.resync("rules flushed behind the proxy's back")
-            return
-        due = [n for n, p in self.proxiers.items() if getattr(p, "periodic_full_due", lambda: False)()]
-        if due:  # 1.33+: the BoundedFrequencyRunner's hourly run is a forced full sync
             with self.lock:
-                self.sync_proxies("periodic full sync")
+                self.proxy_loop.request("rules flushed behind the proxy's back", flushed)
 
     def shutdown(self) -> None:
         if self.control:
             self.control.close()
-        for p in self.proxiers.values():
-            p.close()
-        for d in self.dns.values():
-            d.stop()
-        for m in self.dns_metrics.values():
-            m.stop()
+        self.proxy_loop.close()
         self.workloads.stop()
-        destroy_cluster(self.name)
+        for rec in self.records.values():  # no grace: the cluster goes as a whole
+            if rec.workloads is not None:
+                rec.workloads.stop(grace_s=0)
+        self.edge.destroy()
 
 
 def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
@@ -564,11 +520,13 @@ def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
 
 
 def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
-        lock_fd: int | None = None, progress=None, kubernetes_version=None) -> int:
+        lock_fd: int | None = None, progress=None, scenario: Scenario | str | None = None,
+        kubernetes_version=None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
     once whether the cluster came up; `progress(event)`, each event until then. A signal
     during the build stops it there: everything made is removed and the report says it was
-    stopped."""
+    stopped. `scenario`: `files` as the CLI loaded them, or the path it handed them over
+    in; None: loaded here."""
     notify = notify or (lambda report: None)
     stop = clusterlock.StopOnSignal().install()
     lock = acquire_lock(name, lock_fd)
@@ -577,7 +535,7 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
     try:
-        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress,
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress, scenario,
                                 kubernetes_version)
     finally:
         if lock_fd is None:  # ours; a handed-over one is closed by its owner too
@@ -585,10 +543,15 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
 
 
 def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None,
-                     kubernetes_version=None) -> int:
+                     scenario=None, kubernetes_version=None) -> int:
     sup = None
     try:
-        sup = Supervisor(name, files, proxy_mode, nodes, kubernetes_version)
+        if isinstance(scenario, str):
+            scenario = take_over(name, scenario)
+        elif scenario is None:
+            scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes,
+                                     kubernetes_version=kubernetes_version)
+        sup = Supervisor(name, files, scenario)
         sup.events.listener = progress
         sup.stopping = stop.requested
         sup.up()
@@ -629,6 +592,7 @@ def main(argv=None) -> int:
     ap.add_argument("--kubernetes-version")
     ap.add_argument("--notify-fd", type=int)
     ap.add_argument("--lock-fd", type=int, help="the cluster lock, taken by `minikp up`")
+    ap.add_argument("--scenario", help="FILEs as `minikp up` loaded them (scenario.handover)")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args(argv)
 
@@ -648,7 +612,8 @@ def main(argv=None) -> int:
             out.close()
 
     names.check_cluster_name(a.name)
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.kubernetes_version)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario,
+               a.kubernetes_version)
 
 
 if __name__ == "__main__":

@@ -347,6 +347,7 @@ def _workload(obj: _Obj, doc, kind: str, namespace: str, name: str, source: Sour
     if kind == "Pod":
         labels = obj.labels(meta, "labels", "metadata.labels")
         annotations = {k: str(v) for k, v in obj.map(meta, "annotations", "metadata.annotations").items()}
+        _check_runtime(obj, annotations, "metadata.annotations", meta)
         template = _pod_spec(obj, spec, "spec", labels, annotations)
         return Workload("Pod", namespace, name, template, 1, labels, source)
     replicas = obj.int(spec, "replicas", "spec.replicas", 1, 0, 100000)
@@ -368,6 +369,7 @@ def _workload(obj: _Obj, doc, kind: str, namespace: str, name: str, source: Sour
                             f"`selector` does not match template `labels`: {k}={v} is missing",
                             tmeta or tmpl, "labels")
     annotations = {k: str(v) for k, v in obj.map(tmeta, "annotations", "spec.template.metadata.annotations").items()}
+    _check_runtime(obj, annotations, "spec.template.metadata.annotations", tmeta)
     template = _pod_spec(obj, obj.map(tmpl, "spec", "spec.template.spec"), "spec.template.spec",
                          labels, annotations)
     w = Workload(kind, namespace, name, template, replicas, selector, source)
@@ -414,6 +416,16 @@ def _int_or_percent(obj: _Obj, d, key: str, field: str) -> int | str:
     if isinstance(v, str) and v.endswith("%") and v[:-1].isdigit() and v[:-1].isascii():
         return f"{int(v[:-1])}%"
     raise obj.error(field, f"{v!r}: must be an integer >= 0 or a percentage (e.g. '25%')", d, key)
+
+
+def _check_runtime(obj: _Obj, annotations: dict, path: str, meta) -> None:
+    """minikp.dev/runtime names a pod runtime (workloads/runtime.py RUNTIMES)."""
+    from minikp.workloads.runtime import RUNTIME_ANNOTATION, RUNTIMES
+
+    named = annotations.get(RUNTIME_ANNOTATION)
+    if named is not None and named not in RUNTIMES:
+        raise obj.error(f"{path}.{RUNTIME_ANNOTATION}", f'"{named}" is not a pod runtime; valid: '
+                        + ", ".join(RUNTIMES), meta.get("annotations"), RUNTIME_ANNOTATION)
 
 
 def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> PodTemplate:
@@ -948,13 +960,19 @@ def check_cluster_unchanged(live: ClusterConfig, new: Scenario) -> None:
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 
+def go_seconds(v):
+    """A Go duration as kube-proxy's config takes it (500ms, 30s, 1m, 1h0m0s) in seconds;
+    anything else comes back unchanged, for the caller to judge."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    if isinstance(v, str) and v and _GO_DURATION.sub("", v) == "":
+        return sum(float(n) * units[u] for n, u in _GO_DURATION.findall(v))
+    return v
+
+
 def _duration(obj: _Obj, d, key: str, field: str, default: float, lo: float = 0.1,
               hi: float = 86400) -> float:
     """Seconds, or a Go duration as kube-proxy's config takes it: 500ms, 30s, 1m, 1h0m0s."""
-    v = d.get(key, default) if isinstance(d, dict) else default
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    if isinstance(v, str) and v and _GO_DURATION.sub("", v) == "":
-        v = sum(float(n) * units[u] for n, u in _GO_DURATION.findall(v))
+    v = go_seconds(d.get(key, default) if isinstance(d, dict) else default)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
         span = f"between {_show(lo)} and {_show(hi)}"
         raise obj.error(field, f"{d.get(key)!r}: a duration {span}, e.g. 30s or 1m", d, key)
@@ -994,6 +1012,10 @@ def _proxy_options(obj: _Obj, proxy) -> ProxyOptions:
     sync = _duration(obj, m, "syncPeriod", field, d.sync_period_s)
     m, field = where("minSyncPeriod")
     min_sync = _duration(obj, m, "minSyncPeriod", field, d.min_sync_period_s, lo=0.0)
+    if sync < min_sync:  # kube-proxy's validateKubeProxyIPTablesConfiguration refuses it
+        m, sync_field = where("syncPeriod")
+        raise obj.error(sync_field, f"{_show(sync)}: must be greater than or equal to {field} "
+                        f"({_show(min_sync)})", m, "syncPeriod" if "syncPeriod" in m else "minSyncPeriod")
     addrs = obj.strings(proxy, "nodePortAddresses", "spec.proxy.nodePortAddresses")
     for i, a in enumerate(addrs):
         if a != "primary":

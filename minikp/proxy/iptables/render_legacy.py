@@ -366,7 +366,8 @@ def render(snapshot: ProxySnapshot, layout: Layout, *, stale_nat_chains=(), rand
         nat.append(f"-X {chain}")
     tail = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
             'must be the last rule in this chain"')
-    ips = node_port_ips(options, snapshot.node_ip) if layout.external_services_chain else None
+    ips = node_port_ips(options.node_port_addresses, snapshot.node_ip) \
+        if layout.external_services_chain else None  # --nodeport-addresses: 1.10+
     if ips is None:
         nat.append(f"{tail} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
     for ip in ips or ():

@@ -91,7 +91,8 @@ class IpvsProxier:
     def from_config(cls, netns_path: str, config) -> "IpvsProxier":
         return cls(netns_path, config.iptables_backend,
                    scheduler=getattr(config, "ipvs_scheduler", "") or rd.DEFAULT_SCHEDULER,
-                   release=release_of(config))
+                   release=release_of(config), masquerade_all=bool(
+                       getattr(getattr(config, "proxy_options", None), "masquerade_all", False)))
 
     @classmethod
     def kernel_gaps(cls, netns_path: str, config=None) -> list[str]:
