@@ -153,6 +153,15 @@ INGRESS_SPEC = {"ingressClassName": M, "defaultBackend": M, **_under("defaultBac
                 "rules[].http.paths[].backend": M,
                 **_under("rules[].http.paths[].backend", INGRESS_BACKEND),
                 "tls": M, "tls[].hosts": M, "tls[].secretName": M}
+# extensions/v1beta1 and networking.k8s.io/v1beta1 Ingress (served until 1.22): their own shape,
+# converted to the v1 one by scenario/ingress.py's to_v1
+OLD_INGRESS_BACKEND = {"serviceName": M, "servicePort": M, "resource": M}
+OLD_INGRESS_SPEC = {"ingressClassName": M, "backend": M, **_under("backend", OLD_INGRESS_BACKEND),
+                    "rules": M, "rules[].host": M, "rules[].http": M, "rules[].http.paths": M,
+                    "rules[].http.paths[].path": M, "rules[].http.paths[].pathType": M,
+                    "rules[].http.paths[].backend": M,
+                    **_under("rules[].http.paths[].backend", OLD_INGRESS_BACKEND),
+                    "tls": M, "tls[].hosts": M, "tls[].secretName": M}
 ENDPOINT_ADDRESS = {"ip": M, "hostname": M, "nodeName": M, "targetRef": W}
 
 FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
@@ -214,11 +223,22 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     "ServiceAccount": {**TOP, "secrets": M, "imagePullSecrets": M,
                        "automountServiceAccountToken": M},
     "Ingress": {**TOP, "spec": M, **_under("spec", INGRESS_SPEC)},
+    "Ingress v1beta1": {**TOP, "spec": M, **_under("spec", OLD_INGRESS_SPEC)},
     "IngressClass": {**TOP, "spec": M, "spec.controller": M, "spec.parameters": W},
     "NetworkPolicy": {**TOP, "spec": M},
     **{k: {**TOP, "rules": M, "aggregationRule": M} for k in ("Role", "ClusterRole")},
     **{k: {**TOP, "subjects": M, "roleRef": M} for k in ("RoleBinding", "ClusterRoleBinding")},
 }
+
+# (apiVersion, kind) -> its FIELDS table, where a removed apiVersion's shape differs from its kind's
+SHAPES = {("extensions/v1beta1", "Ingress"): "Ingress v1beta1",
+          ("networking.k8s.io/v1beta1", "Ingress"): "Ingress v1beta1"}
+
+
+def schema(api_version, kind: str) -> str:
+    """The FIELDS table that (apiVersion, kind) is checked against."""
+    return SHAPES.get((api_version, kind), kind)
+
 
 # the paths whose sub-fields are listed, and the shape they have: the walker descends into
 # these only, and only when the value has that shape (else the loader says "must be a list")
