@@ -166,7 +166,7 @@ def _v1_backend(obj, parent, key: str, path: str) -> PosDict:
     """{serviceName, servicePort} (a number or a name) as v1's {service: {name, port}}."""
     b = obj.map(parent, key, path)
     if b.get("resource") is not None:
-        return b  # parse_ingress refuses it with its reason
+        raise obj.error(f"{path}.resource", "not modelled by minikp: use serviceName", b, "resource")
     name = obj.str(b, "serviceName", f"{path}.serviceName")
     obj.check(rules.dns1035_label(name) if name else "Required value", f"{path}.serviceName",
               b if name else parent, "serviceName" if name else key)
@@ -178,19 +178,22 @@ def _v1_backend(obj, parent, key: str, path: str) -> PosDict:
                   "Required value: a Service port's number or name", f"{path}.servicePort",
                   b, "servicePort")
     at = b.line_of("servicePort")
-    svc = _like(PosDict(name=name, port=_like(PosDict(
-        {"name" if isinstance(port, str) else "number": port}), lines=at)), lines=at)
+    svc = _new(at, name=name, port=_new(at, **{"name" if isinstance(port, str) else "number": port}))
     svc.key_lines["name"] = b.line_of("serviceName")
-    return _like(PosDict(service=svc), lines=b.line)
+    return _new(b.line, service=svc)
 
 
-def _like(d, lines: int | None = None, **changes) -> PosDict:
-    """A copy of mapping `d` with `changes`, keeping its lines (or giving every key `lines`)."""
+def _like(d, **changes) -> PosDict:
+    """A copy of mapping `d` with `changes`, keeping its lines."""
     out = PosDict({**d, **changes})
-    out.line = line_of(d) or (lines or 0)
-    out.key_lines = dict(getattr(d, "key_lines", {}))
-    if lines:
-        out.key_lines.update({k: lines for k in out if k not in out.key_lines})
+    out.line, out.key_lines = line_of(d), dict(getattr(d, "key_lines", {}))
+    return out
+
+
+def _new(line: int, **items) -> PosDict:
+    """A mapping made by the conversion, at the line it was converted from."""
+    out = PosDict(items)
+    out.line, out.key_lines = line, dict.fromkeys(items, line)
     return out
 
 

@@ -266,7 +266,8 @@ def _checked_kind(scenario: Scenario, doc, file: str) -> str | None:
                                  f"{kind}; it builds {', '.join(_BUILT)}")
         return None
     unknown = []
-    known.check_fields(known.schema(api, kind), doc, lambda path, d, key: unknown.append((line_of(d, key), path)),
+    known.check_fields(known.schema(api, kind), doc,
+                       lambda path, d, key: unknown.append((line_of(d, key), path)),
                        lambda path, d, key: scenario.warnings.append(
                            f"{file}:{line_of(d, key)}: {shown}: {path}: not modelled by minikp; "
                            "ignored"))

@@ -339,6 +339,8 @@ CASES = [
          '    servicePort: "80"  #<\n', "spec.backend.servicePort: \"80\": a port name is"),
     case("old-ingress-no-port", OLD_ING + "spec:\n  backend: {serviceName: web}  #<\n",
          "spec.backend.servicePort: Required value"),
+    case("old-ingress-resource", OLD_ING + "spec:\n  backend:\n"
+         "    resource: {kind: Bucket, name: b}  #<\n", "spec.backend.resource: not modelled by minikp"),
     case("old-ingress-path-type-bogus", OLD_ING + "spec:\n  rules:\n  - http:\n      paths:\n"
          "      - path: /\n        pathType: Regex  #<\n"
          "        backend: {serviceName: web, servicePort: 80}\n", '"Regex": supported values'),
