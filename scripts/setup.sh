@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/apt-ensure.sh setup iproute2 iptables nftables conntrack dnsmasq-base procps curl tmux \
   dnsutils iputils-ping  # nslookup, dig, ping: the blog posts' commands inside `minikp exec`
+# Docker pods (minikp.dev/runtime: docker): the engine (started privately, see
+# minikp/docker/engine.py), a registry for the pull tests, and what images/ is built from
+scripts/apt-ensure.sh setup docker.io docker-registry busybox-static gcc libc6-dev tcpdump
 PY=${PY:-python3}
 # checked from / so that the checkout itself (on sys.path as the cwd) does not count
-if [ "$(cd / && $PY -c 'import minikp, pyroute2, yaml, pytest, textual, pytest_textual_snapshot, os; print(os.path.dirname(minikp.__file__))' 2>/dev/null)" != "$PWD/minikp" ] \
+if [ "$(cd / && $PY -c 'import minikp, pyroute2, yaml, docker, pytest, textual, pytest_textual_snapshot, os; print(os.path.dirname(minikp.__file__))' 2>/dev/null)" != "$PWD/minikp" ] \
    || ! command -v minikp >/dev/null; then
   echo "setup: installing the minikp Python package (editable) and test dependencies"
   $PY -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v -e "^WARNING: Running pip as" -e "is ignored: it is neither" || true
