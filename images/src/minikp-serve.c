@@ -53,8 +53,11 @@ static void answer(int c, const struct sockaddr_in *peer, int echo) {
         len = snprintf(body, sizeof body, "%s\n", host);
     }
     if (len > (int)sizeof body - 1) len = sizeof body - 1;
+    /* X-Minikp-Client: the address this pod saw, as minikp's built-in server says it
+     * (checks read it for sourceIP: original | masqueraded) */
     dprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
-               "Content-Length: %d\r\nConnection: close\r\n\r\n", len);
+               "Content-Length: %d\r\nX-Minikp-Client: %s:%d\r\nConnection: close\r\n\r\n",
+            len, inet_ntoa(peer->sin_addr), ntohs(peer->sin_port));
     if (strncmp(req, "HEAD ", 5) != 0) write(c, body, len);
     shutdown(c, SHUT_WR);
 }

@@ -34,6 +34,7 @@ from minikp.controller.objects import (deployment_object, endpoints_object, endp
 from minikp.controller.probes import ProbeTracker, run_probe
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
+from minikp.docker.runtime import DockerPods, uses_docker
 from minikp.dns.metrics import MetricsServer
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
@@ -94,6 +95,8 @@ class Supervisor:
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
         self.workloads = WorkloadServer()
+        self.docker = DockerPods(name)  # Docker pods' containers (the engine: with the first)
+        self.restarting: set[str] = set()  # Docker pods whose containers came back, not yet serving
         self.events = EventLog()
         self.control = None
         self.stopping = threading.Event()
@@ -167,7 +170,9 @@ class Supervisor:
 
     def start_pod(self, pod) -> None:
         key = pod_key(pod)
-        path = self.fabric.add_pod(pod)
+        in_docker = uses_docker(pod, self.plan.config.runtime)
+        pid = self.docker.sandbox(pod, pod.template.restart_policy) if in_docker else None
+        path = self.fabric.add_pod(pod, netns_pid=pid)
         self.netns[key] = path
         self.created[key] = now()
         self.states[key] = PodState(ready=False)
@@ -176,7 +181,9 @@ class Supervisor:
         logbase = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
         sandbox_of = self.pod_sandboxes(pod, path, resolv).of
         for c in pod.template.containers:
-            if is_dns_image(c.image):
+            if in_docker:
+                self.docker.start(pod, c, sandbox_of(c))
+            elif is_dns_image(c.image):
                 os.makedirs(logbase, exist_ok=True)
                 self.dns[key] = Dnsmasq(path, logbase, pod.ip)
                 if self.endpoints:
@@ -224,7 +231,9 @@ class Supervisor:
         key = pod_key(pod)
         if key in self.dns:
             return self.dns[key].running() and port_open(self.netns[key], pod.ip, 53)
-        if key in self.commands:
+        if key in self.docker.pods and not self.docker.running(key):
+            return False
+        if key in self.commands or key in self.docker.pods:
             return all(port_open(self.netns[key], pod.ip, p.container_port)
                        for c in pod.template.containers for p in c.ports if p.protocol == "TCP")
         return True  # built-in workloads listen as soon as they are added
@@ -271,7 +280,7 @@ class Supervisor:
     def exited(self, key: str) -> bool:
         proc = self.commands.get(key)
         return (proc is not None and proc.poll() is not None) or (
-            key in self.dns and not self.dns[key].running())
+            key in self.dns and not self.dns[key].running()) or self.docker.finished(key)
 
     # ---- keeping it current --------------------------------------------------------------
     def resync(self, reason: str) -> None:
@@ -366,8 +375,32 @@ class Supervisor:
                 changed |= tracker.record(ok, time.monotonic())
         return changed
 
+    def check_docker_pods(self) -> list[str]:
+        """Docker containers that exited leave the endpoints; restarted ones (after the
+        back-off) rejoin once they serve again. The keys whose readiness changed."""
+        changed = []
+        for key in self.docker.poll():
+            st = self.states.get(key)
+            if st is None or st.terminating:
+                continue
+            if not self.docker.running(key) and st.ready:
+                self.states[key] = PodState(ready=False, running=not self.docker.finished(key))
+                self.events.emit("PodNotReady", f"pod {key}: a container exited", pod=key)
+                changed.append(key)
+            if self.docker.running(key):
+                self.restarting.add(key)
+        for pod in self.plan.pods:
+            key = pod_key(pod)
+            if key in self.restarting and self.pod_started(pod):
+                self.restarting.discard(key)
+                self.run_probes(pod, time.monotonic())
+                self.set_ready(key, "container restarted")
+                changed.append(key)
+        return changed
+
     def check_pods(self) -> None:
         with self.lock:
+            docker_changed = self.check_docker_pods() if self.docker.pods else []
             failed = [k for k, s in self.states.items() if s.running and self.exited(k)]
             for key in failed:
                 self.events.emit("PodFailed", f"pod {key} failed: its workload exited", pod=key)
@@ -380,7 +413,7 @@ class Supervisor:
                         and self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
                     changed.append(key)
-            if failed or changed:
+            if failed or changed or docker_changed:
                 self.resync("pod failed" if failed else "readiness changed")
 
     def proxy_state(self) -> dict:
@@ -400,7 +433,9 @@ class Supervisor:
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
             "pods": [pod_object(p, self.states[pod_key(p)], node_ips[p.node],
-                                self.created.get(pod_key(p), "")) for p in plan.pods],
+                                self.created.get(pod_key(p), ""),
+                                containers=self.docker.container_statuses(pod_key(p)))
+                     for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
@@ -463,6 +498,8 @@ class Supervisor:
         key = pod_key(pod)
         for c in pod.template.containers:
             self.workloads.remove(f"{key}/{c.name}")
+        self.docker.remove(key)
+        self.restarting.discard(key)
         if key in self.dns:
             self.dns.pop(key).stop()
             self.dns_metrics.pop(key).stop()
@@ -548,6 +585,7 @@ class Supervisor:
         for m in self.dns_metrics.values():
             m.stop()
         self.workloads.stop()
+        self.docker.close()
         destroy_cluster(self.name)
 
 

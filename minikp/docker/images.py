@@ -10,12 +10,14 @@ programs and their libraries copied from the building machine's Debian packages.
 Each image's build context is images/NAME/ plus the files context_files() says (assembled
 in a temporary directory: a Dockerfile cannot COPY from outside its context).
 
-- ensure(client, names): build the images that are missing (tests and `up` use this).
+- ensure(client, names): build the images that are missing or older than their sources
+  (tests and `up` use this).
 - `python3 -m minikp.docker.images [--force] [NAME...]` (`make images`): build them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -30,6 +32,7 @@ NAMES = ("pause", "serve-hostname", "echo", "netbox")
 BUSYBOX = "/usr/bin/busybox"  # Debian's busybox-static
 NETBOX_TOOLS = ("curl", "dig", "nslookup", "ping", "tcpdump", "iptables", "iptables-save",
                 "iptables-restore", "iptables-legacy", "iptables-legacy-save")
+SOURCE_LABEL = "minikp.dev/source"
 XTABLES = "/usr/lib/x86_64-linux-gnu/xtables"
 
 
@@ -109,24 +112,42 @@ def context(name: str, into: str) -> str:
     return into
 
 
+def source_hash(name: str) -> str:
+    """Of what the image is built from in this checkout: a changed Dockerfile or server
+    source makes ensure() build it again."""
+    h = hashlib.sha256()
+    for d in (name, "src"):
+        root = os.path.join(IMAGES_DIR, d)
+        for dirpath, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for f in sorted(files):
+                path = os.path.join(dirpath, f)
+                h.update(os.path.relpath(path, IMAGES_DIR).encode())
+                with open(path, "rb") as fh:
+                    h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
 def build(client, name: str) -> None:
     import docker
     with tempfile.TemporaryDirectory(prefix=f"minikp-image-{name}-") as d:
         try:
             client.images.build(path=context(name, d), tag=tag(name), rm=True, forcerm=True,
-                                network_mode="none", labels={"minikp.dev/image": name})
+                                network_mode="none",
+                                labels={"minikp.dev/image": name, SOURCE_LABEL: source_hash(name)})
         except docker.errors.BuildError as e:
             log = "".join(str(x.get("stream", x.get("error", ""))) for x in e.build_log)
             raise OperationError(f"building {tag(name)}: {e.msg}\n{log}") from None
 
 
 def present(client, name: str) -> bool:
+    """Built, from this checkout's current sources."""
     import docker
     try:
-        client.images.get(tag(name))
-        return True
+        image = client.images.get(tag(name))
     except docker.errors.ImageNotFound:
         return False
+    return (image.labels or {}).get(SOURCE_LABEL) == source_hash(name)
 
 
 def ensure(client, names=NAMES, force: bool = False) -> list[str]:

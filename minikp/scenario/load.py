@@ -33,6 +33,9 @@ from minikp.workloads import capabilities
 
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
 IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
+RUNTIMES = ("builtin", "docker")  # Cluster spec.runtime, annotation minikp.dev/runtime
+RUNTIME_ANNOTATION = "minikp.dev/runtime"
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 IPVS_SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"  # minikp's own, for workshops
 IPTABLES_BACKENDS = ("auto", "legacy", "nft")
@@ -426,6 +429,13 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
     node_name = obj.str(spec, "nodeName", f"{path}.nodeName")
     node_selector = {k: str(v) for k, v in obj.map(spec, "nodeSelector", f"{path}.nodeSelector").items()}
     template = PodTemplate(labels, annotations, out, hostname, subdomain, node_name, node_selector)
+    if RUNTIME_ANNOTATION in annotations:
+        obj.check(rules.one_of(annotations[RUNTIME_ANNOTATION], RUNTIMES),
+                  f"{path.rpartition('spec')[0]}metadata.annotations[{RUNTIME_ANNOTATION}]",
+                  spec, "containers")
+    template.restart_policy = obj.str(spec, "restartPolicy", f"{path}.restartPolicy", "Always")
+    obj.check(rules.one_of(template.restart_policy, RESTART_POLICIES), f"{path}.restartPolicy",
+              spec, "restartPolicy")
     _pod_sandbox(obj, spec, path, template)
     return template
 
@@ -847,6 +857,8 @@ def _cluster(doc, file: str) -> ClusterConfig:
     else:
         raise obj.error("spec.nodes", f"{rules.show(nodes, rules.REPR)}: a number of nodes (1-250) or a list of "
                         "{name, labels}", spec, "nodes")
+    c.runtime = obj.str(spec, "runtime", "spec.runtime", "builtin")
+    obj.check(rules.one_of(c.runtime, RUNTIMES), "spec.runtime", spec, "runtime")
     proxy = obj.map(spec, "proxy", "spec.proxy")
     c.proxy_mode = obj.str(proxy, "mode", "spec.proxy.mode", "iptables")
     _check_proxy_mode(obj, c.proxy_mode, proxy)
@@ -879,7 +891,8 @@ _CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode":
                    "service_subnet": "spec.networking.serviceSubnet",
                    "node_subnet": "spec.networking.nodeSubnet",
                    "load_balancer_pool": "spec.networking.loadBalancerPool",
-                   "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients"}
+                   "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients",
+                   "runtime": "spec.runtime"}
 # not the running cluster's state: what `minikp test` runs, and the name (`--name` gives it)
 _NOT_CLUSTER_STATE = ("source", "checks", "steps", "name")
 
