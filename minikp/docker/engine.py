@@ -88,9 +88,10 @@ def external_host() -> str | None:
 
 @contextmanager
 def _locked(p: Paths):
-    os.makedirs(p.run, exist_ok=True)
-    fd = os.open(os.path.join(os.path.dirname(p.run), "_docker.lock"),
-                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    """Starting, counting and stopping take turns: a lock on the state root directory
+    itself (no lock file left behind when the engine is gone)."""
+    os.makedirs(os.path.dirname(p.run), exist_ok=True)
+    fd = os.open(os.path.dirname(p.run), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -52,3 +52,131 @@ def test_serve_hostname_context_has_what_its_dockerfile_copies(tmp_path):
     copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
     assert copied and all(os.path.exists(os.path.join(ctx, c)) for c in copied)
     assert dockerfile.startswith("#") and "FROM scratch" in dockerfile  # builds offline
+
+
+# ---- restartPolicy and the kubelet's back-off (every runtime) ----------------------------
+
+from minikp.workloads import restarts  # noqa: E402
+
+
+def test_backoff_doubles_from_10s_to_5min():
+    assert [restarts.delay_s(n) for n in range(7)] == [0, 10, 20, 40, 80, 160, 300]
+    assert restarts.delay_s(50) == 300
+
+
+def test_backoff_waits_then_counts_the_restart():
+    b = restarts.Backoff()
+    assert b.exited(100.0) == 100.0 and b.due(100.0)  # the first restart: at once
+    b.restarted(100.0)
+    assert b.restarts == 1 and not b.due(100.0)
+    assert b.exited(101.0) == 111.0 and not b.due(110.0) and b.due(111.0)
+    b.restarted(111.0)
+    b.exited(111.0 + restarts.RESET_AFTER_S)  # ran 10 minutes: the back-off starts over
+    assert b.waiting_until == 111.0 + restarts.RESET_AFTER_S
+
+
+@pytest.mark.parametrize("policy,code,again", [("Always", 0, True), ("Always", 1, True),
+                                               ("OnFailure", 0, False), ("OnFailure", 2, True),
+                                               ("Never", 1, False)])
+def test_restart_policy(policy, code, again):
+    assert restarts.should_restart(policy, code) is again
+
+
+# ---- the container side of a Docker pod ---------------------------------------------------
+
+from minikp.docker import runtime  # noqa: E402
+from minikp.scenario.model import Container, PodPlan, PodTemplate  # noqa: E402
+from minikp.workloads.sandbox import Mount, Sandbox  # noqa: E402
+
+
+def _pod(annotations=None):
+    return PodPlan("default", "web-1", "node-1", "10.244.1.5", "Pod", "web-1",
+                   PodTemplate(annotations=annotations or {}, containers=[Container("c", "x")]))
+
+
+def test_runtime_is_chosen_per_pod_or_cluster():
+    assert runtime.uses_docker(_pod({"minikp.dev/runtime": "docker"}))
+    assert not runtime.uses_docker(_pod())
+    assert runtime.uses_docker(_pod(), "docker")
+    assert not runtime.uses_docker(_pod({"minikp.dev/runtime": "builtin"}), "docker")
+
+
+def test_container_runs_in_the_pause_containers_namespace_with_the_kubelets_files():
+    sb = Sandbox(netns="/run/netns/x", hostname="web-1",
+                 env={"PATH": "/bin", "WEB_SERVICE_HOST": "10.96.0.7"},
+                 capabilities=["CHOWN", "NET_BIND_SERVICE"], uid=1000, gid=1000,
+                 resolv_conf="/run/minikp/c/resolv/default.conf",
+                 mounts=[Mount("/data", "/srv", read_only=True)])
+    c = Container("app", "img", command=["/serve"], args=["--to", "$(WEB_SERVICE_HOST)"])
+    kw = runtime.run_kwargs(c, sb, "PAUSEID", "/run/minikp/c/pods/default_web-1.etc")
+    assert kw["network_mode"] == kw["ipc_mode"] == "container:PAUSEID"
+    assert kw["entrypoint"] == ["/serve"] and kw["command"] == ["--to", "10.96.0.7"]
+    assert kw["environment"]["WEB_SERVICE_HOST"] == "10.96.0.7"
+    assert kw["volumes"]["/run/minikp/c/resolv/default.conf"] == {"bind": "/etc/resolv.conf", "mode": "ro"}
+    assert kw["volumes"]["/run/minikp/c/pods/default_web-1.etc/hosts"]["bind"] == "/etc/hosts"
+    assert kw["volumes"]["/data"] == {"bind": "/srv", "mode": "ro"}
+    assert kw["cap_drop"] == ["ALL"] and kw["cap_add"] == ["CHOWN", "NET_BIND_SERVICE"]
+    assert kw["user"] == "1000:1000" and kw["security_opt"] == ["no-new-privileges"]
+
+
+def test_args_alone_keep_the_images_entrypoint():
+    sb = Sandbox(netns="", hostname="h", env={})
+    kw = runtime.run_kwargs(Container("a", "i", args=["x"]), sb, "P", "/e")
+    assert "entrypoint" not in kw and kw["command"] == ["x"]
+
+
+def test_container_status_fields_as_the_kubelet_reports_them():
+    cs = runtime.ContainerState("c", "img", id="abc")
+    assert runtime.status_fields(cs) == {"restartCount": 0, "containerID": "docker://abc",
+                                         "state": {"running": {}}}
+    cs.backoff.exited(5.0)
+    cs.backoff.restarted(5.0)
+    cs.backoff.exited(6.0)
+    cs.reason = "CrashLoopBackOff"
+    assert runtime.status_fields(cs)["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert runtime.status_fields(cs)["restartCount"] == 1
+
+
+def test_get_pods_shows_a_containers_waiting_reason():
+    from minikp.tables import pod_status_text
+    p = {"metadata": {}, "status": {"phase": "Running", "containerStatuses": [
+        {"state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}
+    assert pod_status_text(p) == "ImagePullBackOff"
+
+
+# ---- the scenario's fields ---------------------------------------------------------------
+
+from minikp.errors import InputError  # noqa: E402
+from minikp.scenario.load import load_scenario  # noqa: E402
+
+POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: p, annotations: {minikp.dev/runtime: %s}}
+spec:
+  restartPolicy: %s
+  containers: [{name: c, image: minikp/echo}]
+"""
+
+
+def _load(tmp_path, text):
+    f = tmp_path / "s.yaml"
+    f.write_text(text)
+    return load_scenario([str(f)])
+
+
+def test_cluster_runtime_and_pod_restart_policy_load(tmp_path):
+    s = _load(tmp_path, "apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec: {runtime: docker}\n"
+              "---" + POD % ("docker", "OnFailure"))
+    assert s.cluster.runtime == "docker"
+    assert s.workloads[0].template.restart_policy == "OnFailure"
+
+
+@pytest.mark.parametrize("text,field", [
+    (POD % ("podman", "Always"), "metadata.annotations[minikp.dev/runtime]"),
+    (POD % ("docker", "Sometimes"), "spec.restartPolicy"),
+    ("apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec: {runtime: rkt}\n", "spec.runtime")])
+def test_bad_runtime_fields_are_input_errors(tmp_path, text, field):
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, text)
+    assert e.value.field == field and "supported values" in str(e.value)
