@@ -95,9 +95,10 @@ class Supervisor:
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
         self.workloads = WorkloadServer()
-        self.docker = DockerPods(name)  # Docker pods' containers (the engine: with the first)
-        self.restarting: set[str] = set()  # Docker pods whose containers came back, not yet serving
         self.events = EventLog()
+        # Docker pods' containers; the engine is acquired with the first
+        self.docker = DockerPods(name, self.events.emit)
+        self.restarting: set[str] = set()  # Docker pods whose containers came back, not yet serving
         self.control = None
         self.stopping = threading.Event()
         self.lock = threading.RLock()

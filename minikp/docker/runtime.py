@@ -19,7 +19,8 @@ A Docker pod is built as the kubelet's dockershim built one:
   remove_cluster() finds and removes every one of a cluster's, even after a SIGKILLed
   supervisor.
 
-Pure: uses_docker, container_name, run_kwargs, status_fields, image_problem. Kernel edge: DockerPods.
+Pure: uses_docker, container_name, run_kwargs, status_fields, image_problem. Kernel edge:
+DockerPods (the supervisor's), find_container / container_pid (exec, logs), remove_cluster.
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ def status_fields(cs: ContainerState) -> dict:
 
 
 def image_problem(image: str, error: Exception) -> str:
-    """What `up` and the pod's status say about an image that cannot be had."""
-    return f'Failed to pull image "{image}": {str(error).strip()}'
+    """What `up` and the pod's status say about an image that cannot be had (ErrImagePull):
+    the image and the engine's own reason."""
+    why = getattr(error, "explanation", None) or str(error)
+    return f'ErrImagePull: failed to pull image "{image}": {str(why).strip()}'
 
 
 @dataclass
@@ -123,8 +126,9 @@ class DockerPods:
     """The Docker pods of one cluster (the supervisor's): the engine is acquired with the
     first one and released by close()."""
 
-    def __init__(self, cluster: str):
+    def __init__(self, cluster: str, emit=None):
         self.cluster = cluster
+        self.emit = emit or (lambda kind, message, **fields: None)  # events: pulls, restarts
         self.pods: dict[str, DockerPod] = {}
         self._client = None
         self._lock = threading.RLock()
@@ -152,10 +156,14 @@ class DockerPods:
         except docker.errors.ImageNotFound:
             pass
         repo, tag = _split(image)
+        self.emit("Pulling", f'pulling image "{image}"', image=image)
+        t0 = time.monotonic()
         try:
             self.client.images.pull(repo, tag=tag)
         except docker.errors.APIError as e:
+            self.emit("Failed", image_problem(image, e), image=image)
             raise OperationError(image_problem(image, e)) from None
+        self.emit("Pulled", f'pulled image "{image}" in {time.monotonic() - t0:.1f}s', image=image)
 
     # ---- a pod ---------------------------------------------------------------------------
     def sandbox(self, pod, restart_policy: str = "Always") -> int:
@@ -237,6 +245,8 @@ class DockerPods:
                         cs.backoff.restarted(now)
                         cs.reason = ""
                         changed.append(key)
+                        self.emit("ContainerRestarted", f"pod {key}: container {cs.name} "
+                                  f"restarted (restart {cs.backoff.restarts})", pod=key)
         return changed
 
     def finished(self, key: str) -> bool:
@@ -310,14 +320,43 @@ def _split(image: str) -> tuple[str, str]:
     return ref, "latest"
 
 
+def engine_of(cluster: str) -> str | None:
+    """The engine the cluster's Docker pods are on (None: it has none)."""
+    try:
+        with open(names.cluster_path(cluster, HOST_FILE)) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def find_container(cluster: str, pod_key: str, container: str | None = None):
+    """The Docker container of pod `pod_key` (NS/NAME) named `container` (None: the first
+    that is not the pause container), or None: not a Docker pod, or no such container."""
+    host = engine_of(cluster)
+    if host is None:
+        return None
+    c = engine.client(host)
+    found = c.containers.list(all=True, filters={"label": [f"{LABEL_CLUSTER}={cluster}",
+                                                           f"{LABEL_POD}={pod_key}"]})
+    found = [x for x in found if x.labels.get(LABEL_CONTAINER) != PAUSE
+             and container in (None, x.labels.get(LABEL_CONTAINER))]
+    found.sort(key=lambda x: x.attrs.get("Created", ""))
+    return found[0] if found else None
+
+
+def container_pid(cluster: str, pod_key: str, container: str | None = None) -> int | None:
+    """The host PID of the container's first process (where `minikp exec` joins it)."""
+    ct = find_container(cluster, pod_key, container)
+    pid = ct.attrs["State"].get("Pid") if ct is not None else 0
+    return pid or None
+
+
 def remove_cluster(cluster: str) -> None:
     """Remove every container of `cluster` and release its engine (stopping a private one
     nobody else uses). For shutdown and for `down` after a SIGKILLed supervisor: finds
     them by label on the engine recorded in the state directory. Idempotent."""
-    try:
-        with open(names.cluster_path(cluster, HOST_FILE)) as f:
-            host = f.read().strip()
-    except FileNotFoundError:
+    host = engine_of(cluster)
+    if host is None:
         return
     try:
         c = engine.client(host)

@@ -130,6 +130,11 @@ def test_docker_pods_serve_through_every_service_type_and_come_back(cluster_fact
         assert f"hello {cip}" in out
         assert "search default.svc.cluster.local" in out
 
+        # exec joins the container (not the pause container); logs are the container's
+        assert c.cli("exec", docker_pods[0], "--", "cat", "/etc/hostname").stdout.strip() \
+            == docker_pods[0]
+        assert "serving hostname (TCP, UDP) on port 9376" in c.cli("logs", docker_pods[0]).stdout
+
         # killed from outside: restarted (RESTARTS 1), back in the endpoints
         app.kill()
         deadline = time.time() + 20
@@ -169,3 +174,77 @@ def _cmdline(pid):
         return open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
     except OSError:
         return ""
+
+
+PULLED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: pulled, annotations: {minikp.dev/runtime: docker}}
+spec:
+  containers:
+  - name: app
+    image: %s
+    ports: [{containerPort: 9376}]
+"""
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry on loopback (never the internet): pushes minikp/serve-hostname
+    as 127.0.0.1:PORT/minikp-test/hostname:v1, then drops the local tag so that it must be
+    pulled."""
+    import socket
+    if shutil.which("docker-registry") is None:
+        pytest.skip("the pull path needs Debian's docker-registry (scripts/setup.sh installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "registry.yml"
+    cfg.write_text(f"version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: "
+                   f"{{rootdirectory: {tmp_path}/data}}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    user = engine.process_user()
+    client = engine.client(engine.acquire(user))
+    repo = f"127.0.0.1:{port}/minikp-test/hostname"
+    try:
+        deadline = time.time() + 10
+        while subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/v2/"],
+                             capture_output=True).returncode != 0:
+            assert time.time() < deadline, "the registry did not start"
+            time.sleep(0.1)
+        client.images.get(images.tag("serve-hostname")).tag(repo, "v1")
+        for _ in client.images.push(repo, tag="v1", stream=True, decode=True):
+            pass
+        client.images.remove(f"{repo}:v1")
+        yield f"127.0.0.1:{port}"
+    finally:
+        for ref in (f"{repo}:v1",):
+            try:
+                client.images.remove(ref)
+            except Exception:  # noqa: BLE001 - not pulled
+                pass
+        client.close()
+        engine.release(user)
+        proc.terminate()
+        proc.wait()
+
+
+def test_an_image_is_pulled_and_one_that_cannot_be_had_fails_up(cluster_factory, registry):
+    c = cluster_factory(PULLED % f"{registry}/minikp-test/hostname:v1", name="docker-pull")
+    pod = c.pods("pulled")[0]
+    assert pod["status"]["conditions"][0]["status"] == "True"
+    assert c.answers("node/node-1", f"http://{pod['status']['podIP']}:9376/") == ["pulled"]
+    assert f'pulled image "{registry}/minikp-test/hostname:v1"' in c.cli("events").stdout
+    c.cli("down")
+
+    missing = f"{registry}/minikp-test/nothere:v1"
+    path = os.path.join(os.path.dirname(c.path), "missing.yaml")
+    with open(path, "w") as f:
+        f.write(PULLED % missing)
+    from conftest import minikp
+    r = minikp("up", path, "--name", "docker-pull", check=False)
+    assert r.returncode == 1
+    assert f'ErrImagePull: failed to pull image "{missing}"' in r.stderr
+    assert "manifest unknown" in r.stderr
+    assert netns_of("docker-pull") == []

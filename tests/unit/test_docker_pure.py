@@ -180,3 +180,12 @@ def test_bad_runtime_fields_are_input_errors(tmp_path, text, field):
     with pytest.raises(InputError) as e:
         _load(tmp_path, text)
     assert e.value.field == field and "supported values" in str(e.value)
+
+
+def test_logs_default_to_the_first_container_and_name_the_valid_ones():
+    from minikp.logs import pick_container
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]}}
+    assert pick_container(pod, None)["name"] == "a"
+    assert pick_container(pod, "b")["name"] == "b"
+    with pytest.raises(InputError, match=r'container "x" is not valid for pod "p"; choose one of: \[a b\]'):
+        pick_container(pod, "x")
