@@ -384,12 +384,11 @@ class Supervisor:
             st = self.states.get(key)
             if st is None or st.terminating:
                 continue
-            if not self.docker.running(key) and st.ready:
-                self.states[key] = PodState(ready=False, running=not self.docker.finished(key))
+            if st.ready:  # out of the endpoints until it serves again (even if restarted at once)
                 self.events.emit("PodNotReady", f"pod {key}: a container exited", pod=key)
                 changed.append(key)
-            if self.docker.running(key):
-                self.restarting.add(key)
+            self.states[key] = PodState(ready=False)  # one that stays down: PodFailed below
+            (self.restarting.discard if self.docker.finished(key) else self.restarting.add)(key)
         for pod in self.plan.pods:
             key = pod_key(pod)
             if key in self.restarting and self.pod_started(pod):
