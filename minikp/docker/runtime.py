@@ -34,6 +34,7 @@ from minikp import names
 from minikp.docker import engine, images
 from minikp.errors import OperationError
 from minikp.workloads import podenv
+from minikp.workloads.images import is_dns_image
 from minikp.workloads.restarts import Backoff, should_restart
 
 ANNOTATION = "minikp.dev/runtime"
@@ -45,8 +46,13 @@ STOP_TIMEOUT_S = 2
 
 
 def uses_docker(pod, cluster_runtime: str = "builtin") -> bool:
-    """The annotation wins over the cluster's runtime."""
-    return pod.template.annotations.get(ANNOTATION, cluster_runtime) == "docker"
+    """The annotation wins over the cluster's runtime, which is for the user's pods: the
+    cluster DNS (coredns / kube-dns images) stays minikp's own dnsmasq."""
+    named = pod.template.annotations.get(ANNOTATION)
+    if named:
+        return named == "docker"
+    return cluster_runtime == "docker" and not any(is_dns_image(c.image)
+                                                   for c in pod.template.containers)
 
 
 def container_name(cluster: str, pod, container: str) -> str:

@@ -99,6 +99,9 @@ def test_runtime_is_chosen_per_pod_or_cluster():
     assert not runtime.uses_docker(_pod())
     assert runtime.uses_docker(_pod(), "docker")
     assert not runtime.uses_docker(_pod({"minikp.dev/runtime": "builtin"}), "docker")
+    dns = _pod()
+    dns.template.containers[0].image = "registry.k8s.io/coredns/coredns:v1.11.3"
+    assert not runtime.uses_docker(dns, "docker")  # the cluster DNS stays minikp's
 
 
 def test_container_runs_in_the_pause_containers_namespace_with_the_kubelets_files():
