@@ -243,9 +243,14 @@ class Supervisor:
         pending = list(pods)
         while pending:
             still = []
+            if self.docker.pods:
+                self.docker.poll()
             for pod in pending:
                 key = pod_key(pod)
-                if self.exited(key):
+                if key in self.docker.pods and self.docker.crashing(key) and not self.exited(key):
+                    self.restarting.add(key)  # crash-looping: not ready; up goes on, as kubectl's
+                    self.events.emit("PodNotReady", f"pod {key}: a container exited", pod=key)
+                elif self.exited(key):
                     self.states[key] = PodState(ready=False, running=False)
                     self.events.emit("PodFailed", f"pod {key} failed: its workload exited",
                                      pod=key)
@@ -378,9 +383,11 @@ class Supervisor:
 
     def check_docker_pods(self) -> list[str]:
         """Docker containers that exited leave the endpoints; restarted ones (after the
-        back-off) rejoin once they serve again. The keys whose readiness changed."""
+        back-off) rejoin once they serve again. The keys whose readiness changed; the state
+        file is written when only a container's status (restarts, reason) did."""
         changed = []
-        for key in self.docker.poll():
+        polled = self.docker.poll()
+        for key in polled:
             st = self.states.get(key)
             if st is None or st.terminating:
                 continue
@@ -396,6 +403,8 @@ class Supervisor:
                 self.run_probes(pod, time.monotonic())
                 self.set_ready(key, "container restarted")
                 changed.append(key)
+        if polled and not changed:
+            self.write_state()
         return changed
 
     def check_pods(self) -> None:

@@ -255,6 +255,12 @@ class DockerPods:
                                   f"restarted (restart {cs.backoff.restarts})", pod=key)
         return changed
 
+    def crashing(self, key: str) -> bool:
+        """A container of the pod exited and waits for its restart (or was restarted)."""
+        p = self.pods.get(key)
+        return p is not None and any(cs.reason or cs.backoff.restarts
+                                     for cs in p.containers.values())
+
     def finished(self, key: str) -> bool:
         """A container of the pod exited and its restartPolicy does not start it again."""
         p = self.pods.get(key)

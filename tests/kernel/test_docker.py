@@ -250,3 +250,27 @@ def test_an_image_is_pulled_and_one_that_cannot_be_had_fails_up(cluster_factory,
     assert f'ErrImagePull: failed to pull image "{missing}"' in r.stderr
     assert "manifest unknown" in r.stderr
     assert netns_of("docker-pull") == []
+
+
+CRASHER = """
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher, annotations: {minikp.dev/runtime: docker}}
+spec:
+  containers:
+  - name: app
+    image: minikp/netbox
+    command: [sh, -c, "echo run; exit 3"]
+"""
+
+
+def test_a_crashing_container_backs_off_and_counts_its_restarts(cluster_factory):
+    c = cluster_factory(CRASHER, name="docker-crash")  # up goes on: the pod is not Ready
+    deadline = time.time() + 25
+    while time.time() < deadline:
+        row = next(l for l in c.cli("get", "pods").stdout.splitlines() if l.startswith("crasher"))
+        if row.split()[3] == "2":
+            break
+        time.sleep(0.5)
+    assert row.split()[1:4] == ["0/1", "CrashLoopBackOff", "2"]  # at once, then after 10 s
+    assert c.cli("logs", "crasher").stdout.split() == ["run"] * 3
