@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", type=int, required=True)
     p.add_argument("-n", "--namespace", default="default")
     p = verb("logs", "a pod container's output, like kubectl logs (every runtime)")
-    p.add_argument("pod", metavar="[NS/]POD")
+    p.add_argument("pod", metavar="[NS/]POD|pod/KEY=VALUE|deployment/NAME")
     p.add_argument("-c", "--container", metavar="CONTAINER")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("-f", "--follow", action="store_true")
@@ -477,8 +477,13 @@ def cmd_scale(a) -> int:
 
 def cmd_logs(a) -> int:
     from minikp import logs
-    ns, _, pod = a.pod.rpartition("/")
     st = client.read_state(a.name)
+    kind = a.pod.partition("/")[0]
+    if kind in ("deployment", "pod", "pods") and "/" in a.pod:  # as exec: a ready pod of it
+        host = client.find_host(a.name, st, a.pod)
+        ns, pod = host.namespace, host.name
+    else:
+        ns, _, pod = a.pod.rpartition("/")
     try:
         logs.stream(a.name, st, ns or a.namespace, pod, a.container, a.follow)
     except KeyboardInterrupt:
