@@ -16,7 +16,6 @@ import json
 import os
 import queue
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -32,22 +31,21 @@ from minikp.controller.objects import (deployment_object, endpoints_object, endp
                                        namespace_object, node_object, now, pod_object,
                                        replicaset_objects, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
+from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
-from minikp.docker.runtime import DockerPods, uses_docker
-from minikp.dns.metrics import MetricsServer
+from minikp.docker.runtime import DockerPods, DockerRuntime
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
-from minikp.nsenter import in_netns
 from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads import sandbox as sandboxes
-from minikp.workloads.commands import start_client, start_command
-from minikp.workloads.images import is_dns_image, listeners_for
-from minikp.workloads.podenv import command_argv
+from minikp.workloads.commands import start_client
+from minikp.workloads.runtime import RUNTIMES, PodContext, PodWorkloads, choose
+from minikp.workloads.restarts import Backoff, should_restart
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
@@ -59,46 +57,27 @@ def log(msg: str) -> None:
     print(f"{dt.datetime.now().strftime('%H:%M:%S.%f')[:-3]} {msg}", flush=True)
 
 
-def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
-    with in_netns(netns):
-        s = socket.socket()
-    s.settimeout(timeout)
-    try:
-        s.connect((ip, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def pod_key(pod) -> str:
-    return f"{pod.namespace}/{pod.name}"
-
-
 class Supervisor:
-    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None):
+    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None,
+                 runtimes: dict | None = None):
         self.name, self.files = name, files
         self.scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
         self.scenario.cluster.name = name
         self.plan = plan_cluster(self.scenario)
-        self.states: dict[str, PodState] = {}
-        self.created: dict[str, str] = {}
-        self.netns: dict[str, str] = {}  # pod key → netns path
-        self.commands = {}  # pod key → Popen
-        self.sandboxes: dict[str, sandboxes.PodSandboxes] = {}  # pod key → its containers'
-        self.dns: dict[str, Dnsmasq] = {}
-        self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
-        self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
-        self.unready: set[str] = set()  # pod keys whose readiness was made to fail by hand
+        self.objects = ClusterObjects(self.scenario, self.plan)  # what live changes see
+        self.created = self.objects.created  # when each non-pod object was created
+        self.records: dict[str, PodRecord] = {}  # pod key → all the supervisor knows of it
+        self.events = EventLog()
+        # Docker pods' pause and app containers; the engine is acquired with the first
+        self.docker = DockerPods(name, self.events.emit)
+        self.runtimes = {**(RUNTIMES if runtimes is None else runtimes),
+                         "docker": DockerRuntime(self.docker)}
+        self.client_procs = {}  # client name → Popen of its command
+        self.pods_restarting: set[str] = set()  # a container restarted, the pod not serving yet
         self.proxiers: dict[str, Proxier] = {}
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
         self.workloads = WorkloadServer()
-        self.events = EventLog()
-        # Docker pods' containers; the engine is acquired with the first
-        self.docker = DockerPods(name, self.events.emit)
-        self.restarting: set[str] = set()  # Docker pods whose containers came back, not yet serving
         self.control = None
         self.stopping = threading.Event()
         self.lock = threading.RLock()
@@ -113,7 +92,7 @@ class Supervisor:
         self.events.emit("UpStarted", f"building {len(self.plan.nodes)} nodes, "
                          f"{len(self.plan.pods)} pods", nodes=len(self.plan.nodes),
                          pods=len(self.plan.pods), dnsPods=sum(
-                             any(is_dns_image(c.image) for c in p.template.containers)
+                             any(self.runtime_of(p, c) == "dns" for c in p.template.containers)
                              for p in self.plan.pods))
         self.fabric.build()
         self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
@@ -153,7 +132,7 @@ class Supervisor:
                             log_path=os.path.join(names.state_dir(self.name),
                                                   f"client-{client.name}.log"))
         if proc is not None:
-            self.commands[f"client/{client.name}"] = proc
+            self.client_procs[client.name] = proc
 
     def start_pods(self, pods, reason: str, until_ready: bool = False) -> None:
         """Create pods, wait until they answer (and, `until_ready`, until their readiness
@@ -169,41 +148,28 @@ class Supervisor:
             self.wait_probes_passed(pods, deadline)
         self.resync(reason)
 
+    def runtime_of(self, pod, container) -> str:
+        return choose(pod, container, self.plan.config.runtime)
+
     def start_pod(self, pod) -> None:
         key = pod_key(pod)
-        in_docker = uses_docker(pod, self.plan.config.runtime)
-        pid = self.docker.sandbox(pod, pod.template.restart_policy) if in_docker else None
-        path = self.fabric.add_pod(pod, netns_pid=pid)
-        self.netns[key] = path
-        self.created[key] = now()
-        self.states[key] = PodState(ready=False)
+        in_docker = any(self.runtime_of(pod, c) == "docker" for c in pod.template.containers)
+        # a Docker pod's namespace is its pause container's, wired like every pod's
+        path = self.fabric.add_pod(pod, netns_pid=self.docker.sandbox(pod) if in_docker else None)
+        rec = self.records[key] = PodRecord(pod, netns=path, created=now())
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
-        logbase = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
-        sandbox_of = self.pod_sandboxes(pod, path, resolv).of
-        for c in pod.template.containers:
-            if in_docker:
-                self.docker.start(pod, c, sandbox_of(c))
-            elif is_dns_image(c.image):
-                os.makedirs(logbase, exist_ok=True)
-                self.dns[key] = Dnsmasq(path, logbase, pod.ip)
-                if self.endpoints:
-                    self.dns[key].update(build_records(self.plan, self.endpoints))
-                self.dns[key].start()
-                self.dns_metrics[key] = MetricsServer(path, pod.ip, self.dns[key].log_path)
-                self.dns_metrics[key].start()
-            elif c.command:
-                sb = sandbox_of(c)
-                self.commands[key] = start_command(path, command_argv(c, sb.env),
-                                                   log_path=f"{logbase}.{c.name}.log", sandbox=sb)
-            else:
-                listeners = listeners_for(c)
-                if listeners:
-                    self.workloads.add(f"{key}/{c.name}", path, pod.name, listeners)
-        trackers = [ProbeTracker(c.readiness_probe, time.monotonic())
-                    for c in pod.template.containers if c.readiness_probe]
-        if trackers:
-            self.probes[key] = trackers
+        rec.sandboxes = self.pod_sandboxes(pod, path, resolv)
+        ctx = PodContext(key, pod, path,
+                         logbase=os.path.join(names.state_dir(self.name), "pods",
+                                              key.replace("/", "_")),
+                         server=self.workloads, sandbox_of=rec.sandboxes.of,
+                         dns_records=lambda: build_records(self.plan, self.endpoints)
+                         if self.endpoints else None, cluster_runtime=self.plan.config.runtime)
+        rec.ctx = ctx
+        rec.workloads = PodWorkloads.start(ctx, self.runtimes)
+        rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
+                      for c in pod.template.containers if c.readiness_probe]
 
     def pod_sandboxes(self, pod, path: str, resolv: str) -> sandboxes.PodSandboxes:
         """The pod's container sandboxes (securityContext, volumes, the kubelet's environment
@@ -214,47 +180,30 @@ class Supervisor:
         vdir = sandboxes.volume_dir(names.state_dir(self.name), path)
         if any(v.kind == "emptyDir" for v in pod.template.volumes):
             shutil.rmtree(vdir, ignore_errors=True)
-        made = sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
-        self.sandboxes[pod_key(pod)] = made
-        return made
+        return sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
 
     def sandbox_of(self, netns: str) -> dict:
         """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
         with self.lock:
-            for key, path in self.netns.items():
-                if path == netns and key in self.sandboxes:
-                    return dataclasses.asdict(self.sandboxes[key].first())
+            for rec in self.records.values():
+                if rec.netns == netns and rec.sandboxes is not None:
+                    return dataclasses.asdict(rec.sandboxes.first())
         raise InputError(f"no pod with network namespace {netns}")
-
-    def pod_started(self, pod) -> bool:
-        """Started once the workload listens: every declared TCP port accepts a connection
-        and every command is still running. Without a readinessProbe that also means ready."""
-        key = pod_key(pod)
-        if key in self.dns:
-            return self.dns[key].running() and port_open(self.netns[key], pod.ip, 53)
-        if key in self.docker.pods and not self.docker.running(key):
-            return False
-        if key in self.commands or key in self.docker.pods:
-            return all(port_open(self.netns[key], pod.ip, p.container_port)
-                       for c in pod.template.containers for p in c.ports if p.protocol == "TCP")
-        return True  # built-in workloads listen as soon as they are added
 
     def wait_ready(self, pods, deadline: float) -> None:
         pending = list(pods)
         while pending:
             still = []
-            if self.docker.pods:
-                self.docker.poll()
             for pod in pending:
                 key = pod_key(pod)
-                if key in self.docker.pods and self.docker.crashing(key) and not self.exited(key):
-                    self.restarting.add(key)  # crash-looping: not ready; up goes on, as kubectl's
-                    self.events.emit("PodNotReady", f"pod {key}: a container exited", pod=key)
-                elif self.exited(key):
-                    self.states[key] = PodState(ready=False, running=False)
+                rec = self.records[key]
+                if self.restart_containers(rec, time.monotonic()) or rec.restarting():
+                    self.pods_restarting.add(key)  # crash-looping: up goes on, it is not Ready
+                elif rec.finished():
+                    rec.state = PodState(ready=False, running=False)
                     self.events.emit("PodFailed", f"pod {key} failed: its workload exited",
                                      pod=key)
-                elif self.pod_started(pod):
+                elif rec.workloads.started():  # listening; without a readinessProbe: ready
                     self.run_probes(pod, time.monotonic())
                     self.set_ready(key, "started")
                 else:
@@ -268,25 +217,29 @@ class Supervisor:
 
     def wait_probes_passed(self, pods, deadline: float) -> None:
         """Run the started pods' readiness probes as they fall due until every pod is Ready."""
-        pending = [p for p in pods if not self.states[pod_key(p)].ready]
+        pending = [p for p in pods if not self.records[pod_key(p)].state.ready]
         while pending:
             for pod in pending:
                 key = pod_key(pod)
-                if self.exited(key):
+                if self.records[key].finished():
                     raise OperationError(f"pod {key} failed before it was Ready: its workload exited")
                 if self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
-            pending = [p for p in pending if not self.states[pod_key(p)].ready]
+            pending = [p for p in pending if not self.records[pod_key(p)].state.ready]
             if pending and time.monotonic() > deadline:
                 raise OperationError("pods not Ready in time (readinessProbe): "
                                      + ", ".join(pod_key(p) for p in pending))
             if pending:
                 time.sleep(0.05)
 
-    def exited(self, key: str) -> bool:
-        proc = self.commands.get(key)
-        return (proc is not None and proc.poll() is not None) or (
-            key in self.dns and not self.dns[key].running()) or self.docker.finished(key)
+    @property
+    def states(self) -> dict[str, PodState]:
+        """Pod key → state, as the endpoint controller and the objects read them."""
+        return {k: r.state for k, r in self.records.items()}
+
+    def dns_servers(self) -> dict[str, Dnsmasq]:
+        return {k: d for k, r in self.records.items() if r.workloads is not None
+                for d in r.workloads.dns_servers()}
 
     # ---- keeping it current --------------------------------------------------------------
     def resync(self, reason: str) -> None:
@@ -294,10 +247,11 @@ class Supervisor:
         the LoadBalancer routes and the state file."""
         with self.lock:
             eps = self.sync_proxies(reason)
-            if self.dns:
+            dns = self.dns_servers()
+            if dns:
                 records = build_records(self.plan, eps)
-                rolling = self.control is not None and len(self.dns) > 1  # up, with traffic
-                for key, d in self.dns.items():
+                rolling = self.control is not None and len(dns) > 1  # up, with traffic
+                for key, d in dns.items():
                     if rolling and d.needs_restart(records):
                         self.roll_dns(key, d, records)
                     else:
@@ -324,13 +278,14 @@ class Supervisor:
         """A DNS pod whose dnsmasq must restart (new CNAME/SRV records) first leaves the
         kube-dns endpoints, as in a rolling update, so that no query meets its closed port;
         then it comes back. The other replica answers meanwhile."""
-        before = self.states[key]
-        self.states[key] = PodState(ready=False, running=before.running)
+        rec = self.records[key]
+        before = rec.state
+        rec.state = PodState(ready=False, running=before.running)
         self.sync_proxies(f"restarting DNS in {key}")
         try:
             d.update(records)
         finally:
-            self.states[key] = before
+            rec.state = before
             self.sync_proxies(f"DNS in {key} restarted")
 
     def route_load_balancers(self, eps) -> None:
@@ -353,8 +308,9 @@ class Supervisor:
     def set_ready(self, key: str, why: str) -> None:
         """Running, and ready unless one of its readiness probes says otherwise (or its
         readiness was made to fail by hand)."""
-        ready = key not in self.unready and all(t.ready for t in self.probes.get(key, []))
-        self.states[key] = PodState(ready=ready)
+        rec = self.records[key]
+        ready = not rec.forced_unready and all(t.ready for t in rec.probes)
+        rec.state = PodState(ready=ready)
         self.events.emit("PodReady" if ready else "PodNotReady",
                          f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
 
@@ -362,68 +318,102 @@ class Supervisor:
         """Readiness made to fail (or recover) by hand, as a failing probe would: the endpoint
         leaves (or rejoins) every node's rules."""
         key = pod_key(pod)
-        (self.unready.add if fail else self.unready.discard)(key)
-        st = self.states.get(key)
-        if st and st.running and not st.terminating:
+        rec = self.records[key]
+        rec.forced_unready = fail
+        if rec.live:
             self.set_ready(key, "readiness made to fail" if fail else "readiness recovered")
             self.resync(f"readiness of {key}")
 
     def run_probes(self, pod, now: float) -> bool:
         """Run the pod's due readiness probes; True when its readiness changed."""
-        key, changed = pod_key(pod), False
-        for tracker in self.probes.get(key, []):
+        rec, changed = self.records[pod_key(pod)], False
+        for tracker in rec.probes:
             if tracker.due(now):
-                proc = self.commands.get(key)
-                sb = self.sandboxes[key].first() if tracker.probe.exec_command else None
-                ok = run_probe(tracker.probe, pod, self.netns[key], pod.hostname,
+                sb = rec.sandboxes.first() if tracker.probe.exec_command else None
+                ok = run_probe(tracker.probe, pod, rec.netns, pod.hostname,
                                state.resolv_path(self.name, pod.namespace), sandbox=sb,
-                               pid1=proc.pid if proc is not None and proc.poll() is None else None)
+                               pid1=rec.workloads.pid1())
                 changed |= tracker.record(ok, time.monotonic())
         return changed
 
-    def check_docker_pods(self) -> list[str]:
-        """Docker containers that exited leave the endpoints; restarted ones (after the
-        back-off) rejoin once they serve again. The keys whose readiness changed; the state
-        file is written when only a container's status (restarts, reason) did."""
-        changed = []
-        polled = self.docker.poll()
-        for key in polled:
-            st = self.states.get(key)
-            if st is None or st.terminating:
+    def restart_containers(self, rec, now: float) -> bool:
+        """restartPolicy, for every runtime, as the kubelet: a container that exited is
+        started again (same pod, same namespace) once its back-off is over (at once, then
+        10 s doubling to 5 min); one that is not to restart stays down (the pod fails).
+        True when a container went down just now."""
+        down, w = False, rec.workloads
+        for i, (name, c, h) in enumerate(w.parts):
+            rt, b = w.runtimes[name], rec.restarts.setdefault(c.name, Backoff())
+            if b.waiting_until is None:
+                if c.name in rec.exits or not rt.exited(h):
+                    continue
+                code = rt.exit_code(h)
+                if not should_restart(rec.pod.template.restart_policy, code or 0):
+                    rec.exits[c.name] = ("Completed" if code == 0 else "Error", code)
+                    continue
+                b.exited(now)
+                rec.exits[c.name] = ("CrashLoopBackOff" if b.restarts else "Error", code)
+                down = True
+                self.events.emit("ContainerExited", f"pod {rec.key}: container {c.name} exited "
+                                 f"({code}); restart in {b.waiting_until - now:.0f}s", pod=rec.key)
+            if b.due(now):
+                try:
+                    w.parts[i] = (name, c, rt.start(rec.ctx, c))
+                except Exception as e:  # noqa: BLE001 - tried again after the next back-off
+                    b.exited(now)
+                    log(f"restarting {rec.key}/{c.name} failed: {e}")
+                    continue
+                b.restarted(now)
+                rec.exits.pop(c.name, None)
+                self.pods_restarting.add(rec.key)
+                self.events.emit("ContainerRestarted", f"pod {rec.key}: container {c.name} "
+                                 f"restarted (restart {b.restarts})", pod=rec.key)
+        return down
+
+    def check_restarts(self) -> tuple[list[str], bool]:
+        """Pods whose container went down leave the endpoints; restarted ones rejoin once
+        they serve again. (keys whose readiness changed, whether any container status did)"""
+        changed, any_status = [], False
+        now = time.monotonic()
+        for rec in list(self.records.values()):
+            if not rec.live or rec.workloads is None:
                 continue
-            if st.ready:  # out of the endpoints until it serves again (even if restarted at once)
-                self.events.emit("PodNotReady", f"pod {key}: a container exited", pod=key)
-                changed.append(key)
-            self.states[key] = PodState(ready=False)  # one that stays down: PodFailed below
-            (self.restarting.discard if self.docker.finished(key) else self.restarting.add)(key)
-        for pod in self.plan.pods:
-            key = pod_key(pod)
-            if key in self.restarting and self.pod_started(pod):
-                self.restarting.discard(key)
-                self.run_probes(pod, time.monotonic())
+            if self.restart_containers(rec, now):
+                any_status = True
+                if rec.state.ready:
+                    changed.append(rec.key)
+                rec.state = PodState(ready=False)
+                self.pods_restarting.add(rec.key)
+        for key in list(self.pods_restarting):
+            rec = self.records.get(key)
+            if rec is None or not rec.live:
+                self.pods_restarting.discard(key)
+            elif not rec.restarting_now() and rec.workloads.started():
+                self.pods_restarting.discard(key)
+                self.run_probes(rec.pod, now)
                 self.set_ready(key, "container restarted")
                 changed.append(key)
-        if polled and not changed:
-            self.write_state()
-        return changed
+        return changed, any_status or bool(self.pods_restarting)
 
     def check_pods(self) -> None:
         with self.lock:
-            docker_changed = self.check_docker_pods() if self.docker.pods else []
-            failed = [k for k, s in self.states.items() if s.running and self.exited(k)]
-            for key in failed:
-                self.events.emit("PodFailed", f"pod {key} failed: its workload exited", pod=key)
-                self.states[key] = PodState(ready=False, running=False)
+            restarted, statuses = self.check_restarts()
+            failed = [r for r in self.records.values() if r.state.running and r.finished()]
+            for rec in failed:
+                self.events.emit("PodFailed", f"pod {rec.key} failed: its workload exited",
+                                 pod=rec.key)
+                rec.state = PodState(ready=False, running=False)
             changed = []
             for pod in self.plan.pods:
                 key = pod_key(pod)
-                st = self.states.get(key)
-                if key in self.probes and st and st.running and not st.terminating \
-                        and self.run_probes(pod, time.monotonic()):
+                rec = self.records.get(key)
+                if rec and rec.probes and rec.live and self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
                     changed.append(key)
-            if failed or changed or docker_changed:
+            if failed or changed or restarted:
                 self.resync("pod failed" if failed else "readiness changed")
+            elif statuses:  # restarts, back-off reasons: `get pods` shows them
+                self.write_state()
 
     def proxy_state(self) -> dict:
         """What the proxy is ("proxy", for people) and how to rebuild one to read its rules
@@ -441,9 +431,9 @@ class Supervisor:
             "proxyMode": plan.config.proxy_mode, **self.proxy_state(),
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
-            "pods": [pod_object(p, self.states[pod_key(p)], node_ips[p.node],
-                                self.created.get(pod_key(p), ""),
-                                containers=self.docker.container_statuses(pod_key(p)))
+            "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
+                                self.records[pod_key(p)].created,
+                                containers=self.records[pod_key(p)].container_statuses())
                      for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
@@ -454,11 +444,12 @@ class Supervisor:
                            for ns in plan.namespaces],
             "deployments": [], "replicasets": [],
         }
+        states = self.states
         for w in self.scenario.workloads:
             created = self.created.setdefault(f"{w.kind}/{w.namespace}/{w.name}", now())
             if w.kind == "Deployment":
-                st["deployments"].append(deployment_object(w, plan.pods, self.states, created))
-            st["replicasets"] += replicaset_objects(w, plan.pods, self.states, created)
+                st["deployments"].append(deployment_object(w, plan.pods, states, created))
+            st["replicasets"] += replicaset_objects(w, plan.pods, states, created)
         for sp in plan.services:
             key = f"{sp.service.namespace}/{sp.service.name}"
             created = self.created.get(f"svc/{key}", "")
@@ -487,8 +478,12 @@ class Supervisor:
         self.requests.put((self.CHANGES[op], args["spec"], done))
         return done.result()
 
-    def stop_pod(self, pod, reason: str) -> None:
-        self.stop_pods([pod], reason)
+    # LiveCluster (controller/changes.py): what live changes may call besides these
+    def namespaces_added(self) -> None:
+        self.write_resolv_confs()
+
+    def emit(self, kind: str, message: str, **fields) -> None:
+        self.events.emit(kind, message, **fields)
 
     def stop_pods(self, pods, reason: str) -> None:
         """Graceful deletion: the endpoints leave every node's proxy first (terminating),
@@ -496,7 +491,7 @@ class Supervisor:
         if not pods:
             return
         for pod in pods:
-            self.states[pod_key(pod)] = PodState(ready=False, terminating=True)
+            self.records[pod_key(pod)].state = PodState(ready=False, terminating=True)
         self.resync(f"deleting {', '.join(pod_key(p) for p in pods)}")
         time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
         for pod in pods:
@@ -505,30 +500,15 @@ class Supervisor:
     def end_pod(self, pod, reason: str) -> None:
         """Stop a pod's workload, remove its namespace and give back its name and address."""
         key = pod_key(pod)
-        for c in pod.template.containers:
-            self.workloads.remove(f"{key}/{c.name}")
-        self.docker.remove(key)
-        self.restarting.discard(key)
-        if key in self.dns:
-            self.dns.pop(key).stop()
-            self.dns_metrics.pop(key).stop()
-        proc = self.commands.pop(key, None)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(2)
-            except Exception:  # noqa: BLE001 - the grace period is over
-                proc.kill()
-                proc.wait()
-        path = self.netns.get(key)
+        rec = self.records.pop(key)
+        if rec.workloads is not None:
+            rec.workloads.stop()
         self.fabric.remove_pod(pod.namespace, pod.name)
-        if path:  # its emptyDir volumes go with it, as the kubelet's do
-            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), path), ignore_errors=True)
+        if rec.netns:  # its emptyDir volumes go with it, as the kubelet's do
+            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), rec.netns),
+                          ignore_errors=True)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
-        for d in (self.states, self.netns, self.created, self.probes, self.sandboxes):
-            d.pop(key, None)
-        self.unready.discard(key)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
 
     # ---- the loop ------------------------------------------------------------------------
@@ -541,7 +521,7 @@ class Supervisor:
                 pass
             else:
                 try:
-                    result = change(self, spec)
+                    result = change(self, spec)  # self as changes.LiveCluster
                     self.settle()  # the client reads state next: it reflects the change
                     done.set_result(result)
                 except BaseException as e:  # noqa: BLE001 - the client reports it
@@ -589,11 +569,10 @@ class Supervisor:
             self.control.close()
         for p in self.proxiers.values():
             p.close()
-        for d in self.dns.values():
-            d.stop()
-        for m in self.dns_metrics.values():
-            m.stop()
         self.workloads.stop()
+        for rec in self.records.values():  # no grace: the cluster goes as a whole
+            if rec.workloads is not None:
+                rec.workloads.stop(grace_s=0)
         self.docker.close()
         destroy_cluster(self.name)
 

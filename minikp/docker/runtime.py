@@ -1,7 +1,7 @@
 """Docker pods: pods whose containers run their real image on a Docker engine.
 
 Opt in per pod (annotation `minikp.dev/runtime: docker`) or for the whole cluster (Cluster
-`spec.runtime: docker`): uses_docker().
+`spec.runtime: docker`): workloads/runtime.py choose() decides.
 
 A Docker pod is built as the kubelet's dockershim built one:
 - a pause container (minikp/pause, network "none", hostname = the pod's) holds the pod's
@@ -13,18 +13,20 @@ A Docker pod is built as the kubelet's dockershim built one:
   env, envFrom), command → entrypoint and args → cmd ($(VAR) expanded), the kubelet's
   /etc/resolv.conf and /etc/hosts bound read-only, volumes, and the securityContext's
   capabilities, user, privileged, readOnlyRootFilesystem and no-new-privileges.
-- A container that exits is started again in the same namespace (same address) as
-  restartPolicy and the kubelet's back-off say (workloads/restarts.py), counted in RESTARTS.
+- A container that exits is started again (by the supervisor, as for every runtime: a
+  new container of the same name) in the same namespace, so with the same address.
 - Containers carry labels (minikp.dev/cluster, minikp.dev/pod, minikp.dev/container):
   remove_cluster() finds and removes every one of a cluster's, even after a SIGKILLed
   supervisor.
 
-Pure: uses_docker, container_name, run_kwargs, status_fields, image_problem. Kernel edge:
-DockerPods (the supervisor's), find_container / container_pid (exec, logs), remove_cluster.
+Pure: container_name, run_kwargs, image_problem. Kernel edge: DockerPods (a
+cluster's pause and app containers), DockerRuntime (the pod-runtime protocol on them),
+find_container / container_pid (exec, logs), remove_cluster.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -34,25 +36,11 @@ from minikp import names
 from minikp.docker import engine, images
 from minikp.errors import OperationError
 from minikp.workloads import podenv
-from minikp.workloads.images import is_dns_image
-from minikp.workloads.restarts import Backoff, should_restart
 
-ANNOTATION = "minikp.dev/runtime"
-RUNTIMES = ("builtin", "docker")
 LABEL_CLUSTER, LABEL_POD, LABEL_CONTAINER = "minikp.dev/cluster", "minikp.dev/pod", "minikp.dev/container"
 PAUSE = "POD"  # the pause container's name in container names, as dockershim's
 HOST_FILE = "docker-host"  # in the cluster's state directory: the engine its pods are on
 STOP_TIMEOUT_S = 2
-
-
-def uses_docker(pod, cluster_runtime: str = "builtin") -> bool:
-    """The annotation wins over the cluster's runtime, which is for the user's pods: the
-    cluster DNS (coredns / kube-dns images) stays minikp's own dnsmasq."""
-    named = pod.template.annotations.get(ANNOTATION)
-    if named:
-        return named == "docker"
-    return cluster_runtime == "docker" and not any(is_dns_image(c.image)
-                                                   for c in pod.template.containers)
 
 
 def container_name(cluster: str, pod, container: str) -> str:
@@ -87,19 +75,6 @@ def run_kwargs(container, sb, pause_id: str, etc_dir: str) -> dict:
     return kw
 
 
-def status_fields(cs: ContainerState) -> dict:
-    """A containerStatus's restartCount, state and containerID, as the kubelet reports them."""
-    out = {"restartCount": cs.backoff.restarts,
-           "containerID": f"docker://{cs.id}" if cs.id else ""}
-    if cs.reason in ("", ):
-        out["state"] = {"running": {}}
-    elif cs.reason in ("Completed", "Error") and cs.backoff.waiting_until is None:
-        out["state"] = {"terminated": {"reason": cs.reason, "exitCode": cs.exit_code}}
-    else:
-        out["state"] = {"waiting": {"reason": cs.reason, "message": cs.message}}
-    return out
-
-
 def image_problem(image: str, error: Exception) -> str:
     """What `up` and the pod's status say about an image that cannot be had (ErrImagePull):
     the image and the engine's own reason."""
@@ -108,24 +83,12 @@ def image_problem(image: str, error: Exception) -> str:
 
 
 @dataclass
-class ContainerState:
-    name: str
-    image: str
-    id: str = ""
-    backoff: Backoff = field(default_factory=Backoff)
-    reason: str = ""  # "" (running) | CrashLoopBackOff | ErrImagePull | ImagePullBackOff | Error
-    message: str = ""
-    exit_code: int | None = None
-
-
-@dataclass
 class DockerPod:
     key: str
     pause_id: str
     pid: int
     etc_dir: str
-    restart_policy: str
-    containers: dict[str, ContainerState] = field(default_factory=dict)
+    containers: dict[str, str] = field(default_factory=dict)  # name → container ID
 
 
 class DockerPods:
@@ -134,7 +97,7 @@ class DockerPods:
 
     def __init__(self, cluster: str, emit=None):
         self.cluster = cluster
-        self.emit = emit or (lambda kind, message, **fields: None)  # events: pulls, restarts
+        self.emit = emit or (lambda kind, message, **fields: None)  # events: pulls
         self.pods: dict[str, DockerPod] = {}
         self._client = None
         self._lock = threading.RLock()
@@ -172,7 +135,7 @@ class DockerPods:
         self.emit("Pulled", f'pulled image "{image}" in {time.monotonic() - t0:.1f}s', image=image)
 
     # ---- a pod ---------------------------------------------------------------------------
-    def sandbox(self, pod, restart_policy: str = "Always") -> int:
+    def sandbox(self, pod) -> int:
         """Start the pod's pause container; its PID, whose network namespace becomes the
         pod's."""
         key = f"{pod.namespace}/{pod.name}"
@@ -186,104 +149,58 @@ class DockerPods:
         etc_dir = names.cluster_path(self.cluster, "pods", key.replace("/", "_") + ".etc")
         os.makedirs(etc_dir, exist_ok=True)
         with self._lock:
-            self.pods[key] = DockerPod(key, c.id, c.attrs["State"]["Pid"], etc_dir, restart_policy)
+            self.pods[key] = DockerPod(key, c.id, c.attrs["State"]["Pid"], etc_dir)
         return self.pods[key].pid
 
-    def start(self, pod, container, sb) -> None:
-        """Start `container` of the pod (after sandbox()), in the pod's namespace. An image
-        that cannot be had leaves the container in ErrImagePull and raises OperationError."""
+    def start(self, pod, container, sb) -> str:
+        """Start `container` of the pod (after sandbox()) in the pod's namespace, replacing
+        an earlier run of it (a restart); its ID. OperationError (ErrImagePull: which image
+        and why) when the image cannot be had."""
         from minikp.workloads.sandbox import etc_files
         p = self.pods[f"{pod.namespace}/{pod.name}"]
         with open(os.path.join(p.etc_dir, "hosts"), "w") as f:
-            f.write(etc_files(dataclass_replace(sb, resolv_conf=""))["etc/hosts"])
-        cs = p.containers.setdefault(container.name, ContainerState(container.name, container.image))
-        try:
-            self.ensure_image(container.image)
-        except OperationError as e:
-            cs.reason, cs.message = "ErrImagePull", str(e)
-            raise
+            f.write(etc_files(dataclasses.replace(sb, resolv_conf=""))["etc/hosts"])
+        self.ensure_image(container.image)
         name = container_name(self.cluster, pod, container.name)
         self._remove_named(name)
         c = self.client.containers.run(container.image, name=name,
                                        labels=labels(self.cluster, pod, container.name),
                                        **run_kwargs(container, sb, p.pause_id, p.etc_dir))
-        cs.id, cs.reason, cs.message, cs.exit_code = c.id, "", "", None
-        cs.backoff.started_at = time.monotonic()
+        p.containers[container.name] = c.id
+        return c.id
 
-    def running(self, key: str) -> bool:
-        """Every container of the pod runs (and its pause container)."""
+    def state(self, cid: str) -> tuple[str, int | None, int]:
+        """(status, exit code, PID) of a container: running, exited, removed..."""
+        import docker
+        try:
+            st = self.client.api.inspect_container(cid)["State"]
+        except docker.errors.NotFound:
+            return "removed", None, 0
+        return st["Status"], st.get("ExitCode"), st.get("Pid") or 0
+
+    def stop(self, key: str, name: str, grace_s: float) -> None:
+        """Stop and remove one container; the pod's pause container goes with its last."""
         p = self.pods.get(key)
         if p is None:
-            return False
-        return all(self._status(cs.id) == "running" for cs in p.containers.values()) \
-            and self._status(p.pause_id) == "running"
-
-    def poll(self, now: float | None = None) -> list[str]:
-        """Notice exited containers and restart those whose back-off is over; the keys of
-        pods whose containers changed (stopped or started)."""
-        now = time.monotonic() if now is None else now
-        changed = []
-        with self._lock:
-            for key, p in list(self.pods.items()):
-                for cs in p.containers.values():
-                    if not cs.id or cs.reason in ("ErrImagePull", "ImagePullBackOff"):
-                        continue
-                    if cs.backoff.waiting_until is None:
-                        status, code = self._exit(cs.id)
-                        if status == "running":
-                            continue
-                        cs.exit_code = code
-                        if not should_restart(p.restart_policy, code or 0):
-                            if cs.reason == "":
-                                cs.reason = "Completed" if code == 0 else "Error"
-                                changed.append(key)
-                            continue
-                        cs.backoff.exited(now)
-                        cs.reason = "CrashLoopBackOff" if cs.backoff.restarts else "Error"
-                        changed.append(key)
-                    if cs.backoff.due(now):
-                        try:
-                            self.client.containers.get(cs.id).start()
-                        except Exception as e:  # noqa: BLE001 - tried again after the back-off
-                            cs.message = str(e)
-                            cs.backoff.exited(now)
-                            continue
-                        cs.backoff.restarted(now)
-                        cs.reason = ""
-                        changed.append(key)
-                        self.emit("ContainerRestarted", f"pod {key}: container {cs.name} "
-                                  f"restarted (restart {cs.backoff.restarts})", pod=key)
-        return changed
-
-    def crashing(self, key: str) -> bool:
-        """A container of the pod exited and waits for its restart (or was restarted)."""
-        p = self.pods.get(key)
-        return p is not None and any(cs.reason or cs.backoff.restarts
-                                     for cs in p.containers.values())
-
-    def finished(self, key: str) -> bool:
-        """A container of the pod exited and its restartPolicy does not start it again."""
-        p = self.pods.get(key)
-        return p is not None and any(cs.reason in ("Completed", "Error")
-                                     and cs.backoff.waiting_until is None
-                                     for cs in p.containers.values())
-
-    def container_statuses(self, key: str) -> dict[str, dict] | None:
-        """containerStatuses fields by container name (None: not a Docker pod)."""
-        p = self.pods.get(key)
-        if p is None:
-            return None
-        return {name: status_fields(cs) for name, cs in p.containers.items()}
+            return
+        cid = p.containers.pop(name, None)
+        if cid:
+            try:
+                self.client.api.stop(cid, timeout=max(0, int(grace_s)))
+            except Exception:  # noqa: BLE001 - gone already; removed below either way
+                pass
+            self._remove_id(cid)
+        if not p.containers:
+            self.remove(key)
 
     def remove(self, key: str) -> None:
-        """Remove the pod's containers (the pause container last)."""
+        """Remove the pod's containers, the pause container last."""
         with self._lock:
             p = self.pods.pop(key, None)
         if p is None:
             return
-        for cs in p.containers.values():
-            if cs.id:
-                self._remove_id(cs.id)
+        for cid in p.containers.values():
+            self._remove_id(cid)
         self._remove_id(p.pause_id)
 
     def close(self) -> None:
@@ -295,17 +212,6 @@ class DockerPods:
             remove_cluster(self.cluster)
 
     # ---- engine calls --------------------------------------------------------------------
-    def _status(self, cid: str) -> str:
-        return self._exit(cid)[0]
-
-    def _exit(self, cid: str) -> tuple[str, int | None]:
-        import docker
-        try:
-            st = self.client.api.inspect_container(cid)["State"]
-        except docker.errors.NotFound:
-            return "removed", None
-        return st["Status"], st.get("ExitCode")
-
     def _remove_id(self, cid: str) -> None:
         import docker
         try:
@@ -319,17 +225,59 @@ class DockerPods:
         self._remove_id(name)
 
 
-def dataclass_replace(obj, **changes):
-    import dataclasses
-    return dataclasses.replace(obj, **changes)
-
-
 def _split(image: str) -> tuple[str, str]:
     ref = image.split("@", 1)[0]
     last = ref.rsplit("/", 1)[-1]
     if ":" in last:
         return ref.rsplit(":", 1)[0], ref.rsplit(":", 1)[1]
     return ref, "latest"
+
+
+@dataclass
+class DockerHandle:
+    pods: DockerPods
+    key: str  # the pod's
+    name: str  # the container's
+    id: str
+    netns: str
+    ip: str
+    tcp_ports: list[int]
+
+
+class DockerRuntime:
+    """The pod-runtime protocol (workloads/runtime.py) for one cluster's Docker pods: the
+    pod's pause container and namespace exist before its containers start (the supervisor
+    asks sandbox() first, see DockerPods)."""
+
+    def __init__(self, pods: DockerPods):
+        self.pods = pods
+
+    def start(self, ctx, container):
+        cid = self.pods.start(ctx.pod, container, ctx.sandbox_of(container))
+        return DockerHandle(self.pods, ctx.key, container.name, cid, ctx.netns, ctx.pod.ip,
+                            [p.container_port for p in container.ports if p.protocol == "TCP"])
+
+    def started(self, h):
+        from minikp.workloads.runtime import port_open
+        return self.pods.state(h.id)[0] == "running" and all(
+            port_open(h.netns, h.ip, p) for p in h.tcp_ports)
+
+    def exited(self, h):
+        return self.pods.state(h.id)[0] not in ("running", "created", "restarting")
+
+    def exit_code(self, h):
+        status, code, _ = self.pods.state(h.id)
+        return code if status == "exited" else None
+
+    def stop(self, h, grace_s=STOP_TIMEOUT_S):
+        self.pods.stop(h.key, h.name, grace_s)
+
+    def logs(self, h):
+        return []  # the engine keeps them: `minikp logs` asks it (minikp/logs.py)
+
+    def pid(self, h):
+        status, _, pid = self.pods.state(h.id)
+        return pid if status == "running" else None
 
 
 def engine_of(cluster: str) -> str | None:

@@ -33,8 +33,9 @@ from minikp.workloads import capabilities
 
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
 IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
-RUNTIMES = ("builtin", "docker")  # Cluster spec.runtime, annotation minikp.dev/runtime
-RUNTIME_ANNOTATION = "minikp.dev/runtime"
+RUNTIMES = ("builtin", "docker")  # Cluster spec.runtime
+RUNTIME_ANNOTATION = "minikp.dev/runtime"  # a pod's runtime (workloads/runtime.py choose())
+POD_RUNTIMES = ("builtin", "command", "dns", "docker")
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 IPVS_SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"  # minikp's own, for workshops
@@ -430,7 +431,7 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
     node_selector = {k: str(v) for k, v in obj.map(spec, "nodeSelector", f"{path}.nodeSelector").items()}
     template = PodTemplate(labels, annotations, out, hostname, subdomain, node_name, node_selector)
     if RUNTIME_ANNOTATION in annotations:
-        obj.check(rules.one_of(annotations[RUNTIME_ANNOTATION], RUNTIMES),
+        obj.check(rules.one_of(annotations[RUNTIME_ANNOTATION], POD_RUNTIMES),
                   f"{path.rpartition('spec')[0]}metadata.annotations[{RUNTIME_ANNOTATION}]",
                   spec, "containers")
     template.restart_policy = obj.str(spec, "restartPolicy", f"{path}.restartPolicy", "Always")

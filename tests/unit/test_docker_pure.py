@@ -95,13 +95,15 @@ def _pod(annotations=None):
 
 
 def test_runtime_is_chosen_per_pod_or_cluster():
-    assert runtime.uses_docker(_pod({"minikp.dev/runtime": "docker"}))
-    assert not runtime.uses_docker(_pod())
-    assert runtime.uses_docker(_pod(), "docker")
-    assert not runtime.uses_docker(_pod({"minikp.dev/runtime": "builtin"}), "docker")
+    from minikp.workloads.runtime import choose
+    c = _pod().template.containers[0]
+    assert choose(_pod({"minikp.dev/runtime": "docker"}), c) == "docker"
+    assert choose(_pod(), c) == "builtin"
+    assert choose(_pod(), c, "docker") == "docker"
+    assert choose(_pod({"minikp.dev/runtime": "builtin"}), c, "docker") == "builtin"
     dns = _pod()
     dns.template.containers[0].image = "registry.k8s.io/coredns/coredns:v1.11.3"
-    assert not runtime.uses_docker(dns, "docker")  # the cluster DNS stays minikp's
+    assert choose(dns, dns.template.containers[0], "docker") == "dns"  # the cluster DNS stays minikp's
 
 
 def test_container_runs_in_the_pause_containers_namespace_with_the_kubelets_files():
@@ -128,16 +130,22 @@ def test_args_alone_keep_the_images_entrypoint():
     assert "entrypoint" not in kw and kw["command"] == ["x"]
 
 
-def test_container_status_fields_as_the_kubelet_reports_them():
-    cs = runtime.ContainerState("c", "img", id="abc")
-    assert runtime.status_fields(cs) == {"restartCount": 0, "containerID": "docker://abc",
-                                         "state": {"running": {}}}
-    cs.backoff.exited(5.0)
-    cs.backoff.restarted(5.0)
-    cs.backoff.exited(6.0)
-    cs.reason = "CrashLoopBackOff"
-    assert runtime.status_fields(cs)["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-    assert runtime.status_fields(cs)["restartCount"] == 1
+def test_container_statuses_as_the_kubelet_reports_them():
+    from minikp.controller.records import PodRecord
+    rec = PodRecord(_pod())
+    assert rec.container_statuses() == {} and not rec.finished()
+    b = rec.restarts["c"] = restarts.Backoff()
+    b.exited(5.0)
+    b.restarted(5.0)
+    assert rec.container_statuses() == {"c": {"restartCount": 1, "state": {"running": {}}}}
+    b.exited(6.0)
+    rec.exits["c"] = ("CrashLoopBackOff", 3)
+    assert rec.container_statuses()["c"]["state"] == {"waiting": {"reason": "CrashLoopBackOff"}}
+    assert rec.restarting_now() and not rec.finished()
+    b.waiting_until = None  # restartPolicy Never: it stays down
+    rec.exits["c"] = ("Error", 3)
+    assert rec.finished()
+    assert rec.container_statuses()["c"]["state"] == {"terminated": {"reason": "Error", "exitCode": 3}}
 
 
 def test_get_pods_shows_a_containers_waiting_reason():
