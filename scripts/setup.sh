@@ -6,7 +6,15 @@ cd "$(dirname "$0")/.."
 scripts/apt-ensure.sh setup iproute2 iptables nftables conntrack dnsmasq-base procps curl tmux \
   dnsutils iputils-ping  # nslookup, dig, ping: the blog posts' commands inside `minikp exec`
 # Docker pods (minikp.dev/runtime: docker): the engine (started privately, see
-# minikp/docker/engine.py), a registry for the pull tests, and what images/ is built from
+# minikp/docker/engine.py), a registry for the pull tests, and what images/ is built from.
+# Installed with services held back (policy-rc.d exit 101): the packages' own dockerd and
+# registry would start with default flags, and a default dockerd changes the host's FORWARD
+# policy, ip_forward and NAT rules.
+if ! dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q "install ok installed" \
+   && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 scripts/apt-ensure.sh setup docker.io docker-registry busybox-static gcc libc6-dev tcpdump
 PY=${PY:-python3}
 # checked from / so that the checkout itself (on sys.path as the cwd) does not count
