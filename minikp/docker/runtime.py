@@ -116,8 +116,14 @@ class DockerPods:
         """minikp/* images are built when missing; others are pulled when missing.
         OperationError saying which image and why when it cannot be had."""
         import docker
-        if images.is_own(image):
-            images.ensure(self.client, [images.own_name(image)])
+        if images.is_own(image):  # kubelet's Pulling/Pulled events, for a local build
+            name = images.own_name(image)
+            if not images.present(self.client, name):
+                self.emit("Pulling", f'building image "{image}" from images/{name}', image=image)
+                t0 = time.monotonic()
+                images.build(self.client, name)
+                self.emit("Pulled", f'built image "{image}" in {time.monotonic() - t0:.1f}s',
+                          image=image)
             return
         try:
             self.client.images.get(image)
