@@ -241,7 +241,6 @@ def _split(image: str) -> tuple[str, str]:
 
 @dataclass
 class DockerHandle:
-    pods: DockerPods
     key: str  # the pod's
     name: str  # the container's
     id: str
@@ -260,7 +259,7 @@ class DockerRuntime:
 
     def start(self, ctx, container):
         cid = self.pods.start(ctx.pod, container, ctx.sandbox_of(container))
-        return DockerHandle(self.pods, ctx.key, container.name, cid, ctx.netns, ctx.pod.ip,
+        return DockerHandle(ctx.key, container.name, cid, ctx.netns, ctx.pod.ip,
                             [p.container_port for p in container.ports if p.protocol == "TCP"])
 
     def started(self, h):
