@@ -34,8 +34,6 @@ from minikp.workloads import capabilities
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
 IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
 RUNTIMES = ("builtin", "docker")  # Cluster spec.runtime
-RUNTIME_ANNOTATION = "minikp.dev/runtime"  # a pod's runtime (workloads/runtime.py choose())
-POD_RUNTIMES = ("builtin", "command", "dns", "docker")
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 IPVS_SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"  # minikp's own, for workshops
@@ -332,6 +330,7 @@ def _workload(obj: _Obj, doc, kind: str, namespace: str, name: str, source: Sour
     if kind == "Pod":
         labels = obj.labels(meta, "labels", "metadata.labels")
         annotations = {k: str(v) for k, v in obj.map(meta, "annotations", "metadata.annotations").items()}
+        _check_runtime(obj, annotations, "metadata.annotations", meta)
         template = _pod_spec(obj, spec, "spec", labels, annotations)
         return Workload("Pod", namespace, name, template, 1, labels, source)
     replicas = obj.int(spec, "replicas", "spec.replicas", 1, 0, 100000)
@@ -353,6 +352,7 @@ def _workload(obj: _Obj, doc, kind: str, namespace: str, name: str, source: Sour
                             f"`selector` does not match template `labels`: {k}={v} is missing",
                             tmeta or tmpl, "labels")
     annotations = {k: str(v) for k, v in obj.map(tmeta, "annotations", "spec.template.metadata.annotations").items()}
+    _check_runtime(obj, annotations, "spec.template.metadata.annotations", tmeta)
     template = _pod_spec(obj, obj.map(tmpl, "spec", "spec.template.spec"), "spec.template.spec",
                          labels, annotations)
     w = Workload(kind, namespace, name, template, replicas, selector, source)
@@ -401,6 +401,17 @@ def _int_or_percent(obj: _Obj, d, key: str, field: str) -> int | str:
     raise obj.error(field, f"{v!r}: must be an integer >= 0 or a percentage (e.g. '25%')", d, key)
 
 
+def _check_runtime(obj: _Obj, annotations: dict, path: str, meta) -> None:
+    """minikp.dev/runtime names a pod runtime (workloads/runtime.py RUNTIMES and the
+    per-cluster CLUSTER_RUNTIMES: docker)."""
+    from minikp.workloads.runtime import CLUSTER_RUNTIMES, RUNTIME_ANNOTATION, RUNTIMES
+
+    named, valid = annotations.get(RUNTIME_ANNOTATION), (*RUNTIMES, *CLUSTER_RUNTIMES)
+    if named is not None and named not in valid:
+        raise obj.error(f"{path}.{RUNTIME_ANNOTATION}", f'"{named}" is not a pod runtime; valid: '
+                        + ", ".join(valid), meta.get("annotations"), RUNTIME_ANNOTATION)
+
+
 def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> PodTemplate:
     containers = obj.list(spec, "containers", f"{path}.containers")
     if not containers:
@@ -441,10 +452,6 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
     node_name = obj.str(spec, "nodeName", f"{path}.nodeName")
     node_selector = {k: str(v) for k, v in obj.map(spec, "nodeSelector", f"{path}.nodeSelector").items()}
     template = PodTemplate(labels, annotations, out, hostname, subdomain, node_name, node_selector)
-    if RUNTIME_ANNOTATION in annotations:
-        obj.check(rules.one_of(annotations[RUNTIME_ANNOTATION], POD_RUNTIMES),
-                  f"{path.rpartition('spec')[0]}metadata.annotations[{RUNTIME_ANNOTATION}]",
-                  spec, "containers")
     template.restart_policy = obj.str(spec, "restartPolicy", f"{path}.restartPolicy", "Always")
     obj.check(rules.one_of(template.restart_policy, RESTART_POLICIES), f"{path}.restartPolicy",
               spec, "restartPolicy")
