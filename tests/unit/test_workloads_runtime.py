@@ -91,7 +91,7 @@ def test_the_loader_refuses_an_unknown_runtime_with_file_line_and_field(tmp_path
     with pytest.raises(InputError) as e:
         load_scenario([str(f)])
     assert str(e.value) == (f'{f}:6: Pod "p": metadata.annotations.minikp.dev/runtime: "podman" '
-                            "is not a pod runtime; valid: builtin, command, dns")
+                            "is not a pod runtime; valid: builtin, command, dns, docker")
     f.write_text(f.read_text().replace("podman", "command"))
     [w] = load_scenario([str(f)]).workloads
     assert w.template.annotations == {"minikp.dev/runtime": "command"}
