@@ -23,3 +23,8 @@ if [ "$(cd / && $PY -c 'import minikp, pyroute2, yaml, docker, pytest, textual, 
   echo "setup: installing the minikp Python package (editable) and test dependencies"
   $PY -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v -e "^WARNING: Running pip as" -e "is ignored: it is neither" || true
 fi
+# make bench draws its figures (docs/figures/*.png) with matplotlib
+if ! (cd / && $PY -c 'import matplotlib' 2>/dev/null); then
+  echo "setup: installing matplotlib (make bench's figures)"
+  $PY -m pip install -q --disable-pip-version-check matplotlib 2>&1 | grep -v -e "^WARNING: Running pip as" || true
+fi

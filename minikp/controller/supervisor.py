@@ -24,8 +24,8 @@ import time
 import traceback
 from concurrent.futures import Future
 
-from minikp import clusterlock, names, state
-from minikp.controller import changes
+from minikp import clock, clusterlock, names, state
+from minikp.controller import changes, faults
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.edge import KernelEdge
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
@@ -34,6 +34,7 @@ from minikp.controller.objects import (deployment_object, endpoints_object, endp
                                        namespace_object, node_object, now, pod_object,
                                        replicaset_objects, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
+from minikp.controller.proxyloop import NodeProxy, ProxyLoop
 from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
@@ -80,7 +81,7 @@ class Supervisor:
                          "docker": DockerRuntime(self.docker)}
         self.client_procs = {}  # client name → Popen of its command
         self.pods_restarting: set[str] = set()  # a container restarted, the pod not serving yet
-        self.proxiers: dict[str, Proxier] = {}
+        self.proxy_loop = ProxyLoop()  # every node's kube-proxy: proxier + sync runner
         self.endpoints = {}
         self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
@@ -112,7 +113,10 @@ class Supervisor:
                                  "kernel that has it (`minikp doctor` lists what this one has)")
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
-            self.proxiers[node.name] = self.edge.proxier(node.name, config)
+            self.proxy_loop.add(NodeProxy(
+                node.name, lambda node=node: self.edge.proxier(node.name, config),
+                lambda node=node: build_snapshot(self.plan, node, self.endpoints),
+                self.events.emit, config.proxy_options))
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -122,6 +126,10 @@ class Supervisor:
         self.control = ControlServer(socket_path(self.name), self.handle, self.events)
         log(f"cluster {self.name} up in {time.monotonic() - t0:.2f}s: {len(self.plan.nodes)} "
             f"nodes, {len(self.plan.pods)} pods, {len(self.plan.services)} services")
+
+    @property
+    def proxiers(self) -> dict[str, Proxier]:
+        return self.proxy_loop.proxiers()
 
     def write_resolv_confs(self) -> None:
         domain, dns_ip = self.plan.config.cluster_domain, self.plan.dns_ip
@@ -272,11 +280,7 @@ class Supervisor:
                              f"endpoints {describe_changes(self.endpoints, eps)} ({reason})",
                              services=changed_services(self.endpoints, eps))
         self.endpoints = eps
-        for node in self.plan.nodes:
-            r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
-            self.events.emit("ProxySynced", f"proxy {node.name}: {'full' if r.full else 'partial'}"
-                             f" sync in {r.duration_s * 1000:.1f} ms ({reason})",
-                             node=node.name, full=r.full, ms=round(r.duration_s * 1000, 2))
+        self.proxy_loop.request(reason)  # each node syncs now or, batched, within minSyncPeriod
         return eps
 
     def roll_dns(self, key: str, d: Dnsmasq, records) -> None:
@@ -287,6 +291,7 @@ class Supervisor:
         before = rec.state
         rec.state = PodState(ready=False, running=before.running)
         self.sync_proxies(f"restarting DNS in {key}")
+        self.proxy_loop.wait_synced()
         try:
             d.update(records)
         finally:
@@ -464,7 +469,7 @@ class Supervisor:
 
     # ---- live changes (the control socket) -------------------------------------------------
     CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply,
-               "readiness": changes.readiness}
+               "readiness": changes.readiness, **faults.OPS}
 
     def handle(self, op: str, args: dict):
         """Called from a control-socket thread. Changes run on the main thread: the fabric's
@@ -498,6 +503,7 @@ class Supervisor:
         for pod in pods:
             self.records[pod_key(pod)].state = PodState(ready=False, terminating=True)
         self.resync(f"deleting {', '.join(pod_key(p) for p in pods)}")
+        self.proxy_loop.wait_synced()  # the endpoints have left the rules
         time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
         for pod in pods:
             self.end_pod(pod, reason)
@@ -518,7 +524,7 @@ class Supervisor:
 
     # ---- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
-        last_check = last_canary = time.monotonic()
+        last_check, last_canary = time.monotonic(), clock.now()
         while not self.stopping.is_set():
             try:  # a short wait, so that SIGTERM is noticed quickly
                 change, spec, done = self.requests.get(timeout=0.1)
@@ -527,6 +533,7 @@ class Supervisor:
             else:
                 try:
                     result = change(self, spec)  # self as changes.LiveCluster
+                    self.proxy_loop.wait_synced()  # the answer comes with the rules applied
                     self.settle()  # the client reads state next: it reflects the change
                     done.set_result(result)
                 except BaseException as e:  # noqa: BLE001 - the client reports it
@@ -535,8 +542,9 @@ class Supervisor:
                     done.set_exception(e)
             now = time.monotonic()
             try:
-                if now - last_canary >= self.plan.config.sync_period_s:
-                    last_canary = now
+                self.proxy_loop.tick()
+                if clock.now() - last_canary >= self.plan.config.sync_period_s:
+                    last_canary = clock.now()
                     self.check_canaries()
                 if now - last_check >= CHECK_PERIOD_S:
                     last_check = now
@@ -554,26 +562,23 @@ class Supervisor:
 
     def check_canaries(self) -> None:
         """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
-        were flushed behind its back (iptables: the canary chain is gone) is resynced (a full
-        sync on that node). Otherwise proxiers whose periodic full sync is due (1.33+) sync."""
-        for p in self.proxiers.values():
+        were flushed behind its back (iptables: the canary chain is gone) syncs (a full sync:
+        the proxier sees the canary gone). A paused or killed proxy notices nothing. The
+        periodic full sync (1.33+) is the sync runner's maxInterval (minikp.controller.proxyloop)."""
+        running = self.proxy_loop.running()
+        for p in running.values():
             housekeeping(p)
-        flushed = [n for n, p in self.proxiers.items() if p.flushed()]
+        flushed = [n for n, p in running.items() if p.flushed()]
         if flushed:
             self.events.emit("RulesFlushed", f"proxy rules flushed on {', '.join(flushed)}: "
                              "full resync", nodes=flushed)
-            self.resync("rules flushed behind the proxy's back")
-            return
-        due = [n for n, p in self.proxiers.items() if getattr(p, "periodic_full_due", lambda: False)()]
-        if due:  # 1.33+: the BoundedFrequencyRunner's hourly run is a forced full sync
             with self.lock:
-                self.sync_proxies("periodic full sync")
+                self.proxy_loop.request("rules flushed behind the proxy's back", flushed)
 
     def shutdown(self) -> None:
         if self.control:
             self.control.close()
-        for p in self.proxiers.values():
-            p.close()
+        self.proxy_loop.close()
         self.workloads.stop()
         for rec in self.records.values():  # no grace: the cluster goes as a whole
             if rec.workloads is not None:

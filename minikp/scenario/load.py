@@ -939,13 +939,19 @@ def check_cluster_unchanged(live: ClusterConfig, new: Scenario) -> None:
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 
+def go_seconds(v):
+    """A Go duration as kube-proxy's config takes it (500ms, 30s, 1m, 1h0m0s) in seconds;
+    anything else comes back unchanged, for the caller to judge."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    if isinstance(v, str) and v and _GO_DURATION.sub("", v) == "":
+        return sum(float(n) * units[u] for n, u in _GO_DURATION.findall(v))
+    return v
+
+
 def _duration(obj: _Obj, d, key: str, field: str, default: float, lo: float = 0.1,
               hi: float = 86400) -> float:
     """Seconds, or a Go duration as kube-proxy's config takes it: 500ms, 30s, 1m, 1h0m0s."""
-    v = d.get(key, default) if isinstance(d, dict) else default
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    if isinstance(v, str) and v and _GO_DURATION.sub("", v) == "":
-        v = sum(float(n) * units[u] for n, u in _GO_DURATION.findall(v))
+    v = go_seconds(d.get(key, default) if isinstance(d, dict) else default)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
         span = f"between {_show(lo)} and {_show(hi)}"
         raise obj.error(field, f"{d.get(key)!r}: a duration {span}, e.g. 30s or 1m", d, key)
@@ -985,6 +991,10 @@ def _proxy_options(obj: _Obj, proxy) -> ProxyOptions:
     sync = _duration(obj, m, "syncPeriod", field, d.sync_period_s)
     m, field = where("minSyncPeriod")
     min_sync = _duration(obj, m, "minSyncPeriod", field, d.min_sync_period_s, lo=0.0)
+    if sync < min_sync:  # kube-proxy's validateKubeProxyIPTablesConfiguration refuses it
+        m, sync_field = where("syncPeriod")
+        raise obj.error(sync_field, f"{_show(sync)}: must be greater than or equal to {field} "
+                        f"({_show(min_sync)})", m, "syncPeriod" if "syncPeriod" in m else "minSyncPeriod")
     addrs = obj.strings(proxy, "nodePortAddresses", "spec.proxy.nodePortAddresses")
     for i, a in enumerate(addrs):
         if a != "primary":

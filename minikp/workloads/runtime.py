@@ -2,7 +2,8 @@
 place that chooses among them.
 
 - PodRuntime: start(ctx, container) -> handle; started(h); exited(h); exit_code(h);
-  stop(h, grace_s); logs(h) -> [log file paths]. A handle is the runtime's own object; a
+  stop(h, grace_s); logs(h) -> [log file paths]; freeze(h, frozen) (SIGSTOP/SIGCONT, for
+  `minikp test`'s freeze/thaw steps). A handle is the runtime's own object; a
   runtime keeps no state of its own, so one instance serves every cluster's pods.
 - the runtimes: "builtin" (the one-process WorkloadServer serves the container's ports,
   images.listeners_for), "command" (the container's command as PID 1 of its sandbox,
@@ -19,6 +20,7 @@ place that chooses among them.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -60,6 +62,7 @@ class PodRuntime(Protocol):
     def exit_code(self, handle) -> int | None: ...  # None while running (or unknown)
     def stop(self, handle, grace_s: float = STOP_GRACE_S) -> None: ...
     def logs(self, handle) -> list[str]: ...  # log files, oldest first
+    def freeze(self, handle, frozen: bool) -> None: ...  # stopped, but its sockets stay open
 
 
 def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
@@ -73,6 +76,16 @@ def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
         return False
     finally:
         s.close()
+
+
+def signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """A running process and its children (commands start in their own session)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        os.kill(proc.pid, sig)
 
 
 # ---- builtin: one process serves every pod's sockets ---------------------------------------
@@ -102,6 +115,9 @@ class BuiltinRuntime:
 
     def stop(self, h, grace_s=STOP_GRACE_S):
         h.server.remove(h.key)
+
+    def freeze(self, h, frozen: bool) -> None:
+        h.server.freeze(h.key, frozen)  # stops serving as a SIGSTOPped process would
 
     def logs(self, h):
         return []
@@ -148,6 +164,9 @@ class CommandRuntime:
     def logs(self, h):
         return [h.log_path]
 
+    def freeze(self, h, frozen: bool) -> None:
+        signal_group(h.proc, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def pid(self, h) -> int | None:
         """PID 1 of the container, while it runs (exec probes join its namespaces)."""
         return h.proc.pid if h.proc.poll() is None else None
@@ -187,6 +206,10 @@ class DnsRuntime:
     def stop(self, h, grace_s=STOP_GRACE_S):
         h.dnsmasq.stop()
         h.metrics.stop()
+
+    def freeze(self, h, frozen: bool) -> None:
+        if h.dnsmasq.proc is not None:
+            signal_group(h.dnsmasq.proc, signal.SIGSTOP if frozen else signal.SIGCONT)
 
     def logs(self, h):
         return [h.dnsmasq.log_path]
@@ -262,6 +285,11 @@ class PodWorkloads:
         """A running container process of the pod (exec probes join its namespaces)."""
         return next((pid for rt, _, h in self._each() if hasattr(rt, "pid")
                      for pid in [rt.pid(h)] if pid is not None), None)
+
+    def freeze(self, frozen: bool) -> None:
+        """SIGSTOP (or SIGCONT) every container: `minikp test`'s freeze/thaw steps."""
+        for rt, _, h in self._each():
+            rt.freeze(h, frozen)
 
     def dns_servers(self) -> list[Dnsmasq]:
         """The pod's dnsmasq processes, which follow the cluster's records."""

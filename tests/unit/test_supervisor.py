@@ -149,6 +149,7 @@ def test_a_container_that_dies_is_restarted_by_its_restart_policy(sup):
     assert st["status"]["containerStatuses"][0]["restartCount"] == 1
     sup.runtime.kill(f"default/{pod.name}", code=2)  # again: now the back-off waits 10 s
     sup.check_pods()
+    sup.proxy_loop.wait_synced()  # a sync this soon after the last one waits minSyncPeriod
     assert f"default/{pod.name}/web" not in sup.runtime.running
     assert f"{pod.ip}:9376" not in endpoints(sup)
     sup.settle()
