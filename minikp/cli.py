@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("up", "build a cluster from scenario files")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--proxy-mode")
+    p.add_argument("--kubernetes-version", help="kube-proxy's rule layout of this release (default 1.33)")
     p.add_argument("--nodes", type=int)
     p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C tears down")
     p = verb("down", "remove a cluster: namespaces, links, processes, state")
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
     p.add_argument("-w", "--watch", action="store_true", help="then a row for each change")
-    p = verb("describe", "kubectl describe of a pod, svc, deploy or node, with its recent events")
+    p = verb("describe", "kubectl describe of a pod, svc, deploy, node or ingress, with its recent events")
     p.add_argument("kind", metavar="KIND")
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
@@ -78,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
     p = verb("apply", "change a running cluster: add or change objects, like kubectl apply")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p = verb("delete", "delete a pod, deployment, replicaset or service")
+    p = verb("delete", "delete a pod, deployment, replicaset, service or ingress")
     p.add_argument("kind", choices=["pod", "pods", "po", "deployment", "deploy", "replicaset",
-                                    "rs", "svc", "service"])
+                                    "rs", "svc", "service", "ingress", "ing"])
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
     p = verb("scale", "set the replicas of a deployment or replicaset")
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("test", "build a scenario, run its checks and steps, tear down")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--proxy-mode")
+    p.add_argument("--kubernetes-version", help="kube-proxy's rule layout of this release (default 1.33)")
     verb("tui", "a terminal dashboard: watch and change the cluster (Textual)")
     verb("doctor", "what this machine can run")
     return ap
@@ -118,7 +120,7 @@ def cmd_up(a) -> int:
     lock = None
     try:
         lock = client.take_lock_for_up(a.name)
-        scenario = client.load_checked(a.files, a.proxy_mode, a.nodes)  # exit 2 early
+        scenario = client.load_checked(a.files, a.proxy_mode, a.nodes, a.kubernetes_version)  # exit 2 early
         warn(scenario.warnings)
         show = progress_printer(sys.stdout)
         if a.foreground:
@@ -215,9 +217,10 @@ KINDS = {"nodes": "nodes", "node": "nodes", "no": "nodes",
 NAME_PREFIX = {"deployments": "deployment.apps", "replicasets": "replicaset.apps",
                "endpointslices": "endpointslice.discovery.k8s.io"}
 RESOURCE = {"deployments": "deployments.apps", "replicasets": "replicasets.apps",
-            "endpointslices": "endpointslices.discovery.k8s.io"}
+            "endpointslices": "endpointslices.discovery.k8s.io",
+            "Ingress": "ingresses.networking.k8s.io"}
 
-# kinds minikp keeps and lists but does not act on: resource name -> kind
+# kinds listed from the objects minikp keeps as given (the Ingress too): resource name -> kind
 STORED_KINDS = {alias: kind for kind, aliases in {
     "ConfigMap": ("configmaps", "configmap", "cm"), "Secret": ("secrets", "secret"),
     "ServiceAccount": ("serviceaccounts", "serviceaccount", "sa"),
@@ -269,6 +272,8 @@ def _table(a, kind: str, objs: list[dict]) -> str:
     wide = a.output == "wide"
     if kind == "nodes":
         return tables.nodes_table(objs, wide)
+    if kind == "Ingress":
+        return tables.ingresses_table(objs, wide, a.all_namespaces)
     if kind in STORED_KINDS.values():
         return tables.stored_table(objs, a.all_namespaces)
     return tables.TABLES[kind](objs, wide, a.all_namespaces)
@@ -322,15 +327,16 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
         shown = now
 
 
-DESCRIBE_KINDS = ("pods", "services", "deployments", "nodes")
+DESCRIBE_KINDS = ("pods", "services", "deployments", "nodes", "Ingress")
 
 
 def cmd_describe(a) -> int:
     from minikp.describe import describe
 
-    kind = KINDS.get(a.kind)
+    kind = KINDS.get(a.kind) or STORED_KINDS.get(a.kind)
     if kind not in DESCRIBE_KINDS:
-        raise InputError(f'cannot describe "{a.kind}"; valid: pod, svc, deploy, node', field="KIND")
+        raise InputError(f'cannot describe "{a.kind}"; valid: pod, svc, deploy, node, ingress',
+                         field="KIND")
     st = client.read_state(a.name)
     objs = client.objects(st, kind, a.namespace, a.object_name)
     if not objs:
@@ -545,10 +551,11 @@ def cmd_events(a) -> int:
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
-    scenario = client.load_checked([a.file], a.proxy_mode)  # bad input: exit 2
+    scenario = client.load_checked([a.file], a.proxy_mode, kubernetes_version=a.kubernetes_version)  # exit 2
     warn(scenario.warnings)
     return run_test(a.file, a.name, lambda files: client.start_cluster(
-        a.name, files, a.proxy_mode, scenario=scenario if files == [a.file] else None),
+        a.name, files, a.proxy_mode, scenario=scenario if files == [a.file] else None,
+        kubernetes_version=a.kubernetes_version),
                     lambda: client.remove_cluster(a.name))
 
 

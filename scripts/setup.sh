@@ -4,7 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/apt-ensure.sh setup iproute2 iptables nftables conntrack dnsmasq-base procps curl tmux \
-  dnsutils iputils-ping  # nslookup, dig, ping: the blog posts' commands inside `minikp exec`
+  openssl dnsutils iputils-ping  # openssl: the ingress fake certificate; nslookup, dig, ping: the blog posts' commands inside `minikp exec`
+# nginx: the ingress controller's pods run Debian's nginx in their own network namespace. The
+# host's nginx service is not wanted: a policy-rc.d keeps the package from starting it, and
+# it is stopped and disabled if something started it before.
+if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok installed"; then
+  policy=/usr/sbin/policy-rc.d made=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made=1
+    trap 'rm -f "$policy"' EXIT
+  fi
+  scripts/apt-ensure.sh setup nginx
+  if [ -n "$made" ]; then rm -f "$policy"; trap - EXIT; fi
+fi
+if command -v systemctl >/dev/null && systemctl is-enabled --quiet nginx 2>/dev/null; then
+  systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
 # Docker pods (minikp.dev/runtime: docker): the engine (started privately, see
 # minikp/docker/engine.py), a registry for the pull tests, and what images/ is built from.
 # Installed with services held back (policy-rc.d exit 101): the packages' own dockerd and

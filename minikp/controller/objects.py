@@ -30,7 +30,8 @@ def _meta(name, namespace=None, labels=None, created="", **extra):
     return meta
 
 
-def node_object(node: NodePlan, created: str) -> dict:
+def node_object(node: NodePlan, created: str, kube_proxy_version: str = KUBE_PROXY_VERSION) -> dict:
+    """kube_proxy_version: the cluster's spec.kubernetesVersion, the release its proxies model."""
     labels = {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", **node.labels}
     return {
         "apiVersion": "v1", "kind": "Node",
@@ -40,7 +41,7 @@ def node_object(node: NodePlan, created: str) -> dict:
             "addresses": [{"type": "InternalIP", "address": node.ip},
                           {"type": "Hostname", "address": node.name}],
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-            "nodeInfo": {"kubeProxyVersion": f"v{KUBE_PROXY_VERSION}", "kubeletVersion": "minikp",
+            "nodeInfo": {"kubeProxyVersion": f"v{kube_proxy_version}", "kubeletVersion": "minikp",
                          "containerRuntimeVersion": "minikp://namespaces", "osImage": "minikp"},
         },
     }
@@ -276,10 +277,10 @@ def slice_name(namespace: str, service: str) -> str:
     return f"{service}-{safe_encode(hashlib.sha256(f'{namespace}/{service}'.encode()).hexdigest())[:5]}"
 
 
-def stored_object(o: StoredObject, created: str) -> dict:
-    """A stored kind (ConfigMap, Secret, NetworkPolicy, ...) as given, with the metadata the
-    API server would add."""
+def stored_object(o: StoredObject, created: str, status: dict | None = None) -> dict:
+    """A stored kind (ConfigMap, Secret, Ingress, ...) as given, with the metadata the API
+    server would add (and the status its controller wrote, if any)."""
     meta = dict(o.manifest.get("metadata") or {})
     meta.pop("namespace", None)
     meta.update(_meta(o.name, o.namespace or None, created=created))
-    return {**o.manifest, "metadata": meta}
+    return {**o.manifest, "metadata": meta, **({"status": status} if status is not None else {})}

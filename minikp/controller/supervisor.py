@@ -42,6 +42,7 @@ from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.docker.runtime import DockerPods, DockerRuntime
 from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
+from minikp.ingress.controller import IngressController, ingress_status, render_stored
 from minikp.proxy.base import Proxier, housekeeping
 from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
@@ -83,6 +84,7 @@ class Supervisor:
         self.pods_restarting: set[str] = set()  # a container restarted, the pod not serving yet
         self.proxy_loop = ProxyLoop()  # every node's kube-proxy: proxier + sync runner
         self.endpoints = {}
+        self.ingress = IngressController()  # the ingress-nginx pods' nginx follows the Ingresses
         self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
         self.control = None
@@ -178,7 +180,10 @@ class Supervisor:
                                               key.replace("/", "_")),
                          server=self.workloads, sandbox_of=rec.sandboxes.of,
                          dns_records=lambda: build_records(self.plan, self.endpoints)
-                         if self.endpoints else None, cluster_runtime=self.plan.config.runtime)
+                         if self.endpoints else None,
+                         ingress_config=lambda: render_stored(self.scenario.stored,
+                                                              self.plan.services, self.endpoints),
+                         cluster_runtime=self.plan.config.runtime)
         rec.ctx = ctx
         rec.workloads = PodWorkloads.start(ctx, self.runtimes)
         rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
@@ -269,6 +274,9 @@ class Supervisor:
                         self.roll_dns(key, d, records)
                     else:
                         d.update(records)
+            self.ingress.sync({k: n for k, r in self.records.items() if r.workloads is not None
+                               for n in r.workloads.ingress_servers()},
+                              self.scenario.stored, self.plan.services, eps, self.events.emit, reason)
             self.route_load_balancers(eps)
             self.write_state()
 
@@ -437,7 +445,8 @@ class Supervisor:
             "seq": seq, "name": self.name, "supervisorPid": os.getpid(), "files": self.files,
             "proxyMode": plan.config.proxy_mode, **self.proxy_state(),
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
-            "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
+            "nodes": [node_object(n, self.created.get(f"node/{n.name}", ""), plan.config.kubernetes_version)
+                      for n in plan.nodes],
             "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
                                 self.records[pod_key(p)].created,
                                 containers=self.records[pod_key(p)].container_statuses())
@@ -446,7 +455,8 @@ class Supervisor:
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
             "stored": [stored_object(o, self.created.setdefault(
-                f"{o.kind}/{o.namespace}/{o.name}", now())) for o in self.scenario.stored],
+                f"{o.kind}/{o.namespace}/{o.name}", now()),
+                ingress_status(o, self.scenario.stored, plan.services)) for o in self.scenario.stored],
             "namespaces": [namespace_object(ns, self.created.setdefault(f"ns/{ns}", now()))
                            for ns in plan.namespaces],
             "deployments": [], "replicasets": [],
@@ -598,7 +608,8 @@ def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
 
 
 def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
-        lock_fd: int | None = None, progress=None, scenario: Scenario | str | None = None) -> int:
+        lock_fd: int | None = None, progress=None, scenario: Scenario | str | None = None,
+        kubernetes_version=None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
     once whether the cluster came up; `progress(event)`, each event until then. A signal
     during the build stops it there: everything made is removed and the report says it was
@@ -612,20 +623,22 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
     try:
-        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress, scenario)
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress, scenario,
+                                kubernetes_version)
     finally:
         if lock_fd is None:  # ours; a handed-over one is closed by its owner too
             os.close(lock)
 
 
 def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None,
-                     scenario=None) -> int:
+                     scenario=None, kubernetes_version=None) -> int:
     sup = None
     try:
         if isinstance(scenario, str):
             scenario = take_over(name, scenario)
         elif scenario is None:
-            scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+            scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes,
+                                     kubernetes_version=kubernetes_version)
         sup = Supervisor(name, files, scenario)
         sup.events.listener = progress
         sup.stopping = stop.requested
@@ -664,6 +677,7 @@ def main(argv=None) -> int:
     ap.add_argument("--name", required=True)
     ap.add_argument("--proxy-mode")
     ap.add_argument("--nodes", type=int)
+    ap.add_argument("--kubernetes-version")
     ap.add_argument("--notify-fd", type=int)
     ap.add_argument("--lock-fd", type=int, help="the cluster lock, taken by `minikp up`")
     ap.add_argument("--scenario", help="FILEs as `minikp up` loaded them (scenario.handover)")
@@ -686,7 +700,8 @@ def main(argv=None) -> int:
             out.close()
 
     names.check_cluster_name(a.name)
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario,
+               a.kubernetes_version)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ KINDS: dict[str, dict[str, str]] = {  # apiVersion -> kind -> what minikp does w
     "apps/v1": {"Deployment": ACTED, "ReplicaSet": ACTED, "StatefulSet": UNHANDLED,
                 "DaemonSet": UNHANDLED, "ControllerRevision": UNHANDLED},
     "discovery.k8s.io/v1": {"EndpointSlice": ACTED},
-    "networking.k8s.io/v1": {"Ingress": STORED, "IngressClass": STORED, "NetworkPolicy": STORED},
+    "networking.k8s.io/v1": {"Ingress": ACTED, "IngressClass": ACTED, "NetworkPolicy": STORED},
     "rbac.authorization.k8s.io/v1": {"Role": STORED, "RoleBinding": STORED,
                                      "ClusterRole": STORED, "ClusterRoleBinding": STORED},
     "batch/v1": {"Job": UNHANDLED, "CronJob": UNHANDLED},
@@ -50,8 +50,7 @@ KINDS: dict[str, dict[str, str]] = {  # apiVersion -> kind -> what minikp does w
 }
 
 # why a stored kind does nothing (printed as a warning); stored kinds not here are silent
-STORED_NOTE = {"NetworkPolicy": "stored, not enforced: minikp has no network policy engine",
-               "Ingress": "stored, not routed: minikp has no ingress controller"}
+STORED_NOTE = {"NetworkPolicy": "stored, not enforced: minikp has no network policy engine"}
 
 # (apiVersion, kind) -> (the release that removed it, its replacement)
 REMOVED: dict[tuple[str, str], tuple[str, str]] = {
@@ -146,6 +145,14 @@ SELECTOR = {"matchLabels": M, "matchExpressions": M}
 REPLICA_SET_SPEC = {"replicas": M, "selector": M, **_under("selector", SELECTOR),
                     "template": M, **_under("template", TEMPLATE), "minReadySeconds": W}
 SLICE_PORT = {"name": M, "port": M, "protocol": M, "appProtocol": W}
+INGRESS_BACKEND = {"service": M, "service.name": M, "service.port": M, "service.port.number": M,
+                   "service.port.name": M, "resource": M}  # resource: refused with a reason
+INGRESS_SPEC = {"ingressClassName": M, "defaultBackend": M, **_under("defaultBackend", INGRESS_BACKEND),
+                "rules": M, "rules[].host": M, "rules[].http": M, "rules[].http.paths": M,
+                "rules[].http.paths[].path": M, "rules[].http.paths[].pathType": M,
+                "rules[].http.paths[].backend": M,
+                **_under("rules[].http.paths[].backend", INGRESS_BACKEND),
+                "tls": M, "tls[].hosts": M, "tls[].secretName": M}
 ENDPOINT_ADDRESS = {"ip": M, "hostname": M, "nodeName": M, "targetRef": W}
 
 FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
@@ -182,7 +189,8 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
                       "ports": M, **_under("ports[]", SLICE_PORT)},
     "Cluster": {"apiVersion": M, "kind": M, "metadata": M, "metadata.name": M,
                 "checks": M, "steps": M, "spec": M, **_under("spec", {
-                    "nodes": M, "nodes[].name": M, "nodes[].labels": M, "runtime": M,
+                    "nodes": M, "nodes[].name": M, "nodes[].labels": M, "kubernetesVersion": M,
+                    "runtime": M,
                     "proxy": M, "proxy.mode": M, "proxy.ipvs": M, "proxy.ipvs.scheduler": M,
                     "proxy.iptablesBackend": M, "proxy.syncPeriod": M,
                     # kube-proxy's configuration, as it spells it (values checked by the loader)
@@ -197,6 +205,7 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
                     "networking": M, "networking.podSubnet": M, "networking.serviceSubnet": M,
                     "networking.nodeSubnet": M, "networking.loadBalancerPool": M,
                     "networking.clusterDomain": M,
+                    "ingress": M,
                     "clients": M, "clients[].name": M, "clients[].hostnames": M,
                     "clients[].command": M})},
     "List": {"apiVersion": M, "kind": M, "items": M, "metadata": S},
@@ -205,7 +214,9 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     "Secret": {**TOP, "data": M, "stringData": M, "type": M, "immutable": M},
     "ServiceAccount": {**TOP, "secrets": M, "imagePullSecrets": M,
                        "automountServiceAccountToken": M},
-    **{k: {**TOP, "spec": M} for k in ("Ingress", "IngressClass", "NetworkPolicy")},
+    "Ingress": {**TOP, "spec": M, **_under("spec", INGRESS_SPEC)},
+    "IngressClass": {**TOP, "spec": M, "spec.controller": M, "spec.parameters": W},
+    "NetworkPolicy": {**TOP, "spec": M},
     **{k: {**TOP, "rules": M, "aggregationRule": M} for k in ("Role", "ClusterRole")},
     **{k: {**TOP, "subjects": M, "roleRef": M} for k in ("RoleBinding", "ClusterRoleBinding")},
 }
@@ -217,14 +228,23 @@ _PARENTS = {kind: {p.rpartition(".")[0].removesuffix("[]"): p.rpartition(".")[0]
             for kind, fields in FIELDS.items()}
 
 
-def kind_problem(api_version, kind) -> str | None:
-    """Why (apiVersion, kind) is not a kind Kubernetes serves, as kubectl says it, or None."""
+def _release(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+def kind_problem(api_version, kind, release: tuple[int, int] = (1, 33)) -> str | None:
+    """Why (apiVersion, kind) is not a kind Kubernetes `release` serves, as kubectl says it,
+    or None. A removed apiVersion is served by the releases before its removal."""
     if not isinstance(api_version, str) or not api_version:
         return "apiVersion: required, e.g. v1 or apps/v1"
     if (api_version, kind) in REMOVED:
-        release, use = REMOVED[(api_version, kind)]
-        return (f'apiVersion: {api_version} {kind} was removed in Kubernetes {release}; '
-                f'use apiVersion: {use}')
+        removed, use = REMOVED[(api_version, kind)]
+        if release < _release(removed):
+            return None
+        return (f'apiVersion: {api_version} {kind} was removed in Kubernetes {removed}; '
+                f'use apiVersion: {use} (or a Cluster spec.kubernetesVersion before {removed}: '
+                f'this one is {release[0]}.{release[1]})')
     if kind in KINDS.get(api_version, {}):
         return None
     hint = [f"{kind} is {api}" for api, kinds in KINDS.items() if kind in kinds][:1]
@@ -241,7 +261,10 @@ def kind_exists(kind) -> bool:
 
 
 def role(api_version: str, kind: str) -> str:
-    """ACTED, STORED or UNHANDLED, for a kind kind_problem accepted."""
+    """ACTED, STORED or UNHANDLED, for a kind kind_problem accepted (a removed apiVersion:
+    as its replacement)."""
+    if (api_version, kind) in REMOVED:
+        return KINDS.get(REMOVED[(api_version, kind)][1], {}).get(kind, UNHANDLED)
     return KINDS[api_version][kind]
 
 

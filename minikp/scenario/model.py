@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from minikp.proxy.options import ProxyOptions
+from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class StoredObject:
     name: str
     manifest: dict  # as given
     source: Source = Source("<builtin>")
+    model: object = None  # what minikp reads of it: scenario/ingress.py's Ingress, TLSSecret, ...
 
 
 @dataclass
@@ -257,6 +259,7 @@ class ClusterConfig:
     name: str = "minikp"
     nodes: list[NodeSpec] = field(default_factory=lambda: [NodeSpec("node-1")])
     proxy_mode: str = "iptables"
+    kubernetes_version: str = DEFAULT_RELEASE  # spec.kubernetesVersion: kube-proxy's rule layout, apiVersions
     ipvs_scheduler: str = "rr"
     iptables_backend: str = "auto"  # auto | legacy | nft
     sync_period_s: float = 30.0  # KubeProxyConfiguration iptables.syncPeriod: canary checks
@@ -268,6 +271,7 @@ class ClusterConfig:
     cluster_domain: str = "cluster.local"
     runtime: str = "builtin"  # builtin | docker: the pods' default (minikp.dev/runtime overrides)
     clients: list[ClientSpec] = field(default_factory=list)
+    ingress: str = ""  # spec.ingress: "nginx" installs the ingress controller without an Ingress
     checks: list[dict] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
     source: Source = Source("<defaults>")

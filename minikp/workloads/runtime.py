@@ -7,12 +7,14 @@ place that chooses among them.
   runtime keeps no state of its own, so one instance serves every cluster's pods.
 - the runtimes: "builtin" (the one-process WorkloadServer serves the container's ports,
   images.listeners_for), "command" (the container's command as PID 1 of its sandbox,
-  commands.start_command), "dns" (dnsmasq for the cluster DNS, and its metrics port 9153).
+  commands.start_command), "dns" (dnsmasq for the cluster DNS, and its metrics port 9153),
+  "ingress-nginx" (Debian's nginx for ingress-nginx's controller image, ingress/nginx.py).
 - RUNTIMES: name → runtime. A runtime that needs per-cluster state (docker: the cluster's
   engine and pause containers) is named in CLUSTER_RUNTIMES and added by the supervisor.
 - choose(pod, container, cluster_runtime): the runtime's name — the pod's annotation
-  `minikp.dev/runtime`, else a DNS image → "dns", else the Cluster's `spec.runtime: docker`,
-  else a command → "command", anything else → "builtin".
+  `minikp.dev/runtime`, else a DNS image → "dns", ingress-nginx's controller image →
+  "ingress-nginx", else the Cluster's `spec.runtime: docker`, else a command → "command",
+  anything else → "builtin".
 - PodWorkloads: one pod's containers, each with its runtime and handle: what the supervisor
   keeps per pod (started when every container is, exited when any has).
 """
@@ -29,6 +31,8 @@ from typing import Any, Callable, Protocol
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.metrics import MetricsServer
 from minikp.errors import InputError
+from minikp.ingress import nginx
+from minikp.ingress.install import is_controller_image
 from minikp.nsenter import in_netns
 from minikp.scenario.model import Container, PodPlan
 from minikp.workloads.commands import start_command
@@ -52,6 +56,7 @@ class PodContext:
     server: Any = None  # workloads.server.WorkloadServer
     sandbox_of: Callable = None  # container → workloads.sandbox.Sandbox
     dns_records: Callable = lambda: None  # () → dns.records.DnsRecords | None
+    ingress_config: Callable = lambda: None  # () → ingress.render.Rendered | None
     cluster_runtime: str = "builtin"  # the Cluster's spec.runtime
 
 
@@ -215,17 +220,31 @@ class DnsRuntime:
         return [h.dnsmasq.log_path]
 
 
+# ---- ingress-nginx: a real nginx for ingress-nginx's controller image -----------------------
+
+class IngressNginxRuntime(CommandRuntime):
+    def start(self, ctx, container):
+        return nginx.start(ctx.netns, ctx.pod.ip, ctx.sandbox_of(container),
+                           f"{ctx.logbase}.{container.name}", ctx.ingress_config())
+
+    def stop(self, h, grace_s=STOP_GRACE_S):
+        super().stop(h, grace_s)
+        nginx.remove(h)
+
+
 # runtimes a supervisor adds per cluster (they hold the cluster's engine): docker, made by
 # minikp/docker/runtime.py's DockerRuntime
 CLUSTER_RUNTIMES = ("docker",)
 RUNTIMES: dict[str, PodRuntime] = {
-    "builtin": BuiltinRuntime(), "command": CommandRuntime(), "dns": DnsRuntime()}
+    "builtin": BuiltinRuntime(), "command": CommandRuntime(), "dns": DnsRuntime(),
+    "ingress-nginx": IngressNginxRuntime()}
 
 
 def choose(pod: PodPlan | None, container: Container, cluster_runtime: str = "builtin") -> str:
     """The one place that decides which runtime runs a container: the pod's annotation, else
-    the cluster DNS's own (dns), else the Cluster's spec.runtime when it is not the default
-    (docker: its pods run their real image), else by the container (command, builtin)."""
+    the cluster DNS's own (dns), ingress-nginx's controller image (ingress-nginx), else the
+    Cluster's spec.runtime when it is not the default (docker: its pods run their real
+    image), else by the container (command, builtin)."""
     named = pod.template.annotations.get(RUNTIME_ANNOTATION) if pod is not None else None
     if named:
         valid = (*RUNTIMES, *CLUSTER_RUNTIMES)
@@ -235,6 +254,8 @@ def choose(pod: PodPlan | None, container: Container, cluster_runtime: str = "bu
         return named
     if is_dns_image(container.image):
         return "dns"
+    if is_controller_image(container.image):
+        return "ingress-nginx"
     if cluster_runtime in CLUSTER_RUNTIMES:
         return cluster_runtime
     if container.command:
@@ -285,6 +306,10 @@ class PodWorkloads:
         """A running container process of the pod (exec probes join its namespaces)."""
         return next((pid for rt, _, h in self._each() if hasattr(rt, "pid")
                      for pid in [rt.pid(h)] if pid is not None), None)
+
+    def ingress_servers(self) -> list[nginx.Nginx]:
+        """The pod's nginx processes, which follow the cluster's Ingresses."""
+        return [h for _, _, h in self.parts if isinstance(h, nginx.Nginx)]
 
     def freeze(self, frozen: bool) -> None:
         """SIGSTOP (or SIGCONT) every container: `minikp test`'s freeze/thaw steps."""

@@ -191,7 +191,7 @@ def test_bad_runtime_fields_are_input_errors(tmp_path, text, field):
     with pytest.raises(InputError) as e:
         _load(tmp_path, text)
     assert e.value.field == field
-    assert "supported values" in str(e.value) or "valid: builtin, command, dns, docker" in str(e.value)
+    assert "supported values" in str(e.value) or "is not a pod runtime; valid: " in str(e.value)
 
 
 def test_logs_default_to_the_first_container_and_name_the_valid_ones():
