@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("--replicas", type=int, required=True)
     p.add_argument("-n", "--namespace", default="default")
+    p = verb("logs", "a pod container's output, like kubectl logs (every runtime)")
+    p.add_argument("pod", metavar="[NS/]POD|pod/KEY=VALUE|deployment/NAME")
+    p.add_argument("-c", "--container", metavar="CONTAINER")
+    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("-f", "--follow", action="store_true")
     p = verb("events", "what the supervisor did: pods, endpoints, proxy syncs")
     p.add_argument("-w", "--watch", action="store_true")
     p = verb("test", "build a scenario, run its checks and steps, tear down")
@@ -510,6 +515,22 @@ def cmd_scale(a) -> int:
     return 0
 
 
+def cmd_logs(a) -> int:
+    from minikp import logs
+    st = client.read_state(a.name)
+    kind = a.pod.partition("/")[0]
+    if kind in ("deployment", "pod", "pods") and "/" in a.pod:  # as exec: a ready pod of it
+        host = client.find_host(a.name, st, a.pod)
+        ns, pod = host.namespace, host.name
+    else:
+        ns, _, pod = a.pod.rpartition("/")
+    try:
+        logs.stream(a.name, st, ns or a.namespace, pod, a.container, a.follow)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_events(a) -> int:
     import datetime as dt
 
@@ -539,7 +560,7 @@ def cmd_test(a) -> int:
 
 
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
-         "describe": cmd_describe,
+         "logs": cmd_logs, "describe": cmd_describe,
          "test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
          "rules": cmd_rules, "diff-rules": cmd_diff_rules, "trace": cmd_trace, "doctor": cmd_doctor, "tui": cmd_tui}
 

@@ -454,9 +454,13 @@ def exec_in(cluster: str, host, argv: list[str]) -> subprocess.Popen:
     of its running command, or, when it runs none (a built-in workload), in a fresh sandbox
     of the same make (a pod's, with its securityContext and env, comes from the supervisor).
     stdio is inherited. FileNotFoundError when argv[0] does not exist."""
+    from minikp.docker.runtime import container_pid
     from minikp.workloads import sandbox
 
-    pid1 = sandbox.sandbox_pid1(host.netns)
+    pid1 = None
+    if host.kind == "pod":  # a Docker pod: its (first) container, not the pause container
+        pid1 = container_pid(cluster, f"{host.namespace}/{host.name}")
+    pid1 = pid1 or sandbox.sandbox_pid1(host.netns)
     sb = None
     if pid1 is None and host.kind == "pod":
         sb = sandbox.Sandbox.from_dict(_request(cluster, "sandbox", netns=host.netns))

@@ -49,6 +49,7 @@ class Host:
     resolv_conf: str
     node: str  # the node whose proxy handles its traffic ("" for clients)
     ip: str
+    namespace: str = ""  # a pod's
 
 
 def find_host(cluster: str, state: dict, target: str) -> Host:
@@ -93,6 +94,6 @@ def find_host(cluster: str, state: dict, target: str) -> Host:
         if m["name"] == pod and m["namespace"] == namespace:
             return Host("pod", pod, names.netns_path(names.pod_netns(cluster, namespace, pod)),
                         p["spec"].get("hostname") or pod, resolv_path(cluster, namespace),
-                        p["spec"]["nodeName"], p["status"]["podIP"])
+                        p["spec"]["nodeName"], p["status"]["podIP"], namespace)
     raise InputError(f'no pod "{pod}" in namespace "{namespace}" (targets: [NS/]POD, '
                      "node/NAME, client/NAME; see `minikp get pods -A`)", field="TARGET")

@@ -4,7 +4,7 @@ per node, the final teardown — goes through one object, so that the controller
 runs without root against a fake (tests/unit/fakes.py).
 
 - KernelEdge(cluster, plan): build(), proxy_gaps(config), proxier(node, config),
-  add_pod(pod) -> netns path, remove_pod(pod), node_path(node), client_path(client),
+  add_pod(pod, netns_pid=None) -> netns path, remove_pod(pod), node_path(node), client_path(client),
   set_lb_routes({ip: nodes | None}), destroy().
 """
 
@@ -37,8 +37,9 @@ class KernelEdge:
     def client_path(self, client: str) -> str:
         return self.fabric.client_path(client)
 
-    def add_pod(self, pod: PodPlan) -> str:
-        return self.fabric.add_pod(pod)
+    def add_pod(self, pod: PodPlan, netns_pid: int | None = None) -> str:
+        """`netns_pid`: a process whose namespace becomes the pod's (a Docker pause container)."""
+        return self.fabric.add_pod(pod, netns_pid)
 
     def remove_pod(self, pod: PodPlan) -> None:
         self.fabric.remove_pod(pod.namespace, pod.name)

@@ -63,7 +63,10 @@ def containers_of(template: PodTemplate) -> list[dict]:
 
 
 def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
-               phase: str = "") -> dict:
+               phase: str = "", containers: dict[str, dict] | None = None) -> dict:
+    """`containers`: what a runtime knows of each container (restartCount, state,
+    containerID), by name."""
+    containers = containers or {}
     owner = []
     if pod.owner_kind in ("Deployment", "ReplicaSet"):
         owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -89,7 +92,8 @@ def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
             "conditions": [{"type": "Ready", "status": ready},
                            {"type": "ContainersReady", "status": ready}],
             "containerStatuses": [{"name": c.name, "image": c.image, "ready": state.ready,
-                                   "restartCount": 0, "started": state.running}
+                                   "restartCount": 0, "started": state.running,
+                                   **containers.get(c.name, {})}
                                   for c in pod.template.containers],
         },
     }

@@ -39,6 +39,7 @@ from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
+from minikp.docker.runtime import DockerPods, DockerRuntime
 from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
 from minikp.ingress.controller import IngressController, ingress_status, render_stored
@@ -50,6 +51,7 @@ from minikp.scenario.plan import plan_cluster, with_builtins
 from minikp.workloads import sandbox as sandboxes
 from minikp.workloads.commands import start_client
 from minikp.workloads.runtime import RUNTIMES, PodContext, PodWorkloads, choose
+from minikp.workloads.restarts import Backoff, should_restart
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
@@ -73,14 +75,18 @@ class Supervisor:
         self.objects = ClusterObjects(self.scenario, self.plan)  # what live changes see
         self.created = self.objects.created  # when each non-pod object was created
         self.records: dict[str, PodRecord] = {}  # pod key → all the supervisor knows of it
-        self.runtimes = RUNTIMES if runtimes is None else runtimes
+        self.events = EventLog()
+        # Docker pods' pause and app containers; the engine is acquired with the first
+        self.docker = DockerPods(name, self.events.emit)
+        self.runtimes = {**(RUNTIMES if runtimes is None else runtimes),
+                         "docker": DockerRuntime(self.docker)}
         self.client_procs = {}  # client name → Popen of its command
+        self.pods_restarting: set[str] = set()  # a container restarted, the pod not serving yet
         self.proxy_loop = ProxyLoop()  # every node's kube-proxy: proxier + sync runner
         self.endpoints = {}
         self.ingress = IngressController()  # the ingress-nginx pods' nginx follows the Ingresses
         self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
-        self.events = EventLog()
         self.control = None
         self.stopping = threading.Event()
         self.lock = threading.RLock()
@@ -95,7 +101,7 @@ class Supervisor:
         self.events.emit("UpStarted", f"building {len(self.plan.nodes)} nodes, "
                          f"{len(self.plan.pods)} pods", nodes=len(self.plan.nodes),
                          pods=len(self.plan.pods), dnsPods=sum(
-                             any(choose(p, c) == "dns" for c in p.template.containers)
+                             any(self.runtime_of(p, c) == "dns" for c in p.template.containers)
                              for p in self.plan.pods))
         self.edge.build()
         self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
@@ -157,9 +163,14 @@ class Supervisor:
             self.wait_probes_passed(pods, deadline)
         self.resync(reason)
 
+    def runtime_of(self, pod, container) -> str:
+        return choose(pod, container, self.plan.config.runtime)
+
     def start_pod(self, pod) -> None:
         key = pod_key(pod)
-        path = self.edge.add_pod(pod)
+        in_docker = any(self.runtime_of(pod, c) == "docker" for c in pod.template.containers)
+        # a Docker pod's namespace is its pause container's, wired like every pod's
+        path = self.edge.add_pod(pod, netns_pid=self.docker.sandbox(pod) if in_docker else None)
         rec = self.records[key] = PodRecord(pod, netns=path, created=now())
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
@@ -171,7 +182,9 @@ class Supervisor:
                          dns_records=lambda: build_records(self.plan, self.endpoints)
                          if self.endpoints else None,
                          ingress_config=lambda: render_stored(self.scenario.stored,
-                                                              self.plan.services, self.endpoints))
+                                                              self.plan.services, self.endpoints),
+                         cluster_runtime=self.plan.config.runtime)
+        rec.ctx = ctx
         rec.workloads = PodWorkloads.start(ctx, self.runtimes)
         rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
                       for c in pod.template.containers if c.readiness_probe]
@@ -202,7 +215,9 @@ class Supervisor:
             for pod in pending:
                 key = pod_key(pod)
                 rec = self.records[key]
-                if rec.exited():
+                if self.restart_containers(rec, time.monotonic()) or rec.restarting():
+                    self.pods_restarting.add(key)  # crash-looping: up goes on, it is not Ready
+                elif rec.finished():
                     rec.state = PodState(ready=False, running=False)
                     self.events.emit("PodFailed", f"pod {key} failed: its workload exited",
                                      pod=key)
@@ -224,7 +239,7 @@ class Supervisor:
         while pending:
             for pod in pending:
                 key = pod_key(pod)
-                if self.records[key].exited():
+                if self.records[key].finished():
                     raise OperationError(f"pod {key} failed before it was Ready: its workload exited")
                 if self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
@@ -336,9 +351,69 @@ class Supervisor:
                 changed |= tracker.record(ok, time.monotonic())
         return changed
 
+    def restart_containers(self, rec, now: float) -> bool:
+        """restartPolicy, for every runtime, as the kubelet: a container that exited is
+        started again (same pod, same namespace) once its back-off is over (at once, then
+        10 s doubling to 5 min); one that is not to restart stays down (the pod fails).
+        True when a container went down just now."""
+        down, w = False, rec.workloads
+        for i, (name, c, h) in enumerate(w.parts):
+            rt, b = w.runtimes[name], rec.restarts.setdefault(c.name, Backoff())
+            if b.waiting_until is None:
+                if c.name in rec.exits or not rt.exited(h):
+                    continue
+                code = rt.exit_code(h)
+                if not should_restart(rec.pod.template.restart_policy, code or 0):
+                    rec.exits[c.name] = ("Completed" if code == 0 else "Error", code)
+                    continue
+                b.exited(now)
+                rec.exits[c.name] = ("CrashLoopBackOff" if b.restarts else "Error", code)
+                down = True
+                self.events.emit("ContainerExited", f"pod {rec.key}: container {c.name} exited "
+                                 f"({code}); restart in {b.waiting_until - now:.0f}s", pod=rec.key)
+            if b.due(now):
+                try:
+                    w.parts[i] = (name, c, rt.start(rec.ctx, c))
+                except Exception as e:  # noqa: BLE001 - tried again after the next back-off
+                    b.exited(now)
+                    log(f"restarting {rec.key}/{c.name} failed: {e}")
+                    continue
+                b.restarted(now)
+                rec.exits.pop(c.name, None)
+                self.pods_restarting.add(rec.key)
+                self.events.emit("ContainerRestarted", f"pod {rec.key}: container {c.name} "
+                                 f"restarted (restart {b.restarts})", pod=rec.key)
+        return down
+
+    def check_restarts(self) -> tuple[list[str], bool]:
+        """Pods whose container went down leave the endpoints; restarted ones rejoin once
+        they serve again. (keys whose readiness changed, whether any container status did)"""
+        changed, any_status = [], False
+        now = time.monotonic()
+        for rec in list(self.records.values()):
+            if not rec.live or rec.workloads is None:
+                continue
+            if self.restart_containers(rec, now):
+                any_status = True
+                if rec.state.ready:
+                    changed.append(rec.key)
+                rec.state = PodState(ready=False)
+                self.pods_restarting.add(rec.key)
+        for key in list(self.pods_restarting):
+            rec = self.records.get(key)
+            if rec is None or not rec.live:
+                self.pods_restarting.discard(key)
+            elif not rec.restarting_now() and rec.workloads.started():
+                self.pods_restarting.discard(key)
+                self.run_probes(rec.pod, now)
+                self.set_ready(key, "container restarted")
+                changed.append(key)
+        return changed, any_status or bool(self.pods_restarting)
+
     def check_pods(self) -> None:
         with self.lock:
-            failed = [r for r in self.records.values() if r.state.running and r.exited()]
+            restarted, statuses = self.check_restarts()
+            failed = [r for r in self.records.values() if r.state.running and r.finished()]
             for rec in failed:
                 self.events.emit("PodFailed", f"pod {rec.key} failed: its workload exited",
                                  pod=rec.key)
@@ -350,8 +425,10 @@ class Supervisor:
                 if rec and rec.probes and rec.live and self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
                     changed.append(key)
-            if failed or changed:
+            if failed or changed or restarted:
                 self.resync("pod failed" if failed else "readiness changed")
+            elif statuses:  # restarts, back-off reasons: `get pods` shows them
+                self.write_state()
 
     def proxy_state(self) -> dict:
         """What the proxy is ("proxy", for people) and how to rebuild one to read its rules
@@ -371,7 +448,9 @@ class Supervisor:
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", ""), plan.config.kubernetes_version)
                       for n in plan.nodes],
             "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
-                                self.records[pod_key(p)].created) for p in plan.pods],
+                                self.records[pod_key(p)].created,
+                                containers=self.records[pod_key(p)].container_statuses())
+                     for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
@@ -514,6 +593,7 @@ class Supervisor:
         for rec in self.records.values():  # no grace: the cluster goes as a whole
             if rec.workloads is not None:
                 rec.workloads.stop(grace_s=0)
+        self.docker.close()
         self.edge.destroy()
 
 

@@ -76,14 +76,15 @@ class Fabric:
         return names.netns_path(names.pod_netns(self.cluster, namespace, name))
 
     # ---- pods ----------------------------------------------------------------------------
-    def add_pod(self, pod: PodPlan) -> str:
-        """The pod's namespace, wired to its node; returns the namespace path."""
+    def add_pod(self, pod: PodPlan, netns_pid: int | None = None) -> str:
+        """The pod's namespace (that of process `netns_pid` if given), wired to its node;
+        returns the namespace path."""
         with self._lock:
             node = self.nodes.get(pod.node)
             if node is None:
                 raise OperationError(f'pod {pod.namespace}/{pod.name}: no node "{pod.node}" '
                                      "in this cluster")
-            path = podnet.add(self.cluster, node, pod)
+            path = podnet.add(self.cluster, node, pod, netns_pid)
             self.pods[(pod.namespace, pod.name)] = pod.node
             return path
 

@@ -129,7 +129,7 @@ POD_SPEC = {
     "securityContext": M, **_under("securityContext", POD_SECURITY_CONTEXT),
     "volumes": M, **_under("volumes[]", VOLUME),
     "initContainers": W, "ephemeralContainers": W, "hostNetwork": W, "hostPID": W, "hostIPC": W,
-    "terminationGracePeriodSeconds": W, "restartPolicy": W, "dnsPolicy": W, "dnsConfig": W,
+    "terminationGracePeriodSeconds": W, "restartPolicy": M, "dnsPolicy": W, "dnsConfig": W,
     "hostAliases": W, "affinity": W, "tolerations": W, "topologySpreadConstraints": W,
     "serviceAccountName": W, "serviceAccount": W, "automountServiceAccountToken": W,
     "imagePullSecrets": W, "priorityClassName": W, "priority": W, "schedulerName": W,
@@ -190,6 +190,7 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     "Cluster": {"apiVersion": M, "kind": M, "metadata": M, "metadata.name": M,
                 "checks": M, "steps": M, "spec": M, **_under("spec", {
                     "nodes": M, "nodes[].name": M, "nodes[].labels": M, "kubernetesVersion": M,
+                    "runtime": M,
                     "proxy": M, "proxy.mode": M, "proxy.ipvs": M, "proxy.ipvs.scheduler": M,
                     "proxy.iptablesBackend": M, "proxy.syncPeriod": M,
                     # kube-proxy's configuration, as it spells it (values checked by the loader)

@@ -34,6 +34,8 @@ from minikp.workloads import capabilities
 
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
 IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
+RUNTIMES = ("builtin", "docker")  # Cluster spec.runtime
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 IPVS_SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"  # minikp's own, for workshops
 IPTABLES_BACKENDS = ("auto", "legacy", "nft")
@@ -431,13 +433,14 @@ def _int_or_percent(obj: _Obj, d, key: str, field: str) -> int | str:
 
 
 def _check_runtime(obj: _Obj, annotations: dict, path: str, meta) -> None:
-    """minikp.dev/runtime names a pod runtime (workloads/runtime.py RUNTIMES)."""
-    from minikp.workloads.runtime import RUNTIME_ANNOTATION, RUNTIMES
+    """minikp.dev/runtime names a pod runtime (workloads/runtime.py RUNTIMES and the
+    per-cluster CLUSTER_RUNTIMES: docker)."""
+    from minikp.workloads.runtime import CLUSTER_RUNTIMES, RUNTIME_ANNOTATION, RUNTIMES
 
-    named = annotations.get(RUNTIME_ANNOTATION)
-    if named is not None and named not in RUNTIMES:
+    named, valid = annotations.get(RUNTIME_ANNOTATION), (*RUNTIMES, *CLUSTER_RUNTIMES)
+    if named is not None and named not in valid:
         raise obj.error(f"{path}.{RUNTIME_ANNOTATION}", f'"{named}" is not a pod runtime; valid: '
-                        + ", ".join(RUNTIMES), meta.get("annotations"), RUNTIME_ANNOTATION)
+                        + ", ".join(valid), meta.get("annotations"), RUNTIME_ANNOTATION)
 
 
 def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> PodTemplate:
@@ -480,6 +483,9 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
     node_name = obj.str(spec, "nodeName", f"{path}.nodeName")
     node_selector = {k: str(v) for k, v in obj.map(spec, "nodeSelector", f"{path}.nodeSelector").items()}
     template = PodTemplate(labels, annotations, out, hostname, subdomain, node_name, node_selector)
+    template.restart_policy = obj.str(spec, "restartPolicy", f"{path}.restartPolicy", "Always")
+    obj.check(rules.one_of(template.restart_policy, RESTART_POLICIES), f"{path}.restartPolicy",
+              spec, "restartPolicy")
     _pod_sandbox(obj, spec, path, template)
     return template
 
@@ -902,6 +908,8 @@ def _cluster(doc, file: str) -> ClusterConfig:
     else:
         raise obj.error("spec.nodes", f"{rules.show(nodes, rules.REPR)}: a number of nodes (1-250) or a list of "
                         "{name, labels}", spec, "nodes")
+    c.runtime = obj.str(spec, "runtime", "spec.runtime", "builtin")
+    obj.check(rules.one_of(c.runtime, RUNTIMES), "spec.runtime", spec, "runtime")
     if "kubernetesVersion" in spec:
         version = spec["kubernetesVersion"]
         if not isinstance(version, str):  # YAML reads 1.10 as the number 1.1
@@ -948,7 +956,7 @@ _CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode":
                    "node_subnet": "spec.networking.nodeSubnet",
                    "load_balancer_pool": "spec.networking.loadBalancerPool",
                    "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients",
-                   "ingress": "spec.ingress"}
+                   "ingress": "spec.ingress", "runtime": "spec.runtime"}
 # not the running cluster's state: what `minikp test` runs, and the name (`--name` gives it)
 _NOT_CLUSTER_STATE = ("source", "checks", "steps", "name")
 

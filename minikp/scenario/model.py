@@ -132,6 +132,7 @@ class PodTemplate:
     security_context: SecurityContext = field(default_factory=SecurityContext)
     volumes: list[Volume] = field(default_factory=list)
     enable_service_links: bool = True
+    restart_policy: str = "Always"  # Always | OnFailure | Never
 
 
 @dataclass
@@ -268,6 +269,7 @@ class ClusterConfig:
     node_subnet: str = "172.18.0.0/16"
     load_balancer_pool: tuple[str, str] = ("172.18.255.200", "172.18.255.250")
     cluster_domain: str = "cluster.local"
+    runtime: str = "builtin"  # builtin | docker: the pods' default (minikp.dev/runtime overrides)
     clients: list[ClientSpec] = field(default_factory=list)
     ingress: str = ""  # spec.ingress: "nginx" installs the ingress controller without an Ingress
     checks: list[dict] = field(default_factory=list)

@@ -61,7 +61,7 @@ class FakeEdge:
     def client_path(self, client):
         return f"fake/client/{client}"
 
-    def add_pod(self, pod):
+    def add_pod(self, pod, netns_pid=None):
         self.pods.add(f"{pod.namespace}/{pod.name}")
         return f"fake/pod/{pod.namespace}/{pod.name}"
 
@@ -85,6 +85,7 @@ class FakeRuntime:
     def start(self, ctx, container):
         handle = f"{ctx.key}/{container.name}"
         self.running.add(handle)
+        self.exits.pop(handle, None)  # started again (a restart)
         return handle
 
     def started(self, h):

@@ -2,6 +2,7 @@
 names, each node's proxier records its syncs) and a fake pod runtime. A pod dies → its
 endpoint leaves → every node's proxier gets a partial sync; scale; apply."""
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -81,6 +82,7 @@ def test_up_starts_every_pod_through_the_runtime_and_syncs_every_node(sup):
 
 def test_a_pod_that_dies_leaves_every_nodes_endpoints_in_a_partial_sync(sup):
     dead = web_pods(sup)[1]
+    dead.template = dataclasses.replace(dead.template, restart_policy="Never")  # stays down
     before = [len(p.syncs) for p in proxiers(sup)]
     sup.runtime.kill(f"default/{dead.name}")
     sup.check_pods()
@@ -129,3 +131,27 @@ def test_apply_uses_the_scenario_the_cli_loaded_and_loads_nothing(sup, tmp_path,
     st = state.read("seams-unit")
     assert "api" in {s["metadata"]["name"] for s in st["services"]}
     json.dumps(st)  # state.json stays plain JSON
+
+
+def test_a_container_that_dies_is_restarted_by_its_restart_policy(sup):
+    """restartPolicy Always (a Deployment's): the kubelet starts it again at once (then
+    after 10 s, 20 s, ...); the pod counts the restart and serves again."""
+    pod = web_pods(sup)[0]
+    sup.runtime.kill(f"default/{pod.name}", code=2)
+    sup.check_pods()
+    assert f"default/{pod.name}/web" in sup.runtime.running
+    assert endpoints(sup) == {f"{p.ip}:9376" for p in web_pods(sup)}
+    types = [e["type"] for e in sup.events.since(0) if pod.name in e["message"]]
+    assert "ContainerExited" in types and "ContainerRestarted" in types and "PodFailed" not in types
+    sup.settle()
+    st = next(p for p in state.read("seams-unit")["pods"] if p["metadata"]["name"] == pod.name)
+    assert st["status"]["phase"] == "Running"
+    assert st["status"]["containerStatuses"][0]["restartCount"] == 1
+    sup.runtime.kill(f"default/{pod.name}", code=2)  # again: now the back-off waits 10 s
+    sup.check_pods()
+    sup.proxy_loop.wait_synced()  # a sync this soon after the last one waits minSyncPeriod
+    assert f"default/{pod.name}/web" not in sup.runtime.running
+    assert f"{pod.ip}:9376" not in endpoints(sup)
+    sup.settle()
+    st = next(p for p in state.read("seams-unit")["pods"] if p["metadata"]["name"] == pod.name)
+    assert st["status"]["containerStatuses"][0]["state"] == {"waiting": {"reason": "CrashLoopBackOff"}}
