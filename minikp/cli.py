@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     "rs", "svc", "service"])
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("--grace-period", type=int, default=-1, metavar="SECONDS",
+                   help="seconds a pod gets to stop (preStop, SIGTERM) before SIGKILL; 0: now; "
+                   "-1 (default): its terminationGracePeriodSeconds")
+    p.add_argument("--wait", default="true", choices=["true", "false"],
+                   help="wait until a deleted pod is gone (true, as kubectl), or return while "
+                   "it is Terminating")
     p = verb("scale", "set the replicas of a deployment or replicaset")
     p.add_argument("kind", choices=["deployment", "deploy", "replicaset", "rs"])
     p.add_argument("object_name", metavar="NAME")
@@ -461,7 +467,9 @@ def cmd_apply(a) -> int:
 
 
 def cmd_delete(a) -> int:
-    print(client.delete(a.name, a.kind, a.object_name, a.namespace))
+    print(client.delete(a.name, a.kind, a.object_name, a.namespace, a.grace_period), flush=True)
+    if a.wait == "true" and a.kind in ("pod", "pods", "po"):
+        client.wait_pods_gone(a.name, [a.object_name], a.namespace)
     return 0
 
 

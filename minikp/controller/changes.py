@@ -36,8 +36,9 @@ def parse_ref(spec) -> dict:
 
 
 def _pods_of(sup, kind: str, namespace: str, name: str):
+    """The workload's pods that count: a Terminating pod is no longer one of its replicas."""
     return [p for p in sup.plan.pods if p.namespace == namespace and p.owner_kind == kind
-            and p.owner_name == name]
+            and p.owner_name == name and f"{p.namespace}/{p.name}" not in sup.terminations]
 
 
 def _workload(sup, kind: str, namespace: str, name: str):
@@ -61,24 +62,36 @@ def _find_pod(sup, ref):
     raise InputError(f'pods "{name}" not found in namespace "{ns}"')
 
 
+def grace_of(spec) -> int | None:
+    """`--grace-period` as kubectl takes it: seconds, 0 = now, -1 (or none) = the pod's own."""
+    grace = spec.get("gracePeriod") if isinstance(spec, dict) else None
+    if grace is None:
+        return None
+    if isinstance(grace, bool) or not isinstance(grace, int) or grace < -1:
+        raise InputError(f"--grace-period {grace!r}: must be seconds >= 0, or -1 for the "
+                         "pod's terminationGracePeriodSeconds")
+    return None if grace == -1 else grace
+
+
 def delete(sup, spec) -> str:
     ref = parse_ref(spec)
     kind = ref["kind"].lower()
+    grace = grace_of(spec)
     if kind in ("pod", "pods", "po"):
         pod = _find_pod(sup, ref)
-        sup.stop_pod(pod, "deleted")
+        again = f"{pod.namespace}/{pod.name}" in sup.terminations
+        sup.stop_pod(pod, "deleted", grace)  # Terminating now; it goes in a thread
         workload = _workload(sup, pod.owner_kind, pod.namespace, pod.owner_name)
-        if workload is not None and workload.kind != "Pod":  # its ReplicaSet replaces it
+        if workload is not None and workload.kind != "Pod" and not again:
+            # its ReplicaSet replaces it at once: a Terminating pod is not a replica
             sup.start_pods(sup.plan.allocator.plan_pods(workload, count=1), f"replacing {pod.name}")
-        else:
-            sup.resync(f"pod {pod.name} deleted")
         return f'pod "{pod.name}" deleted'
     if kind in WORKLOAD_KINDS or kind == "pod":
         wkind = WORKLOAD_KINDS[kind]
         w = _workload(sup, wkind, ref["namespace"], ref["name"])
         if w is None:
             raise InputError(f'{kind} "{ref["name"]}" not found in namespace "{ref["namespace"]}"')
-        sup.stop_pods(_pods_of(sup, wkind, w.namespace, w.name), f"{kind} deleted")
+        sup.stop_pods(_pods_of(sup, wkind, w.namespace, w.name), f"{kind} deleted", grace)
         sup.scenario.workloads.remove(w)
         sup.resync(f"{kind} {w.name} deleted")
         return f'{wkind.lower()}.apps "{w.name}" deleted'
@@ -138,7 +151,8 @@ def readiness(sup, spec) -> str:
 #   ("replicas", w, n)               w.replicas = n
 #   ("start", w, count, until_ready) start count new pods of w, wait until they answer (and,
 #                                    in a rollout, until their readiness probes pass)
-#   ("stop", [pod], reason)          graceful deletion: out of the endpoints, then stopped
+#   ("stop", [pod], reason, wait)    graceful deletion (Terminating, then gone; `wait`: gone
+#                                    before the next step, for Recreate and reused names)
 #   ("resync", reason)               endpoints, every node's proxy, DNS
 #   ("stored", old|None, obj)        replace or add a kind minikp only keeps and lists
 
@@ -225,14 +239,14 @@ def _workload_change(sup, old, w) -> tuple[str, list]:
         return verb, [("workload", old, w), *_scale_steps(sup, old, w.replicas, w)]
     reason = f"{w.kind} {w.name} changed"
     steps = [("workload", old, w)]
-    if w.kind != "Deployment":
-        return "configured", steps + [("stop", pods, reason), ("start", w, w.replicas, False)]
+    if w.kind != "Deployment":  # the old pods are gone before the new ones come (names)
+        return "configured", steps + [("stop", pods, reason, True), ("start", w, w.replicas, False)]
     leaving = pods[::-1]  # the newest go first
     for start, stop in rollout.rounds(w.strategy, len(pods), w.replicas):
         if start:
             steps.append(("start", w, start, True))
-        if stop:
-            steps.append(("stop", leaving[:stop], reason))
+        if stop:  # Recreate: the old pods are gone before the new ones come
+            steps.append(("stop", leaving[:stop], reason, w.strategy.type == "Recreate"))
             leaving = leaving[stop:]
     return "configured", steps
 
@@ -243,7 +257,7 @@ def _scale_steps(sup, w, replicas: int, new=None) -> list:
     if replicas > len(pods):
         return [("start", new or w, replicas - len(pods), False)]
     if replicas < len(pods):
-        return [("stop", pods[replicas:][::-1], f"scaled {w.name} to {replicas}")]  # newest first
+        return [("stop", pods[replicas:][::-1], f"scaled {w.name} to {replicas}", False)]  # newest first
     return []
 
 
@@ -297,7 +311,7 @@ def _carry_out(sup, steps) -> None:
             sup.start_pods(pods, f"{w.kind} {w.name}: {count} new", until_ready)
             replica_sets_scaled(sup, pods, "up")
         elif kind == "stop":
-            sup.stop_pods(step[1], step[2])
+            sup.stop_pods(step[1], step[2], wait=step[3])
             replica_sets_scaled(sup, step[1], "down")
         elif kind == "resync":
             sup.resync(step[1])
@@ -312,7 +326,8 @@ def replica_sets_scaled(sup, pods, way: str) -> None:
     """The Deployment controller's events: "Scaled up replica set web-5d4f8 to 2" (with the
     Deployment, "ns/name", for `describe deploy`)."""
     for (ns, rs), p in {(p.namespace, p.replica_set): p for p in pods if p.replica_set}.items():
-        n = sum(q.replica_set == rs and q.namespace == ns for q in sup.plan.pods)
+        n = sum(q.replica_set == rs and q.namespace == ns for q in sup.plan.pods
+                if f"{q.namespace}/{q.name}" not in sup.terminations)
         sup.events.emit("ScalingReplicaSet", f"Scaled {way} replica set {rs} to {n}",
                         deployment=f"{p.namespace}/{p.owner_name}")
 

@@ -24,7 +24,7 @@ import traceback
 from concurrent.futures import Future
 
 from minikp import clusterlock, names, state
-from minikp.controller import changes
+from minikp.controller import changes, termination
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
                                          describe_changes)
@@ -50,7 +50,6 @@ from minikp.workloads.podenv import command_argv
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
-TERMINATION_GRACE_S = 0.2  # a short terminationGracePeriod: in-flight requests finish
 CHECK_PERIOD_S = 0.5  # how often workloads and readiness probes are looked at
 
 
@@ -90,6 +89,8 @@ class Supervisor:
         self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
         self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
         self.unready: set[str] = set()  # pod keys whose readiness was made to fail by hand
+        self.terminations: dict[str, termination.Termination] = {}  # pod key → its deletion
+        self.hooks_stop = threading.Event()  # set at shutdown: preStop sleeps end
         self.proxiers: dict[str, Proxier] = {}
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
@@ -339,7 +340,8 @@ class Supervisor:
         """Running, and ready unless one of its readiness probes says otherwise (or its
         readiness was made to fail by hand)."""
         ready = key not in self.unready and all(t.ready for t in self.probes.get(key, []))
-        self.states[key] = PodState(ready=ready)
+        before = self.states.get(key)
+        self.states[key] = PodState(ready=ready, terminating=bool(before and before.terminating))
         self.events.emit("PodReady" if ready else "PodNotReady",
                          f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
 
@@ -368,7 +370,8 @@ class Supervisor:
 
     def check_pods(self) -> None:
         with self.lock:
-            failed = [k for k, s in self.states.items() if s.running and self.exited(k)]
+            failed = [k for k, s in self.states.items()
+                      if s.running and not s.terminating and self.exited(k)]
             for key in failed:
                 self.events.emit("PodFailed", f"pod {key} failed: its workload exited", pod=key)
                 self.states[key] = PodState(ready=False, running=False)
@@ -376,8 +379,8 @@ class Supervisor:
             for pod in self.plan.pods:
                 key = pod_key(pod)
                 st = self.states.get(key)
-                if key in self.probes and st and st.running and not st.terminating \
-                        and self.run_probes(pod, time.monotonic()):
+                if key in self.probes and st and st.running \
+                        and self.run_probes(pod, time.monotonic()):  # also while terminating
                     self.set_ready(key, "readiness probe")
                     changed.append(key)
             if failed or changed:
@@ -400,7 +403,8 @@ class Supervisor:
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
             "pods": [pod_object(p, self.states[pod_key(p)], node_ips[p.node],
-                                self.created.get(pod_key(p), "")) for p in plan.pods],
+                                self.created.get(pod_key(p), ""), self.deletion_of(p))
+                     for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
@@ -443,20 +447,69 @@ class Supervisor:
         self.requests.put((self.CHANGES[op], args["spec"], done))
         return done.result()
 
-    def stop_pod(self, pod, reason: str) -> None:
-        self.stop_pods([pod], reason)
+    def stop_pod(self, pod, reason: str, grace: int | None = None) -> None:
+        self.stop_pods([pod], reason, grace)
 
-    def stop_pods(self, pods, reason: str) -> None:
-        """Graceful deletion: the endpoints leave every node's proxy first (terminating),
-        then, after the grace period, the workloads stop and the namespaces go."""
-        if not pods:
+    def stop_pods(self, pods, reason: str, grace: int | None = None, wait: bool = False) -> None:
+        """Graceful deletion (termination.py): the pods are Terminating at once, their
+        endpoints terminating in every node's proxy; each pod's preStop hooks, SIGTERM and
+        SIGKILL run in a thread; the serve loop removes a pod once its workload is gone
+        (`wait`: here, before returning, for a change that reuses their names)."""
+        fresh = [p for p in pods if pod_key(p) not in self.terminations]
+        for pod in fresh:
+            key = pod_key(pod)
+            self.states[key] = termination.terminating_state(self.states.get(key, PodState()))
+            term = termination.Termination.begin(pod, reason, time.monotonic(), now(), grace)
+            self.terminations[key] = term
+            self.events.emit("PodTerminating", f"pod {key} terminating ({reason}; grace period "
+                             f"{term.grace_s}s)", pod=key)
+        if fresh:
+            self.resync(f"deleting {', '.join(pod_key(p) for p in fresh)}")
+        for pod in fresh:
+            self.stopper(self.terminations[pod_key(pod)]).start()
+        if wait:
+            for pod in pods:
+                term = self.terminations.get(pod_key(pod))
+                if term is not None:
+                    term.done.wait()
+            self.finish_terminations()
+
+    def stopper(self, term: termination.Termination) -> termination.Stopper:
+        """The kubelet's side of one pod's termination, wired to this pod's workloads."""
+        pod, key = term.pod, pod_key(term.pod)
+        netns, sbs, proc, dns = (self.netns[key], self.sandboxes.get(key), self.commands.get(key),
+                                 self.dns.get(key))
+        resolv = state.resolv_path(self.name, pod.namespace)
+
+        def run_hook(container, handler, timeout):
+            c = next(c for c in pod.template.containers if c.name == container)
+            alive = proc is not None and proc.poll() is None
+            return termination.run_hook(handler, pod, netns, resolv, timeout, self.hooks_stop,
+                                        sandbox=sbs.of(c) if sbs else None,
+                                        pid1=proc.pid if alive else None)
+
+        def stop_builtin():
+            for c in pod.template.containers:
+                self.workloads.remove(f"{key}/{c.name}")
+            if dns is not None:
+                dns.stop()
+
+        return termination.Stopper(term, run_hook, stop_builtin, proc,
+                                   lambda kind, msg: self.events.emit(kind, msg, pod=key))
+
+    def finish_terminations(self) -> None:
+        """Pods whose workload is gone leave: namespace, address, the endpoints."""
+        done = [t for t in self.terminations.values() if t.done.is_set()]
+        if not done:
             return
-        for pod in pods:
-            self.states[pod_key(pod)] = PodState(ready=False, terminating=True)
-        self.resync(f"deleting {', '.join(pod_key(p) for p in pods)}")
-        time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
-        for pod in pods:
-            self.end_pod(pod, reason)
+        for t in done:
+            self.terminations.pop(pod_key(t.pod))
+            self.end_pod(t.pod, f"{t.reason}; workload {t.outcome}")
+        self.resync("terminated " + ", ".join(pod_key(t.pod) for t in done))
+
+    def deletion_of(self, pod) -> tuple[str, int] | None:
+        t = self.terminations.get(pod_key(pod))
+        return (t.deleted_at, t.grace_s) if t else None
 
     def end_pod(self, pod, reason: str) -> None:
         """Stop a pod's workload, remove its namespace and give back its name and address."""
@@ -467,13 +520,9 @@ class Supervisor:
             self.dns.pop(key).stop()
             self.dns_metrics.pop(key).stop()
         proc = self.commands.pop(key, None)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(2)
-            except Exception:  # noqa: BLE001 - the grace period is over
-                proc.kill()
-                proc.wait()
+        if proc is not None and proc.poll() is None:  # its Stopper ended it; this is a backstop
+            proc.kill()
+            proc.wait()
         path = self.netns.get(key)
         self.fabric.remove_pod(pod.namespace, pod.name)
         if path:  # its emptyDir volumes go with it, as the kubelet's do
@@ -510,6 +559,8 @@ class Supervisor:
                 if now - last_check >= CHECK_PERIOD_S:
                     last_check = now
                     self.check_pods()
+                with self.lock:
+                    self.finish_terminations()
                 self.settle()
             except Exception:  # keep supervising; the log says what went wrong
                 log("check failed:\n" + traceback.format_exc())
@@ -539,6 +590,7 @@ class Supervisor:
                 self.sync_proxies("periodic full sync")
 
     def shutdown(self) -> None:
+        self.hooks_stop.set()
         if self.control:
             self.control.close()
         for p in self.proxiers.values():

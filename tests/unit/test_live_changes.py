@@ -156,7 +156,8 @@ def test_a_clone_allocates_without_touching_the_original(tmp_path):
 
 def live(tmp_path):
     scenario = load(tmp_path, deployment(), service("web", 30080), name="live.yaml")
-    return types.SimpleNamespace(scenario=scenario, plan=plan_cluster(scenario))
+    return types.SimpleNamespace(scenario=scenario, plan=plan_cluster(scenario),
+                                 terminations={})
 
 
 def test_a_colliding_apply_is_refused_by_the_check_and_changes_nothing(tmp_path):
