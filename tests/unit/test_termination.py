@@ -59,15 +59,17 @@ def stopper(grace, proc=None, hooks=(), run_hook=None):
 
 
 def python(code):
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)])
+    """A real workload; returns once it said its signal handling is in place."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code) + "\nprint('up', flush=True)"
+                             "\ntime.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "up\n"
+    return proc
 
 
 def test_a_workload_that_handles_sigterm_exits_then():
     proc = python("""
         import signal, sys, time
-        signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-        time.sleep(60)""")
-    time.sleep(0.3)  # its handler is installed
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))""")
     term, s, events, builtin = stopper(30, proc)
     t0 = time.monotonic()
     s.start()
@@ -78,9 +80,7 @@ def test_a_workload_that_handles_sigterm_exits_then():
 def test_a_workload_that_ignores_sigterm_is_killed_when_the_grace_period_runs_out():
     proc = python("""
         import signal, time
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        time.sleep(60)""")
-    time.sleep(0.3)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)""")
     term, s, events, _ = stopper(1, proc)  # 1 s, raised to the kubelet's 2 s minimum
     t0 = time.monotonic()
     s.start()
@@ -92,7 +92,7 @@ def test_a_workload_that_ignores_sigterm_is_killed_when_the_grace_period_runs_ou
 
 
 def test_grace_period_zero_kills_at_once_without_pre_stop():
-    proc = python("import time; time.sleep(60)")
+    proc = python("import time")
     ran = []
     term, s, _, _ = stopper(30, proc, [Handler(sleep_seconds=5)], lambda *a: ran.append(a) or True)
     term.grace_s, term.hooks = 0, []  # as Termination.begin(..., override=0) makes it
