@@ -24,7 +24,7 @@ import traceback
 from concurrent.futures import Future
 
 from minikp import clusterlock, names, state
-from minikp.controller import changes, termination
+from minikp.controller import changes, loadbalancers, termination
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
                                          describe_changes)
@@ -41,6 +41,7 @@ from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
 from minikp.nsenter import in_netns
 from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
+from minikp.proxy.healthcheck import HealthServer, health_ports, local_ready_endpoints
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads import sandbox as sandboxes
@@ -92,6 +93,9 @@ class Supervisor:
         self.terminations: dict[str, termination.Termination] = {}  # pod key → its deletion
         self.hooks_stop = threading.Event()  # set at shutdown: preStop sleeps end
         self.proxiers: dict[str, Proxier] = {}
+        self.health: dict[str, HealthServer] = {}  # node → kube-proxy's service health server
+        self.lb_checks = loadbalancers.LoadBalancerChecks(
+            self.plan.config.lb_health_check_interval_s)
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
         self.workloads = WorkloadServer()
@@ -126,6 +130,7 @@ class Supervisor:
             self.created[f"node/{node.name}"] = now()
             self.proxiers[node.name] = new_proxier(config.proxy_mode,
                                                    self.fabric.node_path(node.name), config)
+            self.health[node.name] = HealthServer(self.fabric.node_path(node.name))
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -288,7 +293,7 @@ class Supervisor:
                         self.roll_dns(key, d, records)
                     else:
                         d.update(records)
-            self.route_load_balancers(eps)
+            self.route_load_balancers()
             self.write_state()
 
     def sync_proxies(self, reason: str):
@@ -304,6 +309,10 @@ class Supervisor:
             self.events.emit("ProxySynced", f"proxy {node.name}: {'full' if r.full else 'partial'}"
                              f" sync in {r.duration_s * 1000:.1f} ms ({reason})",
                              node=node.name, full=r.full, ms=round(r.duration_s * 1000, 2))
+            for problem in self.health[node.name].sync(health_ports(self.plan.services),
+                                                       local_ready_endpoints(eps, node.name)):
+                self.events.emit("FailedToStartServiceHealthcheck", f"node {node.name} {problem}",
+                                 node=node.name)
         return eps
 
     def roll_dns(self, key: str, d: Dnsmasq, records) -> None:
@@ -319,22 +328,39 @@ class Supervisor:
             self.states[key] = before
             self.sync_proxies(f"DNS in {key} restarted")
 
-    def route_load_balancers(self, eps) -> None:
-        """LoadBalancer addresses are routed to every node, or, for externalTrafficPolicy
-        Local, only to nodes with a ready local endpoint (as MetalLB announces them)."""
-        wanted = {}
-        for sp in self.plan.services:
-            if not sp.load_balancer_ip:
-                continue
-            nodes = None
-            if sp.service.external_traffic_policy == "Local":
-                e = eps.get(f"{sp.service.namespace}/{sp.service.name}")
-                nodes = sorted({a.node for a in (e.addresses if e else []) if a.ready})
-            wanted[sp.load_balancer_ip] = nodes
+    def route_load_balancers(self) -> None:
+        """LoadBalancer addresses (loadbalancers.py): to every node, or, for
+        externalTrafficPolicy Local, to the nodes whose health check passed at the last
+        check (an address never checked is checked now)."""
+        fresh = self.lb_checks.unchecked(loadbalancers.targets(self.plan.services, self.plan.nodes))
+        if fresh:
+            self.lb_checks.record(loadbalancers.check(self.lb_checker_netns(), fresh))
+        wanted = loadbalancers.wanted_routes(self.plan.services, self.plan.nodes,
+                                             self.lb_checks.healthy)
         for ip in set(self.fabric.lb_routes) - set(wanted):
             self.fabric.remove_lb_route(ip)
         for ip, nodes in wanted.items():
-            self.fabric.add_lb_route(ip, nodes)
+            if self.fabric.lb_routes.get(ip, []) != nodes:
+                self.fabric.add_lb_route(ip, nodes)
+                self.events.emit("LoadBalancerRouted", f"load balancer {ip} → "
+                                 f"{', '.join(nodes) or 'no node (no health check passed)'}",
+                                 ip=ip, nodes=nodes)
+
+    def lb_checker_netns(self) -> str:
+        """Where the load balancer's health checks come from: outside, a client (or, in a
+        cluster without clients, where no route needs them, the first node)."""
+        if self.plan.clients:
+            return self.fabric.client_path(self.plan.clients[0].name)
+        return self.fabric.node_path(self.plan.nodes[0].name)
+
+    def check_load_balancers(self, now: float) -> None:
+        """A round of load balancer health checks when one is due; routes follow."""
+        if not self.lb_checks.due(now):
+            return
+        wanted = loadbalancers.targets(self.plan.services, self.plan.nodes)
+        if self.lb_checks.record(loadbalancers.check(self.lb_checker_netns(), wanted), now):
+            with self.lock:
+                self.route_load_balancers()
 
     def set_ready(self, key: str, why: str) -> None:
         """Running, and ready unless one of its readiness probes says otherwise (or its
@@ -561,6 +587,7 @@ class Supervisor:
                     self.check_pods()
                 with self.lock:
                     self.finish_terminations()
+                self.check_load_balancers(now)
                 self.settle()
             except Exception:  # keep supervising; the log says what went wrong
                 log("check failed:\n" + traceback.format_exc())
@@ -595,6 +622,8 @@ class Supervisor:
             self.control.close()
         for p in self.proxiers.values():
             p.close()
+        for h in self.health.values():
+            h.close()
         for d in self.dns.values():
             d.stop()
         for m in self.dns_metrics.values():
@@ -655,6 +684,8 @@ def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None
         try:
             if sup is not None:
                 sup.workloads.stop()
+                for h in sup.health.values():
+                    h.close()
         finally:
             destroy_cluster(name)
         notify({"ok": False, "exit": code, "error": error})
