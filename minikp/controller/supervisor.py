@@ -209,12 +209,17 @@ class Supervisor:
         emptyDirs."""
         node_ip = next((n.ip for n in self.plan.nodes if n.name == pod.node), "")
         maps = {(m.namespace, m.name): m.data for m in self.scenario.config_maps}
-        vdir = sandboxes.volume_dir(names.state_dir(self.name), path)
+        vdir = self.volume_dir(pod)
         if any(v.kind == "emptyDir" for v in pod.template.volumes):
             shutil.rmtree(vdir, ignore_errors=True)
         made = sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
         self.sandboxes[pod_key(pod)] = made
         return made
+
+    def volume_dir(self, pod) -> str:
+        """Its emptyDirs, named by the pod's own namespace (a hostNetwork pod has none)."""
+        return sandboxes.volume_dir(names.state_dir(self.name),
+                                    self.fabric.pod_path(pod.namespace, pod.name))
 
     def sandbox_of(self, netns: str) -> dict:
         """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
@@ -549,10 +554,9 @@ class Supervisor:
         if proc is not None and proc.poll() is None:  # its Stopper ended it; this is a backstop
             proc.kill()
             proc.wait()
-        path = self.netns.get(key)
         self.fabric.remove_pod(pod.namespace, pod.name)
-        if path:  # its emptyDir volumes go with it, as the kubelet's do
-            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), path), ignore_errors=True)
+        # its emptyDir volumes go with it, as the kubelet's do
+        shutil.rmtree(self.volume_dir(pod), ignore_errors=True)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
         for d in (self.states, self.netns, self.created, self.probes, self.sandboxes):

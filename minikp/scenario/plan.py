@@ -135,7 +135,8 @@ class Allocator:
                 else:
                     name = self._pod_name(rs or w.name)
                 self.pod_names.add(name)
-                out.append(PodPlan(w.namespace, name, node.name, self._pod_ip(node), w.kind,
+                ip = node.ip if w.template.host_network else self._pod_ip(node)  # the kubelet's
+                out.append(PodPlan(w.namespace, name, node.name, ip, w.kind,
                                    w.name, w.template, rs, h))
         except InputError:
             for pod in out:

@@ -180,3 +180,17 @@ def test_the_load_balancer_health_check_interval(tmp_path):
     with pytest.raises(InputError) as e:
         load_scenario([str(f)])
     assert "spec.networking.loadBalancerHealthCheckInterval" in str(e.value)
+
+
+def test_a_host_network_pod_gets_its_nodes_address_and_no_pod_address(tmp_path):
+    from minikp.scenario.plan import plan_cluster
+
+    f = tmp_path / "p.yaml"
+    f.write_text(POD_YAML.replace("HOOK", "{sleep: {seconds: 1}}")
+                 + "---\n" + POD_YAML.replace("name: p}", "name: q}").replace(
+                     "hostNetwork: true", "hostNetwork: false").replace("HOOK", "{sleep: {seconds: 1}}"))
+    plan = plan_cluster(load_scenario([str(f)]))
+    by_name = {p.name: p for p in plan.pods}
+    node_ip = {n.name: n.ip for n in plan.nodes}
+    assert by_name["p"].ip == node_ip[by_name["p"].node]
+    assert by_name["q"].ip.startswith("10.244.")
