@@ -467,9 +467,10 @@ def cmd_apply(a) -> int:
 
 
 def cmd_delete(a) -> int:
-    print(client.delete(a.name, a.kind, a.object_name, a.namespace, a.grace_period), flush=True)
-    if a.wait == "true" and a.kind in ("pod", "pods", "po"):
-        client.wait_pods_gone(a.name, [a.object_name], a.namespace)
+    said = client.delete(a.name, a.kind, a.object_name, a.namespace, a.grace_period)
+    print(said, flush=True)
+    if a.wait == "true" and a.kind in ("pod", "pods", "po"):  # NAME may be a label: use the name said
+        client.wait_pods_gone(a.name, [said.split('"')[1]], a.namespace)
     return 0
 
 

@@ -49,8 +49,9 @@ def _workload(sup, kind: str, namespace: str, name: str):
 
 
 def _find_pod(sup, ref):
+    """By name, or the first pod with a label (one that is not Terminating, if any is)."""
     name, ns = ref["name"], ref["namespace"]
-    for p in sup.plan.pods:
+    for p in sorted(sup.plan.pods, key=lambda p: f"{p.namespace}/{p.name}" in sup.terminations):
         if p.namespace != ns:
             continue
         if "=" in name:

@@ -245,3 +245,17 @@ def test_health_check_node_port_answers_200_with_local_endpoints_503_without(clu
     assert health(c, node_ip["node-2"], 32100) == (503, {**want, "localEndpoints": 0})
     # the load balancer sends the address only where the check passes
     assert "load balancer " in events(c) and "→ node-1\n" in events(c)
+
+
+def test_the_terminating_sheet_runs_and_shows_a_terminating_endpoint():
+    from pathlib import Path
+
+    from test_docs_run import run_document
+
+    ran = run_document(Path(__file__).resolve().parents[2] / "scenarios/terminating.md",
+                       "termination-docs")
+    pods = [out for cmd, out in ran if cmd.startswith("minikp get pods")]
+    assert "Terminating" not in pods[0] and "Terminating" in pods[1], pods
+    slices = next(out for cmd, out in ran if cmd.startswith("minikp get endpointslices"))
+    assert "terminating: true" in slices and "serving: true" in slices, slices
+    assert "20 answered, 0 failed" in next(out for cmd, out in ran if "curl http://172.18" in cmd)
