@@ -462,7 +462,8 @@ def cmd_doctor(a) -> int:
 def cmd_apply(a) -> int:
     warn(client.check_files(a.files, a.name))  # bad input: exit 2 before the cluster is touched
     for f in a.files:
-        print(client.apply(a.name, f))
+        print(client.apply(a.name, f), flush=True)
+    client.wait_pods_gone(a.name)  # the pods it replaced or scaled away have stopped
     return 0
 
 
@@ -471,11 +472,14 @@ def cmd_delete(a) -> int:
     print(said, flush=True)
     if a.wait == "true" and a.kind in ("pod", "pods", "po"):  # NAME may be a label: use the name said
         client.wait_pods_gone(a.name, [said.split('"')[1]], a.namespace)
+    elif a.wait == "true":  # a workload's pods
+        client.wait_pods_gone(a.name)
     return 0
 
 
 def cmd_scale(a) -> int:
-    print(client.scale(a.name, a.kind, a.object_name, a.replicas, a.namespace))
+    print(client.scale(a.name, a.kind, a.object_name, a.replicas, a.namespace), flush=True)
+    client.wait_pods_gone(a.name)  # the pods scaled away have stopped
     return 0
 
 
