@@ -15,8 +15,10 @@ import copy
 import dataclasses
 import os
 
+from typing import Protocol
+
 from minikp.controller import rollout
-from minikp.controller.objects import now
+from minikp.controller.records import ClusterObjects
 from minikp.errors import InputError
 
 WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "replicaset": "ReplicaSet",
@@ -35,32 +37,19 @@ def parse_ref(spec) -> dict:
     return {"kind": kind, "name": name, "namespace": ns or "default"}
 
 
-def _pods_of(sup, kind: str, namespace: str, name: str):
-    """The workload's pods that count: a Terminating pod is no longer one of its replicas."""
-    return [p for p in sup.plan.pods if p.namespace == namespace and p.owner_kind == kind
-            and p.owner_name == name and f"{p.namespace}/{p.name}" not in sup.terminations]
+class LiveCluster(Protocol):
+    """The narrow view live changes have of a running cluster (the supervisor implements
+    it): the objects it follows, and the few actions that change what runs."""
 
+    objects: ClusterObjects
 
-def _workload(sup, kind: str, namespace: str, name: str):
-    for w in sup.scenario.workloads:
-        if (w.kind, w.namespace, w.name) == (kind, namespace, name):
-            return w
-    return None
-
-
-def _find_pod(sup, ref):
-    """By name, or the first pod with a label (one that is not Terminating, if any is)."""
-    name, ns = ref["name"], ref["namespace"]
-    for p in sorted(sup.plan.pods, key=lambda p: f"{p.namespace}/{p.name}" in sup.terminations):
-        if p.namespace != ns:
-            continue
-        if "=" in name:
-            k, _, v = name.partition("=")
-            if p.labels.get(k) == v:
-                return p
-        elif p.name == name:
-            return p
-    raise InputError(f'pods "{name}" not found in namespace "{ns}"')
+    def start_pods(self, pods, reason: str, until_ready: bool = False) -> None: ...
+    def stop_pods(self, pods, reason: str, grace: int | None = None,
+                  wait: bool = False) -> None: ...  # graceful: Terminating, then gone
+    def resync(self, reason: str) -> None: ...  # endpoints, every node's proxy, DNS
+    def force_unready(self, pod, fail: bool) -> None: ...
+    def namespaces_added(self) -> None: ...  # their resolv.conf
+    def emit(self, kind: str, message: str, **fields) -> None: ...  # an event
 
 
 def grace_of(spec) -> int | None:
@@ -74,67 +63,63 @@ def grace_of(spec) -> int | None:
     return None if grace == -1 else grace
 
 
-def delete(sup, spec) -> str:
+def delete(live: LiveCluster, spec) -> str:
     ref = parse_ref(spec)
     kind = ref["kind"].lower()
     grace = grace_of(spec)
     if kind in ("pod", "pods", "po"):
-        pod = _find_pod(sup, ref)
-        again = f"{pod.namespace}/{pod.name}" in sup.terminations
-        sup.stop_pod(pod, "deleted", grace)  # Terminating now; it goes in a thread
-        workload = _workload(sup, pod.owner_kind, pod.namespace, pod.owner_name)
+        pod = live.objects.find_pod(ref["namespace"], ref["name"])
+        again = f"{pod.namespace}/{pod.name}" in live.objects.terminating
+        live.stop_pods([pod], "deleted", grace)  # Terminating now; it goes in a thread
+        workload = live.objects.workload(pod.owner_kind, pod.namespace, pod.owner_name)
         if workload is not None and workload.kind != "Pod" and not again:
             # its ReplicaSet replaces it at once: a Terminating pod is not a replica
-            sup.start_pods(sup.plan.allocator.plan_pods(workload, count=1), f"replacing {pod.name}")
+            live.start_pods(live.objects.allocator.plan_pods(workload, count=1), f"replacing {pod.name}")
         return f'pod "{pod.name}" deleted'
     if kind in WORKLOAD_KINDS or kind == "pod":
         wkind = WORKLOAD_KINDS[kind]
-        w = _workload(sup, wkind, ref["namespace"], ref["name"])
+        w = live.objects.workload(wkind, ref["namespace"], ref["name"])
         if w is None:
             raise InputError(f'{kind} "{ref["name"]}" not found in namespace "{ref["namespace"]}"')
-        sup.stop_pods(_pods_of(sup, wkind, w.namespace, w.name), f"{kind} deleted", grace)
-        sup.scenario.workloads.remove(w)
-        sup.resync(f"{kind} {w.name} deleted")
+        live.stop_pods(live.objects.pods_of(wkind, w.namespace, w.name), f"{kind} deleted", grace)
+        live.objects.workloads.remove(w)
+        live.resync(f"{kind} {w.name} deleted")
         return f'{wkind.lower()}.apps "{w.name}" deleted'
     if kind in ("svc", "service", "services"):
-        sp = _service(sup, ref["namespace"], ref["name"])
+        sp = live.objects.service(ref["namespace"], ref["name"])
         if sp is None:
             raise InputError(f'services "{ref["name"]}" not found in namespace "{ref["namespace"]}"')
-        sup.plan.services.remove(sp)
-        sup.plan.allocator.release_service(sp)
-        sup.resync(f"service {ref['name']} deleted")
+        live.objects.services.remove(sp)
+        live.objects.allocator.release_service(sp)
+        live.resync(f"service {ref['name']} deleted")
         return f'service "{ref["name"]}" deleted'
     raise InputError(f'cannot delete "{kind}"; valid: pod, deployment, replicaset, svc')
 
 
-def _service(sup, namespace, name):
-    return next((sp for sp in sup.plan.services
-                 if (sp.service.namespace, sp.service.name) == (namespace, name)), None)
-
-
-def scale(sup, spec) -> str:
+def scale(live: LiveCluster, spec) -> str:
     ref = parse_ref(spec)
     kind = WORKLOAD_KINDS.get(ref["kind"].lower())
     replicas = spec.get("replicas") if isinstance(spec, dict) else None
     if kind is None or not isinstance(replicas, int) or replicas < 0:
         raise InputError("scale takes {kind: deployment|replicaset, name, replicas >= 0}")
-    w = _workload(sup, kind, ref["namespace"], ref["name"])
+    w = live.objects.workload(kind, ref["namespace"], ref["name"])
     if w is None:
         raise InputError(f'{ref["kind"]} "{ref["name"]}" not found in namespace "{ref["namespace"]}"')
-    steps = [("replicas", w, replicas), *_scale_steps(sup, w, replicas),
+    steps = [("replicas", w, replicas), *_scale_steps(live, w, replicas),
              ("resync", f"scaled {w.name} to {replicas}")]
-    _check(sup, steps)
-    _carry_out(sup, steps)
+    _check(live, steps)
+    _carry_out(live, steps)
     return f'{kind.lower()}.apps "{w.name}" scaled to {replicas}'
 
 
-def readiness(sup, spec) -> str:
+def readiness(live: LiveCluster, spec) -> str:
     """Make a pod's readiness fail, or recover: a workshop's stand-in for a failing probe."""
-    pod = _find_pod(sup, parse_ref(spec))
+    ref = parse_ref(spec)
+    pod = live.objects.find_pod(ref["namespace"], ref["name"])
     ready = spec.get("ready") if isinstance(spec, dict) else None
     if not isinstance(ready, bool):
         raise InputError("readiness takes {name, namespace, ready: true|false}")
-    sup.force_unready(pod, not ready)
+    live.force_unready(pod, not ready)
     return f'pod "{pod.name}" readiness {"recovered" if ready else "made to fail"}'
 
 
@@ -158,28 +143,28 @@ def readiness(sup, spec) -> str:
 #   ("stored", old|None, obj)        replace or add a kind minikp only keeps and lists
 
 
-def apply(sup, path: str) -> str:
+def apply(live: LiveCluster, path: str) -> str:
     from minikp.scenario.load import check_cluster_unchanged, load_scenario
 
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
-    new = load_scenario([path], cluster=sup.plan.config)  # checked against the live nodes
-    check_cluster_unchanged(sup.scenario.cluster, new)  # a Cluster document may only restate it
-    steps, report = plan_apply(sup, new, os.path.basename(path))
-    _check(sup, steps)
-    _carry_out(sup, steps)
+    new = load_scenario([path], cluster=live.objects.config)  # checked against the live nodes
+    check_cluster_unchanged(live.objects.config, new)  # a Cluster document may only restate it
+    steps, report = plan_apply(live, new, os.path.basename(path))
+    _check(live, steps)
+    _carry_out(live, steps)
     return "\n".join(report)
 
 
-def plan_apply(sup, new, label: str) -> tuple[list, list[str]]:
+def plan_apply(live: LiveCluster, new, label: str) -> tuple[list, list[str]]:
     """The steps that take the live cluster to `new` (objects not named stay), and what
     `kubectl apply` would print. Reads the live cluster and `new`, changes neither."""
     steps, report = [], []
-    fresh = [ns for ns in new.namespaces if ns not in sup.plan.namespaces]
+    fresh = [ns for ns in new.namespaces if ns not in live.objects.plan.namespaces]
     if fresh:
         steps.append(("namespaces", fresh))
     for svc in new.services:
-        old = _service(sup, svc.namespace, svc.name)
+        old = live.objects.service(svc.namespace, svc.name)
         if old is not None and _same(old.service, svc):
             report.append(f"service/{svc.name} unchanged")
             continue
@@ -188,13 +173,13 @@ def plan_apply(sup, new, label: str) -> tuple[list, list[str]]:
     if new.endpoint_slices:
         steps.append(("slices", list(new.endpoint_slices)))
     for w in new.workloads:
-        old = _workload(sup, w.kind, w.namespace, w.name)
+        old = live.objects.workload(w.kind, w.namespace, w.name)
         what = f"{w.kind.lower()}{'.apps' if w.kind != 'Pod' else ''}/{w.name}"
-        verb, more = _workload_change(sup, old, w)
+        verb, more = _workload_change(live, old, w)
         steps.extend(more)
         report.append(f"{what} {verb}")
     for o in new.stored:  # kinds minikp keeps and lists only, by kind/namespace/name
-        old = next((x for x in sup.scenario.stored
+        old = next((x for x in live.objects.stored
                     if (x.kind, x.namespace, x.name) == (o.kind, o.namespace, o.name)), None)
         if old is not None and old.manifest == o.manifest:
             report.append(f"{o.kind.lower()}/{o.name} unchanged")
@@ -227,34 +212,36 @@ def _updated_service(old, svc):
     return svc
 
 
-def _workload_change(sup, old, w) -> tuple[str, list]:
+def _workload_change(live: LiveCluster, old, w) -> tuple[str, list]:
     """How `w` replaces `old`: unchanged, scaled, or a new template rolled out as its
     strategy says (a Deployment; a ReplicaSet or bare Pod is recreated)."""
     if old is None:
         return "created", [("workload", None, w), ("start", w, w.replicas, False)]
     if _same(old, w):
         return "unchanged", []
-    pods = _pods_of(sup, old.kind, old.namespace, old.name)
+    pods = live.objects.pods_of(old.kind, old.namespace, old.name)
     if _same(dataclasses.replace(old, replicas=w.replicas, strategy=w.strategy), w):
         verb = "scaled" if old.replicas != w.replicas else "configured"
-        return verb, [("workload", old, w), *_scale_steps(sup, old, w.replicas, w)]
+        return verb, [("workload", old, w), *_scale_steps(live, old, w.replicas, w)]
     reason = f"{w.kind} {w.name} changed"
     steps = [("workload", old, w)]
-    if w.kind != "Deployment":  # the old pods are gone before the new ones come (names)
+    if w.kind != "Deployment":
+        # the old pods are gone before the new ones come (a bare Pod's name comes back)
         return "configured", steps + [("stop", pods, reason, True), ("start", w, w.replicas, False)]
     leaving = pods[::-1]  # the newest go first
     for start, stop in rollout.rounds(w.strategy, len(pods), w.replicas):
         if start:
             steps.append(("start", w, start, True))
-        if stop:  # Recreate: the old pods are gone before the new ones come
+        if stop:
+            # Recreate: the old pods are gone before the new ones come
             steps.append(("stop", leaving[:stop], reason, w.strategy.type == "Recreate"))
             leaving = leaving[stop:]
     return "configured", steps
 
 
-def _scale_steps(sup, w, replicas: int, new=None) -> list:
+def _scale_steps(live: LiveCluster, w, replicas: int, new=None) -> list:
     """Start or stop pods of `w` (as `new`, the same template) to have `replicas`."""
-    pods = _pods_of(sup, w.kind, w.namespace, w.name)
+    pods = live.objects.pods_of(w.kind, w.namespace, w.name)
     if replicas > len(pods):
         return [("start", new or w, replicas - len(pods), False)]
     if replicas < len(pods):
@@ -262,10 +249,10 @@ def _scale_steps(sup, w, replicas: int, new=None) -> list:
     return []
 
 
-def _check(sup, steps) -> None:
+def _check(live: LiveCluster, steps) -> None:
     """Walk the steps' allocations on a copy of the allocator: InputError if any name or
     address they need is taken or there is no room for a pod; the cluster is untouched."""
-    trial = sup.plan.allocator.clone()
+    trial = live.objects.allocator.clone()
     for step in steps:
         if step[0] == "service":
             _, old, svc = step
@@ -279,27 +266,27 @@ def _check(sup, steps) -> None:
                 trial.release_pod(pod)
 
 
-def _carry_out(sup, steps) -> None:
-    plan, allocator = sup.plan, sup.plan.allocator
+def _carry_out(live: LiveCluster, steps) -> None:
+    plan, allocator = live.objects.plan, live.objects.allocator
     for step in steps:
         kind = step[0]
         if kind == "namespaces":
             plan.namespaces.extend(step[1])
-            sup.write_resolv_confs()
+            live.namespaces_added()
         elif kind == "service":
             _, old, svc = step
             if old is not None:
                 plan.services.remove(old)
                 allocator.release_service(old)
             plan.services.append(allocator.plan_service(svc))
-            sup.created.setdefault(f"svc/{svc.namespace}/{svc.name}", now())
+            live.objects.created_at(f"svc/{svc.namespace}/{svc.name}")
         elif kind == "slices":
             given = {(s.namespace, s.name) for s in step[1]}
             plan.endpoint_slices = [s for s in plan.endpoint_slices
                                     if (s.namespace, s.name) not in given] + step[1]
         elif kind == "workload":
             _, old, new = step
-            workloads = sup.scenario.workloads
+            workloads = live.objects.workloads
             if old is None:
                 workloads.append(new)
             else:
@@ -309,27 +296,27 @@ def _carry_out(sup, steps) -> None:
         elif kind == "start":
             _, w, count, until_ready = step
             pods = allocator.plan_pods(w, count=count)
-            sup.start_pods(pods, f"{w.kind} {w.name}: {count} new", until_ready)
-            replica_sets_scaled(sup, pods, "up")
+            live.start_pods(pods, f"{w.kind} {w.name}: {count} new", until_ready)
+            replica_sets_scaled(live, pods, "up")
         elif kind == "stop":
-            sup.stop_pods(step[1], step[2], wait=step[3])
-            replica_sets_scaled(sup, step[1], "down")
+            live.stop_pods(step[1], step[2], wait=step[3])
+            replica_sets_scaled(live, step[1], "down")
         elif kind == "resync":
-            sup.resync(step[1])
+            live.resync(step[1])
         elif kind == "stored":
             _, old, obj = step
             if old is not None:
-                sup.scenario.stored.remove(old)
-            sup.scenario.stored.append(obj)
+                live.objects.stored.remove(old)
+            live.objects.stored.append(obj)
 
 
-def replica_sets_scaled(sup, pods, way: str) -> None:
+def replica_sets_scaled(live: LiveCluster, pods, way: str) -> None:
     """The Deployment controller's events: "Scaled up replica set web-5d4f8 to 2" (with the
     Deployment, "ns/name", for `describe deploy`)."""
     for (ns, rs), p in {(p.namespace, p.replica_set): p for p in pods if p.replica_set}.items():
-        n = sum(q.replica_set == rs and q.namespace == ns for q in sup.plan.pods
-                if f"{q.namespace}/{q.name}" not in sup.terminations)
-        sup.events.emit("ScalingReplicaSet", f"Scaled {way} replica set {rs} to {n}",
+        n = sum(q.replica_set == rs and q.namespace == ns for q in live.objects.pods
+                if f"{q.namespace}/{q.name}" not in live.objects.terminating)
+        live.emit("ScalingReplicaSet", f"Scaled {way} replica set {rs} to {n}",
                         deployment=f"{p.namespace}/{p.owner_name}")
 
 

@@ -16,7 +16,6 @@ import json
 import os
 import queue
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -32,22 +31,20 @@ from minikp.controller.objects import (deployment_object, endpoints_object, endp
                                        namespace_object, node_object, now, pod_object,
                                        replicaset_objects, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
+from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
-from minikp.dns.metrics import MetricsServer
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
 from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
-from minikp.nsenter import in_netns
 from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
 from minikp.proxy.healthcheck import HealthServer, health_ports, local_ready_endpoints
 from minikp.scenario.load import load_scenario
 from minikp.scenario.plan import plan_cluster
 from minikp.workloads import sandbox as sandboxes
-from minikp.workloads.commands import start_client, start_command
-from minikp.workloads.images import is_dns_image, listeners_for
-from minikp.workloads.podenv import command_argv
+from minikp.workloads.commands import start_client
+from minikp.workloads.runtime import RUNTIMES, PodContext, PodWorkloads, choose
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
@@ -58,44 +55,25 @@ def log(msg: str) -> None:
     print(f"{dt.datetime.now().strftime('%H:%M:%S.%f')[:-3]} {msg}", flush=True)
 
 
-def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
-    with in_netns(netns):
-        s = socket.socket()
-    s.settimeout(timeout)
-    try:
-        s.connect((ip, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def pod_key(pod) -> str:
-    return f"{pod.namespace}/{pod.name}"
-
-
 class Supervisor:
-    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None):
+    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None,
+                 runtimes: dict | None = None):
         self.name, self.files = name, files
         self.scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
         self.scenario.cluster.name = name
         self.plan = plan_cluster(self.scenario)
-        self.states: dict[str, PodState] = {}
-        self.created: dict[str, str] = {}
-        self.netns: dict[str, str] = {}  # pod key → netns path
-        self.commands = {}  # pod key → Popen
-        self.sandboxes: dict[str, sandboxes.PodSandboxes] = {}  # pod key → its containers'
-        self.dns: dict[str, Dnsmasq] = {}
-        self.dns_metrics: dict[str, MetricsServer] = {}  # pod key → its port 9153
-        self.probes: dict[str, list[ProbeTracker]] = {}  # pod key → its readiness probes
-        self.unready: set[str] = set()  # pod keys whose readiness was made to fail by hand
-        self.terminations: dict[str, termination.Termination] = {}  # pod key → its deletion
-        self.hooks_stop = threading.Event()  # set at shutdown: preStop sleeps end
+        self.objects = ClusterObjects(self.scenario, self.plan)  # what live changes see
+        self.created = self.objects.created  # when each non-pod object was created
+        self.records: dict[str, PodRecord] = {}  # pod key → all the supervisor knows of it
+        self.runtimes = RUNTIMES if runtimes is None else runtimes
+        self.client_procs = {}  # client name → Popen of its command
         self.proxiers: dict[str, Proxier] = {}
         self.health: dict[str, HealthServer] = {}  # node → kube-proxy's service health server
         self.lb_checks = loadbalancers.LoadBalancerChecks(
             self.plan.config.lb_health_check_interval_s)
+        self.terminations: dict[str, termination.Termination] = {}  # pod key → its deletion
+        self.objects.terminating = self.terminations  # live changes skip Terminating pods
+        self.hooks_stop = threading.Event()  # set at shutdown: preStop sleeps end
         self.endpoints = {}
         self.fabric = Fabric(name, self.plan)
         self.workloads = WorkloadServer()
@@ -114,7 +92,7 @@ class Supervisor:
         self.events.emit("UpStarted", f"building {len(self.plan.nodes)} nodes, "
                          f"{len(self.plan.pods)} pods", nodes=len(self.plan.nodes),
                          pods=len(self.plan.pods), dnsPods=sum(
-                             any(is_dns_image(c.image) for c in p.template.containers)
+                             any(choose(p, c) == "dns" for c in p.template.containers)
                              for p in self.plan.pods))
         self.fabric.build()
         self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
@@ -155,7 +133,7 @@ class Supervisor:
                             log_path=os.path.join(names.state_dir(self.name),
                                                   f"client-{client.name}.log"))
         if proc is not None:
-            self.commands[f"client/{client.name}"] = proc
+            self.client_procs[client.name] = proc
 
     def start_pods(self, pods, reason: str, until_ready: bool = False) -> None:
         """Create pods, wait until they answer (and, `until_ready`, until their readiness
@@ -174,34 +152,19 @@ class Supervisor:
     def start_pod(self, pod) -> None:
         key = pod_key(pod)
         path = self.fabric.add_pod(pod)
-        self.netns[key] = path
-        self.created[key] = now()
-        self.states[key] = PodState(ready=False)
+        rec = self.records[key] = PodRecord(pod, netns=path, created=now())
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
-        logbase = os.path.join(names.state_dir(self.name), "pods", key.replace("/", "_"))
-        sandbox_of = self.pod_sandboxes(pod, path, resolv).of
-        for c in pod.template.containers:
-            if is_dns_image(c.image):
-                os.makedirs(logbase, exist_ok=True)
-                self.dns[key] = Dnsmasq(path, logbase, pod.ip)
-                if self.endpoints:
-                    self.dns[key].update(build_records(self.plan, self.endpoints))
-                self.dns[key].start()
-                self.dns_metrics[key] = MetricsServer(path, pod.ip, self.dns[key].log_path)
-                self.dns_metrics[key].start()
-            elif c.command:
-                sb = sandbox_of(c)
-                self.commands[key] = start_command(path, command_argv(c, sb.env),
-                                                   log_path=f"{logbase}.{c.name}.log", sandbox=sb)
-            else:
-                listeners = listeners_for(c)
-                if listeners:
-                    self.workloads.add(f"{key}/{c.name}", path, pod.name, listeners)
-        trackers = [ProbeTracker(c.readiness_probe, time.monotonic())
-                    for c in pod.template.containers if c.readiness_probe]
-        if trackers:
-            self.probes[key] = trackers
+        rec.sandboxes = self.pod_sandboxes(pod, path, resolv)
+        ctx = PodContext(key, pod, path,
+                         logbase=os.path.join(names.state_dir(self.name), "pods",
+                                              key.replace("/", "_")),
+                         server=self.workloads, sandbox_of=rec.sandboxes.of,
+                         dns_records=lambda: build_records(self.plan, self.endpoints)
+                         if self.endpoints else None)
+        rec.workloads = PodWorkloads.start(ctx, self.runtimes)
+        rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
+                      for c in pod.template.containers if c.readiness_probe]
 
     def pod_sandboxes(self, pod, path: str, resolv: str) -> sandboxes.PodSandboxes:
         """The pod's container sandboxes (securityContext, volumes, the kubelet's environment
@@ -212,9 +175,7 @@ class Supervisor:
         vdir = self.volume_dir(pod)
         if any(v.kind == "emptyDir" for v in pod.template.volumes):
             shutil.rmtree(vdir, ignore_errors=True)
-        made = sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
-        self.sandboxes[pod_key(pod)] = made
-        return made
+        return sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
 
     def volume_dir(self, pod) -> str:
         """Its emptyDirs, named by the pod's own namespace (a hostNetwork pod has none)."""
@@ -224,21 +185,10 @@ class Supervisor:
     def sandbox_of(self, netns: str) -> dict:
         """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
         with self.lock:
-            for key, path in self.netns.items():
-                if path == netns and key in self.sandboxes:
-                    return dataclasses.asdict(self.sandboxes[key].first())
+            for rec in self.records.values():
+                if rec.netns == netns and rec.sandboxes is not None:
+                    return dataclasses.asdict(rec.sandboxes.first())
         raise InputError(f"no pod with network namespace {netns}")
-
-    def pod_started(self, pod) -> bool:
-        """Started once the workload listens: every declared TCP port accepts a connection
-        and every command is still running. Without a readinessProbe that also means ready."""
-        key = pod_key(pod)
-        if key in self.dns:
-            return self.dns[key].running() and port_open(self.netns[key], pod.ip, 53)
-        if key in self.commands:
-            return all(port_open(self.netns[key], pod.ip, p.container_port)
-                       for c in pod.template.containers for p in c.ports if p.protocol == "TCP")
-        return True  # built-in workloads listen as soon as they are added
 
     def wait_ready(self, pods, deadline: float) -> None:
         pending = list(pods)
@@ -246,11 +196,12 @@ class Supervisor:
             still = []
             for pod in pending:
                 key = pod_key(pod)
-                if self.exited(key):
-                    self.states[key] = PodState(ready=False, running=False)
+                rec = self.records[key]
+                if rec.exited():
+                    rec.state = PodState(ready=False, running=False)
                     self.events.emit("PodFailed", f"pod {key} failed: its workload exited",
                                      pod=key)
-                elif self.pod_started(pod):
+                elif rec.workloads.started():  # listening; without a readinessProbe: ready
                     self.run_probes(pod, time.monotonic())
                     self.set_ready(key, "started")
                 else:
@@ -264,25 +215,29 @@ class Supervisor:
 
     def wait_probes_passed(self, pods, deadline: float) -> None:
         """Run the started pods' readiness probes as they fall due until every pod is Ready."""
-        pending = [p for p in pods if not self.states[pod_key(p)].ready]
+        pending = [p for p in pods if not self.records[pod_key(p)].state.ready]
         while pending:
             for pod in pending:
                 key = pod_key(pod)
-                if self.exited(key):
+                if self.records[key].exited():
                     raise OperationError(f"pod {key} failed before it was Ready: its workload exited")
                 if self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
-            pending = [p for p in pending if not self.states[pod_key(p)].ready]
+            pending = [p for p in pending if not self.records[pod_key(p)].state.ready]
             if pending and time.monotonic() > deadline:
                 raise OperationError("pods not Ready in time (readinessProbe): "
                                      + ", ".join(pod_key(p) for p in pending))
             if pending:
                 time.sleep(0.05)
 
-    def exited(self, key: str) -> bool:
-        proc = self.commands.get(key)
-        return (proc is not None and proc.poll() is not None) or (
-            key in self.dns and not self.dns[key].running())
+    @property
+    def states(self) -> dict[str, PodState]:
+        """Pod key → state, as the endpoint controller and the objects read them."""
+        return {k: r.state for k, r in self.records.items()}
+
+    def dns_servers(self) -> dict[str, Dnsmasq]:
+        return {k: d for k, r in self.records.items() if r.workloads is not None
+                for d in r.workloads.dns_servers()}
 
     # ---- keeping it current --------------------------------------------------------------
     def resync(self, reason: str) -> None:
@@ -290,10 +245,11 @@ class Supervisor:
         the LoadBalancer routes and the state file."""
         with self.lock:
             eps = self.sync_proxies(reason)
-            if self.dns:
+            dns = self.dns_servers()
+            if dns:
                 records = build_records(self.plan, eps)
-                rolling = self.control is not None and len(self.dns) > 1  # up, with traffic
-                for key, d in self.dns.items():
+                rolling = self.control is not None and len(dns) > 1  # up, with traffic
+                for key, d in dns.items():
                     if rolling and d.needs_restart(records):
                         self.roll_dns(key, d, records)
                     else:
@@ -324,13 +280,14 @@ class Supervisor:
         """A DNS pod whose dnsmasq must restart (new CNAME/SRV records) first leaves the
         kube-dns endpoints, as in a rolling update, so that no query meets its closed port;
         then it comes back. The other replica answers meanwhile."""
-        before = self.states[key]
-        self.states[key] = PodState(ready=False, running=before.running)
+        rec = self.records[key]
+        before = rec.state
+        rec.state = PodState(ready=False, running=before.running)
         self.sync_proxies(f"restarting DNS in {key}")
         try:
             d.update(records)
         finally:
-            self.states[key] = before
+            rec.state = before
             self.sync_proxies(f"DNS in {key} restarted")
 
     def route_load_balancers(self) -> None:
@@ -370,9 +327,9 @@ class Supervisor:
     def set_ready(self, key: str, why: str) -> None:
         """Running, and ready unless one of its readiness probes says otherwise (or its
         readiness was made to fail by hand)."""
-        ready = key not in self.unready and all(t.ready for t in self.probes.get(key, []))
-        before = self.states.get(key)
-        self.states[key] = PodState(ready=ready, terminating=bool(before and before.terminating))
+        rec = self.records[key]
+        ready = not rec.forced_unready and all(t.ready for t in rec.probes)
+        rec.state = PodState(ready=ready, terminating=rec.state.terminating)
         self.events.emit("PodReady" if ready else "PodNotReady",
                          f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
 
@@ -380,38 +337,38 @@ class Supervisor:
         """Readiness made to fail (or recover) by hand, as a failing probe would: the endpoint
         leaves (or rejoins) every node's rules."""
         key = pod_key(pod)
-        (self.unready.add if fail else self.unready.discard)(key)
-        st = self.states.get(key)
-        if st and st.running and not st.terminating:
+        rec = self.records[key]
+        rec.forced_unready = fail
+        if rec.live:
             self.set_ready(key, "readiness made to fail" if fail else "readiness recovered")
             self.resync(f"readiness of {key}")
 
     def run_probes(self, pod, now: float) -> bool:
         """Run the pod's due readiness probes; True when its readiness changed."""
-        key, changed = pod_key(pod), False
-        for tracker in self.probes.get(key, []):
+        rec, changed = self.records[pod_key(pod)], False
+        for tracker in rec.probes:
             if tracker.due(now):
-                proc = self.commands.get(key)
-                sb = self.sandboxes[key].first() if tracker.probe.exec_command else None
-                ok = run_probe(tracker.probe, pod, self.netns[key], pod.hostname,
+                sb = rec.sandboxes.first() if tracker.probe.exec_command else None
+                ok = run_probe(tracker.probe, pod, rec.netns, pod.hostname,
                                state.resolv_path(self.name, pod.namespace), sandbox=sb,
-                               pid1=proc.pid if proc is not None and proc.poll() is None else None)
+                               pid1=rec.workloads.pid1())
                 changed |= tracker.record(ok, time.monotonic())
         return changed
 
     def check_pods(self) -> None:
         with self.lock:
-            failed = [k for k, s in self.states.items()
-                      if s.running and not s.terminating and self.exited(k)]
-            for key in failed:
-                self.events.emit("PodFailed", f"pod {key} failed: its workload exited", pod=key)
-                self.states[key] = PodState(ready=False, running=False)
+            failed = [r for r in self.records.values()
+                      if r.live and r.exited()]  # a Terminating pod's workload is meant to end
+            for rec in failed:
+                self.events.emit("PodFailed", f"pod {rec.key} failed: its workload exited",
+                                 pod=rec.key)
+                rec.state = PodState(ready=False, running=False)
             changed = []
             for pod in self.plan.pods:
                 key = pod_key(pod)
-                st = self.states.get(key)
-                if key in self.probes and st and st.running \
-                        and self.run_probes(pod, time.monotonic()):  # also while terminating
+                rec = self.records.get(key)
+                if rec and rec.probes and rec.state.running \
+                        and self.run_probes(pod, time.monotonic()):  # also while Terminating
                     self.set_ready(key, "readiness probe")
                     changed.append(key)
             if failed or changed:
@@ -433,8 +390,8 @@ class Supervisor:
             "proxyMode": plan.config.proxy_mode, **self.proxy_state(),
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
-            "pods": [pod_object(p, self.states[pod_key(p)], node_ips[p.node],
-                                self.created.get(pod_key(p), ""), self.deletion_of(p))
+            "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
+                                self.records[pod_key(p)].created, self.deletion_of(p))
                      for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
@@ -445,11 +402,12 @@ class Supervisor:
                            for ns in plan.namespaces],
             "deployments": [], "replicasets": [],
         }
+        states = self.states
         for w in self.scenario.workloads:
             created = self.created.setdefault(f"{w.kind}/{w.namespace}/{w.name}", now())
             if w.kind == "Deployment":
-                st["deployments"].append(deployment_object(w, plan.pods, self.states, created))
-            st["replicasets"] += replicaset_objects(w, plan.pods, self.states, created)
+                st["deployments"].append(deployment_object(w, plan.pods, states, created))
+            st["replicasets"] += replicaset_objects(w, plan.pods, states, created)
         for sp in plan.services:
             key = f"{sp.service.namespace}/{sp.service.name}"
             created = self.created.get(f"svc/{key}", "")
@@ -478,8 +436,12 @@ class Supervisor:
         self.requests.put((self.CHANGES[op], args["spec"], done))
         return done.result()
 
-    def stop_pod(self, pod, reason: str, grace: int | None = None) -> None:
-        self.stop_pods([pod], reason, grace)
+    # LiveCluster (controller/changes.py): what live changes may call besides these
+    def namespaces_added(self) -> None:
+        self.write_resolv_confs()
+
+    def emit(self, kind: str, message: str, **fields) -> None:
+        self.events.emit(kind, message, **fields)
 
     def stop_pods(self, pods, reason: str, grace: int | None = None, wait: bool = False) -> None:
         """Graceful deletion (termination.py): the pods are Terminating at once, their
@@ -489,7 +451,8 @@ class Supervisor:
         fresh = [p for p in pods if pod_key(p) not in self.terminations]
         for pod in fresh:
             key = pod_key(pod)
-            self.states[key] = termination.terminating_state(self.states.get(key, PodState()))
+            rec = self.records[key]
+            rec.state = termination.terminating_state(rec.state)
             term = termination.Termination.begin(pod, reason, time.monotonic(), now(), grace)
             self.terminations[key] = term
             self.events.emit("PodTerminating", f"pod {key} terminating ({reason}; grace period "
@@ -507,26 +470,23 @@ class Supervisor:
 
     def stopper(self, term: termination.Termination) -> termination.Stopper:
         """The kubelet's side of one pod's termination, wired to this pod's workloads."""
-        pod, key = term.pod, pod_key(term.pod)
-        netns, sbs, proc, dns = (self.netns[key], self.sandboxes.get(key), self.commands.get(key),
-                                 self.dns.get(key))
+        pod, rec = term.pod, self.records[pod_key(term.pod)]
         resolv = state.resolv_path(self.name, pod.namespace)
 
         def run_hook(container, handler, timeout):
             c = next(c for c in pod.template.containers if c.name == container)
-            alive = proc is not None and proc.poll() is None
-            return termination.run_hook(handler, pod, netns, resolv, timeout, self.hooks_stop,
-                                        sandbox=sbs.of(c) if sbs else None,
-                                        pid1=proc.pid if alive else None)
+            return termination.run_hook(handler, pod, rec.netns, resolv, timeout, self.hooks_stop,
+                                        sandbox=rec.sandboxes.of(c) if rec.sandboxes else None,
+                                        pid1=rec.workloads.pid1() if rec.workloads else None)
 
-        def stop_builtin():
-            for c in pod.template.containers:
-                self.workloads.remove(f"{key}/{c.name}")
-            if dns is not None:
-                dns.stop()
+        def stop_workload(timeout):
+            if rec.workloads is None:
+                return None
+            rec.workloads.stop(timeout)
+            return rec.workloads.exit_code()
 
-        return termination.Stopper(term, run_hook, stop_builtin, proc,
-                                   lambda kind, msg: self.events.emit(kind, msg, pod=key))
+        return termination.Stopper(term, run_hook, stop_workload,
+                                   lambda kind, msg: self.events.emit(kind, msg, pod=rec.key))
 
     def finish_terminations(self) -> None:
         """Pods whose workload is gone leave: namespace, address, the endpoints."""
@@ -545,23 +505,14 @@ class Supervisor:
     def end_pod(self, pod, reason: str) -> None:
         """Stop a pod's workload, remove its namespace and give back its name and address."""
         key = pod_key(pod)
-        for c in pod.template.containers:
-            self.workloads.remove(f"{key}/{c.name}")
-        if key in self.dns:
-            self.dns.pop(key).stop()
-            self.dns_metrics.pop(key).stop()
-        proc = self.commands.pop(key, None)
-        if proc is not None and proc.poll() is None:  # its Stopper ended it; this is a backstop
-            proc.kill()
-            proc.wait()
+        rec = self.records.pop(key)
+        if rec.workloads is not None:  # its Stopper ended it; this is a backstop
+            rec.workloads.stop(grace_s=0)
         self.fabric.remove_pod(pod.namespace, pod.name)
         # its emptyDir volumes go with it, as the kubelet's do
         shutil.rmtree(self.volume_dir(pod), ignore_errors=True)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
-        for d in (self.states, self.netns, self.created, self.probes, self.sandboxes):
-            d.pop(key, None)
-        self.unready.discard(key)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
 
     # ---- the loop ------------------------------------------------------------------------
@@ -574,7 +525,7 @@ class Supervisor:
                 pass
             else:
                 try:
-                    result = change(self, spec)
+                    result = change(self, spec)  # self as changes.LiveCluster
                     self.settle()  # the client reads state next: it reflects the change
                     done.set_result(result)
                 except BaseException as e:  # noqa: BLE001 - the client reports it
@@ -628,11 +579,10 @@ class Supervisor:
             p.close()
         for h in self.health.values():
             h.close()
-        for d in self.dns.values():
-            d.stop()
-        for m in self.dns_metrics.values():
-            m.stop()
         self.workloads.stop()
+        for rec in self.records.values():  # no grace: the cluster goes as a whole
+            if rec.workloads is not None:
+                rec.workloads.stop(grace_s=0)
         destroy_cluster(self.name)
 
 

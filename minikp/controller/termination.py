@@ -12,7 +12,8 @@ killContainer does:
   2. SIGTERM the workload with what is left of the grace period, but never less than 2 s
      (the kubelet's minimumGracePeriodInSeconds);
   3. SIGKILL it if it is still running then.
-The pod object goes once its workload is gone. Grace period 0 is "now": no preStop, SIGKILL.
+The pod object goes once its workload is gone. Grace period 0 is "now": no preStop,
+SIGTERM and SIGKILL at once.
 
 Pure: grace_period, pre_stop_hooks, stop_timeout, terminating_state, Termination.
 Kernel edge: Stopper, the thread that carries out steps 1-3 for one pod; run_hook.
@@ -23,7 +24,6 @@ replacement is made at once (changes.delete).
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -94,16 +94,16 @@ def run_hook(handler: Handler, pod: PodPlan, netns: str, resolv_conf: str, timeo
 
 
 class Stopper(threading.Thread):
-    """Steps 1-3 for one pod. `run_hook(container, handler, timeout) -> bool`, `stop_builtin()`
-    (built-in workloads and dnsmasq: they end at SIGTERM at once), `proc` (a container
-    command, PID 1 of its sandbox: a PID 1 without a SIGTERM handler ignores it, as in a
-    container, and is killed when the grace period is over); `emit(type, message)`."""
+    """Steps 1-3 for one pod. `run_hook(container, handler, timeout) -> bool`;
+    `stop_workload(timeout) -> exit code | None`: SIGTERM, at most `timeout` s, then SIGKILL
+    (workloads.runtime's PodWorkloads.stop: a container command is PID 1 of its sandbox, and
+    a PID 1 without a SIGTERM handler ignores it, as in a container; built-in workloads and
+    dnsmasq end at once); `emit(type, message)`."""
 
-    def __init__(self, term: Termination, run_hook, stop_builtin, proc: subprocess.Popen | None,
-                 emit):
+    def __init__(self, term: Termination, run_hook, stop_workload, emit):
         super().__init__(daemon=True, name=f"stop-{term.pod.name}")
-        self.term, self.run_hook, self.stop_builtin, self.proc, self.emit = (
-            term, run_hook, stop_builtin, proc, emit)
+        self.term, self.run_hook, self.stop_workload, self.emit = (
+            term, run_hook, stop_workload, emit)
 
     def run(self) -> None:
         t = self.term
@@ -114,8 +114,7 @@ class Stopper(threading.Thread):
             self.emit("Killing", f"Stopping pod {t.pod.namespace}/{t.pod.name} with a grace "
                       f"period of {timeout:.0f}s" if timeout else
                       f"Killing pod {t.pod.namespace}/{t.pod.name} (grace period 0)")
-            self.stop_builtin()
-            t.outcome = self.signal(timeout)
+            t.outcome = outcome(self.stop_workload(timeout), timeout)
         finally:
             t.done.set()
 
@@ -139,17 +138,11 @@ class Stopper(threading.Thread):
             self.emit("FailedPreStopHook", f"pod {pod} container {container}: preStop {what} "
                       "failed")
 
-    def signal(self, timeout: float) -> str:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return "stopped"
-        if timeout > 0:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-                return "exited after SIGTERM"
-            except subprocess.TimeoutExpired:
-                pass
-        proc.kill()
-        proc.wait()
+
+def outcome(exit_code: int | None, timeout: float) -> str:
+    """How the workload ended, for the PodDeleted event."""
+    if exit_code is None:
+        return "stopped"
+    if exit_code == -signal.SIGKILL:
         return "killed (SIGKILL)" + (" when the grace period ran out" if timeout else "")
+    return f"exited ({exit_code}) after SIGTERM"

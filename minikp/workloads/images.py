@@ -2,14 +2,14 @@
 
 - image_name(image): the repository's last path component, without registry, tag, digest
   ("registry.k8s.io/e2e-test-images/agnhost:2.39" → "agnhost").
-- workload_kind(container): "command" | "dns" | "builtin".
 - is_dns_image(image): coredns / kube-dns images (the DNS module runs dnsmasq for them).
-- listeners_for(container) -> [Listener]: the built-in servers for a container:
+- listeners_for(container) -> [Listener]: what the built-in server serves for a container
+  that runtime.choose gave to it (no command, not a DNS image):
     serve_hostname (any registry/tag)  TCP HTTP + UDP name on each containerPort (9376)
     agnhost serve-hostname             the same, on --port (9376)
     nginx / httpd                      HTTP on each declared containerPort (80 if none)
     anything else                      HTTP on each declared TCP port, UDP name on UDP ports
-  Containers with a command, DNS images and SCTP ports get no built-in listener.
+  SCTP ports get no built-in listener.
 - client_listeners(): what a client without a command serves: HTTP on port 80.
 """
 
@@ -47,14 +47,6 @@ def is_serve_hostname(image: str) -> bool:
     return "serve_hostname" in image_name(image)
 
 
-def workload_kind(container: Container) -> str:
-    if container.command:
-        return "command"
-    if is_dns_image(container.image):
-        return "dns"
-    return "builtin"
-
-
 def _agnhost_serve_hostname_port(container: Container) -> int | None:
     """agnhost runs its subcommand from args: `serve-hostname [--port N]` serves the pod
     name on TCP and UDP, like the serve_hostname image it replaced."""
@@ -78,8 +70,6 @@ def _dedupe(listeners: list[Listener]) -> list[Listener]:
 
 
 def listeners_for(container: Container) -> list[Listener]:
-    if workload_kind(container) != "builtin":
-        return []
     declared = [p for p in container.ports if p.protocol in ("TCP", "UDP")]
     agnhost_port = _agnhost_serve_hostname_port(container)
     if is_serve_hostname(container.image) or agnhost_port is not None:

@@ -234,9 +234,12 @@ def test_rules_flushed_behind_the_proxys_back_come_back(cluster_factory):
     is looked for; gone means someone flushed iptables (firewalld reload, iptables -X)."""
     c = cluster_factory(SCENARIO.replace("  nodes: 2\n", "  nodes: 2\n  proxy: {syncPeriod: 1s}\n"))
     assert "KUBE-SVC-" in rules(c)
-    c.cli("exec", "node/node-1", "--", "sh", "-c",
-          "for t in nat mangle filter; do iptables-legacy -t $t -F; iptables-legacy -t $t -X; done")
-    assert "KUBE-" not in rules(c)
+    # flushed, then read at once in the same shell: a separate `minikp rules` would race the
+    # 1 s canary check (up to a third of the time it saw the rules already restored)
+    after = c.cli("exec", "node/node-1", "--", "sh", "-c",
+                  "for t in nat mangle filter; do iptables-legacy -t $t -F; iptables-legacy -t $t -X;"
+                  " done; iptables-legacy-save -t nat").stdout
+    assert "*nat" in after and "KUBE-" not in after
     assert wait_for(lambda: "KUBE-SVC-" in rules(c), 5), "rules not restored"
     assert set(c.answers("node/node-1", WEB, 40)) >= {p["metadata"]["name"] for p in c.pods("web-")}
     assert "RulesFlushed" in c.cli("events").stdout

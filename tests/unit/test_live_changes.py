@@ -10,6 +10,7 @@ import types
 import pytest
 
 from minikp.controller import changes
+from minikp.controller.records import ClusterObjects
 from minikp.controller.rollout import budgets, rounds
 from minikp.errors import InputError
 from minikp.scenario.load import load_scenario
@@ -156,8 +157,8 @@ def test_a_clone_allocates_without_touching_the_original(tmp_path):
 
 def live(tmp_path):
     scenario = load(tmp_path, deployment(), service("web", 30080), name="live.yaml")
-    return types.SimpleNamespace(scenario=scenario, plan=plan_cluster(scenario),
-                                 terminations={})
+    objects = ClusterObjects(scenario, plan_cluster(scenario))
+    return types.SimpleNamespace(objects=objects, scenario=objects.scenario, plan=objects.plan)
 
 
 def test_a_colliding_apply_is_refused_by_the_check_and_changes_nothing(tmp_path):

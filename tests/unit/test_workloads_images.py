@@ -4,7 +4,8 @@ import pytest
 
 from minikp.scenario.model import Container, ContainerPort
 from minikp.workloads.images import (HTTP, NAME, Listener, client_listeners, image_name,
-                                     is_dns_image, listeners_for, workload_kind)
+                                     is_dns_image, listeners_for)
+from minikp.workloads.runtime import choose
 
 
 def c(image, ports=(), command=None, args=None):
@@ -69,17 +70,16 @@ def test_unknown_image_serves_http_on_tcp_ports_and_name_on_udp_ports_and_skips_
     ("nginx", False), ("k8s.gcr.io/serve_hostname", False)])
 def test_dns_images(image, dns):
     assert is_dns_image(image) is dns
-    assert (workload_kind(c(image, [(53, "UDP")])) == "dns") is dns
-    if dns:
-        assert listeners_for(c(image, [(53, "UDP")])) == []  # the DNS module serves it
+    assert (choose(None, c(image, [(53, "UDP")])) == "dns") is dns  # dnsmasq serves it
 
 
 def test_a_command_replaces_the_builtin_server():
     cont = c("k8s.gcr.io/serve_hostname", [(9376, "TCP")], command=["sleep", "100"])
-    assert workload_kind(cont) == "command"
-    assert listeners_for(cont) == []
+    assert choose(None, cont) == "command"
     # args alone (no command) keep the image's built-in behaviour
-    assert workload_kind(c("nginx", args=["-g", "daemon off;"])) == "builtin"
+    assert choose(None, c("nginx", args=["-g", "daemon off;"])) == "builtin"
+    # a DNS image is the cluster DNS even with a command
+    assert choose(None, c("coredns/coredns", command=["/coredns"])) == "dns"
 
 
 def test_clients_serve_http_on_80():
