@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from minikp import clusterlock, names, state
 from minikp.errors import InputError, OperationError
@@ -245,8 +246,6 @@ def wait_pods_gone(cluster: str, names: list[str] | None = None, namespace: str 
                    timeout: float = 3600) -> bool:
     """kubectl delete's --wait: until none of these pods (None: no Terminating pod) is in the
     namespace (None: any) any more; a Terminating pod goes when its workload is gone."""
-    import time
-
     def waited_for(p):
         meta = p["metadata"]
         return namespace in (None, meta["namespace"]) and (

@@ -69,7 +69,7 @@ class LoadBalancerChecks:
         return changed
 
 
-def http_status(netns: str, ip: str, port: int, timeout: float = 0.5) -> int | None:
+def http_status(netns: str, ip: str, port: int, timeout: float = 1.0) -> int | None:
     """GET / on ip:port from a socket made in `netns`: the status code, None if no answer."""
     with in_netns(netns):
         s = socket.socket()

@@ -255,7 +255,7 @@ def test_the_terminating_sheet_runs_and_shows_a_terminating_endpoint():
     ran = run_document(Path(__file__).resolve().parents[2] / "scenarios/terminating.md",
                        "termination-docs")
     pods = [out for cmd, out in ran if cmd.startswith("minikp get pods")]
-    assert "Terminating" not in pods[0] and "Terminating" in pods[1], pods
+    assert "Terminating" not in pods[0] and "1/1" in pods[0] and "Terminating" in pods[1], pods
     slices = next(out for cmd, out in ran if cmd.startswith("minikp get endpointslices"))
     assert "terminating: true" in slices and "serving: true" in slices, slices
     assert "20 answered, 0 failed" in next(out for cmd, out in ran if "curl http://172.18" in cmd)
