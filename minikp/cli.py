@@ -15,8 +15,8 @@ import time
 from minikp import client, clusterlock, names, tables
 from minikp.errors import InputError, OperationError
 
-KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "trace", "test", "apply", "delete",
-                "scale", "events", "describe", "tui"}
+KERNEL_VERBS = {"up", "down", "exec", "curl", "rules", "diff-rules", "trace", "test", "apply",
+                "delete", "scale", "events", "describe", "tui"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", help="one table only (iptables mode: filter, nat, mangle, raw)")
     p.add_argument("-w", "--watch", action="store_true",
                    help="then, for each sync of the node's proxy, what it changed")
+    p = verb("diff-rules", "a real node's saved iptables-save (nft list ruleset, ipvsadm -Ln) "
+                           "against what minikp's proxy wrote in that node")
+    p.add_argument("node", metavar="NODE")
+    p.add_argument("file", metavar="FILE")
     p = verb("trace", "the chains one connection crosses and the endpoint it reached")
     p.add_argument("--from", dest="source", required=True, metavar="TARGET")
     p.add_argument("--to", dest="dest", required=True, metavar="IP:PORT")
@@ -400,6 +404,34 @@ def cmd_curl(a) -> int:
     return 0 if not errors else 1
 
 
+def cmd_diff_rules(a) -> int:
+    """Exit 0 "no differences", 1 with a unified diff (saved -, minikp +), 2 bad input."""
+    from minikp import diffrules
+
+    try:
+        with open(a.file, encoding="utf-8") as f:
+            saved = f.read(diffrules.MAX_FILE_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read: {getattr(e, 'strerror', None) or e}", file=a.file) from None
+    if len(saved) > diffrules.MAX_FILE_BYTES:
+        raise InputError(f"larger than {diffrules.MAX_FILE_BYTES >> 20} MiB: refused", file=a.file)
+    fmt = diffrules.file_format(saved)
+    if fmt is None:
+        raise InputError("not the output of iptables-save, `nft list ruleset` or `ipvsadm -Ln`",
+                         file=a.file)
+    st = client.read_state(a.name)
+    if st["proxyMode"] not in diffrules.MODES[fmt]:
+        raise InputError(f"{fmt} output, but this cluster runs the proxy in {st['proxyMode']} "
+                         f"mode (it compares with: {', '.join(diffrules.MODES[fmt])})", file=a.file)
+    ours = client.node_proxier(a.name, st, a.node).rules_text(None, fmt)
+    lines = diffrules.compare(saved, ours, fmt, a.file, f"minikp node {a.node}")
+    for line in lines:
+        print(line)
+    print(f"{sum(1 for l in lines if l[:1] in '+-' and l[:3] not in ('+++', '---'))} lines differ"
+          if lines else "no differences")
+    return 1 if lines else 0
+
+
 def cmd_rules(a) -> int:
     st = client.read_state(a.name)
     proxier = client.node_proxier(a.name, st, a.node)
@@ -511,7 +543,7 @@ def cmd_test(a) -> int:
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
          "describe": cmd_describe,
          "test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
-         "rules": cmd_rules, "trace": cmd_trace, "doctor": cmd_doctor, "tui": cmd_tui}
+         "rules": cmd_rules, "diff-rules": cmd_diff_rules, "trace": cmd_trace, "doctor": cmd_doctor, "tui": cmd_tui}
 
 
 def main(argv=None) -> int:

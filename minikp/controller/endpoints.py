@@ -3,7 +3,8 @@
 For every Service with a selector: the pods in its namespace whose labels match, each with
 its IP, node and readiness; every service port resolved to the pod's port (a named
 targetPort looks up the pod's containerPort of that name; a pod without it is left out of
-that port, as Kubernetes does). Selector-less Services take the user's EndpointSlices.
+that port, as Kubernetes does). Selector-less Services take the user's EndpointSlices, and so
+do a cluster dump's Services (the slices the dump's controller wrote).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def compute_endpoints(services: list[ServicePlan], pods: list[PodPlan],
         if svc.type == "ExternalName":
             continue
         eps = ServiceEndpoints(ports={p.name: [] for p in svc.ports})
-        if svc.selector:
+        if svc.selector and not svc.endpoints_from_slices:
             for pod in pods:
                 if pod.namespace != svc.namespace or not selects(svc.selector, pod.labels):
                     continue
@@ -84,7 +85,7 @@ def compute_endpoints(services: list[ServicePlan], pods: list[PodPlan],
                     if number is not None:
                         eps.ports[p.name].append(Endpoint(pod.ip, number, pod.node, ready,
                                                           serving, state.terminating))
-        elif svc.selector is None:
+        elif svc.selector is None or svc.endpoints_from_slices:
             for sl in slices:
                 if sl.namespace != svc.namespace or sl.service_name != svc.name:
                     continue

@@ -183,7 +183,7 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     "EndpointSlice": {**TOP, "addressType": M, "endpoints": M, "endpoints[].addresses": M,
                       "endpoints[].conditions": M, "endpoints[].conditions.ready": M,
                       "endpoints[].conditions.serving": M, "endpoints[].conditions.terminating": M,
-                      "endpoints[].hostname": M, "endpoints[].nodeName": M, "endpoints[].zone": W,
+                      "endpoints[].hostname": M, "endpoints[].nodeName": M, "endpoints[].zone": M,
                       "endpoints[].targetRef": W, "endpoints[].hints": W,
                       "endpoints[].deprecatedTopology": W,
                       "ports": M, **_under("ports[]", SLICE_PORT)},

@@ -21,7 +21,7 @@ import stat
 from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
 from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
-from minikp.scenario import known, rules
+from minikp.scenario import dump, known, rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, ConfigMap, Container, ContainerPort,
                                    EndpointSlice, EnvFromSource, EnvVar, Handler, NodeSpec,
                                    PodTemplate, Probe, Scenario, SecurityContext, Service, ServicePort,
@@ -132,6 +132,7 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
     scenario = Scenario(cluster=copy.deepcopy(cluster) if cluster else ClusterConfig())
     seen_cluster = None
     index = _Index()
+    dumps: list[dump.Dump] = []
     for path in paths:
         scenario.files.append(path)
         docs = _read(path)
@@ -139,7 +140,12 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
             raise InputError("no objects in this file: a scenario needs at least one document "
                              "with apiVersion and kind", file=path)
         for doc in docs:
-            for item, file in _expand_lists(doc, path):
+            items = _expand_lists(doc, path)
+            if dump.is_dump(doc):  # a real cluster's `kubectl get ... -o yaml`: dump.py
+                dumps.append(dump.read_dump(doc, path))
+                scenario.warnings.extend(dumps[-1].warnings)
+                items = ((m, path) for m in dumps[-1].manifests)
+            for item, file in items:
                 kind = _checked_kind(scenario, item, file)
                 if kind == "Cluster":
                     if seen_cluster:
@@ -150,6 +156,11 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
                     scenario.cluster = _cluster(item, file)
                 elif kind:
                     _add_object(scenario, index, item, file, kind)
+    if dumps:
+        if nodes is not None:
+            raise InputError(f"{nodes}: a cluster dump brings its own nodes ({dumps[0].file})",
+                             field="--nodes")
+        dump.apply_dump(scenario, dumps)
     _apply_overrides(scenario, path=scenario.files[0] if scenario.files else "<command line>",
                      proxy_mode=proxy_mode, nodes=nodes)
     _check_cross_references(scenario)
@@ -840,7 +851,8 @@ def _endpoint_slice(obj: _Obj, doc, namespace: str, name: str, source: Source) -
         terminating = bool(cond.get("terminating", False))
         endpoints.append(SliceEndpoint(addrs, ready, serving, terminating,
                                        obj.str(e, "hostname", f"{path}.hostname"),
-                                       obj.str(e, "nodeName", f"{path}.nodeName")))
+                                       obj.str(e, "nodeName", f"{path}.nodeName"),
+                                       obj.str(e, "zone", f"{path}.zone")))
     return EndpointSlice(namespace, name, service, _slice_ports(obj, doc, "ports"), endpoints, source)
 
 

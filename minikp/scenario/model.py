@@ -165,6 +165,7 @@ class Workload:
     selector: dict[str, str] = field(default_factory=dict)  # matchLabels (or the Pod's labels)
     source: Source = Source("<builtin>")
     strategy: DeploymentStrategy = field(default_factory=DeploymentStrategy)  # Deployments only
+    pod_ip: str = ""  # a bare Pod from a cluster dump: its status.podIP, kept (not allocated)
 
 
 @dataclass
@@ -197,6 +198,7 @@ class Service:
     publish_not_ready_addresses: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     ipvs_scheduler: str = ""  # annotation minikp.dev/ipvs-scheduler (minikp's own): "" = the cluster's
+    endpoints_from_slices: bool = False  # a cluster dump's: the dump's EndpointSlices, not the selector
     source: Source = Source("<builtin>")
 
     @property
@@ -212,6 +214,7 @@ class SliceEndpoint:
     terminating: bool = False
     hostname: str = ""
     node_name: str = ""
+    zone: str = ""
 
 
 @dataclass
@@ -250,6 +253,8 @@ class StoredObject:
 class NodeSpec:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+    ip: str = ""  # given (a cluster dump's InternalIP); "" = the next address of the node subnet
+    pod_cidr: str = ""  # given (a cluster dump's podCIDR); "" = the next /24 of the pod subnet
 
 
 @dataclass

@@ -4,7 +4,7 @@ control plane would. Pure and deterministic: the same scenario always gets the s
 - nodes: node-k at the (k+1)th address of the node subnet (.1 is the world's gateway
   address), pod CIDR 10.244.k.0/24 with the cni0 bridge at .1, pods from .2 on, host-local
   IPAM style: the next free address after the last one handed out, so a replacement pod gets
-  a new IP.
+  a new IP. A cluster dump's nodes and pods (dump.py) keep the addresses they were given.
 - clients: from 172.18.100.1 upward (the same offset in any node subnet).
 - Deployment pods: `<deployment>-<pod-template-hash>-<5 chars>`, the hash computed as the
   Deployment controller does (FNV-32a of the template, encoded with its safe alphabet).
@@ -135,9 +135,12 @@ class Allocator:
                 else:
                     name = self._pod_name(rs or w.name)
                 self.pod_names.add(name)
-                ip = node.ip if w.template.host_network else self._pod_ip(node)  # the kubelet's
-                out.append(PodPlan(w.namespace, name, node.name, ip, w.kind,
-                                   w.name, w.template, rs, h))
+                if w.template.host_network:  # the kubelet's: the node's address
+                    ip = node.ip
+                else:
+                    ip = self._given_pod_ip(node, w) if w.pod_ip else self._pod_ip(node)
+                out.append(PodPlan(w.namespace, name, node.name, ip, w.kind, w.name,
+                                   w.template, rs, h))
         except InputError:
             for pod in out:
                 self.release_pod(pod)
@@ -210,6 +213,20 @@ class Allocator:
                 self.node_load[node.name] += 1
                 return ip
         raise InputError(f"node {node.name}: no free pod address in {node.pod_cidr}")
+
+    def _given_pod_ip(self, node: NodePlan, w: Workload) -> str:
+        """A dumped pod's own IP: inside its node's pod CIDR, not the bridge's, not taken."""
+        net, ip = self._pod_net(node), ipaddress.IPv4Address(w.pod_ip)
+        where = dict(file=w.source.file, line=w.source.line, kind=w.kind, name=w.name,
+                     field="status.podIP")
+        if ip not in net or ip in (net.network_address, net.network_address + 1, net.broadcast_address):
+            raise InputError(f"{ip}: not a pod address of node {node.name} (its pod CIDR {net}, "
+                             f"bridge at {net.network_address + 1})", **where)
+        if str(ip) in self.node_pod_ips[node.name]:
+            raise InputError(f"{ip}: already a pod's address", **where)
+        self.node_pod_ips[node.name].add(str(ip))
+        self.node_load[node.name] += 1
+        return str(ip)
 
     # -- services --
     def plan_service(self, svc: Service) -> ServicePlan:
@@ -309,9 +326,9 @@ def plan_cluster(scenario: Scenario) -> ClusterPlan:
     node_net = ipaddress.IPv4Network(c.node_subnet)
     pod_net = ipaddress.IPv4Network(c.pod_subnet)
     nodes = []
-    for k, spec in enumerate(c.nodes, start=1):
-        cidr = ipaddress.IPv4Network((int(pod_net.network_address) + 256 * k, 24))
-        nodes.append(NodePlan(spec.name, str(node_net.network_address + 1 + k), str(cidr),
+    for k, spec in enumerate(c.nodes, start=1):  # a dump's nodes bring their own
+        cidr = ipaddress.IPv4Network(spec.pod_cidr or (int(pod_net.network_address) + 256 * k, 24))
+        nodes.append(NodePlan(spec.name, spec.ip or str(node_net.network_address + 1 + k), str(cidr),
                               str(cidr.network_address + 1), node_labels(spec)))
     plan = ClusterPlan(c, nodes, [], [], _clients(c, node_net),
                        endpoint_slices=list(scenario.endpoint_slices),

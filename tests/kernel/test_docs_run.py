@@ -42,7 +42,7 @@ def commands(markdown: str) -> list[tuple[str, str]]:
 
 def shell_line(cmd: str, cluster: str) -> str:
     cmd = re.sub(r"(^|[;&|(]\s*)sudo ", r"\1", cmd)
-    return re.sub(r"\bminikp (\w+)", rf"{sys.executable} -m minikp.cli \1 --name {cluster}", cmd)
+    return re.sub(r"\bminikp ([\w-]+)", rf"{sys.executable} -m minikp.cli \1 --name {cluster}", cmd)
 
 
 def run_document(path: Path, cluster: str) -> list[tuple[str, str]]:
@@ -100,6 +100,8 @@ def test_commands_are_the_indented_minikp_lines_with_their_comments():
     assert commands("    sudo minikp tui --name C   # a dashboard\n") == []
     assert shell_line("minikp get pods -o name | grep web", "c") == \
         f"{sys.executable} -m minikp.cli get --name c pods -o name | grep web"
+    assert shell_line("sudo minikp diff-rules n1 f", "c") == \
+        f"{sys.executable} -m minikp.cli diff-rules --name c n1 f"  # a verb with a dash
 
 
 def test_the_readme_runs_as_printed():

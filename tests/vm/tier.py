@@ -40,6 +40,7 @@ class TierResult:
     skipped: int = 0
     prepare_s: float = 0.0
     run_s: float = 0.0
+    session: int = 0  # the session qemu ran in: whatever is left in it is ours, nothing else is
 
 
 def host_has_ipvs() -> bool:
@@ -90,7 +91,7 @@ def run(tests: tuple[str, ...] = DEFAULT_TESTS, timeout_s: int = 600, script: st
                 proc.wait()
         counts = _junit(os.path.join(out, "junit.xml"))
     return TierResult(proc.returncode, console.replace("\r", ""), prepare_s=t1 - t0,
-                      run_s=time.monotonic() - t1, **counts)
+                      run_s=time.monotonic() - t1, session=proc.pid, **counts)
 
 
 if __name__ == "__main__":
