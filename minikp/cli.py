@@ -119,7 +119,8 @@ def cmd_up(a) -> int:
     lock = None
     try:
         lock = client.take_lock_for_up(a.name)
-        warn(client.check_scenario(a.files, a.proxy_mode, a.nodes))  # exit 2 early
+        scenario = client.load_checked(a.files, a.proxy_mode, a.nodes)  # exit 2 early
+        warn(scenario.warnings)
         show = progress_printer(sys.stdout)
         if a.foreground:
             def report(r):
@@ -127,10 +128,10 @@ def cmd_up(a) -> int:
                 print(summary(a.name, t0) if r["ok"] else f"minikp: {r['error']}",
                       file=sys.stdout if r["ok"] else sys.stderr, flush=True)
             return client.run_cluster(a.name, a.files, a.proxy_mode, a.nodes, report, lock,
-                                      on_event=show)
+                                      on_event=show, scenario=scenario)
         try:
             client.start_cluster(a.name, a.files, a.proxy_mode, a.nodes, lock=lock, stop=stop,
-                                 on_event=show)
+                                 on_event=show, scenario=scenario)
         finally:
             show(None)
     except clusterlock.Stopped as e:
@@ -492,9 +493,10 @@ def cmd_doctor(a) -> int:
 
 
 def cmd_apply(a) -> int:
-    warn(client.check_files(a.files, a.name))  # bad input: exit 2 before the cluster is touched
-    for f in a.files:
-        print(client.apply(a.name, f), flush=True)
+    loaded = client.load_files(a.files, a.name)  # bad input: exit 2 before the cluster is touched
+    warn([w for s in loaded for w in s.warnings])
+    for f, scenario in zip(a.files, loaded):
+        print(client.apply(a.name, f, scenario), flush=True)
     client.wait_pods_gone(a.name)  # the pods it replaced or scaled away have stopped
     return 0
 
@@ -535,8 +537,10 @@ def cmd_events(a) -> int:
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
-    warn(client.check_scenario([a.file], a.proxy_mode))  # bad input: exit 2, warnings shown
-    return run_test(a.file, a.name, lambda files: client.start_cluster(a.name, files, a.proxy_mode),
+    scenario = client.load_checked([a.file], a.proxy_mode)  # bad input: exit 2
+    warn(scenario.warnings)
+    return run_test(a.file, a.name, lambda files: client.start_cluster(
+        a.name, files, a.proxy_mode, scenario=scenario if files == [a.file] else None),
                     lambda: client.remove_cluster(a.name))
 
 

@@ -3,10 +3,10 @@ start and stop a cluster's supervisor, read its state, call its control socket, 
 events, run probes from inside its hosts, and read a node's proxy rules. No printing here;
 errors are InputError (bad input) or OperationError (a failed operation).
 
-Clusters:    check_scenario, take_lock_for_up, release_lock, start_cluster, run_cluster,
-             remove_cluster, clusters
+Clusters:    load_checked (check_scenario: its warnings only), take_lock_for_up,
+             release_lock, start_cluster, run_cluster, remove_cluster, clusters
 State:       read_state, objects, find_host, watch_state
-Control:     apply, delete, scale, events, watch_events
+Control:     load_files (check_files: their warnings only), apply, delete, scale, events, watch_events
 Traffic:     curl_target, probe, trace;  proxy rules: node_proxier, watch_rules
 Pods:        exec_in (`kubectl exec` into a pod's or client's sandbox), is_sandbox_init
 Nodes:       node_overlays (what a node's shell must see: its proxy's iptables backend)
@@ -30,16 +30,22 @@ from minikp.scenario.model import ClusterConfig
 
 # ---- clusters ---------------------------------------------------------------------------
 
-def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> list[str]:
+def load_checked(files: list[str], proxy_mode=None, nodes=None):
     """Load, validate and plan the scenario; raise InputError (exit 2) before anything is
-    made. Returns its warnings (FILE:LINE: ...), which a front end must show."""
+    made. Its `.warnings` (FILE:LINE: ...) a front end must show. Give it to start_cluster
+    or run_cluster: the supervisor then uses it as it is, without loading the files again."""
     from minikp.scenario.load import load_scenario
     from minikp.scenario.plan import plan_cluster
     from minikp.workloads.sandbox import privileged_warnings
 
     scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
     plan_cluster(scenario)
-    return scenario.warnings + privileged_warnings(scenario)
+    scenario.warnings += privileged_warnings(scenario)
+    return scenario
+
+
+def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> list[str]:
+    return load_checked(files, proxy_mode, nodes).warnings
 
 
 DOWN_TIMEOUT_S = 30  # how long `down` waits for the holders of the cluster lock to stop
@@ -65,12 +71,15 @@ def release_lock(name: str, lock: int) -> None:
 
 
 def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock=None,
-                  stop=None, on_event=None) -> None:
+                  stop=None, on_event=None, scenario=None) -> None:
     """Start the cluster's supervisor in the background, handing it the cluster lock; return
     once it reports the cluster up, or raise what went wrong (it has then removed everything
     it made). A SIGTERM/SIGINT meanwhile (`stop`, a clusterlock.StopOnSignal) is passed on to
     it: it stops and removes the cluster, and this raises. `on_event(ev)` sees its events
-    until then, as they happen (for progress: minikp.progress)."""
+    until then, as they happen (for progress: minikp.progress). `scenario`: the files as
+    load_checked loaded them, handed over (minikp.scenario.handover)."""
+    from minikp.scenario.handover import hand_over
+
     own_lock, own_stop = lock is None, stop is None
     if own_stop:
         stop = clusterlock.StopOnSignal().install()
@@ -84,7 +93,9 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock
         argv = [sys.executable, "-m", "minikp.controller.supervisor", "--name", name,
                 "--notify-fd", str(write_fd), "--lock-fd", str(lock)]
         argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
-        argv += (["--nodes", str(nodes)] if nodes else []) + [os.path.abspath(f) for f in files]
+        argv += (["--nodes", str(nodes)] if nodes else [])
+        argv += (["--scenario", hand_over(name, scenario, "up")] if scenario is not None else [])
+        argv += [os.path.abspath(f) for f in files]
         with open(names.cluster_path(name, "supervisor.log"), "a") as logf:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
                                     stderr=subprocess.STDOUT, pass_fds=(write_fd, lock),
@@ -124,14 +135,15 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock
 
 
 def run_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, report=None,
-                lock_fd: int | None = None, on_event=None) -> int:
+                lock_fd: int | None = None, on_event=None, scenario=None) -> int:
     """Run the supervisor in this process until SIGTERM/SIGINT (`up --foreground`);
     `report(dict)` is told once whether the cluster came up, `on_event(ev)` of each event
-    until then. lock_fd: the cluster lock, if the caller took it."""
+    until then. lock_fd: the cluster lock, if the caller took it. `scenario`: the files as
+    load_checked loaded them."""
     from minikp.controller.supervisor import run
 
     return run(name, [os.path.abspath(f) for f in files], proxy_mode, nodes, report, lock_fd,
-               on_event)
+               on_event, scenario=scenario)
 
 
 def remove_cluster(cluster: str) -> bool:
@@ -207,19 +219,29 @@ def _request(cluster: str, op: str, **args):
     return request(cluster, op, **args)
 
 
-def apply(cluster: str, path: str) -> str:
-    """kubectl apply of one scenario file (validate it first with check_files)."""
-    return _request(cluster, "apply", spec=os.path.abspath(path))
+def apply(cluster: str, path: str, scenario=None) -> str:
+    """kubectl apply of one scenario file. `scenario`: the file as load_files loaded it,
+    handed over so that the supervisor does not load it again."""
+    from minikp.scenario.handover import hand_over
+
+    spec = os.path.abspath(path)
+    if scenario is not None and os.path.isdir(names.state_dir(cluster)):
+        spec = {"file": spec, "loaded": hand_over(cluster, scenario, "apply")}
+    return _request(cluster, "apply", spec=spec)
 
 
-def check_files(files: list[str], cluster: str | None = None) -> list[str]:
-    """Each file alone is valid input (InputError otherwise), before the cluster is touched;
-    with `cluster` (apply), nodeName/nodeSelector are checked against its nodes. Returns the
-    files' warnings (FILE:LINE: ...), which a front end must show."""
+def load_files(files: list[str], cluster: str | None = None) -> list:
+    """Each file alone, loaded and valid (InputError otherwise), before the cluster is
+    touched; with `cluster` (apply), nodeName/nodeSelector are checked against its nodes.
+    Each one's `.warnings` (FILE:LINE: ...) a front end must show; apply(scenario=) takes it."""
     from minikp.scenario.load import load_scenario
 
     live = _live_nodes(cluster) if cluster else None
-    return [w for f in files for w in load_scenario([f], cluster=live).warnings]
+    return [load_scenario([f], cluster=live) for f in files]
+
+
+def check_files(files: list[str], cluster: str | None = None) -> list[str]:
+    return [w for s in load_files(files, cluster) for w in s.warnings]
 
 
 def _live_nodes(cluster: str) -> ClusterConfig | None:

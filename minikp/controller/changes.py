@@ -7,7 +7,11 @@ scale and apply are planned whole and checked on a copy of the allocator before 
 is touched: a refused change (exit 2) changes nothing. A Deployment's new template is
 rolled out as its strategy says (rollout.py): RollingUpdate starts new pods and waits
 until they are Ready before old ones leave the endpoints and stop; Recreate stops all
-old pods, then starts the new ones."""
+old pods, then starts the new ones.
+
+Changes see the cluster through LiveCluster (the supervisor implements it): the objects it
+follows (records.ClusterObjects) and a few actions; apply takes the file as the CLI loaded
+it (minikp.scenario.handover) and loads only a bare path itself."""
 
 from __future__ import annotations
 
@@ -74,7 +78,8 @@ def delete(live: LiveCluster, spec) -> str:
         workload = live.objects.workload(pod.owner_kind, pod.namespace, pod.owner_name)
         if workload is not None and workload.kind != "Pod" and not again:
             # its ReplicaSet replaces it at once: a Terminating pod is not a replica
-            live.start_pods(live.objects.allocator.plan_pods(workload, count=1), f"replacing {pod.name}")
+            live.start_pods(live.objects.allocator.plan_pods(workload, count=1),
+                            f"replacing {pod.name}")
         return f'pod "{pod.name}" deleted'
     if kind in WORKLOAD_KINDS or kind == "pod":
         wkind = WORKLOAD_KINDS[kind]
@@ -143,12 +148,18 @@ def readiness(live: LiveCluster, spec) -> str:
 #   ("stored", old|None, obj)        replace or add a kind minikp only keeps and lists
 
 
-def apply(live: LiveCluster, path: str) -> str:
+def apply(live: LiveCluster, spec) -> str:
+    """`spec`: a file's path, or {"file", "scenario"}: the file as the CLI loaded and
+    checked it (against the live nodes), not loaded again."""
     from minikp.scenario.load import check_cluster_unchanged, load_scenario
 
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    new = load_scenario([path], cluster=live.objects.config)  # checked against the live nodes
+    if isinstance(spec, dict):
+        path, new = spec["file"], spec["scenario"]
+    else:
+        path = spec
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no such file")
+        new = load_scenario([path], cluster=live.objects.config)  # checked against the live nodes
     check_cluster_unchanged(live.objects.config, new)  # a Cluster document may only restate it
     steps, report = plan_apply(live, new, os.path.basename(path))
     _check(live, steps)

@@ -4,7 +4,9 @@ scale, apply), publishes events, and writes the state file the CLI reads. One pr
 cluster, holding the cluster lock (minikp.clusterlock) for its life.
 
 Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it in
-the background and waits for its one-line JSON report on --notify-fd.
+the background, hands it the scenario it loaded and checked (--scenario, a file in the
+state directory: minikp.scenario.handover) and waits for its one-line JSON report on
+--notify-fd.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from concurrent.futures import Future
 from minikp import clusterlock, names, state
 from minikp.controller import changes, loadbalancers, termination
 from minikp.controller.control import ControlServer, EventLog, socket_path
+from minikp.controller.edge import KernelEdge
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
                                          describe_changes)
 from minikp.controller.objects import (deployment_object, endpoints_object, endpointslice_object,
@@ -36,12 +39,13 @@ from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
-from minikp.fabric import Fabric
 from minikp.fabric.teardown import destroy_cluster
-from minikp.proxy.base import Proxier, housekeeping, kernel_gaps, new_proxier
-from minikp.proxy.healthcheck import HealthServer, health_ports, local_ready_endpoints
+from minikp.proxy.base import Proxier, housekeeping
+from minikp.proxy.healthcheck import health_ports, local_ready_endpoints
+from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
-from minikp.scenario.plan import plan_cluster
+from minikp.scenario.model import Scenario
+from minikp.scenario.plan import plan_cluster, with_builtins
 from minikp.workloads import sandbox as sandboxes
 from minikp.workloads.commands import start_client
 from minikp.workloads.runtime import RUNTIMES, PodContext, PodWorkloads, choose
@@ -56,11 +60,13 @@ def log(msg: str) -> None:
 
 
 class Supervisor:
-    def __init__(self, name: str, files: list[str], proxy_mode=None, nodes=None,
-                 runtimes: dict | None = None):
+    def __init__(self, name: str, files: list[str], scenario: Scenario,
+                 runtimes: dict | None = None, edge=KernelEdge):
+        """`scenario`: `files` loaded and validated (by the CLI, handed over). `runtimes`
+        (default workloads.runtime.RUNTIMES) and `edge(name, plan)`: tests give fakes."""
         self.name, self.files = name, files
-        self.scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
-        self.scenario.cluster.name = name
+        scenario.cluster.name = name
+        self.scenario = with_builtins(scenario)  # live changes find the built-ins too
         self.plan = plan_cluster(self.scenario)
         self.objects = ClusterObjects(self.scenario, self.plan)  # what live changes see
         self.created = self.objects.created  # when each non-pod object was created
@@ -68,14 +74,15 @@ class Supervisor:
         self.runtimes = RUNTIMES if runtimes is None else runtimes
         self.client_procs = {}  # client name → Popen of its command
         self.proxiers: dict[str, Proxier] = {}
-        self.health: dict[str, HealthServer] = {}  # node → kube-proxy's service health server
+        self.health = {}  # node → kube-proxy's service health server (proxy/healthcheck.py)
         self.lb_checks = loadbalancers.LoadBalancerChecks(
             self.plan.config.lb_health_check_interval_s)
+        self.lb_routes: dict[str, list[str]] = {}  # LB address → the nodes it is routed to
         self.terminations: dict[str, termination.Termination] = {}  # pod key → its deletion
         self.objects.terminating = self.terminations  # live changes skip Terminating pods
         self.hooks_stop = threading.Event()  # set at shutdown: preStop sleeps end
         self.endpoints = {}
-        self.fabric = Fabric(name, self.plan)
+        self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
         self.events = EventLog()
         self.control = None
@@ -94,11 +101,11 @@ class Supervisor:
                          pods=len(self.plan.pods), dnsPods=sum(
                              any(choose(p, c) == "dns" for c in p.template.containers)
                              for p in self.plan.pods))
-        self.fabric.build()
+        self.edge.build()
         self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
         self.workloads.start()
         config = self.plan.config
-        gaps = kernel_gaps(config.proxy_mode, self.fabric.node_path(self.plan.nodes[0].name), config)
+        gaps = self.edge.proxy_gaps(config)
         if gaps:
             raise OperationError(f"{config.proxy_mode} proxy mode needs " + "; ".join(gaps)
                                  + ". kube-proxy would fall back to iptables mode here; minikp "
@@ -106,9 +113,8 @@ class Supervisor:
                                  "kernel that has it (`minikp doctor` lists what this one has)")
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
-            self.proxiers[node.name] = new_proxier(config.proxy_mode,
-                                                   self.fabric.node_path(node.name), config)
-            self.health[node.name] = HealthServer(self.fabric.node_path(node.name))
+            self.proxiers[node.name] = self.edge.proxier(node.name, config)
+            self.health[node.name] = self.edge.health_server(node.name)
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -128,7 +134,7 @@ class Supervisor:
             f.write(host_resolv_conf(dns_ip, domain))
 
     def start_client(self, client) -> None:
-        proc = start_client(self.workloads, self.fabric.client_path(client.name), client,
+        proc = start_client(self.workloads, self.edge.client_path(client.name), client,
                             resolv_conf=state.resolv_path(self.name, None),
                             log_path=os.path.join(names.state_dir(self.name),
                                                   f"client-{client.name}.log"))
@@ -151,7 +157,7 @@ class Supervisor:
 
     def start_pod(self, pod) -> None:
         key = pod_key(pod)
-        path = self.fabric.add_pod(pod)
+        path = self.edge.add_pod(pod)
         rec = self.records[key] = PodRecord(pod, netns=path, created=now())
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
@@ -179,8 +185,8 @@ class Supervisor:
 
     def volume_dir(self, pod) -> str:
         """Its emptyDirs, named by the pod's own namespace (a hostNetwork pod has none)."""
-        return sandboxes.volume_dir(names.state_dir(self.name),
-                                    self.fabric.pod_path(pod.namespace, pod.name))
+        return sandboxes.volume_dir(names.state_dir(self.name), names.netns_path(
+            names.pod_netns(self.name, pod.namespace, pod.name)))
 
     def sandbox_of(self, netns: str) -> dict:
         """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
@@ -296,31 +302,25 @@ class Supervisor:
         check (an address never checked is checked now)."""
         fresh = self.lb_checks.unchecked(loadbalancers.targets(self.plan.services, self.plan.nodes))
         if fresh:
-            self.lb_checks.record(loadbalancers.check(self.lb_checker_netns(), fresh))
+            self.lb_checks.record(self.edge.check_lb_health(fresh))
         wanted = loadbalancers.wanted_routes(self.plan.services, self.plan.nodes,
                                              self.lb_checks.healthy)
-        for ip in set(self.fabric.lb_routes) - set(wanted):
-            self.fabric.remove_lb_route(ip)
+        if wanted == self.lb_routes:
+            return
         for ip, nodes in wanted.items():
-            if self.fabric.lb_routes.get(ip, []) != nodes:
-                self.fabric.add_lb_route(ip, nodes)
+            if self.lb_routes.get(ip) != nodes:
                 self.events.emit("LoadBalancerRouted", f"load balancer {ip} → "
                                  f"{', '.join(nodes) or 'no node (no health check passed)'}",
                                  ip=ip, nodes=nodes)
-
-    def lb_checker_netns(self) -> str:
-        """Where the load balancer's health checks come from: outside, a client (or, in a
-        cluster without clients, where no route needs them, the first node)."""
-        if self.plan.clients:
-            return self.fabric.client_path(self.plan.clients[0].name)
-        return self.fabric.node_path(self.plan.nodes[0].name)
+        self.edge.set_lb_routes(wanted)
+        self.lb_routes = wanted
 
     def check_load_balancers(self, now: float) -> None:
         """A round of load balancer health checks when one is due; routes follow."""
         if not self.lb_checks.due(now):
             return
         wanted = loadbalancers.targets(self.plan.services, self.plan.nodes)
-        if self.lb_checks.record(loadbalancers.check(self.lb_checker_netns(), wanted), now):
+        if self.lb_checks.record(self.edge.check_lb_health(wanted), now):
             with self.lock:
                 self.route_load_balancers()
 
@@ -432,8 +432,11 @@ class Supervisor:
             return self.sandbox_of(args["netns"])
         if op not in self.CHANGES:
             raise InputError(f'unknown operation "{op}"; valid: ' + ", ".join(self.CHANGES))
+        spec = args["spec"]
+        if op == "apply" and isinstance(spec, dict) and "loaded" in spec:  # the CLI's load
+            spec = {"file": spec["file"], "scenario": take_over(self.name, spec["loaded"])}
         done = Future()
-        self.requests.put((self.CHANGES[op], args["spec"], done))
+        self.requests.put((self.CHANGES[op], spec, done))
         return done.result()
 
     # LiveCluster (controller/changes.py): what live changes may call besides these
@@ -508,7 +511,7 @@ class Supervisor:
         rec = self.records.pop(key)
         if rec.workloads is not None:  # its Stopper ended it; this is a backstop
             rec.workloads.stop(grace_s=0)
-        self.fabric.remove_pod(pod.namespace, pod.name)
+        self.edge.remove_pod(pod)
         # its emptyDir volumes go with it, as the kubelet's do
         shutil.rmtree(self.volume_dir(pod), ignore_errors=True)
         self.plan.pods.remove(pod)
@@ -583,7 +586,7 @@ class Supervisor:
         for rec in self.records.values():  # no grace: the cluster goes as a whole
             if rec.workloads is not None:
                 rec.workloads.stop(grace_s=0)
-        destroy_cluster(self.name)
+        self.edge.destroy()
 
 
 def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
@@ -597,11 +600,12 @@ def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
 
 
 def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
-        lock_fd: int | None = None, progress=None) -> int:
+        lock_fd: int | None = None, progress=None, scenario: Scenario | str | None = None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
     once whether the cluster came up; `progress(event)`, each event until then. A signal
     during the build stops it there: everything made is removed and the report says it was
-    stopped."""
+    stopped. `scenario`: `files` as the CLI loaded them, or the path it handed them over
+    in; None: loaded here."""
     notify = notify or (lambda report: None)
     stop = clusterlock.StopOnSignal().install()
     lock = acquire_lock(name, lock_fd)
@@ -610,16 +614,21 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
     try:
-        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress)
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress, scenario)
     finally:
         if lock_fd is None:  # ours; a handed-over one is closed by its owner too
             os.close(lock)
 
 
-def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None) -> int:
+def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None,
+                     scenario=None) -> int:
     sup = None
     try:
-        sup = Supervisor(name, files, proxy_mode, nodes)
+        if isinstance(scenario, str):
+            scenario = take_over(name, scenario)
+        elif scenario is None:
+            scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+        sup = Supervisor(name, files, scenario)
         sup.events.listener = progress
         sup.stopping = stop.requested
         sup.up()
@@ -661,6 +670,7 @@ def main(argv=None) -> int:
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--notify-fd", type=int)
     ap.add_argument("--lock-fd", type=int, help="the cluster lock, taken by `minikp up`")
+    ap.add_argument("--scenario", help="FILEs as `minikp up` loaded them (scenario.handover)")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args(argv)
 
@@ -680,7 +690,7 @@ def main(argv=None) -> int:
             out.close()
 
     names.check_cluster_name(a.name)
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario)
 
 
 if __name__ == "__main__":

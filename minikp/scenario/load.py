@@ -328,6 +328,7 @@ def _workload(obj: _Obj, doc, kind: str, namespace: str, name: str, source: Sour
     if kind == "Pod":
         labels = obj.labels(meta, "labels", "metadata.labels")
         annotations = {k: str(v) for k, v in obj.map(meta, "annotations", "metadata.annotations").items()}
+        _check_runtime(obj, annotations, "metadata.annotations", meta)
         template = _pod_spec(obj, spec, "spec", labels, annotations)
         return Workload("Pod", namespace, name, template, 1, labels, source)
     replicas = obj.int(spec, "replicas", "spec.replicas", 1, 0, 100000)
@@ -349,6 +350,7 @@ def _workload(obj: _Obj, doc, kind: str, namespace: str, name: str, source: Sour
                             f"`selector` does not match template `labels`: {k}={v} is missing",
                             tmeta or tmpl, "labels")
     annotations = {k: str(v) for k, v in obj.map(tmeta, "annotations", "spec.template.metadata.annotations").items()}
+    _check_runtime(obj, annotations, "spec.template.metadata.annotations", tmeta)
     template = _pod_spec(obj, obj.map(tmpl, "spec", "spec.template.spec"), "spec.template.spec",
                          labels, annotations)
     w = Workload(kind, namespace, name, template, replicas, selector, source)
@@ -395,6 +397,16 @@ def _int_or_percent(obj: _Obj, d, key: str, field: str) -> int | str:
     if isinstance(v, str) and v.endswith("%") and v[:-1].isdigit() and v[:-1].isascii():
         return f"{int(v[:-1])}%"
     raise obj.error(field, f"{v!r}: must be an integer >= 0 or a percentage (e.g. '25%')", d, key)
+
+
+def _check_runtime(obj: _Obj, annotations: dict, path: str, meta) -> None:
+    """minikp.dev/runtime names a pod runtime (workloads/runtime.py RUNTIMES)."""
+    from minikp.workloads.runtime import RUNTIME_ANNOTATION, RUNTIMES
+
+    named = annotations.get(RUNTIME_ANNOTATION)
+    if named is not None and named not in RUNTIMES:
+        raise obj.error(f"{path}.{RUNTIME_ANNOTATION}", f'"{named}" is not a pod runtime; valid: '
+                        + ", ".join(RUNTIMES), meta.get("annotations"), RUNTIME_ANNOTATION)
 
 
 def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> PodTemplate:

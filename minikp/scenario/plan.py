@@ -12,8 +12,9 @@ control plane would. Pure and deterministic: the same scenario always gets the s
   scenario defines them; requested ClusterIPs honoured, others from a stable hash of the
   name; nodePorts likewise in 30000-32767; LoadBalancer addresses from the pool.
 
-plan_cluster adds the built-in objects (kubernetes Service, kube-dns Service, coredns
-Deployment) to the scenario as well, so that live changes find them like any other object.
+with_builtins(scenario) is the scenario with the built-in objects added (kubernetes
+Service, kube-dns Service, coredns Deployment): the supervisor keeps that one, so that live
+changes find them like any other object. plan_cluster plans it; neither changes its input.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def _stable(key: str) -> int:
 # ---- built-in objects ---------------------------------------------------------------------
 
 
-def _add_builtins(scenario: Scenario) -> None:
+def with_builtins(scenario: Scenario) -> Scenario:
+    """A copy of `scenario` (new lists, the same objects in them) with the built-in
+    objects it does not define itself."""
+    scenario = dataclasses.replace(scenario, services=list(scenario.services),
+                                   workloads=list(scenario.workloads))
     def has(kind, ns, name, items):
         return any((o.namespace, o.name) == (ns, name) and getattr(o, "kind", kind) == kind
                    for o in items)
@@ -84,6 +89,7 @@ def _add_builtins(scenario: Scenario) -> None:
             "coredns", COREDNS_IMAGE, [ContainerPort(p, proto, name) for name, p, proto in DNS_PORTS])])
         scenario.workloads.insert(0, Workload("Deployment", "kube-system", "coredns", template, 2,
                                               dict(dns_labels)))
+    return scenario
 
 
 # ---- the allocator --------------------------------------------------------------------------
@@ -321,8 +327,8 @@ class Allocator:
 
 
 def plan_cluster(scenario: Scenario) -> ClusterPlan:
+    scenario = with_builtins(scenario)
     c = scenario.cluster
-    _add_builtins(scenario)
     node_net = ipaddress.IPv4Network(c.node_subnet)
     pod_net = ipaddress.IPv4Network(c.pod_subnet)
     nodes = []

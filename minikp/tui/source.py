@@ -53,8 +53,8 @@ class LiveSource:
         return client.set_readiness(self.cluster, name, ready, namespace)
 
     def apply(self, path: str) -> str:
-        client.check_files([path])  # bad input is refused before the cluster is touched
-        return client.apply(self.cluster, path)
+        [scenario] = client.load_files([path], self.cluster)  # bad input: refused untouched
+        return client.apply(self.cluster, path, scenario)
 
     def send(self, source: str, url: str, count: int) -> list[dict]:
         host = client.find_host(self.cluster, self.state(), source)

@@ -1,12 +1,13 @@
 """Scenario loading, validation messages, defaults, allocation and naming (no root)."""
 
+import copy
 import textwrap
 
 import pytest
 
 from minikp.errors import InputError
 from minikp.scenario.load import load_scenario
-from minikp.scenario.plan import fnv32a, plan_cluster, safe_encode
+from minikp.scenario.plan import fnv32a, plan_cluster, safe_encode, with_builtins
 
 DEPLOY = """
 apiVersion: apps/v1
@@ -279,3 +280,15 @@ def test_ipvs_scheduler_annotation(tmp_path):
     msg = error(tmp_path, DEPLOY, annotated.replace(": lc}", ": fastest}"))
     assert msg.endswith('s.yaml:20: Service "hostnames": metadata.annotations.minikp.dev/ipvs-scheduler: "fastest": '
                         'supported values: "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"')
+
+
+def test_planning_leaves_the_scenario_as_loaded(tmp_path):
+    scenario = load(tmp_path, DEPLOY, SERVICE)
+    before = copy.deepcopy(scenario)
+    plan = plan_cluster(scenario)
+    assert scenario == before  # the built-ins are in the plan, not added to the input
+    assert {sp.service.name for sp in plan.services} >= {"kubernetes", "kube-dns"}
+    assert any(p.owner_name == "coredns" for p in plan.pods)
+    full = with_builtins(scenario)
+    assert scenario == before and [w.name for w in full.workloads][0] == "coredns"
+    assert with_builtins(full) == full  # the built-ins are added once

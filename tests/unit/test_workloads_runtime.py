@@ -80,3 +80,18 @@ def test_a_container_that_cannot_start_stops_those_already_started():
         PodWorkloads.start(PodContext("default/p", p, "/run/netns/x", "/tmp/x"),
                            {**RUNTIMES, "builtin": fake})
     assert fake.calls == [("start", "default/p", "web"), ("stop", "web", 2.0)]
+
+
+def test_the_loader_refuses_an_unknown_runtime_with_file_line_and_field(tmp_path):
+    from minikp.scenario.load import load_scenario
+
+    f = tmp_path / "p.yaml"
+    f.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n"
+                 "    minikp.dev/runtime: podman\nspec: {containers: [{name: c, image: nginx}]}\n")
+    with pytest.raises(InputError) as e:
+        load_scenario([str(f)])
+    assert str(e.value) == (f'{f}:6: Pod "p": metadata.annotations.minikp.dev/runtime: "podman" '
+                            "is not a pod runtime; valid: builtin, command, dns")
+    f.write_text(f.read_text().replace("podman", "command"))
+    [w] = load_scenario([str(f)]).workloads
+    assert w.template.annotations == {"minikp.dev/runtime": "command"}
