@@ -11,10 +11,11 @@ import subprocess
 import tempfile
 import os
 
+from minikp.names import client_netns, pod_netns
 from common import down_quietly, minikp, minikp_json, summary
 from scenarios import datapath_scenario
 
-CLUSTER = "benchdp"
+CLUSTER = "benchdp"  # the default cluster name (bench_datapath(cluster=) picks another)
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
@@ -46,24 +47,24 @@ def _in_ns(netns, argv, timeout=60):
                           capture_output=True, timeout=timeout)
 
 
-def discover():
+def discover(cluster=CLUSTER):
     """Addresses of the backend four ways, and the namespaces to send from."""
-    pods = minikp_json("get", "pods", "-A", "--name", CLUSTER)["items"]
+    pods = minikp_json("get", "pods", "-A", "--name", cluster)["items"]
     web = next(p for p in pods if p["metadata"]["name"].startswith("web-"))
     wrk = next(p for p in pods if p["metadata"]["name"].startswith("wrk-"))
-    svc = next(s for s in minikp_json("get", "svc", "--name", CLUSTER)["items"]
+    svc = next(s for s in minikp_json("get", "svc", "--name", cluster)["items"]
                if s["metadata"]["name"] == "web")
     port = svc["spec"]["ports"][0]
     node_ip = "172.18.0.2"  # node-1, the first node address (SPEC: node IPs 172.18.0.2...)
     try:
-        for n in minikp_json("get", "nodes", "--name", CLUSTER)["items"]:
+        for n in minikp_json("get", "nodes", "--name", cluster)["items"]:
             if n["metadata"]["name"] == "node-1":
                 node_ip = next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
     except Exception:
         pass
     lb = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
-    pod_ns = f"minikp-{CLUSTER}-pod-default.{wrk['metadata']['name']}"
-    client_ns = f"minikp-{CLUSTER}-client-load"
+    pod_ns = pod_netns(cluster, "default", wrk["metadata"]["name"])
+    client_ns = client_netns(cluster, "load")
     return web["metadata"]["name"], {
         "pod IP (from pod)": (pod_ns, f"http://{web['status']['podIP']}:9376/"),
         "ClusterIP (from pod)": (pod_ns, f"http://{svc['spec']['clusterIP']}:{port['port']}/"),
@@ -72,13 +73,13 @@ def discover():
     }
 
 
-def bench_datapath(seconds=5, rounds=2, connections=16, threads=1, log=print):
+def bench_datapath(seconds=5, rounds=2, connections=16, threads=1, log=print, proxy_mode="", cluster=CLUSTER):
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="bench-dp-", delete=False) as f:
-        f.write(datapath_scenario())
+        f.write(datapath_scenario(proxy_mode))
         path = f.name
     try:
-        minikp("up", path, "--name", CLUSTER, timeout=300)
-        backend, paths = discover()
+        minikp("up", path, "--name", cluster, timeout=300)
+        backend, paths = discover(cluster)
         for label, (ns, url) in paths.items():
             got = _in_ns(ns, ["curl", "-s", "-m", "3", url]).stdout.strip()
             if got != backend:
@@ -93,7 +94,7 @@ def bench_datapath(seconds=5, rounds=2, connections=16, threads=1, log=print):
                 log(f"  {label:<28} {url:<32} {r['rps'] or 0:>9.0f} req/s  p50 {r['p50_ms'] or 0:.3f} ms"
                     f"  p99 {r['p99_ms'] or 0:.3f} ms  errors {r['socket_errors'] + r['non_2xx']}")
         out = {"backend": backend, "seconds": seconds, "connections": connections,
-               "threads": threads, "paths": {}}
+               "threads": threads, "proxy_mode": proxy_mode or "iptables", "paths": {}}
         for label, rs in runs.items():
             out["paths"][label] = {
                 "url": paths[label][1], "from": paths[label][0], "runs": rs,
@@ -103,5 +104,5 @@ def bench_datapath(seconds=5, rounds=2, connections=16, threads=1, log=print):
                 "errors": sum(r["socket_errors"] + r["non_2xx"] for r in rs)}
         return out
     finally:
-        down_quietly(CLUSTER)
+        down_quietly(cluster)
         os.unlink(path)

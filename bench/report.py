@@ -152,6 +152,120 @@ USERSPACE_WHY = (
     "the same two hops without an interpreter; iptables mode became the default in 1.2.")
 
 
+def _t(v):
+    """Seconds as ms below 1 s."""
+    return "–" if v is None else (f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s")
+
+
+def _ratio(a, b):
+    """a over b: "0.86×", or "1/800" when tiny."""
+    if not (a and b):
+        return "–"
+    return f"{a / b:.2f}×" if a / b >= 0.01 else f"1/{b / a:.0f}"
+
+
+def sync_modes(res):
+    """[(mode, where, {services: (full s, one-endpoint s)}, reference mode)] from each sync
+    benchmark's rows; the reference is iptables-legacy measured on the same machine."""
+    out = []
+    rows = (res.get("sync") or {}).get("rows", [])
+    for backend in ("legacy", "nft"):
+        got = {r["services"]: (r.get("sync_full_s"), r.get("sync_partial_s")) for r in rows if r["backend"] == backend}
+        if got:
+            out.append((f"iptables-{backend}", "host", got, "iptables-legacy" if backend == "nft" else None))
+    for key, mode in (("nftables_sync", "nftables"), ("userspace_sync", "userspace")):
+        got = {r["services"]: (r.get("sync_full_s"), r.get("sync_partial_s")) for r in (res.get(key) or {}).get("rows", [])}
+        if got:
+            out.append((mode, "host", got, "iptables-legacy"))
+    vm = (res.get("ipvs_sync") or {}).get("rows", [])
+    if vm:
+        out.append(("ipvs", "VM", {r["services"]: (r.get("ipvs_full_s"), r.get("ipvs_partial_s")) for r in vm},
+                    "iptables-legacy (VM)"))
+        out.append(("iptables-legacy (VM)", "VM",
+                    {r["services"]: (r.get("iptables_full_s"), r.get("iptables_partial_s")) for r in vm}, None))
+    return out
+
+
+DATAPATH_PATHS = ("ClusterIP (from pod)", "NodePort (from client)", "LoadBalancer (from client)")
+
+
+def datapath_modes(res):
+    """{mode: bench_datapath's result}: the per-mode runs, iptables from the main run."""
+    out = dict(res.get("datapath_modes") or {})
+    if res.get("datapath") and "iptables" not in out:
+        out = {"iptables": res["datapath"], **out}
+    return out
+
+
+def modes_section(res):
+    """Issue 18 item 4: every proxy mode side by side."""
+    syncs = sync_modes(res)
+    dps = datapath_modes(res)
+    if not syncs and not dps:
+        return []
+    out = ["", "## Every proxy mode side by side", ""]
+    if syncs:
+        by_mode = {m: got for m, _w, got, _r in syncs}
+        cap = (res.get("sync") or {}).get("cap_s")
+        out += ["Syncs of one node for N ClusterIP services × 5 endpoints: a full sync of a fresh node and a "
+                "one-endpoint change (one endpoint of one service removed or added back; median of the runs). "
+                "From `bench/bench_iptables_sync.py` (iptables-legacy, iptables-nft), `bench_nftables_sync.py`, "
+                "`bench_userspace_sync.py` on this host and `bench_ipvs_sync.py` inside the VM tier (this "
+                "host has no IPVS; qemu TCG runs Python ~20-40× slower, so ipvs is compared with "
+                "iptables-legacy measured in the same VM run, never with host numbers). Ratio: the mode's "
+                "time over iptables-legacy's on the same machine. Each benchmark ran at its own minutes on a "
+                "shared machine, so ratios across rows carry that noise; the ipvs row's ratio is side by side.", "",
+                "| mode | where | full 1,000 | one-endpoint 1,000 | full 10,000 | one-endpoint 10,000 | "
+                "vs iptables-legacy at 10,000: full / one-endpoint |",
+                "|---|---|---:|---:|---:|---:|---:|"]
+        for mode, where, got, ref in syncs:
+            cells = []
+            for n in (1000, 10000):
+                full, part = got.get(n, (None, None))
+                cells += [(_t(full) if full is not None or n not in got else f"> {cap or 0:.0f} s (capped)"), _t(part)]
+            r = by_mode.get(ref, {}).get(10000, (None, None)) if ref else (None, None)
+            mine = got.get(10000, (None, None))
+            vs = f"{_ratio(mine[0], r[0])} / {_ratio(mine[1], r[1])}" if ref else "(reference)"
+            out.append(f"| {mode} | {where} | {' | '.join(cells)} | {vs} |")
+        out += ["", "What bounds each: iptables-legacy rewrites the whole nat table blob (x_tables) even for a "
+                "one-endpoint change; iptables-nft's restore grows faster than linearly with chains; nftables "
+                "pays nft's cache fill of the whole table before any partial transaction; ipvs changes one "
+                "real server over netlink, after finding the changed port without a Python pass over all of them; "
+                "userspace compares every service port in Python to find the changed one, then swaps the round "
+                "robin's endpoint list (its full sync opens one socket per service port)."]
+    if dps:
+        out += ["", "Datapath per mode (`bench/datapath.py`, the same cluster shape in each mode): requests/s "
+                "through the ClusterIP, a NodePort and the LoadBalancer address, as a share of the direct pod "
+                "IP measured in the same run, and p50 latency.", "",
+                "| mode | pod IP req/s | " + " | ".join(f"{p.split(' (')[0]} req/s (vs pod IP)" for p in DATAPATH_PATHS)
+                + " | p50 ms: pod IP / ClusterIP / NodePort / LB | errors |",
+                "|---|---:|---:|---:|---:|---|---:|"]
+        for mode, dp in dps.items():
+            paths = dp["paths"]
+            direct = paths["pod IP (from pod)"]["rps"]["median"]
+            cells = [f"{paths[p]['rps']['median']:.0f} ({paths[p]['rps']['median'] / direct * 100:.0f}%)"
+                     if p in paths else "–" for p in DATAPATH_PATHS]
+            p50 = " / ".join(f"{paths[p]['p50_ms']['median']:.2f}" if p in paths else "–"
+                             for p in ("pod IP (from pod)", *DATAPATH_PATHS))
+            errors = sum(v["errors"] for v in paths.values())
+            out.append(f"| {mode} | {direct:.0f} | {' | '.join(cells)} | {p50} | {errors} |")
+        if "ipvs" not in dps:
+            out += ["", "ipvs: not measured here. This host's kernel has no IPVS, and inside the VM tier the "
+                    "emulated CPU (qemu TCG), not the datapath, would set the number."]
+        runs = {len(next(iter(d["paths"].values()))["runs"]) for d in dps.values()}
+        secs = {d["seconds"] for d in dps.values()}
+        out += ["", f"wrk runs per path: {', '.join(map(str, sorted(runs)))}, of "
+                f"{', '.join(map(str, sorted(secs)))} s; the machine is shared, so compare within a row."]
+    out += _figure(res, "figures/sync.png")
+    return out
+
+
+def _figure(res, path):
+    """The markdown of a figure bench/figures.py drew, or nothing."""
+    alt = {p: a for a, p in res.get("figures") or []}.get(path)
+    return ["", f"![{alt}]({path})"] if alt else []
+
+
 def render(res):
     m = res["machine"]
     out = ["# minikp benchmarks", "",
@@ -160,7 +274,9 @@ def render(res):
            "",
            f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, kernel {m['kernel']}, "
            f"Python {m['python']}, {m['iptables']}, Mininet {m['mininet']}, {m['wrk'].split(' Copyright')[0]}. "
-           f"Run on {res['date']}.", "", "## Goals", "",
+           f"Run on {res['date']}." + "".join(
+               f" Parts measured again on {u['date']} (kernel {u['machine']['kernel']}): "
+               f"`run_all.py {' '.join(u['argv'])}`." for u in res.get("updates", [])), "", "## Goals", "",
            "| goal | measured | status | why |", "|---|---|---|---|"]
     rows = goals(res)
     for goal, measured, ok, reason in rows:
@@ -195,6 +311,7 @@ def render(res):
             out += ["", f"Marginal cost per added host ({lo} → {hi}, medians; removes the fixed cost of "
                     f"starting the CLI, the supervisor and the 10 nodes): minikp {mk * 1000:.2f} ms, "
                     f"Mininet {mn * 1000:.2f} ms, minikp faster by {mn / mk:.1f}×."]
+        out += _figure(res, "figures/bringup.png")
     big = (scale or {}).get(1000) or (scale or {}).get(max(scale)) if scale else None
     if big and big.get("memory"):
         mem = big["memory"]
@@ -228,6 +345,7 @@ def render(res):
                        f"{v['rps']['median'] / direct * 100:.0f}% | {_mmm(v['p50_ms'])} | "
                        f"{_mmm(v['p99_ms'])} | {v['errors']} |")
     out += userspace_datapath(res.get("userspace_datapath"))
+    out += modes_section(res)
     val = res.get("validation")
     if val:
         out += ["", "## Validating large scenarios", "",

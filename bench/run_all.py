@@ -2,8 +2,9 @@
 
     python3 bench/run_all.py                      # the full set (about 8-10 minutes)
     python3 bench/run_all.py --sizes 10:1 100:1 --datapath-seconds 2   # a quick smoke run
-    python3 bench/run_all.py --render-only        # re-render the doc from results.json
-Needs root, Mininet (Debian package), wrk; scripts/bench.sh installs them.
+    python3 bench/run_all.py --render-only        # re-render the doc and figures from results.json
+    python3 bench/run_all.py --keep --skip-scale ...   # measure some parts, keep the others stored
+Needs root, Mininet (Debian package), wrk, matplotlib; scripts/bench.sh and setup.sh install them.
 """
 
 import argparse
@@ -15,6 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's minikp
 
 from common import PY, REPO, machine_info  # noqa: E402
 from report import read_optional, render  # noqa: E402
@@ -25,6 +27,8 @@ NOTES = os.path.join(REPO, "bench", "notes.md")  # hand-written analysis, copied
 IPTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-iptables.md")
 NFTABLES_DOC = os.path.join(REPO, "docs", "benchmarks-nftables.md")
 IPVS_DOC = os.path.join(REPO, "docs", "benchmarks-ipvs.md")
+FIGURES = os.path.join(REPO, "docs", "figures")
+DATAPATH_MODES = ("iptables", "nftables", "userspace")  # ipvs: no IPVS in this kernel
 
 
 def fabric_floor(pods):
@@ -51,11 +55,20 @@ def proxy_sync(cap):
         return json.load(f)
 
 
-def nftables_sync():
+def nftables_sync(repeats=3):
     """bench_nftables_sync.py writes docs/benchmarks-nftables.md (copied into the report)."""
     out = os.path.join(tempfile.mkdtemp(prefix="minikp-bench-"), "nft-sync.json")
-    subprocess.run([PY, os.path.join(REPO, "bench", "bench_nftables_sync.py"), "--repeats", "3",
+    subprocess.run([PY, os.path.join(REPO, "bench", "bench_nftables_sync.py"), "--repeats", str(repeats),
                     "--out", NFTABLES_DOC, "--json", out], cwd=REPO, check=True, timeout=3600)
+    with open(out) as f:
+        return json.load(f)
+
+
+def json_of(script, *args, timeout=3600):
+    """Run bench/SCRIPT with --json FILE; what it wrote."""
+    out = os.path.join(tempfile.mkdtemp(prefix="minikp-bench-"), "out.json")
+    subprocess.run([PY, os.path.join(REPO, "bench", script), *args, "--json", out], cwd=REPO, check=True,
+                   timeout=timeout)
     with open(out) as f:
         return json.load(f)
 
@@ -77,18 +90,29 @@ def main():
     ap.add_argument("--skip-sync", action="store_true")
     ap.add_argument("--skip-nftables-sync", action="store_true")
     ap.add_argument("--skip-validation", action="store_true")
+    ap.add_argument("--sync-repeats", type=int, default=3, help="runs of each nftables/userspace sync step")
     ap.add_argument("--sync-cap", type=float, default=60.0,
                     help="seconds any one iptables step may take (nft at 10,000 services does not finish)")
-    ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--skip-ipvs-sync", action="store_true")
+    ap.add_argument("--ipvs-from", help="a bench_ipvs_sync.py --json file to use instead of running the VM")
+    ap.add_argument("--skip-userspace-sync", action="store_true")
+    ap.add_argument("--skip-datapath-modes", action="store_true")
+    ap.add_argument("--render-only", action="store_true", help="no measuring: the doc and figures from results.json")
+    ap.add_argument("--keep", action="store_true", help="start from results.json: skipped parts keep their numbers")
+    ap.add_argument("--cluster-prefix", default="bench", help="names of the per-mode datapath clusters start so")
     a = ap.parse_args()
 
     if a.render_only:
-        with open(RESULTS) as f:
-            res = json.load(f, object_hook=lambda d: {int(k) if k.isdigit() else k: v for k, v in d.items()})
+        res = stored()
     else:
         if os.geteuid() != 0:
             sys.exit("bench: needs root (network namespaces)")
-        res = {"machine": machine_info(), "date": datetime.date.today().isoformat()}
+        today = datetime.date.today().isoformat()
+        if a.keep:  # the stored parts keep their machine and date; the new ones are listed
+            res = stored()
+            res.setdefault("updates", []).append({"date": today, "machine": machine_info(), "argv": sys.argv[1:]})
+        else:
+            res = {"machine": machine_info(), "date": today}
         if not a.skip_scale:
             from scale import bench_scale
             sizes = [tuple(int(x) for x in s.split(":")) for s in a.sizes]
@@ -104,6 +128,16 @@ def main():
             from datapath import bench_datapath
             log("bench: datapath (wrk)")
             res["datapath"] = bench_datapath(seconds=a.datapath_seconds, rounds=a.datapath_rounds, log=log)
+        if not a.skip_datapath_modes:
+            from datapath import bench_datapath
+            res["datapath_modes"] = {}
+            for mode in DATAPATH_MODES:
+                if mode == "iptables" and not a.skip_datapath:
+                    continue  # the main datapath run above is iptables mode's
+                log(f"bench: datapath in {mode} mode (wrk)")
+                res["datapath_modes"][mode] = bench_datapath(
+                    seconds=a.datapath_seconds, rounds=a.datapath_rounds, log=log, proxy_mode=mode,
+                    cluster=f"{a.cluster_prefix}dp-{mode[:5]}")
         if not a.skip_userspace:
             from userspace_datapath import bench_userspace_datapath
             log("bench: userspace datapath (wrk: ClusterIP through the userspace proxy vs iptables)")
@@ -117,21 +151,37 @@ def main():
         if not a.skip_sync:
             log("bench: iptables proxy sync (1,000 and 10,000 services x 5 endpoints, both backends)")
             res["sync"] = proxy_sync(a.sync_cap)
+        if not a.skip_ipvs_sync:
             log("bench: ipvs proxy sync beside iptables (in the VM tier when this kernel has no IPVS)")
-            subprocess.run([PY, os.path.join(REPO, "bench", "bench_ipvs_sync.py"), "--out", IPVS_DOC],
-                           cwd=REPO, check=True, timeout=3600)
+            if a.ipvs_from:  # a stored run of the VM (it takes long): its doc re-rendered
+                with open(a.ipvs_from) as f:
+                    res["ipvs_sync"] = json.load(f)
+                subprocess.run([PY, os.path.join(REPO, "bench", "bench_ipvs_sync.py"), "--from-json", a.ipvs_from,
+                                "--out", IPVS_DOC], cwd=REPO, check=True, capture_output=True)
+            else:
+                res["ipvs_sync"] = json_of("bench_ipvs_sync.py", "--out", IPVS_DOC)
+        if not a.skip_userspace_sync:
+            log("bench: userspace proxy sync (1,000 and 10,000 services x 5 endpoints)")
+            res["userspace_sync"] = json_of("bench_userspace_sync.py", "--repeats", str(a.sync_repeats))
         if not a.skip_nftables_sync:
             log("bench: nftables proxy sync (1,000 and 10,000 services x 5 endpoints)")
-            res["nftables_sync"] = nftables_sync()
+            res["nftables_sync"] = nftables_sync(a.sync_repeats)
         with open(RESULTS, "w") as f:
             json.dump(res, f, indent=1, default=str)
     res["notes_md"] = read_optional(NOTES)
     res["iptables_md"] = read_optional(IPTABLES_DOC)
     res["nftables_md"] = read_optional(NFTABLES_DOC)
     res["ipvs_md"] = read_optional(IPVS_DOC)
+    from figures import draw
+    res["figures"] = draw(res, FIGURES)
     with open(DOC, "w") as f:
         f.write(render(res))
     log(f"bench: wrote {os.path.relpath(DOC, REPO)} and {os.path.relpath(RESULTS, REPO)}")
+
+
+def stored():
+    with open(RESULTS) as f:
+        return json.load(f, object_hook=lambda d: {int(k) if k.isdigit() else k: v for k, v in d.items()})
 
 
 if __name__ == "__main__":

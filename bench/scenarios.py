@@ -1,9 +1,11 @@
 """Scenario files the benchmarks bring up, generated as YAML text (pure functions)."""
 
 
-def _cluster(name, nodes, clients=("load",)):
+def _cluster(name, nodes, clients=("load",), proxy_mode=""):
     lines = ["apiVersion: minikp.dev/v1alpha1", "kind: Cluster", f"metadata: {{name: {name}}}",
              "spec:", f"  nodes: {nodes}"]
+    if proxy_mode:
+        lines.append(f"  proxy: {{mode: {proxy_mode}}}")
     if clients:
         lines.append("  clients:")
         lines += [f"    - name: {c}" for c in clients]
@@ -50,12 +52,13 @@ def scale_scenario(pods, nodes=10, per_deployment=10):
     return "---\n".join(docs)
 
 
-def datapath_scenario():
+def datapath_scenario(proxy_mode=""):
     """One backend pod (`web`, pinned to node-2) behind a LoadBalancer Service, so the pod
     IP, the ClusterIP, a NodePort and the LB address all end at that same pod; a `wrk`
-    pod on node-1 to send from inside the cluster; a client `load` outside it."""
+    pod on node-1 to send from inside the cluster; a client `load` outside it. Every node's
+    proxy in `proxy_mode` ("" = the default, iptables)."""
     return "---\n".join([
-        _cluster("datapath", 2),
+        _cluster("datapath", 2, proxy_mode=proxy_mode),
         _deployment("web", 1, node_name="node-2"), _service("web", "LoadBalancer"),
         _deployment("wrk", 1, node_name="node-1"),
     ])

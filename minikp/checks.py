@@ -7,7 +7,9 @@ A check:
   count: N (default 1)   timeout: seconds (default 2)
   expect: {failures: N, distinctBackends: N, backends: [..], answer: "..", contains: "..",
            addresses: N (how many addresses a dns:// answer holds),
-           sourceIP: original | masqueraded | A.B.C.D, fail: true}
+           sourceIP: original | masqueraded | A.B.C.D, fail: true,
+           error: refused | timeout | reset | unreachable | closed (how the requests fail:
+                  every one, or `failures` of them, and each failure of that kind)}
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from dataclasses import dataclass, field
 from minikp.errors import InputError
 
 EXPECT_KEYS = {"failures", "distinctBackends", "backends", "answer", "contains", "addresses",
-               "sourceIP", "fail"}
+               "sourceIP", "fail", "error"}
+# the kind of failure -> what the probe's error text says (OSError / urllib / http.client)
+FAILURE_KINDS = {"refused": ("Connection refused",), "timeout": ("timed out",),
+                 "reset": ("Connection reset",), "unreachable": ("No route to host", "unreachable"),
+                 "closed": ("closed connection", "RemoteDisconnected")}
+
+
+def failure_kind(error: str) -> str:
+    """refused (REJECT, nothing listening), timeout (DROP, a stopped workload), reset,
+    unreachable, closed; "other" when none of them."""
+    return next((k for k, marks in FAILURE_KINDS.items() if any(m in error for m in marks)), "other")
 CHECK_KEYS = {"name", "from", "request", "count", "timeout", "expect"}
 
 
@@ -58,6 +70,8 @@ def parse_check(raw: dict, where: str) -> Check:
     unknown = set(expect) - EXPECT_KEYS
     if unknown:
         raise bad(f"expect.{sorted(unknown)[0]}", f"unknown; valid: {', '.join(sorted(EXPECT_KEYS))}")
+    if "error" in expect and expect["error"] not in FAILURE_KINDS:
+        raise bad("expect.error", f"{expect['error']!r}: valid: {', '.join(FAILURE_KINDS)}")
     count = raw.get("count", 1)
     if not isinstance(count, int) or count < 1 or count > 10000:
         raise bad("count", "must be an integer 1-10000")
@@ -77,7 +91,16 @@ def evaluate(check: Check, results: list[dict], original_ip: str = "") -> tuple[
                + (f"; errors: {next(r['error'] for r in results if not r['ok'])}" if failures else ""))
     e = check.expect
     problems = []
-    if e.get("fail"):
+    if "error" in e:
+        kinds = collections.Counter(failure_kind(r["error"] or "") for r in results if not r["ok"])
+        summary += "; failures: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) if kinds else ""
+        if set(kinds) - {e["error"]}:
+            problems.append(f"failures were {', '.join(sorted(kinds))}, expected {e['error']}")
+        if "failures" not in e and ok_bodies:
+            problems.append(f"expected every request to fail ({e['error']}), {len(ok_bodies)} answered")
+        if not kinds and "failures" not in e:
+            problems.append(f"no request failed, expected {e['error']}")
+    elif e.get("fail"):
         if ok_bodies:
             problems.append(f"expected every request to fail, {len(ok_bodies)} answered")
     elif "failures" not in e and failures:

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
     p.add_argument("-w", "--watch", action="store_true", help="then a row for each change")
-    p = verb("describe", "kubectl describe of a pod, svc, deploy or node, with its recent events")
+    p = verb("describe", "kubectl describe of a pod, svc, deploy, node or ingress, with its recent events")
     p.add_argument("kind", metavar="KIND")
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
     p = verb("apply", "change a running cluster: add or change objects, like kubectl apply")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p = verb("delete", "delete a pod, deployment, replicaset or service")
+    p = verb("delete", "delete a pod, deployment, replicaset, service or ingress")
     p.add_argument("kind", choices=["pod", "pods", "po", "deployment", "deploy", "replicaset",
-                                    "rs", "svc", "service"])
+                                    "rs", "svc", "service", "ingress", "ing"])
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("--grace-period", type=int, default=-1, metavar="SECONDS",
@@ -216,9 +216,10 @@ KINDS = {"nodes": "nodes", "node": "nodes", "no": "nodes",
 NAME_PREFIX = {"deployments": "deployment.apps", "replicasets": "replicaset.apps",
                "endpointslices": "endpointslice.discovery.k8s.io"}
 RESOURCE = {"deployments": "deployments.apps", "replicasets": "replicasets.apps",
-            "endpointslices": "endpointslices.discovery.k8s.io"}
+            "endpointslices": "endpointslices.discovery.k8s.io",
+            "Ingress": "ingresses.networking.k8s.io"}
 
-# kinds minikp keeps and lists but does not act on: resource name -> kind
+# kinds listed from the objects minikp keeps as given (the Ingress too): resource name -> kind
 STORED_KINDS = {alias: kind for kind, aliases in {
     "ConfigMap": ("configmaps", "configmap", "cm"), "Secret": ("secrets", "secret"),
     "ServiceAccount": ("serviceaccounts", "serviceaccount", "sa"),
@@ -270,6 +271,8 @@ def _table(a, kind: str, objs: list[dict]) -> str:
     wide = a.output == "wide"
     if kind == "nodes":
         return tables.nodes_table(objs, wide)
+    if kind == "Ingress":
+        return tables.ingresses_table(objs, wide, a.all_namespaces)
     if kind in STORED_KINDS.values():
         return tables.stored_table(objs, a.all_namespaces)
     return tables.TABLES[kind](objs, wide, a.all_namespaces)
@@ -323,15 +326,16 @@ def _watch_table(a, kind: str, objs: list[dict]) -> None:
         shown = now
 
 
-DESCRIBE_KINDS = ("pods", "services", "deployments", "nodes")
+DESCRIBE_KINDS = ("pods", "services", "deployments", "nodes", "Ingress")
 
 
 def cmd_describe(a) -> int:
     from minikp.describe import describe
 
-    kind = KINDS.get(a.kind)
+    kind = KINDS.get(a.kind) or STORED_KINDS.get(a.kind)
     if kind not in DESCRIBE_KINDS:
-        raise InputError(f'cannot describe "{a.kind}"; valid: pod, svc, deploy, node', field="KIND")
+        raise InputError(f'cannot describe "{a.kind}"; valid: pod, svc, deploy, node, ingress',
+                         field="KIND")
     st = client.read_state(a.name)
     objs = client.objects(st, kind, a.namespace, a.object_name)
     if not objs:

@@ -1,9 +1,10 @@
-"""`kubectl describe` of pods, services, deployments and nodes, from Kubernetes-shaped objects
+"""`kubectl describe` of pods, services, deployments, nodes and ingresses, from Kubernetes-shaped objects
 and the cluster's event log (pure): the same labels, order and indentation as kubectl, the
 values aligned as its tabwriter aligns them, and an Events table of the object's recent
 events (Type, Reason, Age, From, Message).
 
-- describe(kind, obj, st, events, now) -> text; kind: pods, services, deployments, nodes.
+- describe(kind, obj, st, events, now) -> text; kind: pods, services, deployments, nodes,
+  Ingress.
 - tabwrite(text): kubectl's alignment (tabs end cells; a run of lines that have a cell in a
   column shares that column's width, plus two spaces).
 - events_for(kind, obj, events): which log entries are about the object.
@@ -22,7 +23,8 @@ RECENT = 20  # events shown at most: the latest
 FROM = {"PodCreated": "default-scheduler", "PodReady": "kubelet", "PodNotReady": "kubelet",
         "PodFailed": "kubelet", "PodDeleted": "kubelet", "ProxySynced": "kube-proxy",
         "RulesFlushed": "kube-proxy", "ScalingReplicaSet": "deployment-controller",
-        "EndpointsChanged": "endpointslice-controller"}
+        "EndpointsChanged": "endpointslice-controller", "Sync": "nginx-ingress-controller",
+        "RELOAD": "nginx-ingress-controller"}
 REASON = {"PodCreated": "Scheduled"}
 WARNINGS = {"PodFailed", "PodNotReady", "RulesFlushed"}
 
@@ -89,6 +91,8 @@ def events_for(kind: str, obj: dict, events: list[dict]) -> list[dict]:
         return [e for e in events if e.get("deployment") == key]
     if kind == "services":
         return [e for e in events if key in e.get("services", ())]
+    if kind == "Ingress":
+        return [e for e in events if e.get("ingress") == key]
     return []
 
 
@@ -232,6 +236,48 @@ def _port_endpoints(ep: dict | None, port: dict) -> str:
     return "" if text == "<none>" else text
 
 
+def _ingress_backend(b: dict, namespace: str, st: dict) -> str:
+    """kubectl's describeBackendV1: SERVICE:PORT (the endpoints behind that Service port)."""
+    svc = b.get("service") or {}
+    name, port = svc.get("name", ""), svc.get("port") or {}
+    shown = port.get("name") or port.get("number", "")
+    spec = next((x for x in st.get("services", []) if x["metadata"]["name"] == name
+                 and x["metadata"]["namespace"] == namespace), None)
+    ep = next((e for e in st.get("endpoints", []) if e["metadata"]["name"] == name
+               and e["metadata"]["namespace"] == namespace), None)
+    sp = next((p for p in (spec or {}).get("spec", {}).get("ports", [])
+               if p.get("name") == port.get("name") or p["port"] == port.get("number")), None)
+    if spec is None or sp is None:
+        return f'{name}:{shown} (<error: endpoints "{name}" not found>)'
+    return f"{name}:{shown} ({_port_endpoints(ep, sp) or '<none>'})"
+
+
+def describe_ingress(i: dict, st: dict, events: list[dict], now=None) -> list[str]:
+    meta, spec = i["metadata"], i.get("spec") or {}
+    ns = meta.get("namespace", "default")
+    out = [f"Name:\t{meta['name']}"] + _map("Labels", meta.get("labels", {}))
+    lb = ((i.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    out += [f"Namespace:\t{ns}", f"Address:\t{','.join(x.get('ip', '') for x in lb)}",
+            f"Ingress Class:\t{spec.get('ingressClassName') or '<none>'}"]
+    default = (_ingress_backend(spec["defaultBackend"], ns, st) if spec.get("defaultBackend")
+               else "<default>")
+    out.append(f"Default backend:\t{default}")
+    if spec.get("tls"):
+        out.append("TLS:")
+        out += [f"  {t['secretName']} terminates {','.join(t.get('hosts', []))}" if t.get("secretName")
+                else f"  SNI routes {','.join(t.get('hosts', []))}" for t in spec["tls"]]
+    out += ["Rules:", "  Host\tPath\tBackends", "  ----\t----\t--------"]
+    http_rules = [r for r in spec.get("rules", []) if r.get("http")]
+    for r in http_rules:
+        out.append(f"  {r.get('host') or '*'}\t")
+        out += [f"    \t{p.get('path', '')} \t{_ingress_backend(p.get('backend', {}), ns, st)}"
+                for p in r["http"].get("paths", [])]
+    if not http_rules:
+        out.append(f"  *\t*\t{default}")
+    out += _map("Annotations", meta.get("annotations", {}), ": ")
+    return out + events_section(events, now)
+
+
 def _template(t: dict) -> list[str]:
     out = ["Pod Template:"] + _map("Labels", t["metadata"].get("labels", {}), level=1)
     out.append("  Containers:")
@@ -316,6 +362,8 @@ def describe(kind: str, obj: dict, st: dict, events: list[dict], now=None) -> st
         lines = describe_deployment(obj, st.get("replicasets", []), mine, now)
     elif kind == "nodes":
         lines = describe_node(obj, st.get("pods", []), mine, now)
+    elif kind == "Ingress":
+        lines = describe_ingress(obj, st, mine, now)
     else:
         raise ValueError(kind)
     return tabwrite("\n".join(lines))

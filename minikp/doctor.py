@@ -86,7 +86,8 @@ def checks() -> list[tuple[str, bool, str]]:
         from pyroute2 import netns
         netns.remove(ns)
     for tool, pkg in (("dnsmasq", "dnsmasq-base"), ("conntrack", "conntrack"), ("ip", "iproute2"),
-                      ("ipvsadm", "ipvsadm"), ("ipset", "ipset")):
+                      ("ipvsadm", "ipvsadm"), ("ipset", "ipset"),
+                      ("nginx", "nginx"), ("openssl", "openssl")):  # the ingress controller's
         found = shutil.which(tool)
         out.append((tool, bool(found), found or f"not installed (apt-get install {pkg})"))
     out.append(_modes(dict((name, ok) for name, ok, _ in out)))

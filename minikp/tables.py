@@ -166,6 +166,33 @@ def stored_table(objs: list[dict], all_ns=False) -> str:
     return render(*_ns_col(objs, all_ns and any("namespace" in o["metadata"] for o in objs), header, rows))
 
 
+def ingress_hosts_text(rules: list[dict]) -> str:
+    """kubectl's formatHosts: the first three hosts, "*" for none, "+ N more..." after."""
+    hosts = [r["host"] for r in rules[:3] if r.get("host")]
+    if not hosts:
+        return "*"
+    return ",".join(hosts) + (f" + {len(rules) - 3} more..." if len(rules) > 3 else "")
+
+
+def ingress_address_text(ing: dict, wide=False) -> str:
+    """The status's load balancer addresses, cut to 16 characters unless wide (as kubectl)."""
+    lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    text = ",".join(i.get("ip") or i.get("hostname", "") for i in lb)
+    return text[:13] + "..." if not wide and len(text) > 16 else text
+
+
+def ingresses_table(ings: list[dict], wide=False, all_ns=False) -> str:
+    header = ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
+    rows = []
+    for o in ings:
+        spec = o.get("spec") or {}
+        rows.append([o["metadata"]["name"], spec.get("ingressClassName") or "<none>",
+                     ingress_hosts_text(spec.get("rules") or []), ingress_address_text(o, wide),
+                     "80, 443" if spec.get("tls") else "80",
+                     age(o["metadata"].get("creationTimestamp", ""))])
+    return render(*_ns_col(ings, all_ns, header, rows))
+
+
 def _images(template: dict) -> tuple[str, str]:
     cs = template["spec"]["containers"]
     return ",".join(c["name"] for c in cs), ",".join(c["image"] for c in cs)

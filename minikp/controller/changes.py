@@ -1,5 +1,5 @@
 """Live changes to a running cluster, as the supervisor applies them: delete (pods,
-Deployments, ReplicaSets, Services), scale, and apply (add or change Services and
+Deployments, ReplicaSets, Services, Ingresses), scale, and apply (add or change Services and
 workloads, like `kubectl apply` without --prune). Each touches only what changed; the
 endpoints, every node's proxy (partial sync) and the DNS then follow.
 
@@ -24,6 +24,7 @@ from typing import Protocol
 from minikp.controller import rollout
 from minikp.controller.records import ClusterObjects
 from minikp.errors import InputError
+from minikp.ingress import install as ingress_install
 
 WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "replicaset": "ReplicaSet",
                   "rs": "ReplicaSet"}
@@ -98,7 +99,16 @@ def delete(live: LiveCluster, spec) -> str:
         live.objects.allocator.release_service(sp)
         live.resync(f"service {ref['name']} deleted")
         return f'service "{ref["name"]}" deleted'
-    raise InputError(f'cannot delete "{kind}"; valid: pod, deployment, replicaset, svc')
+    if kind in ("ingress", "ingresses", "ing"):
+        o = next((o for o in live.objects.stored if (o.kind, o.namespace, o.name)
+                  == ("Ingress", ref["namespace"], ref["name"])), None)
+        if o is None:
+            raise InputError(f'ingresses.networking.k8s.io "{ref["name"]}" not found in namespace '
+                             f'"{ref["namespace"]}"')
+        live.objects.stored.remove(o)
+        live.resync(f"ingress {ref['name']} deleted")  # the controller's nginx drops its routes
+        return f'ingress.networking.k8s.io "{ref["name"]}" deleted'
+    raise InputError(f'cannot delete "{kind}"; valid: pod, deployment, replicaset, svc, ingress')
 
 
 def scale(live: LiveCluster, spec) -> str:
@@ -161,6 +171,8 @@ def apply(live: LiveCluster, spec) -> str:
             raise InputError(f"{path}: no such file")
         new = load_scenario([path], cluster=live.objects.config)  # checked against the live nodes
     check_cluster_unchanged(live.objects.config, new)  # a Cluster document may only restate it
+    if not ingress_install.installed(live.objects.scenario):  # the first Ingress brings its controller
+        new = ingress_install.with_controller(new)
     steps, report = plan_apply(live, new, os.path.basename(path))
     _check(live, steps)
     _carry_out(live, steps)
@@ -192,11 +204,13 @@ def plan_apply(live: LiveCluster, new, label: str) -> tuple[list, list[str]]:
     for o in new.stored:  # kinds minikp keeps and lists only, by kind/namespace/name
         old = next((x for x in live.objects.stored
                     if (x.kind, x.namespace, x.name) == (o.kind, o.namespace, o.name)), None)
+        group = o.api_version.rpartition("/")[0]  # kubectl names a kind outside core with its group
+        what = f"{o.kind.lower()}{'.' + group if group else ''}/{o.name}"
         if old is not None and old.manifest == o.manifest:
-            report.append(f"{o.kind.lower()}/{o.name} unchanged")
+            report.append(f"{what} unchanged")
             continue
         steps.append(("stored", old, o))
-        report.append(f"{o.kind.lower()}/{o.name} {'configured' if old else 'created'}")
+        report.append(f"{what} {'configured' if old else 'created'}")
     if steps:
         steps.append(("resync", f"apply {label}"))
     return steps, report

@@ -278,10 +278,10 @@ def slice_name(namespace: str, service: str) -> str:
     return f"{service}-{safe_encode(hashlib.sha256(f'{namespace}/{service}'.encode()).hexdigest())[:5]}"
 
 
-def stored_object(o: StoredObject, created: str) -> dict:
-    """A stored kind (ConfigMap, Secret, NetworkPolicy, ...) as given, with the metadata the
-    API server would add."""
+def stored_object(o: StoredObject, created: str, status: dict | None = None) -> dict:
+    """A stored kind (ConfigMap, Secret, Ingress, ...) as given, with the metadata the API
+    server would add (and the status its controller wrote, if any)."""
     meta = dict(o.manifest.get("metadata") or {})
     meta.pop("namespace", None)
     meta.update(_meta(o.name, o.namespace or None, created=created))
-    return {**o.manifest, "metadata": meta}
+    return {**o.manifest, "metadata": meta, **({"status": status} if status is not None else {})}

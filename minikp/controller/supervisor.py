@@ -24,8 +24,8 @@ import time
 import traceback
 from concurrent.futures import Future
 
-from minikp import clusterlock, names, state
-from minikp.controller import changes, loadbalancers, termination
+from minikp import clock, clusterlock, names, state
+from minikp.controller import changes, faults, loadbalancers, termination
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.edge import KernelEdge
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
@@ -34,12 +34,14 @@ from minikp.controller.objects import (deployment_object, endpoints_object, endp
                                        namespace_object, node_object, now, pod_object,
                                        replicaset_objects, service_object, stored_object)
 from minikp.controller.probes import ProbeTracker, run_probe
+from minikp.controller.proxyloop import NodeProxy, ProxyLoop
 from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
 from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
+from minikp.ingress.controller import IngressController, ingress_status, render_stored
 from minikp.proxy.base import Proxier, housekeeping
 from minikp.proxy.healthcheck import health_ports, local_ready_endpoints
 from minikp.scenario.handover import take_over
@@ -73,7 +75,7 @@ class Supervisor:
         self.records: dict[str, PodRecord] = {}  # pod key → all the supervisor knows of it
         self.runtimes = RUNTIMES if runtimes is None else runtimes
         self.client_procs = {}  # client name → Popen of its command
-        self.proxiers: dict[str, Proxier] = {}
+        self.proxy_loop = ProxyLoop()  # every node's kube-proxy: proxier + sync runner
         self.health = {}  # node → kube-proxy's service health server (proxy/healthcheck.py)
         self.lb_checks = loadbalancers.LoadBalancerChecks(
             self.plan.config.lb_health_check_interval_s)
@@ -82,6 +84,7 @@ class Supervisor:
         self.objects.terminating = self.terminations  # live changes skip Terminating pods
         self.hooks_stop = threading.Event()  # set at shutdown: preStop sleeps end
         self.endpoints = {}
+        self.ingress = IngressController()  # the ingress-nginx pods' nginx follows the Ingresses
         self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
         self.events = EventLog()
@@ -113,7 +116,10 @@ class Supervisor:
                                  "kernel that has it (`minikp doctor` lists what this one has)")
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
-            self.proxiers[node.name] = self.edge.proxier(node.name, config)
+            self.proxy_loop.add(NodeProxy(
+                node.name, lambda node=node: self.edge.proxier(node.name, config),
+                lambda node=node: build_snapshot(self.plan, node, self.endpoints),
+                self.events.emit, config.proxy_options))
             self.health[node.name] = self.edge.health_server(node.name)
         for client in self.plan.clients:
             self.start_client(client)
@@ -124,6 +130,10 @@ class Supervisor:
         self.control = ControlServer(socket_path(self.name), self.handle, self.events)
         log(f"cluster {self.name} up in {time.monotonic() - t0:.2f}s: {len(self.plan.nodes)} "
             f"nodes, {len(self.plan.pods)} pods, {len(self.plan.services)} services")
+
+    @property
+    def proxiers(self) -> dict[str, Proxier]:
+        return self.proxy_loop.proxiers()
 
     def write_resolv_confs(self) -> None:
         domain, dns_ip = self.plan.config.cluster_domain, self.plan.dns_ip
@@ -167,7 +177,9 @@ class Supervisor:
                                               key.replace("/", "_")),
                          server=self.workloads, sandbox_of=rec.sandboxes.of,
                          dns_records=lambda: build_records(self.plan, self.endpoints)
-                         if self.endpoints else None)
+                         if self.endpoints else None,
+                         ingress_config=lambda: render_stored(self.scenario.stored,
+                                                              self.plan.services, self.endpoints))
         rec.workloads = PodWorkloads.start(ctx, self.runtimes)
         rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
                       for c in pod.template.containers if c.readiness_probe]
@@ -260,6 +272,9 @@ class Supervisor:
                         self.roll_dns(key, d, records)
                     else:
                         d.update(records)
+            self.ingress.sync({k: n for k, r in self.records.items() if r.workloads is not None
+                               for n in r.workloads.ingress_servers()},
+                              self.scenario.stored, self.plan.services, eps, self.events.emit, reason)
             self.route_load_balancers()
             self.write_state()
 
@@ -271,11 +286,8 @@ class Supervisor:
                              f"endpoints {describe_changes(self.endpoints, eps)} ({reason})",
                              services=changed_services(self.endpoints, eps))
         self.endpoints = eps
-        for node in self.plan.nodes:
-            r = self.proxiers[node.name].sync(build_snapshot(self.plan, node, eps))
-            self.events.emit("ProxySynced", f"proxy {node.name}: {'full' if r.full else 'partial'}"
-                             f" sync in {r.duration_s * 1000:.1f} ms ({reason})",
-                             node=node.name, full=r.full, ms=round(r.duration_s * 1000, 2))
+        self.proxy_loop.request(reason)  # each node syncs now or, batched, within minSyncPeriod
+        for node in self.plan.nodes:  # kube-proxy's health server follows its endpoints
             for problem in self.health[node.name].sync(health_ports(self.plan.services),
                                                        local_ready_endpoints(eps, node.name)):
                 self.events.emit("FailedToStartServiceHealthcheck", f"node {node.name} {problem}",
@@ -290,6 +302,7 @@ class Supervisor:
         before = rec.state
         rec.state = PodState(ready=False, running=before.running)
         self.sync_proxies(f"restarting DNS in {key}")
+        self.proxy_loop.wait_synced()
         try:
             d.update(records)
         finally:
@@ -397,7 +410,8 @@ class Supervisor:
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
             "stored": [stored_object(o, self.created.setdefault(
-                f"{o.kind}/{o.namespace}/{o.name}", now())) for o in self.scenario.stored],
+                f"{o.kind}/{o.namespace}/{o.name}", now()),
+                ingress_status(o, self.scenario.stored, plan.services)) for o in self.scenario.stored],
             "namespaces": [namespace_object(ns, self.created.setdefault(f"ns/{ns}", now()))
                            for ns in plan.namespaces],
             "deployments": [], "replicasets": [],
@@ -420,7 +434,7 @@ class Supervisor:
 
     # ---- live changes (the control socket) -------------------------------------------------
     CHANGES = {"delete": changes.delete, "scale": changes.scale, "apply": changes.apply,
-               "readiness": changes.readiness}
+               "readiness": changes.readiness, **faults.OPS}
 
     def handle(self, op: str, args: dict):
         """Called from a control-socket thread. Changes run on the main thread: the fabric's
@@ -462,6 +476,7 @@ class Supervisor:
                              f"{term.grace_s}s)", pod=key)
         if fresh:
             self.resync(f"deleting {', '.join(pod_key(p) for p in fresh)}")
+            self.proxy_loop.wait_synced()  # the endpoints are terminating in the rules
         for pod in fresh:
             self.stopper(self.terminations[pod_key(pod)]).start()
         if wait:
@@ -520,7 +535,7 @@ class Supervisor:
 
     # ---- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
-        last_check = last_canary = time.monotonic()
+        last_check, last_canary = time.monotonic(), clock.now()
         while not self.stopping.is_set():
             try:  # a short wait, so that SIGTERM is noticed quickly
                 change, spec, done = self.requests.get(timeout=0.1)
@@ -529,6 +544,7 @@ class Supervisor:
             else:
                 try:
                     result = change(self, spec)  # self as changes.LiveCluster
+                    self.proxy_loop.wait_synced()  # the answer comes with the rules applied
                     self.settle()  # the client reads state next: it reflects the change
                     done.set_result(result)
                 except BaseException as e:  # noqa: BLE001 - the client reports it
@@ -537,8 +553,9 @@ class Supervisor:
                     done.set_exception(e)
             now = time.monotonic()
             try:
-                if now - last_canary >= self.plan.config.sync_period_s:
-                    last_canary = now
+                self.proxy_loop.tick()
+                if clock.now() - last_canary >= self.plan.config.sync_period_s:
+                    last_canary = clock.now()
                     self.check_canaries()
                 if now - last_check >= CHECK_PERIOD_S:
                     last_check = now
@@ -559,27 +576,24 @@ class Supervisor:
 
     def check_canaries(self) -> None:
         """kube-proxy's ipt.Monitor: every syncPeriod, a node whose proxier says its rules
-        were flushed behind its back (iptables: the canary chain is gone) is resynced (a full
-        sync on that node). Otherwise proxiers whose periodic full sync is due (1.33+) sync."""
-        for p in self.proxiers.values():
+        were flushed behind its back (iptables: the canary chain is gone) syncs (a full sync:
+        the proxier sees the canary gone). A paused or killed proxy notices nothing. The
+        periodic full sync (1.33+) is the sync runner's maxInterval (minikp.controller.proxyloop)."""
+        running = self.proxy_loop.running()
+        for p in running.values():
             housekeeping(p)
-        flushed = [n for n, p in self.proxiers.items() if p.flushed()]
+        flushed = [n for n, p in running.items() if p.flushed()]
         if flushed:
             self.events.emit("RulesFlushed", f"proxy rules flushed on {', '.join(flushed)}: "
                              "full resync", nodes=flushed)
-            self.resync("rules flushed behind the proxy's back")
-            return
-        due = [n for n, p in self.proxiers.items() if getattr(p, "periodic_full_due", lambda: False)()]
-        if due:  # 1.33+: the BoundedFrequencyRunner's hourly run is a forced full sync
             with self.lock:
-                self.sync_proxies("periodic full sync")
+                self.proxy_loop.request("rules flushed behind the proxy's back", flushed)
 
     def shutdown(self) -> None:
         self.hooks_stop.set()
         if self.control:
             self.control.close()
-        for p in self.proxiers.values():
-            p.close()
+        self.proxy_loop.close()
         for h in self.health.values():
             h.close()
         self.workloads.stop()

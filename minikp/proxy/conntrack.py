@@ -19,7 +19,7 @@ The policies are pure; `cleanup` is the kernel edge every proxy mode calls after
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from minikp.nsenter import run_in
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
@@ -160,13 +160,26 @@ def list_flows(netns_path: str) -> list[Flow]:
     return parse_flows(run_in(netns_path, ["conntrack", "-L", "-p", "udp"]).stdout)
 
 
+def narrowed(prev: ProxySnapshot | None, cur: ProxySnapshot, changed: list[tuple] | None):
+    """(prev, cur) holding only the ports in `changed` [(old, new)], or as given when it is
+    None: `commands` and `cleanup_required` compare port by port, so they answer the same."""
+    if changed is None or prev is None:
+        return prev, cur
+    return (replace(prev, services=tuple(o for o, _ in changed if o is not None)),
+            replace(cur, services=tuple(n for _, n in changed if n is not None)))
+
+
 def cleanup(netns_path: str, prev: ProxySnapshot | None, cur: ProxySnapshot,
-            release: tuple[int, int]) -> tuple[list[list[str]], list[str]]:
+            release: tuple[int, int], changed: list[tuple] | None = None) -> tuple[list[list[str]], list[str]]:
     """After a successful sync from `prev` to `cur`: the modelled release's UDP cleanup,
-    run in the node's namespace. Returns (conntrack argv run, failures)."""
+    run in the node's namespace. Returns (conntrack argv run, failures). `changed`, when the
+    caller knows it: the (old, new) ServicePortInfo of every port that differs (None: absent
+    on that side); the events and the need for the reconciler then come from those alone,
+    the same answer without a pass over every port."""
+    prev, diff = narrowed(prev, cur, changed)
     if release < RECONCILER_SINCE:
-        cmds = commands(prev, cur)
-    elif cleanup_required(prev, cur):
+        cmds = commands(prev, diff)
+    elif cleanup_required(prev, diff):
         cmds = stale_flow_commands(list_flows(netns_path), cur)
     else:
         cmds = []

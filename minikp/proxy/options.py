@@ -1,11 +1,13 @@
 """kube-proxy's configuration options minikp models (KubeProxyConfiguration, v1alpha1
 spellings in the Cluster document's spec.proxy), with kube-proxy's defaults.
 
-Pure data: the loader fills it (minikp.scenario.load), the proxier renders from it and
-applies the conntrack sysctls (minikp.proxy.sysctls)."""
+Pure data: the loader fills it (minikp.scenario.load), the proxier renders from it, each
+node's kube-proxy loop (minikp.controller.proxyloop) applies the conntrack sysctls
+(minikp.proxy.sysctls) and times its syncs by it."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 DETECT_LOCAL_MODES = ("ClusterCIDR",)  # the others need node/interface data minikp lacks yet
@@ -36,3 +38,21 @@ class ProxyOptions:
 
 
 DEFAULT = ProxyOptions()
+
+
+def node_port_ips(addresses: tuple[str, ...], node_ip: str) -> list[str] | None:
+    """GetNodeIPs for nodePortAddresses: None = match every local address (unset); else the
+    node's addresses (lo, then its uplink) inside one of the CIDRs, "primary" = the node IP."""
+    if not addresses:
+        return None
+    ips = []
+    for ip in ("127.0.0.1", node_ip):
+        for cidr in addresses:
+            if (cidr == "primary" and ip == node_ip) or (cidr != "primary" and _contains(cidr, ip)):
+                ips.append(ip)
+                break
+    return ips
+
+
+def _contains(cidr: str, ip: str) -> bool:
+    return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)

@@ -33,7 +33,7 @@ KINDS: dict[str, dict[str, str]] = {  # apiVersion -> kind -> what minikp does w
     "apps/v1": {"Deployment": ACTED, "ReplicaSet": ACTED, "StatefulSet": UNHANDLED,
                 "DaemonSet": UNHANDLED, "ControllerRevision": UNHANDLED},
     "discovery.k8s.io/v1": {"EndpointSlice": ACTED},
-    "networking.k8s.io/v1": {"Ingress": STORED, "IngressClass": STORED, "NetworkPolicy": STORED},
+    "networking.k8s.io/v1": {"Ingress": ACTED, "IngressClass": ACTED, "NetworkPolicy": STORED},
     "rbac.authorization.k8s.io/v1": {"Role": STORED, "RoleBinding": STORED,
                                      "ClusterRole": STORED, "ClusterRoleBinding": STORED},
     "batch/v1": {"Job": UNHANDLED, "CronJob": UNHANDLED},
@@ -50,8 +50,7 @@ KINDS: dict[str, dict[str, str]] = {  # apiVersion -> kind -> what minikp does w
 }
 
 # why a stored kind does nothing (printed as a warning); stored kinds not here are silent
-STORED_NOTE = {"NetworkPolicy": "stored, not enforced: minikp has no network policy engine",
-               "Ingress": "stored, not routed: minikp has no ingress controller"}
+STORED_NOTE = {"NetworkPolicy": "stored, not enforced: minikp has no network policy engine"}
 
 # (apiVersion, kind) -> (the release that removed it, its replacement)
 REMOVED: dict[tuple[str, str], tuple[str, str]] = {
@@ -153,6 +152,14 @@ SELECTOR = {"matchLabels": M, "matchExpressions": M}
 REPLICA_SET_SPEC = {"replicas": M, "selector": M, **_under("selector", SELECTOR),
                     "template": M, **_under("template", TEMPLATE), "minReadySeconds": W}
 SLICE_PORT = {"name": M, "port": M, "protocol": M, "appProtocol": W}
+INGRESS_BACKEND = {"service": M, "service.name": M, "service.port": M, "service.port.number": M,
+                   "service.port.name": M, "resource": M}  # resource: refused with a reason
+INGRESS_SPEC = {"ingressClassName": M, "defaultBackend": M, **_under("defaultBackend", INGRESS_BACKEND),
+                "rules": M, "rules[].host": M, "rules[].http": M, "rules[].http.paths": M,
+                "rules[].http.paths[].path": M, "rules[].http.paths[].pathType": M,
+                "rules[].http.paths[].backend": M,
+                **_under("rules[].http.paths[].backend", INGRESS_BACKEND),
+                "tls": M, "tls[].hosts": M, "tls[].secretName": M}
 ENDPOINT_ADDRESS = {"ip": M, "hostname": M, "nodeName": M, "targetRef": W}
 
 FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
@@ -204,6 +211,7 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
                     "networking": M, "networking.podSubnet": M, "networking.serviceSubnet": M,
                     "networking.nodeSubnet": M, "networking.loadBalancerPool": M,
                     "networking.clusterDomain": M, "networking.loadBalancerHealthCheckInterval": M,
+                    "ingress": M,
                     "clients": M, "clients[].name": M, "clients[].hostnames": M,
                     "clients[].command": M})},
     "List": {"apiVersion": M, "kind": M, "items": M, "metadata": S},
@@ -212,7 +220,9 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     "Secret": {**TOP, "data": M, "stringData": M, "type": M, "immutable": M},
     "ServiceAccount": {**TOP, "secrets": M, "imagePullSecrets": M,
                        "automountServiceAccountToken": M},
-    **{k: {**TOP, "spec": M} for k in ("Ingress", "IngressClass", "NetworkPolicy")},
+    "Ingress": {**TOP, "spec": M, **_under("spec", INGRESS_SPEC)},
+    "IngressClass": {**TOP, "spec": M, "spec.controller": M, "spec.parameters": W},
+    "NetworkPolicy": {**TOP, "spec": M},
     **{k: {**TOP, "rules": M, "aggregationRule": M} for k in ("Role", "ClusterRole")},
     **{k: {**TOP, "subjects": M, "roleRef": M} for k in ("RoleBinding", "ClusterRoleBinding")},
 }

@@ -21,7 +21,7 @@ import stat
 from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
 from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
-from minikp.scenario import dump, known, rules
+from minikp.scenario import dump, ingress, known, rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, ConfigMap, Container, ContainerPort,
                                    EndpointSlice, EnvFromSource, EnvVar, Handler, NodeSpec,
                                    PodTemplate, Probe, Scenario, SecurityContext, Service, ServicePort,
@@ -307,11 +307,23 @@ def _add_object(scenario: Scenario, index: _Index, doc, file: str, kind: str) ->
     elif kind == "EndpointSlice":
         scenario.endpoint_slices.append(_endpoint_slice(obj, doc, namespace, name, source))
     else:
-        scenario.stored.append(StoredObject(doc["apiVersion"], kind, namespace, name, doc, source))
+        scenario.stored.append(StoredObject(doc["apiVersion"], kind, namespace, name, doc, source,
+                                            _stored_model(obj, doc, kind, namespace, name)))
         if kind == "ConfigMap":  # what envFrom / configMapKeyRef read
             data = doc.get("data") or {}
             scenario.config_maps.append(ConfigMap(namespace, name, {str(k): str(v) for k, v in (
                 data.items() if isinstance(data, dict) else ())}, source))
+
+
+def _stored_model(obj: _Obj, doc, kind: str, namespace: str, name: str):
+    """What the ingress controller reads of an Ingress, IngressClass or TLS Secret."""
+    if kind == "Ingress":
+        return ingress.parse_ingress(obj, doc, namespace, name)
+    if kind == "IngressClass":
+        return ingress.parse_ingress_class(obj, doc, name)
+    if kind == "Secret":
+        return ingress.parse_tls_secret(obj, doc, namespace, name)
+    return None
 
 
 def _add_namespace(scenario: Scenario, ns: str) -> None:
@@ -914,6 +926,8 @@ def _cluster(doc, file: str) -> ClusterConfig:
     c.sync_period_s = c.proxy_options.sync_period_s
     _networking(obj, obj.map(spec, "networking", "spec.networking"), c)
     _clients(obj, spec, c)
+    c.ingress = obj.str(spec, "ingress", "spec.ingress", "")
+    obj.check(rules.one_of(c.ingress, ("", "nginx")), "spec.ingress", spec, "ingress")
     for key in ("checks", "steps"):
         items = obj.list(doc, key, key)
         for i, item in enumerate(items):
@@ -933,7 +947,8 @@ _CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode":
                    "node_subnet": "spec.networking.nodeSubnet",
                    "load_balancer_pool": "spec.networking.loadBalancerPool",
                    "lb_health_check_interval_s": "spec.networking.loadBalancerHealthCheckInterval",
-                   "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients"}
+                   "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients",
+                   "ingress": "spec.ingress"}
 # not the running cluster's state: what `minikp test` runs, and the name (`--name` gives it)
 _NOT_CLUSTER_STATE = ("source", "checks", "steps", "name")
 
@@ -960,13 +975,19 @@ def check_cluster_unchanged(live: ClusterConfig, new: Scenario) -> None:
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 
+def go_seconds(v):
+    """A Go duration as kube-proxy's config takes it (500ms, 30s, 1m, 1h0m0s) in seconds;
+    anything else comes back unchanged, for the caller to judge."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    if isinstance(v, str) and v and _GO_DURATION.sub("", v) == "":
+        return sum(float(n) * units[u] for n, u in _GO_DURATION.findall(v))
+    return v
+
+
 def _duration(obj: _Obj, d, key: str, field: str, default: float, lo: float = 0.1,
               hi: float = 86400) -> float:
     """Seconds, or a Go duration as kube-proxy's config takes it: 500ms, 30s, 1m, 1h0m0s."""
-    v = d.get(key, default) if isinstance(d, dict) else default
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    if isinstance(v, str) and v and _GO_DURATION.sub("", v) == "":
-        v = sum(float(n) * units[u] for n, u in _GO_DURATION.findall(v))
+    v = go_seconds(d.get(key, default) if isinstance(d, dict) else default)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
         span = f"between {_show(lo)} and {_show(hi)}"
         raise obj.error(field, f"{d.get(key)!r}: a duration {span}, e.g. 30s or 1m", d, key)
@@ -1006,6 +1027,10 @@ def _proxy_options(obj: _Obj, proxy) -> ProxyOptions:
     sync = _duration(obj, m, "syncPeriod", field, d.sync_period_s)
     m, field = where("minSyncPeriod")
     min_sync = _duration(obj, m, "minSyncPeriod", field, d.min_sync_period_s, lo=0.0)
+    if sync < min_sync:  # kube-proxy's validateKubeProxyIPTablesConfiguration refuses it
+        m, sync_field = where("syncPeriod")
+        raise obj.error(sync_field, f"{_show(sync)}: must be greater than or equal to {field} "
+                        f"({_show(min_sync)})", m, "syncPeriod" if "syncPeriod" in m else "minSyncPeriod")
     addrs = obj.strings(proxy, "nodePortAddresses", "spec.proxy.nodePortAddresses")
     for i, a in enumerate(addrs):
         if a != "primary":

@@ -247,6 +247,7 @@ class StoredObject:
     name: str
     manifest: dict  # as given
     source: Source = Source("<builtin>")
+    model: object = None  # what minikp reads of it: scenario/ingress.py's Ingress, TLSSecret, ...
 
 
 @dataclass
@@ -280,6 +281,7 @@ class ClusterConfig:
     lb_health_check_interval_s: float = 1.0  # spec.networking.loadBalancerHealthCheckInterval
     cluster_domain: str = "cluster.local"
     clients: list[ClientSpec] = field(default_factory=list)
+    ingress: str = ""  # spec.ingress: "nginx" installs the ingress controller without an Ingress
     checks: list[dict] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
     source: Source = Source("<defaults>")

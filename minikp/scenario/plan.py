@@ -13,8 +13,9 @@ control plane would. Pure and deterministic: the same scenario always gets the s
   name; nodePorts likewise in 30000-32767; LoadBalancer addresses from the pool.
 
 with_builtins(scenario) is the scenario with the built-in objects added (kubernetes
-Service, kube-dns Service, coredns Deployment): the supervisor keeps that one, so that live
-changes find them like any other object. plan_cluster plans it; neither changes its input.
+Service, kube-dns Service, coredns Deployment, the ingress controller's when an Ingress
+asks for it): the supervisor keeps that one, so that live changes find them like any other
+object. plan_cluster plans it; neither changes its input.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import dataclasses
 
 from minikp.errors import InputError
+from minikp.ingress import install as ingress_install
 from minikp.scenario import rules
 from minikp.scenario.load import node_labels
 from minikp.scenario.model import (ClientPlan, ClusterPlan, Container, ContainerPort,
@@ -89,7 +91,7 @@ def with_builtins(scenario: Scenario) -> Scenario:
             "coredns", COREDNS_IMAGE, [ContainerPort(p, proto, name) for name, p, proto in DNS_PORTS])])
         scenario.workloads.insert(0, Workload("Deployment", "kube-system", "coredns", template, 2,
                                               dict(dns_labels)))
-    return scenario
+    return ingress_install.with_controller(scenario)
 
 
 # ---- the allocator --------------------------------------------------------------------------

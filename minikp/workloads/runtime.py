@@ -2,14 +2,17 @@
 place that chooses among them.
 
 - PodRuntime: start(ctx, container) -> handle; started(h); exited(h); exit_code(h);
-  stop(h, grace_s); logs(h) -> [log file paths]. A handle is the runtime's own object; a
+  stop(h, grace_s); logs(h) -> [log file paths]; freeze(h, frozen) (SIGSTOP/SIGCONT, for
+  `minikp test`'s freeze/thaw steps). A handle is the runtime's own object; a
   runtime keeps no state of its own, so one instance serves every cluster's pods.
 - the runtimes: "builtin" (the one-process WorkloadServer serves the container's ports,
   images.listeners_for), "command" (the container's command as PID 1 of its sandbox,
-  commands.start_command), "dns" (dnsmasq for the cluster DNS, and its metrics port 9153).
+  commands.start_command), "dns" (dnsmasq for the cluster DNS, and its metrics port 9153),
+  "ingress-nginx" (Debian's nginx for ingress-nginx's controller image, ingress/nginx.py).
 - RUNTIMES: name → runtime. A new runtime (e.g. Docker images) adds itself here.
 - choose(pod, container): the runtime's name — the pod's annotation `minikp.dev/runtime`,
-  else a DNS image → "dns", a command → "command", anything else → "builtin".
+  else a DNS image → "dns", ingress-nginx's controller image → "ingress-nginx", a command →
+  "command", anything else → "builtin".
 - PodWorkloads: one pod's containers, each with its runtime and handle: what the supervisor
   keeps per pod (started when every container is, exited when any has).
 """
@@ -17,6 +20,7 @@ place that chooses among them.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -25,6 +29,8 @@ from typing import Any, Callable, Protocol
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.metrics import MetricsServer
 from minikp.errors import InputError
+from minikp.ingress import nginx
+from minikp.ingress.install import is_controller_image
 from minikp.nsenter import in_netns
 from minikp.scenario.model import Container, PodPlan
 from minikp.workloads.commands import start_command
@@ -48,6 +54,7 @@ class PodContext:
     server: Any = None  # workloads.server.WorkloadServer
     sandbox_of: Callable = None  # container → workloads.sandbox.Sandbox
     dns_records: Callable = lambda: None  # () → dns.records.DnsRecords | None
+    ingress_config: Callable = lambda: None  # () → ingress.render.Rendered | None
 
 
 class PodRuntime(Protocol):
@@ -57,6 +64,7 @@ class PodRuntime(Protocol):
     def exit_code(self, handle) -> int | None: ...  # None while running (or unknown)
     def stop(self, handle, grace_s: float = STOP_GRACE_S) -> None: ...
     def logs(self, handle) -> list[str]: ...  # log files, oldest first
+    def freeze(self, handle, frozen: bool) -> None: ...  # stopped, but its sockets stay open
 
 
 def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
@@ -70,6 +78,16 @@ def port_open(netns: str, ip: str, port: int, timeout: float = 0.2) -> bool:
         return False
     finally:
         s.close()
+
+
+def signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """A running process and its children (commands start in their own session)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        os.kill(proc.pid, sig)
 
 
 # ---- builtin: one process serves every pod's sockets ---------------------------------------
@@ -99,6 +117,9 @@ class BuiltinRuntime:
 
     def stop(self, h, grace_s=STOP_GRACE_S):
         h.server.remove(h.key)
+
+    def freeze(self, h, frozen: bool) -> None:
+        h.server.freeze(h.key, frozen)  # stops serving as a SIGSTOPped process would
 
     def logs(self, h):
         return []
@@ -145,6 +166,9 @@ class CommandRuntime:
     def logs(self, h):
         return [h.log_path]
 
+    def freeze(self, h, frozen: bool) -> None:
+        signal_group(h.proc, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def pid(self, h) -> int | None:
         """PID 1 of the container, while it runs (exec probes join its namespaces)."""
         return h.proc.pid if h.proc.poll() is None else None
@@ -185,12 +209,29 @@ class DnsRuntime:
         h.dnsmasq.stop()
         h.metrics.stop()
 
+    def freeze(self, h, frozen: bool) -> None:
+        if h.dnsmasq.proc is not None:
+            signal_group(h.dnsmasq.proc, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def logs(self, h):
         return [h.dnsmasq.log_path]
 
 
+# ---- ingress-nginx: a real nginx for ingress-nginx's controller image -----------------------
+
+class IngressNginxRuntime(CommandRuntime):
+    def start(self, ctx, container):
+        return nginx.start(ctx.netns, ctx.pod.ip, ctx.sandbox_of(container),
+                           f"{ctx.logbase}.{container.name}", ctx.ingress_config())
+
+    def stop(self, h, grace_s=STOP_GRACE_S):
+        super().stop(h, grace_s)
+        nginx.remove(h)
+
+
 RUNTIMES: dict[str, PodRuntime] = {
-    "builtin": BuiltinRuntime(), "command": CommandRuntime(), "dns": DnsRuntime()}
+    "builtin": BuiltinRuntime(), "command": CommandRuntime(), "dns": DnsRuntime(),
+    "ingress-nginx": IngressNginxRuntime()}
 
 
 def choose(pod: PodPlan | None, container: Container) -> str:
@@ -203,6 +244,8 @@ def choose(pod: PodPlan | None, container: Container) -> str:
         return named
     if is_dns_image(container.image):
         return "dns"
+    if is_controller_image(container.image):
+        return "ingress-nginx"
     if container.command:
         return "command"
     return "builtin"
@@ -251,6 +294,15 @@ class PodWorkloads:
         """A running container process of the pod (exec probes join its namespaces)."""
         return next((pid for rt, _, h in self._each() if hasattr(rt, "pid")
                      for pid in [rt.pid(h)] if pid is not None), None)
+
+    def ingress_servers(self) -> list[nginx.Nginx]:
+        """The pod's nginx processes, which follow the cluster's Ingresses."""
+        return [h for _, _, h in self.parts if isinstance(h, nginx.Nginx)]
+
+    def freeze(self, frozen: bool) -> None:
+        """SIGSTOP (or SIGCONT) every container: `minikp test`'s freeze/thaw steps."""
+        for rt, _, h in self._each():
+            rt.freeze(h, frozen)
 
     def dns_servers(self) -> list[Dnsmasq]:
         """The pod's dnsmasq processes, which follow the cluster's records."""

@@ -97,6 +97,8 @@ class WorkloadServer:
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake",))
         self._listeners: dict[str, list[socket.socket]] = {}
         self._conns: dict[str, set[_Conn]] = {}
+        self._data: dict[str, list] = {}  # key -> each listener's selector data
+        self._frozen: set[str] = set()
         self._calls: deque = deque()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -138,6 +140,12 @@ class WorkloadServer:
     def remove(self, key: str) -> None:
         self._call(lambda: self._remove(key))
 
+    def freeze(self, key: str, frozen: bool) -> None:
+        """As SIGSTOP/SIGCONT would: frozen, the workload's sockets stay open (the kernel
+        still completes handshakes into the backlog and queues datagrams) but nothing is
+        accepted, read or answered; thawed, the queued work is served."""
+        self._call(lambda: self._freeze(key, frozen))
+
     def keys(self) -> list[str]:
         return list(self._listeners)
 
@@ -162,11 +170,29 @@ class WorkloadServer:
 
     def _register(self, key, socks, data) -> None:
         self._listeners[key] = socks
+        self._data[key] = data
         self._conns.setdefault(key, set())
         for s, d in zip(socks, data):
             self._sel.register(s, selectors.EVENT_READ, d)
 
+    def _freeze(self, key: str, frozen: bool) -> None:
+        if key not in self._listeners or (key in self._frozen) == frozen:
+            return
+        socks = list(zip(self._listeners[key], self._data[key]))
+        socks = [(s, d, selectors.EVENT_READ) for s, d in socks]
+        socks += [(c.sock, ("conn", c), selectors.EVENT_READ | (selectors.EVENT_WRITE if c.outbuf else 0))
+                  for c in self._conns.get(key, ())]
+        for sock, data, events in socks:
+            if frozen:
+                self._sel.unregister(sock)
+            else:
+                self._sel.register(sock, events, data)
+        (self._frozen.add if frozen else self._frozen.discard)(key)
+
     def _remove(self, key: str) -> None:
+        self._freeze(key, False)
+        self._frozen.discard(key)
+        self._data.pop(key, None)
         for s in self._listeners.pop(key, []):
             self._sel.unregister(s)
             s.close()
@@ -226,7 +252,9 @@ class WorkloadServer:
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + SWEEP_EVERY_S
-                for conns in self._conns.values():
+                for key, conns in self._conns.items():
+                    if key in self._frozen:  # a stopped process closes nothing
+                        continue
                     for conn in [c for c in conns if now - c.last > IDLE_TIMEOUT_S]:
                         self._close(conn)
         self._drain_calls()

@@ -139,6 +139,16 @@ def test_the_loadbalancer_sheet_runs_and_its_blocked_step_is_short():
     assert "0 answered" in out
 
 
+def test_the_ingress_sheet_runs_and_each_host_reaches_its_deployment():
+    ran = run_document(ROOT / "scenarios/ingress.md", "mkt-docs-ingress")
+    www1, www2 = [out for cmd, out in ran if "http://www" in cmd][:2]
+    assert www1.startswith("web1-") and www2.startswith("web2-")
+    assert "172.18.255.200" in output_of(ran, "minikp get ingress")
+    assert "upstream default-web1-80" in output_of(ran, "sudo minikp exec deployment/ingress-nginx")
+    assert [out for cmd, out in ran if "http://www1" in cmd][1].startswith("web2-")  # after apply
+    assert "RELOAD" in output_of(ran, "sudo minikp events")
+
+
 def test_the_pod_dies_sheet_shows_the_two_endpoint_moment_in_events():
     ran = run_document(ROOT / "scenarios/pod-dies.md", "mkt-docs-poddies")
     events = output_of(ran, "minikp events --watch")

@@ -399,3 +399,25 @@ def test_conntrack_timeouts_set_in_the_node_namespace_only(netns):
         assert read("nf_conntrack_udp_timeout") == 45
         assert read("nf_conntrack_tcp_timeout_close_wait") == 3600
     assert read("nf_conntrack_udp_timeout") == host_before
+
+
+def test_conntrack_options_set_in_the_node_namespace_only(netns):
+    """spec.proxy.conntrack timeouts are written once, by the node's kube-proxy's first sync,
+    in the node's namespace; the host's values stay as they were."""
+    from minikp.controller.proxyloop import NodeProxy
+    from minikp.proxy.options import ConntrackOptions, ProxyOptions
+
+    def read(name, path=None):
+        with in_netns(path) if path else open("/dev/null"):
+            with open(f"/proc/sys/net/netfilter/{name}") as f:
+                return int(f.read())
+
+    host_before = read("nf_conntrack_udp_timeout")
+    opts = ProxyOptions(conntrack=ConntrackOptions(udp_timeout_s=host_before + 7,
+                                                   tcp_close_wait_timeout_s=1234))
+    proxy = NodeProxy("n", lambda: IptablesProxier(netns, "legacy"), lambda: RICH,
+                      lambda *a, **k: None, opts)
+    proxy.request("start")
+    assert read("nf_conntrack_udp_timeout", netns) == host_before + 7
+    assert read("nf_conntrack_tcp_timeout_close_wait", netns) == 1234
+    assert read("nf_conntrack_udp_timeout") == host_before

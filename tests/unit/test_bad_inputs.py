@@ -31,6 +31,8 @@ spec:
 POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
 CLUSTER = "apiVersion: minikp.dev/v1alpha1\nkind: Cluster\n"
 C1 = "      containers: [{name: a, image: x}]\n"  # a container, under DEP's pod spec
+ING = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\n"
+PEM64 = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg=="
 
 
 def case(cid, text, expect, *, plan=False):
@@ -316,6 +318,37 @@ CASES = [
          "only one subset is supported"),
     case("namespace-duplicate", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
          "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}  #<\n", "already defined at"),
+    # ---- ingress -----------------------------------------------------------------------------
+    case("ingress-v1beta1", "apiVersion: networking.k8s.io/v1beta1  #<\nkind: Ingress\n"
+         "metadata: {name: a}\n", "removed in Kubernetes 1.22; use apiVersion: networking.k8s.io/v1"),
+    case("ingress-empty", ING + "spec: {}  #<\n", "either `defaultBackend` or `rules` must be specified"),
+    case("ingress-no-path-type", ING + "spec:\n  rules:\n  - http:\n      paths:\n"
+         "      - {path: /, backend: {service: {name: web, port: {number: 80}}}}  #<\n",
+         "spec.rules[0].http.paths[0].pathType: Required value"),
+    case("ingress-path-type-bogus", ING + "spec:\n  rules:\n  - http:\n      paths:\n"
+         "      - path: /\n        pathType: Regex  #<\n", '"Regex": supported values: "Exact"'),
+    case("ingress-relative-path", ING + "spec:\n  rules:\n  - http:\n      paths:\n"
+         "      - path: api  #<\n        pathType: Prefix\n", '"api": must be an absolute path'),
+    case("ingress-port-both", ING + "spec:\n  defaultBackend:\n    service:\n      name: web\n"
+         "      port: {number: 80, name: http}  #<\n",
+         "spec.defaultBackend.service.port: exactly one of `number` or `name`"),
+    case("ingress-port-zero", ING + "spec:\n  defaultBackend:\n    service:\n      name: web\n"
+         "      port: {number: 0}  #<\n", "port.number: 0: must be a port number"),
+    case("ingress-resource-backend", ING + "spec:\n  defaultBackend:\n"
+         "    resource: {kind: Bucket, name: b}  #<\n", "defaultBackend.resource: not modelled by minikp"),
+    case("ingress-bad-host", ING + "spec:\n  rules:\n  - host: Www_1  #<\n",
+         "spec.rules[0].host: \"Www_1\": must be a DNS name"),
+    case("ingress-unknown-field", ING + "spec:\n  rules:\n  - host: a.test\n    htpp: {}  #<\n",
+         'unknown field "spec.rules[0].htpp"'),
+    case("tls-secret-no-key", "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\n"
+         "type: kubernetes.io/tls\ndata:  #<\n  tls.crt: " + PEM64 + "\n",
+         "data[tls.key]: Required value"),
+    case("tls-secret-not-base64", "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\n"
+         "type: kubernetes.io/tls\ndata:\n  tls.crt: '%%%'  #<\n", "data[tls.crt]: must be base64"),
+    case("tls-secret-not-pem", "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\n"
+         "type: kubernetes.io/tls\ndata:\n  tls.crt: aGVsbG8=  #<\n", "not a PEM certificate"),
+    case("cluster-ingress-bogus", CLUSTER + "spec:\n  ingress: traefik  #<\n",
+         'spec.ingress: "traefik": supported values: "", "nginx"'),
 ]
 
 

@@ -64,3 +64,15 @@ def test_release_defaults_to_1_33_and_parses_kubernetes_spellings():
     assert parse_release("1.28") == (1, 28)
     with pytest.raises(InputError):
         parse_release("latest")
+
+
+def test_narrowed_to_the_changed_ports_gives_the_same_events_and_need():
+    dns2 = replace(DNS, endpoints=DNS.endpoints[:1])
+    gone = SP("ns", "old", "", "UDP", "10.96.0.30", 53, endpoints=(E("10.244.1.7", 53),))
+    prev, cur = snap(DNS, WEB, gone), snap(dns2, WEB)
+    changed = [(DNS, dns2), (gone, None)]
+    p, c = ct.narrowed(prev, cur, changed)
+    assert c.services == (dns2,) and p.services == (DNS, gone)
+    assert ct.commands(p, c) == ct.commands(prev, cur) != []
+    assert ct.cleanup_required(p, c) and not ct.cleanup_required(*ct.narrowed(prev, snap(DNS, WEB, gone), []))
+    assert ct.narrowed(None, cur, changed) == (None, cur) and ct.narrowed(prev, cur, None) == (prev, cur)

@@ -69,3 +69,42 @@ def test_ipset_add(set_type, entry):
                   ["IPSET_ATTR_DATA", {"attrs": ipset_data(set_type, entry)}]]
     want = pyroute2_bytes(m, 3, IPSET_CMD_ADD | (NFNL_SUBSYS_IPSET << 8), wire.NLM_F_REQUEST | wire.NLM_F_ACK)
     assert wire.ipset_add_msg(3, 7, "KUBE-LOOP-BACK", set_type, entry) == want
+
+
+@pytest.mark.parametrize("cmd", [genl.IPVS_CMD_SET_DEST, genl.IPVS_CMD_DEL_DEST])
+def test_set_and_del_dest(cmd):
+    key, rs = ("10.96.0.1", "TCP", 80), RS("10.244.1.2", 9376, 0)
+    m = genl.ipvsmsg()
+    m["cmd"], m["version"] = cmd, genl.GENL_VERSION
+    m["attrs"] = [("IPVS_CMD_ATTR_SERVICE", _svc_key(key).dump_key()),
+                  ("IPVS_CMD_ATTR_DEST", _dest(rs.ip, rs.port, rs.weight).dump_nla())]
+    want = pyroute2_bytes(m, 4, FAMILY, wire.NLM_F_REQUEST | wire.NLM_F_ACK)
+    assert wire.ipvs_dest_msg(4, FAMILY, key, rs, cmd) == want
+
+
+def test_get_dests_request_and_reply():
+    m = genl.ipvsmsg()
+    m["cmd"], m["version"] = genl.IPVS_CMD_GET_DEST, genl.GENL_VERSION
+    m["attrs"] = [("IPVS_CMD_ATTR_SERVICE", _svc_key(("10.96.0.1", "UDP", 53)).dump_key())]
+    assert wire.ipvs_get_dests_msg(5, FAMILY, ("10.96.0.1", "UDP", 53)) == pyroute2_bytes(m, 5, FAMILY, wire.NLM_F_REQUEST | wire.NLM_F_DUMP)
+    replies = []
+    for ip, port, weight, active, inactive in [("10.244.1.2", 9376, 1, 2, 3), ("10.244.2.3", 53, 0, 0, 7)]:
+        r = genl.ipvsmsg()  # as the kernel answers: the address as a 16-byte nf_inet_addr
+        r["cmd"], r["version"] = genl.IPVS_CMD_NEW_DEST, genl.GENL_VERSION
+        r["attrs"] = [("IPVS_CMD_ATTR_DEST", {"attrs": [
+            ("IPVS_DEST_ATTR_ADDR_FAMILY", 2), ("IPVS_DEST_ATTR_ADDR", ip), ("IPVS_DEST_ATTR_PORT", port),
+            ("IPVS_DEST_ATTR_FWD_METHOD", 0), ("IPVS_DEST_ATTR_WEIGHT", weight),
+            ("IPVS_DEST_ATTR_ACTIVE_CONNS", active), ("IPVS_DEST_ATTR_INACT_CONNS", inactive)]})]
+        replies.append(pyroute2_bytes(r, 5, FAMILY, 2))
+    assert wire.parse_dests(replies) == [("10.244.1.2", 9376, 1, 2, 3), ("10.244.2.3", 53, 0, 0, 7)]
+
+
+def test_ipset_del():
+    from pyroute2.netlink.nfnetlink.ipset import IPSET_CMD_DEL
+    m = ipset_msg()
+    m["nfgen_family"] = 2
+    m["attrs"] = [["IPSET_ATTR_PROTOCOL", 7], ["IPSET_ATTR_SETNAME", "KUBE-LOOP-BACK"],
+                  ["IPSET_ATTR_DATA", {"attrs": ipset_data("hash:ip,port,ip", "10.244.1.2,tcp:80,10.244.1.2")}]]
+    want = pyroute2_bytes(m, 6, IPSET_CMD_DEL | (NFNL_SUBSYS_IPSET << 8), wire.NLM_F_REQUEST | wire.NLM_F_ACK)
+    assert wire.ipset_add_msg(6, 7, "KUBE-LOOP-BACK", "hash:ip,port,ip", "10.244.1.2,tcp:80,10.244.1.2",
+                              cmd=wire.IPSET_CMD_DEL) == want

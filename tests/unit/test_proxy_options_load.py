@@ -74,6 +74,10 @@ def test_defaults_are_kube_proxys(tmp_path):
     (6, "    conntrack: {udpTimeout: soon}", "spec.proxy.conntrack.udpTimeout: 'soon': a duration"),
     (6, "    conntrack: {min: -1}", "spec.proxy.conntrack.min: -1: must be an integer"),
     (6, "    iptables: {minSyncPeriod: 2d}", "spec.proxy.iptables.minSyncPeriod: '2d': a duration"),
+    (6, "    iptables: {syncPeriod: 1s, minSyncPeriod: 5s}",
+     "spec.proxy.iptables.syncPeriod: 1s: must be greater than or equal to spec.proxy.iptables.minSyncPeriod (5s)"),
+    (6, "    minSyncPeriod: 1m",
+     "spec.proxy.syncPeriod: 30s: must be greater than or equal to spec.proxy.minSyncPeriod (1m)"),
 ])
 def test_bad_options_name_file_and_line(tmp_path, line, snippet, message):
     text = "apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nmetadata: {name: c}\nspec:\n  proxy:\n" + snippet + "\n"

@@ -48,3 +48,30 @@ def test_node_port_addresses_one_tail_rule_per_matching_node_ip():
             if l.startswith(TAIL)] == [f"{TAIL} -d 192.168.0.2 -j KUBE-NODEPORTS"]
     assert [l for l in lines(node_port_addresses=("127.0.0.0/8",), localhost_node_ports=False)
             if l.startswith(TAIL)] == []
+
+
+def test_nftables_mode_takes_masquerade_all_and_node_port_addresses():
+    from types import SimpleNamespace
+
+    from minikp.proxy.nftables.sync import NftablesProxier
+
+    snap = ProxySnapshot("test-hostname", "192.168.0.2", "10.0.0.0/8", (NP,))
+    config = SimpleNamespace(service_subnet="10.96.0.0/16", kubernetes_version="1.33",
+                             proxy_options=ProxyOptions(masquerade_all=True,
+                                                        node_port_addresses=("127.0.0.0/8", "192.168.0.0/24")))
+    o = NftablesProxier.from_config("/nonexistent", config).options(snap)
+    assert o.masquerade_all and o.nodeport_ips == ("192.168.0.2",)  # no localhost NodePorts in nftables
+    other = SimpleNamespace(service_subnet="", proxy_options=ProxyOptions(node_port_addresses=("172.18.0.0/16",)))
+    assert NftablesProxier.from_config("/nonexistent", other).options(snap).nodeport_ips == ()
+    plain = NftablesProxier.from_config("/nonexistent", SimpleNamespace(service_subnet="10.96.0.0/16")).options(snap)
+    assert not plain.masquerade_all and plain.nodeport_ips == ("192.168.0.2",)  # "primary" by default
+
+
+def test_ipvs_mode_takes_masquerade_all():
+    from types import SimpleNamespace
+
+    from minikp.proxy.ipvs.proxier import IpvsProxier
+
+    config = SimpleNamespace(iptables_backend="legacy", proxy_options=ProxyOptions(masquerade_all=True))
+    assert IpvsProxier.from_config("/nonexistent", config).masquerade_all
+    assert not IpvsProxier.from_config("/nonexistent", SimpleNamespace(iptables_backend="legacy")).masquerade_all

@@ -255,7 +255,7 @@ def test_proxy_sync_period(tmp_path, value, seconds):
     s = load(tmp_path, f"""
         apiVersion: minikp.dev/v1alpha1
         kind: Cluster
-        spec: {{proxy: {{syncPeriod: {value}}}}}
+        spec: {{proxy: {{syncPeriod: {value}, minSyncPeriod: 0s}}}}
         """)
     assert s.cluster.sync_period_s == seconds
 

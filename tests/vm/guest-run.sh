@@ -5,7 +5,7 @@
 # comes from the kernel command line (run-guest.sh APPEND); lists there are comma-separated.
 echo "[guest $(cut -d' ' -f1 /proc/uptime)s] $(uname -r), $PY"
 for m in ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed \
-         ip_vs_nq ip_vs_mh xt_ipvs ip_set veth bridge br_netfilter dummy nf_conntrack sctp; do
+         ip_vs_nq ip_vs_mh xt_ipvs ip_set veth bridge br_netfilter dummy nf_conntrack nf_conntrack_netlink sctp; do
   modprobe "$m" 2>/dev/null || echo "[guest] modprobe $m failed"
 done
 cd "${PROJECT_DIR:?}" || exit 97

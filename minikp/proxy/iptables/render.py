@@ -28,7 +28,7 @@ from minikp import KUBE_PROXY_VERSION
 from minikp.proxy.categorize import (Categorized, categorize, externally_accessible, source_ranges,
                                      uses_cluster_endpoints, uses_local_endpoints)
 from minikp.proxy.iptables import names
-from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
+from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions, node_port_ips
 from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo
 
 TARGET_VERSION = KUBE_PROXY_VERSION
@@ -197,20 +197,6 @@ class _Opts:
     nfacct: bool
     masquerade_all: bool = False
     localhost_node_ports: bool = True
-
-
-def node_port_ips(options: ProxyOptions, node_ip: str) -> list[str] | None:
-    """GetNodeIPs for nodePortAddresses: None = match every local address (unset); else the
-    node's addresses (lo, then its uplink) inside one of the CIDRs, "primary" = the node IP."""
-    if not options.node_port_addresses:
-        return None
-    ips = []
-    for ip in ("127.0.0.1", node_ip):
-        for cidr in options.node_port_addresses:
-            if (cidr == "primary" and ip == node_ip) or (cidr != "primary" and _contains(cidr, ip)):
-                ips.append(ip)
-                break
-    return ips
 
 
 def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool) -> None:
@@ -384,7 +370,7 @@ def render(snapshot: ProxySnapshot, *, changed: set[str] | None = None, stale_na
         out.nat_rules.append(f"-X {chain}")
     tail = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
             'must be the last rule in this chain"')
-    ips = node_port_ips(options, snapshot.node_ip)
+    ips = node_port_ips(options.node_port_addresses, snapshot.node_ip)
     if ips is None:
         local = "" if options.localhost_node_ports else " ! -d 127.0.0.0/8"
         out.nat_rules.append(f"{tail} -m addrtype --dst-type LOCAL{local} -j KUBE-NODEPORTS")

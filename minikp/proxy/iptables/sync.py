@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from minikp import clock as minikp_clock
 from minikp.errors import InputError, OperationError
 from minikp.nsenter import in_netns
 from minikp.proxy import conntrack
@@ -35,7 +36,6 @@ from minikp.proxy.iptables.backend import binary, command_links, resolve_backend
 from minikp.proxy.iptables.tools import run as _run, save
 from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
 from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
-from minikp.proxy import sysctls
 from minikp.proxy.snapshot import ProxySnapshot
 
 SYNC_PERIOD_S = 30.0  # iptables.syncPeriod default: large-cluster stale-chain cleanup cadence
@@ -77,6 +77,7 @@ class IptablesProxier:
     (a minikp.proxy.base.Proxier)."""
 
     formats = ("iptables",)
+    RUNNER_MAX_INTERVAL_S = FULL_SYNC_PERIOD_S  # NewProxier passes time.Hour to the runner
     tables = ("filter", "nat", "mangle", "raw")
 
     @classmethod
@@ -86,13 +87,12 @@ class IptablesProxier:
 
     def __init__(self, netns_path: str, backend: str, *, sync_period_s: float = SYNC_PERIOD_S,
                  release: tuple[int, int] = parse_release(DEFAULT_RELEASE),
-                 options: ProxyOptions = DEFAULT_OPTIONS, clock=time.monotonic) -> None:
+                 options: ProxyOptions = DEFAULT_OPTIONS, clock=minikp_clock.now) -> None:
         self.netns_path = netns_path
         self.release = release  # the kube-proxy release modelled (conntrack cleanup, full syncs)
         self.options = options
         self.clock = clock  # minikp's clock: a test may advance it past FULL_SYNC_PERIOD_S
         self._last_full = float("-inf")
-        self._sysctls_set = False
         self.backend = resolve_backend(backend)
         self.sync_period_s = sync_period_s
         self.need_full = True
@@ -182,9 +182,6 @@ class IptablesProxier:
 
     def sync(self, snapshot: ProxySnapshot) -> SyncResult:
         start = time.monotonic()
-        if not self._sysctls_set:  # kube-proxy sets them once, at start
-            sysctls.apply(self.netns_path, self.options.conntrack)
-            self._sysctls_set = True
         full = self.need_full or self._last is None or self.periodic_full_due() or not self.canary_present()
         stale: list[str] = []
         try:

@@ -8,18 +8,21 @@ the VM tier). The messages come from struct encoders (wire, rtnl); here they are
 CHUNK requests per send, and the acknowledgements matched back by sequence number.
 
 Batch(netns_path, protocol).run([(encode(seq) -> bytes, label), ...], tolerate={errno})
--> [(label, errno)] of the requests that failed with an errno not tolerated.
+-> [(label, errno)] of the requests that failed with an errno not tolerated;
+.dump(encode) -> the reply messages (whole, header included) of one dump request, or
+OSError(errno) when the kernel refuses it.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 import struct
 
 from minikp.nsenter import in_netns
 
-NLMSG_ERROR = 2
+NLMSG_ERROR, NLMSG_DONE = 2, 3
 CHUNK = 200  # requests per send: their acks (>= 36 bytes each) stay far below the receive buffer
 SO_RCVBUFFORCE = 33
 
@@ -63,3 +66,25 @@ class Batch:
                     if length == 0:
                         break
         return failed
+
+    def dump(self, build) -> list[bytes]:
+        seq = next(self.seq)
+        self.sock.send(build(seq))
+        out: list[bytes] = []
+        while True:
+            reply = self.sock.recv(1 << 20)
+            offset = 0
+            while offset + 16 <= len(reply):
+                length, kind, _flags, got = struct.unpack_from("=IHHI", reply, offset)
+                if length < 16:
+                    return out
+                if got == seq:
+                    if kind == NLMSG_DONE:
+                        return out
+                    if kind == NLMSG_ERROR:
+                        err = -struct.unpack_from("=i", reply, offset + 16)[0]
+                        if err:
+                            raise OSError(err, os.strerror(err))
+                        return out
+                    out.append(reply[offset:offset + length])
+                offset += (length + 3) & ~3

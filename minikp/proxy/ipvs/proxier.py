@@ -15,7 +15,8 @@ Where minikp differs, for speed and not in effect: kube-proxy re-reads every vir
 server from the kernel and rewrites every set on every sync (it has no partial syncs). Here a
 full sync (the first, after a failure or after `flushed()`) reads the kernel (servers, set
 members, kube-ipvs0 and the node's addresses) and reconciles everything; later syncs
-recompute only the service ports whose ServicePortInfo changed (desired.Desired), touch only
+recompute only the service ports whose ServicePortInfo changed (found by proxy.portindex
+without a Python pass over all of them; desired.Desired sums the shares), touch only
 their virtual/real servers, set entries and addresses, and skip the restore when its text is
 unchanged. A change of the node's own addresses is seen at the next full sync.
 
@@ -52,8 +53,9 @@ from minikp.proxy.ipvs.apply import (EEXIST, IpvsKernel, KernelRS, diff_entries,
                                      kernel_release)
 from minikp.proxy.ipvs.desired import Delta, Desired
 from minikp.proxy.paths import Branch, Frontend, PortPath
+from minikp.proxy.portindex import PortIndex
 from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
-from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
+from minikp.proxy.snapshot import ProxySnapshot
 
 _SET_TYPE = {name: typ for name, typ, _ in rd.SET_INFO}
 
@@ -91,7 +93,8 @@ class IpvsProxier:
     def from_config(cls, netns_path: str, config) -> "IpvsProxier":
         return cls(netns_path, config.iptables_backend,
                    scheduler=getattr(config, "ipvs_scheduler", "") or rd.DEFAULT_SCHEDULER,
-                   release=release_of(config))
+                   release=release_of(config), masquerade_all=bool(
+                       getattr(getattr(config, "proxy_options", None), "masquerade_all", False)))
 
     @classmethod
     def kernel_gaps(cls, netns_path: str, config=None) -> list[str]:
@@ -120,7 +123,8 @@ class IpvsProxier:
         self._entries: dict[str, set[str]] = {}
         self._bound: set[str] = set()  # kube-ipvs0's addresses
         self._addrs: tuple[str, ...] = ()  # the node's other addresses (read on full syncs)
-        self._ports: dict[tuple, ServicePortInfo] = {}  # last applied, by port key
+        self._index = PortIndex(rd.port_key)  # the last applied service ports, by key
+        self._changed: list = []  # (key, old, new) of the ports the last sync replaced
         self.desired = Desired()
         self.terminating: dict[tuple[tuple, str], str] = {}  # (vs key, "ip:port") -> protocol
         self._restore_argv = [binary(self.backend, "restore"), *WAIT_FLAGS, "--noflush", "--counters"]
@@ -177,7 +181,7 @@ class IpvsProxier:
         """Delete the weight-0 real servers whose connections have drained."""
         done = []
         for (key, rs_str), proto in list(self.terminating.items()):
-            now = self.kernel.real_servers(key) if key in self._vs else {}
+            now = self.kernel.connection_counts(key) if key in self._vs else {}
             rs = now.get(rs_str)
             if rs is None or drained(rs, proto):
                 if rs is not None:
@@ -191,7 +195,7 @@ class IpvsProxier:
 
     def _graceful_delete(self, key: tuple, rs: KernelRS, ops: list[str]) -> None:
         """GracefulDeleteRS, with the connection counts the kernel has now."""
-        rs = self.kernel.real_servers(key).get(str(rs), rs)
+        rs = self.kernel.connection_counts(key).get(str(rs), rs)
         if drained(rs, key[1]):
             self.kernel.delete_real_server(key, rs.ip, rs.port)
             self._rs[key].pop(str(rs), None)
@@ -222,7 +226,8 @@ class IpvsProxier:
             self.reap_terminating(ops)
             delta = self._update_desired(snapshot, full)
             touched = (set(self.desired.vs) | set(self._vs)) if full else delta.vs_keys
-            self._sync_servers(touched, ops, changed)
+            binds = set(self.desired.bind_refs) - self._bound if full else delta.bind_added - self._bound
+            self._sync_servers(touched, sorted(binds), ops, changed)
             self._sync_entries(delta, full, ops)
             text = rd.iptables_restore(self.desired.non_empty(), snapshot.cluster_cidr,
                                        self.desired.lb_no_node_access(), masquerade_all=self.masquerade_all)
@@ -230,7 +235,8 @@ class IpvsProxier:
                 _run(self.netns_path, self._restore_argv, input=text)
                 self._restored = text
                 ops.append("iptables-restore")
-            for ip in sorted(self._bound - set(self.desired.bind_refs)):  # superfluous addresses
+            unbind = self._bound - set(self.desired.bind_refs) if full else delta.bind_removed & self._bound
+            for ip in sorted(unbind):  # superfluous addresses
                 self.kernel.unbind(ip)
                 self._bound.discard(ip)
                 ops.append(f"unbind {ip}")
@@ -246,29 +252,25 @@ class IpvsProxier:
         self._last = snapshot
         self.need_full = False
         self.initial = False
-        cmds, errors = conntrack.cleanup(self.netns_path, last, snapshot, self.release)
+        cmds, errors = conntrack.cleanup(self.netns_path, last, snapshot, self.release,
+                                         None if full else [(o, n) for _, o, n in self._changed])
         restored = "iptables-restore" in ops
         return SyncResult(full=full, duration_s=time.monotonic() - start, changed=changed, conntrack=cmds,
                           conntrack_errors=errors, lines=text.count("\n") if restored else 0, ops=ops,
                           restore_input=text if restored else "")
 
     def _update_desired(self, snapshot: ProxySnapshot, full: bool) -> Delta:
-        """Replace the shares of the service ports that changed (all of them on a full sync).
-        Finding them costs one comparison per port; a caller that hands over the same
-        ServicePortInfo objects for unchanged ports makes that an identity check."""
+        """Replace the shares of the service ports that changed (all of them on a full sync),
+        found by the PortIndex (by identity when unchanged ports are the same objects)."""
         delta = Delta()
-        if not full and self._last is not None and snapshot.services is self._last.services:
-            return delta
-        ports = {rd.port_key(sp): sp for sp in snapshot.services}
-        old = {} if full else self._ports
         if full:
             self.desired = Desired()
+            self._changed = self._index.reset(snapshot.services)
+        else:
+            self._changed = self._index.update(snapshot.services)
         args = (snapshot.node_name, snapshot.node_ip, self._addrs, self.scheduler)
-        for key in ports.keys() | old.keys():
-            sp, was = ports.get(key), old.get(key)
-            if sp is not was and sp != was:
-                self.desired.replace(key, rd.port_state(sp, *args) if sp is not None else None, delta)
-        self._ports = ports
+        for key, _old, sp in self._changed:
+            self.desired.replace(key, rd.port_state(sp, *args) if sp is not None else None, delta)
         return delta
 
     def _sync_entries(self, delta: Delta, full: bool, ops: list[str]) -> None:
@@ -284,15 +286,14 @@ class IpvsProxier:
         for name, entry in add:
             self._entries[name].add(entry)
             ops.append(f"ipset add {name} {entry}")
+        _check(self.kernel.delete_entries([(n, _SET_TYPE[n], e) for n, e in remove]), "ipset del")
         for name, entry in remove:
-            self.kernel.delete_entry(name, _SET_TYPE[name], entry)
             self._entries[name].discard(entry)
             ops.append(f"ipset del {name} {entry}")
 
-    def _sync_servers(self, touched: set[tuple], ops: list[str], changed: set[str]) -> None:
+    def _sync_servers(self, touched: set[tuple], binds: list[str], ops: list[str], changed: set[str]) -> None:
         """syncService + syncEndpoint for the virtual servers a change touched; binding
-        their addresses to kube-ipvs0 as syncService does. Adds go in batches."""
-        binds = sorted(set(self.desired.bind_refs) - self._bound)
+        their addresses (`binds`) to kube-ipvs0 as syncService does. Adds go in batches."""
         _check(self.kernel.bind_many(binds), "bind to kube-ipvs0")
         self._bound.update(binds)
         ops += [f"bind {ip}" for ip in binds]
@@ -387,8 +388,8 @@ class IpvsProxier:
         refreshed by its estimator every 2 s). The kernel does not know Service names: this
         answers for what this proxier synced (in a rebuilt proxier: nothing yet)."""
         out = []
-        for key in sorted(k for k, sp in self._ports.items() if sp.service_key == service):
-            sp = self._ports[key]
+        for key in sorted(k for k, sp in self._index.ports.items() if sp.service_key == service):
+            sp = self._index.ports[key]
             path = PortPath(service, sp.port_name or str(sp.port), f"{sp.protocol} {sp.cluster_ip}:{sp.port}")
             branches: dict[str, list] = {}
             for vs in (v for v in self.desired.ports[key].virtual_servers):

@@ -38,6 +38,7 @@ from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
 from minikp.proxy.nftables import names, paths, render as rd, trace
 from minikp.proxy.paths import PortPath
+from minikp.proxy.options import node_port_ips
 from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
@@ -104,14 +105,18 @@ class NftablesProxier:
 
     @classmethod
     def from_config(cls, netns_path: str, config) -> "NftablesProxier":
+        opts = getattr(config, "proxy_options", None)
         return cls(netns_path, service_cidrs=tuple(c for c in config.service_subnet.split(",") if c),
-                   release=release_of(config))
+                   release=release_of(config), masquerade_all=bool(opts and opts.masquerade_all),
+                   node_port_addresses=opts.node_port_addresses if opts else ())
 
     def __init__(self, netns_path: str, *, service_cidrs: tuple[str, ...] = (),
                  nodeport_ips: tuple[str, ...] | None = None, masquerade_all: bool = False,
                  full_sync_period_s: float = FULL_SYNC_PERIOD_S,
                  stale_chain_delay_s: float = STALE_CHAIN_DELAY_S,
-                 release: tuple[int, int] = parse_release(DEFAULT_RELEASE)) -> None:
+                 release: tuple[int, int] = parse_release(DEFAULT_RELEASE),
+                 node_port_addresses: tuple[str, ...] = ()) -> None:
+        self.node_port_addresses = node_port_addresses  # spec.proxy.nodePortAddresses
         self.release = release  # the kube-proxy release modelled (UDP conntrack cleanup)
         self.netns_path = netns_path
         self.service_cidrs = tuple(service_cidrs)
@@ -129,7 +134,12 @@ class NftablesProxier:
         self._trace = trace.Tracer(netns_path)
 
     def options(self, snapshot: ProxySnapshot) -> rd.Options:
-        nodeport_ips = (snapshot.node_ip,) if self.nodeport_ips is None else self.nodeport_ips
+        nodeport_ips = self.nodeport_ips
+        if nodeport_ips is None and self.node_port_addresses:  # no localhost NodePorts in nftables mode
+            nodeport_ips = tuple(ip for ip in node_port_ips(self.node_port_addresses, snapshot.node_ip)
+                                 if not ip.startswith("127."))
+        if nodeport_ips is None:  # nftables' default nodePortAddresses is "primary"
+            nodeport_ips = (snapshot.node_ip,)
         return rd.Options(snapshot.cluster_cidr, snapshot.node_ip, self.service_cidrs, nodeport_ips,
                           self.masquerade_all)
 
