@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("up", "build a cluster from scenario files")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--proxy-mode")
+    p.add_argument("--kubernetes-version", help="kube-proxy's rule layout of this release (default 1.33)")
     p.add_argument("--nodes", type=int)
     p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C tears down")
     p = verb("down", "remove a cluster: namespaces, links, processes, state")
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("test", "build a scenario, run its checks and steps, tear down")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--proxy-mode")
+    p.add_argument("--kubernetes-version", help="kube-proxy's rule layout of this release (default 1.33)")
     verb("tui", "a terminal dashboard: watch and change the cluster (Textual)")
     verb("doctor", "what this machine can run")
     return ap
@@ -119,7 +121,7 @@ def cmd_up(a) -> int:
     lock = None
     try:
         lock = client.take_lock_for_up(a.name)
-        scenario = client.load_checked(a.files, a.proxy_mode, a.nodes)  # exit 2 early
+        scenario = client.load_checked(a.files, a.proxy_mode, a.nodes, a.kubernetes_version)  # exit 2 early
         warn(scenario.warnings)
         show = progress_printer(sys.stdout)
         if a.foreground:
@@ -541,10 +543,11 @@ def cmd_events(a) -> int:
 def cmd_test(a) -> int:
     from minikp.testrun import run_test
 
-    scenario = client.load_checked([a.file], a.proxy_mode)  # bad input: exit 2
+    scenario = client.load_checked([a.file], a.proxy_mode, kubernetes_version=a.kubernetes_version)  # exit 2
     warn(scenario.warnings)
     return run_test(a.file, a.name, lambda files: client.start_cluster(
-        a.name, files, a.proxy_mode, scenario=scenario if files == [a.file] else None),
+        a.name, files, a.proxy_mode, scenario=scenario if files == [a.file] else None,
+        kubernetes_version=a.kubernetes_version),
                     lambda: client.remove_cluster(a.name))
 
 

@@ -30,7 +30,7 @@ from minikp.scenario.model import ClusterConfig
 
 # ---- clusters ---------------------------------------------------------------------------
 
-def load_checked(files: list[str], proxy_mode=None, nodes=None):
+def load_checked(files: list[str], proxy_mode=None, nodes=None, kubernetes_version=None):
     """Load, validate and plan the scenario; raise InputError (exit 2) before anything is
     made. Its `.warnings` (FILE:LINE: ...) a front end must show. Give it to start_cluster
     or run_cluster: the supervisor then uses it as it is, without loading the files again."""
@@ -38,14 +38,15 @@ def load_checked(files: list[str], proxy_mode=None, nodes=None):
     from minikp.scenario.plan import plan_cluster
     from minikp.workloads.sandbox import privileged_warnings
 
-    scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+    scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes,
+                             kubernetes_version=kubernetes_version)
     plan_cluster(scenario)
     scenario.warnings += privileged_warnings(scenario)
     return scenario
 
 
-def check_scenario(files: list[str], proxy_mode=None, nodes=None) -> list[str]:
-    return load_checked(files, proxy_mode, nodes).warnings
+def check_scenario(files: list[str], proxy_mode=None, nodes=None, kubernetes_version=None) -> list[str]:
+    return load_checked(files, proxy_mode, nodes, kubernetes_version).warnings
 
 
 DOWN_TIMEOUT_S = 30  # how long `down` waits for the holders of the cluster lock to stop
@@ -71,7 +72,7 @@ def release_lock(name: str, lock: int) -> None:
 
 
 def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock=None,
-                  stop=None, on_event=None, scenario=None) -> None:
+                  stop=None, on_event=None, scenario=None, kubernetes_version=None) -> None:
     """Start the cluster's supervisor in the background, handing it the cluster lock; return
     once it reports the cluster up, or raise what went wrong (it has then removed everything
     it made). A SIGTERM/SIGINT meanwhile (`stop`, a clusterlock.StopOnSignal) is passed on to
@@ -94,6 +95,7 @@ def start_cluster(name: str, files: list[str], proxy_mode=None, nodes=None, lock
                 "--notify-fd", str(write_fd), "--lock-fd", str(lock)]
         argv += (["--proxy-mode", proxy_mode] if proxy_mode else [])
         argv += (["--nodes", str(nodes)] if nodes else [])
+        argv += (["--kubernetes-version", kubernetes_version] if kubernetes_version else [])
         argv += (["--scenario", hand_over(name, scenario, "up")] if scenario is not None else [])
         argv += [os.path.abspath(f) for f in files]
         with open(names.cluster_path(name, "supervisor.log"), "a") as logf:

@@ -30,7 +30,8 @@ def _meta(name, namespace=None, labels=None, created="", **extra):
     return meta
 
 
-def node_object(node: NodePlan, created: str) -> dict:
+def node_object(node: NodePlan, created: str, kube_proxy_version: str = KUBE_PROXY_VERSION) -> dict:
+    """kube_proxy_version: the cluster's spec.kubernetesVersion, the release its proxies model."""
     labels = {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", **node.labels}
     return {
         "apiVersion": "v1", "kind": "Node",
@@ -40,7 +41,7 @@ def node_object(node: NodePlan, created: str) -> dict:
             "addresses": [{"type": "InternalIP", "address": node.ip},
                           {"type": "Hostname", "address": node.name}],
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-            "nodeInfo": {"kubeProxyVersion": f"v{KUBE_PROXY_VERSION}", "kubeletVersion": "minikp",
+            "nodeInfo": {"kubeProxyVersion": f"v{kube_proxy_version}", "kubeletVersion": "minikp",
                          "containerRuntimeVersion": "minikp://namespaces", "osImage": "minikp"},
         },
     }

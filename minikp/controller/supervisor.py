@@ -402,7 +402,8 @@ class Supervisor:
             "seq": seq, "name": self.name, "supervisorPid": os.getpid(), "files": self.files,
             "proxyMode": plan.config.proxy_mode, **self.proxy_state(),
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
-            "nodes": [node_object(n, self.created.get(f"node/{n.name}", "")) for n in plan.nodes],
+            "nodes": [node_object(n, self.created.get(f"node/{n.name}", ""), plan.config.kubernetes_version)
+                      for n in plan.nodes],
             "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
                                 self.records[pod_key(p)].created, self.deletion_of(p))
                      for p in plan.pods],
@@ -614,7 +615,8 @@ def acquire_lock(cluster: str, lock_fd: int | None = None) -> int | None:
 
 
 def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
-        lock_fd: int | None = None, progress=None, scenario: Scenario | str | None = None) -> int:
+        lock_fd: int | None = None, progress=None, scenario: Scenario | str | None = None,
+        kubernetes_version=None) -> int:
     """Build cluster `name` and supervise it until SIGTERM/SIGINT. `notify(dict)` is told
     once whether the cluster came up; `progress(event)`, each event until then. A signal
     during the build stops it there: everything made is removed and the report says it was
@@ -628,20 +630,22 @@ def run(name: str, files: list[str], proxy_mode=None, nodes=None, notify=None,
                 f"`minikp down --name {name}` first, or pick another --name"})
         return 1
     try:
-        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress, scenario)
+        return _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress, scenario,
+                                kubernetes_version)
     finally:
         if lock_fd is None:  # ours; a handed-over one is closed by its owner too
             os.close(lock)
 
 
 def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None,
-                     scenario=None) -> int:
+                     scenario=None, kubernetes_version=None) -> int:
     sup = None
     try:
         if isinstance(scenario, str):
             scenario = take_over(name, scenario)
         elif scenario is None:
-            scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes)
+            scenario = load_scenario(files, proxy_mode=proxy_mode, nodes=nodes,
+                                     kubernetes_version=kubernetes_version)
         sup = Supervisor(name, files, scenario)
         sup.events.listener = progress
         sup.stopping = stop.requested
@@ -682,6 +686,7 @@ def main(argv=None) -> int:
     ap.add_argument("--name", required=True)
     ap.add_argument("--proxy-mode")
     ap.add_argument("--nodes", type=int)
+    ap.add_argument("--kubernetes-version")
     ap.add_argument("--notify-fd", type=int)
     ap.add_argument("--lock-fd", type=int, help="the cluster lock, taken by `minikp up`")
     ap.add_argument("--scenario", help="FILEs as `minikp up` loaded them (scenario.handover)")
@@ -704,7 +709,8 @@ def main(argv=None) -> int:
             out.close()
 
     names.check_cluster_name(a.name)
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario,
+               a.kubernetes_version)
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
                       "ports": M, **_under("ports[]", SLICE_PORT)},
     "Cluster": {"apiVersion": M, "kind": M, "metadata": M, "metadata.name": M,
                 "checks": M, "steps": M, "spec": M, **_under("spec", {
-                    "nodes": M, "nodes[].name": M, "nodes[].labels": M,
+                    "nodes": M, "nodes[].name": M, "nodes[].labels": M, "kubernetesVersion": M,
                     "proxy": M, "proxy.mode": M, "proxy.ipvs": M, "proxy.ipvs.scheduler": M,
                     "proxy.iptablesBackend": M, "proxy.syncPeriod": M,
                     # kube-proxy's configuration, as it spells it (values checked by the loader)
@@ -234,14 +234,23 @@ _PARENTS = {kind: {p.rpartition(".")[0].removesuffix("[]"): p.rpartition(".")[0]
             for kind, fields in FIELDS.items()}
 
 
-def kind_problem(api_version, kind) -> str | None:
-    """Why (apiVersion, kind) is not a kind Kubernetes serves, as kubectl says it, or None."""
+def _release(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+def kind_problem(api_version, kind, release: tuple[int, int] = (1, 33)) -> str | None:
+    """Why (apiVersion, kind) is not a kind Kubernetes `release` serves, as kubectl says it,
+    or None. A removed apiVersion is served by the releases before its removal."""
     if not isinstance(api_version, str) or not api_version:
         return "apiVersion: required, e.g. v1 or apps/v1"
     if (api_version, kind) in REMOVED:
-        release, use = REMOVED[(api_version, kind)]
-        return (f'apiVersion: {api_version} {kind} was removed in Kubernetes {release}; '
-                f'use apiVersion: {use}')
+        removed, use = REMOVED[(api_version, kind)]
+        if release < _release(removed):
+            return None
+        return (f'apiVersion: {api_version} {kind} was removed in Kubernetes {removed}; '
+                f'use apiVersion: {use} (or a Cluster spec.kubernetesVersion before {removed}: '
+                f'this one is {release[0]}.{release[1]})')
     if kind in KINDS.get(api_version, {}):
         return None
     hint = [f"{kind} is {api}" for api, kinds in KINDS.items() if kind in kinds][:1]
@@ -258,7 +267,10 @@ def kind_exists(kind) -> bool:
 
 
 def role(api_version: str, kind: str) -> str:
-    """ACTED, STORED or UNHANDLED, for a kind kind_problem accepted."""
+    """ACTED, STORED or UNHANDLED, for a kind kind_problem accepted (a removed apiVersion:
+    as its replacement)."""
+    if (api_version, kind) in REMOVED:
+        return KINDS.get(REMOVED[(api_version, kind)][1], {}).get(kind, UNHANDLED)
     return KINDS[api_version][kind]
 
 

@@ -21,6 +21,7 @@ import stat
 from minikp.errors import InputError
 from minikp.proxy.base import MODES as PROXIERS
 from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOptions
+from minikp.proxy.release import check_release, mode_problem, parse_release
 from minikp.scenario import dump, ingress, known, rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, ConfigMap, Container, ContainerPort,
                                    EndpointSlice, EnvFromSource, EnvVar, Handler, NodeSpec,
@@ -126,12 +127,12 @@ def _kind_of(v) -> str:
 
 
 def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = None,
-                  cluster: ClusterConfig | None = None) -> Scenario:
-    """Read and validate scenario files; `proxy_mode`/`nodes` are command-line overrides.
-    `cluster`: the live cluster's, for `apply` (objects are checked against its nodes)."""
+                  cluster: ClusterConfig | None = None, kubernetes_version: str | None = None) -> Scenario:
+    """Read and validate scenario files; `proxy_mode`/`nodes`/`kubernetes_version` are
+    command-line overrides. `cluster`: the live cluster's, for `apply` (objects are checked
+    against its nodes)."""
     scenario = Scenario(cluster=copy.deepcopy(cluster) if cluster else ClusterConfig())
-    seen_cluster = None
-    index = _Index()
+    items = []
     dumps: list[dump.Dump] = []
     for path in paths:
         scenario.files.append(path)
@@ -140,22 +141,19 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
             raise InputError("no objects in this file: a scenario needs at least one document "
                              "with apiVersion and kind", file=path)
         for doc in docs:
-            items = _expand_lists(doc, path)
             if dump.is_dump(doc):  # a real cluster's `kubectl get ... -o yaml`: dump.py
                 dumps.append(dump.read_dump(doc, path))
                 scenario.warnings.extend(dumps[-1].warnings)
-                items = ((m, path) for m in dumps[-1].manifests)
-            for item, file in items:
-                kind = _checked_kind(scenario, item, file)
-                if kind == "Cluster":
-                    if seen_cluster:
-                        raise InputError(f"a second Cluster document (the first is at {seen_cluster})",
-                                         file=file, line=line_of(item), kind="Cluster",
-                                         name=_name_of(item))
-                    seen_cluster = f"{file}:{line_of(item)}"
-                    scenario.cluster = _cluster(item, file)
-                elif kind:
-                    _add_object(scenario, index, item, file, kind)
+                items += [(m, path) for m in dumps[-1].manifests]
+            else:
+                items += list(_expand_lists(doc, path))
+    _read_cluster_first(scenario, items, kubernetes_version)
+    index = _Index()
+    for item, file in items:
+        if item.get("kind") != "Cluster":
+            kind = _checked_kind(scenario, item, file)
+            if kind:
+                _add_object(scenario, index, item, file, kind)
     if dumps:
         if nodes is not None:
             raise InputError(f"{nodes}: a cluster dump brings its own nodes ({dumps[0].file})",
@@ -166,6 +164,26 @@ def load_scenario(paths, *, proxy_mode: str | None = None, nodes: int | None = N
     _check_cross_references(scenario)
     _check_config_map_refs(scenario)
     return scenario
+
+
+def _read_cluster_first(scenario: Scenario, items: list, kubernetes_version: str | None) -> None:
+    """The Cluster document before any other, wherever it stands: its kubernetesVersion
+    decides which apiVersions the other documents may use."""
+    seen_cluster = None
+    for item, file in items:
+        if item.get("kind") != "Cluster":
+            continue
+        _checked_kind(scenario, item, file)
+        if seen_cluster:
+            raise InputError(f"a second Cluster document (the first is at {seen_cluster})",
+                             file=file, line=line_of(item), kind="Cluster", name=_name_of(item))
+        seen_cluster = f"{file}:{line_of(item)}"
+        scenario.cluster = _cluster(item, file)
+    if kubernetes_version is not None:
+        try:
+            scenario.cluster.kubernetes_version = check_release(kubernetes_version)
+        except InputError as e:
+            raise InputError(e.message, field="--kubernetes-version") from None
 
 
 def _read(path: str) -> list:
@@ -236,7 +254,8 @@ def _checked_kind(scenario: Scenario, doc, file: str) -> str | None:
         raise InputError("kind: required; every document needs apiVersion and kind", file=file,
                          line=line_of(doc, "kind"))
     api = doc.get("apiVersion", "minikp.dev/v1alpha1" if kind == "Cluster" else None)
-    problem = known.kind_problem(api, kind)
+    release = parse_release(scenario.cluster.kubernetes_version)
+    problem = known.kind_problem(api, kind, release)
     if problem:  # blame apiVersion for a kind that exists elsewhere, else the kind
         blame = "apiVersion" if known.kind_exists(kind) or "apiVersion" not in doc else "kind"
         raise InputError(rules.shorten(problem), file=file, line=line_of(doc, blame) or line)
@@ -912,6 +931,16 @@ def _cluster(doc, file: str) -> ClusterConfig:
     else:
         raise obj.error("spec.nodes", f"{rules.show(nodes, rules.REPR)}: a number of nodes (1-250) or a list of "
                         "{name, labels}", spec, "nodes")
+    if "kubernetesVersion" in spec:
+        version = spec["kubernetesVersion"]
+        if not isinstance(version, str):  # YAML reads 1.10 as the number 1.1
+            raise obj.error("spec.kubernetesVersion", f"{rules.show(version, rules.REPR)}: must be a "
+                            'string: quote it, e.g. "1.10" (unquoted, YAML reads 1.10 as 1.1)',
+                            spec, "kubernetesVersion")
+        try:
+            c.kubernetes_version = check_release(version)
+        except InputError as e:
+            raise obj.error("spec.kubernetesVersion", e.message, spec, "kubernetesVersion") from None
     proxy = obj.map(spec, "proxy", "spec.proxy")
     c.proxy_mode = obj.str(proxy, "mode", "spec.proxy.mode", "iptables")
     _check_proxy_mode(obj, c.proxy_mode, proxy)
@@ -939,6 +968,7 @@ def _cluster(doc, file: str) -> ClusterConfig:
 
 # ClusterConfig attribute -> the field of the Cluster document it comes from
 _CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode": "spec.proxy.mode",
+                   "kubernetes_version": "spec.kubernetesVersion",
                    "ipvs_scheduler": "spec.proxy.ipvs.scheduler",
                    "iptables_backend": "spec.proxy.iptablesBackend",
                    "sync_period_s": "spec.proxy.syncPeriod",
@@ -1184,6 +1214,10 @@ def _apply_overrides(scenario: Scenario, path: str, proxy_mode, nodes) -> None:
         if not 1 <= nodes <= 250:
             raise InputError(f"{nodes}: must be between 1 and 250", field="--nodes")
         c.nodes = [NodeSpec(f"node-{i}") for i in range(1, nodes + 1)]
+    problem = mode_problem(c.proxy_mode, c.kubernetes_version)
+    if problem:
+        raise InputError(problem, file=c.source.file if c.source.file != "<defaults>" else None,
+                         line=c.source.line or None, field="spec.proxy.mode")
 
 
 def _check_cross_references(scenario: Scenario) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from minikp.proxy.options import ProxyOptions
+from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,7 @@ class ClusterConfig:
     name: str = "minikp"
     nodes: list[NodeSpec] = field(default_factory=lambda: [NodeSpec("node-1")])
     proxy_mode: str = "iptables"
+    kubernetes_version: str = DEFAULT_RELEASE  # spec.kubernetesVersion: kube-proxy's rule layout, apiVersions
     ipvs_scheduler: str = "rr"
     iptables_backend: str = "auto"  # auto | legacy | nft
     sync_period_s: float = 30.0  # KubeProxyConfiguration iptables.syncPeriod: canary checks

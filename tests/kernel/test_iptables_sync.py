@@ -385,22 +385,6 @@ def test_periodic_full_sync_repairs_drift_after_an_hour_from_1_33(netns, release
     assert (f"-A {svc} " in save(netns, "legacy", "nat")) is full
 
 
-def test_conntrack_timeouts_set_in_the_node_namespace_only(netns):
-    from minikp.proxy.options import ConntrackOptions, ProxyOptions
-
-    def read(name):
-        with open(f"/proc/sys/net/netfilter/{name}") as f:
-            return int(f.read())
-    host_before = read("nf_conntrack_udp_timeout")
-    opts = ProxyOptions(conntrack=ConntrackOptions(tcp_established_timeout_s=7200, udp_timeout_s=45))
-    IptablesProxier(netns, "legacy", options=opts).sync(snap(CLUSTERIP))
-    with in_netns(netns):
-        assert read("nf_conntrack_tcp_timeout_established") == 7200
-        assert read("nf_conntrack_udp_timeout") == 45
-        assert read("nf_conntrack_tcp_timeout_close_wait") == 3600
-    assert read("nf_conntrack_udp_timeout") == host_before
-
-
 def test_conntrack_options_set_in_the_node_namespace_only(netns):
     """spec.proxy.conntrack timeouts are written once, by the node's kube-proxy's first sync,
     in the node's namespace; the host's values stay as they were."""

@@ -11,7 +11,8 @@ import hashlib
 
 from minikp.proxy.snapshot import Endpoint, ServicePortInfo, endpoint_string
 
-SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
+SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-",
+                          "KUBE-XLB-")  # XLB: before 1.24
 
 
 @functools.lru_cache(maxsize=1 << 17)  # every sync names every chain again
@@ -40,8 +41,13 @@ def fw_chain(sp: ServicePortInfo) -> str:
     return "KUBE-FW-" + port_proto_hash(sp.port_name_string, sp.protocol)
 
 
+def sep_hash(port_name: str, protocol: str, endpoint: str) -> str:
+    """Hash of "ns/name:port" + lower-case protocol + "ip:port": the KUBE-SEP chain's."""
+    return _hash(port_name + protocol.lower() + endpoint)
+
+
 def sep_chain(sp: ServicePortInfo, ep: Endpoint) -> str:
-    return "KUBE-SEP-" + _hash(sp.port_name_string + sp.protocol.lower() + endpoint_string(ep))
+    return "KUBE-SEP-" + sep_hash(sp.port_name_string, sp.protocol, endpoint_string(ep))
 
 
 def is_service_chain(name: str) -> bool:

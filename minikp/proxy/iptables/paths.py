@@ -41,6 +41,9 @@ def _relevant(save_text: str, service: str) -> str:
     return "\n".join(keep)
 
 
+_MASQ_TARGETS = ("KUBE-MARK-MASQ", "MARK")  # MARK: 1.1's inline mark
+
+
 def service_paths(save_text: str, service: str) -> list[PortPath]:
     nat = parse_counters(_relevant(save_text, service)).get("nat", {})
     paths: dict[str, PortPath] = {}
@@ -52,15 +55,15 @@ def service_paths(save_text: str, service: str) -> list[PortPath]:
         p = _parts(rule)
         port = port_of(p["comment"], service)
         kind = p["comment"].partition(" ")[2]
-        if port is None or kind not in _FRONT_KINDS:
-            continue
+        if port is None or kind not in _FRONT_KINDS or p["target"] in _MASQ_TARGETS:
+            continue  # (before 1.22 the masquerade rules sat here too)
         path = path_for(port, p["target"])
         path.frontends.append(Frontend(kind, f"{p['dest']}:{p['dport']}/{p['proto']}",
                                        p["target"], packets))
     for rule, packets in nat.get("KUBE-NODEPORTS", []):
         p = _parts(rule)
         port = port_of(p["comment"], service)
-        if port is None or p["target"] == "KUBE-MARK-MASQ":
+        if port is None or p["target"] in _MASQ_TARGETS:
             continue
         path_for(port, p["target"]).frontends.append(
             Frontend("node port", f":{p['dport']}/{p['proto']}", p["target"], packets))
@@ -84,7 +87,7 @@ def _branches(nat: dict, path: PortPath) -> tuple[str, list[Branch]]:
         if picks:
             return chain, _shares(picks)
         todo.extend(p["target"] for _, _, p in rules
-                    if p["target"].startswith(("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")))
+                    if p["target"].startswith(("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")))
     return (path.frontends[0].via if path.frontends else ""), []
 
 

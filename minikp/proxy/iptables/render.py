@@ -49,9 +49,10 @@ NAT_TOP_CHAINS = ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-M
 @dataclass(frozen=True)
 class JumpRule:
     table: str
-    chain: str  # KUBE chain jumped to
+    chain: str  # KUBE chain jumped to ("" for 1.1's SNAT rule in POSTROUTING itself)
     builtin: str  # built-in chain holding the jump
     args: tuple[str, ...]  # rule spec after the chain name, ending in `-j chain`
+    append: bool = False  # EnsureRule Append (1.1's SNAT rule), else Prepend
 
 
 def _jump(table: str, chain: str, builtin: str, comment: str, extra: tuple[str, ...] = ()) -> JumpRule:
@@ -91,10 +92,14 @@ def base_restore() -> str:
             j.chain for j in JUMP_RULES if j.table == table))
         out.append(f"*{table}")
         out += [f":{c} - [0:0]" for c in chains]
-        out += [f"-I {j.builtin} " + " ".join(f'"{a}"' if " " in a else a for a in j.args)
-                for j in JUMP_RULES if j.table == table]
+        out += [f"-I {j.builtin} {quoted(j.args)}" for j in JUMP_RULES if j.table == table]
         out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+def quoted(args) -> str:
+    """A rule's args as restore input: those with a space (comments) in double quotes."""
+    return " ".join(f'"{a}"' if " " in a else a for a in args)
 
 
 def probability(n: int) -> str:

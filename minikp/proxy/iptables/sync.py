@@ -31,7 +31,8 @@ from minikp.proxy import conntrack
 from minikp.proxy.base import Hit, SyncResult
 from minikp.proxy.paths import PortPath
 from minikp.proxy.changes import services_to_write
-from minikp.proxy.iptables import names, nfacct, paths, render as rd, trace
+from minikp.proxy.iptables import names, nfacct, paths, render as rd, render_legacy as legacy, trace
+from minikp.proxy.iptables.layout import layout_of
 from minikp.proxy.iptables.backend import binary, command_links, resolve_backend
 from minikp.proxy.iptables.tools import run as _run, save
 from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
@@ -90,6 +91,8 @@ class IptablesProxier:
                  options: ProxyOptions = DEFAULT_OPTIONS, clock=minikp_clock.now) -> None:
         self.netns_path = netns_path
         self.release = release  # the kube-proxy release modelled (conntrack cleanup, full syncs)
+        self.layout = layout_of(release)  # its rule layout: render.py's from 1.24, else render_legacy's
+        self.legacy = not self.layout.ext_chains
         self.options = options
         self.clock = clock  # minikp's clock: a test may advance it past FULL_SYNC_PERIOD_S
         self._last_full = float("-inf")
@@ -106,7 +109,11 @@ class IptablesProxier:
         return _run(self.netns_path, [binary(self.backend), *WAIT_FLAGS, *args], check=check)
 
     def canary_present(self) -> bool:
-        """ipt.Monitor polls only mangle's canary: gone means someone flushed iptables."""
+        """ipt.Monitor polls only mangle's canary: gone means someone flushed iptables. Before
+        the canary (1.17) kube-proxy resynced every syncPeriod anyway: nat KUBE-SERVICES gone
+        stands for what such a resync repaired."""
+        if not self.layout.canary:
+            return self._ipt("-S", "KUBE-SERVICES", "-t", "nat", check=False).returncode == 0
         return self._ipt("-S", rd.CANARY_CHAIN, "-t", "mangle", check=False).returncode == 0
 
     # --- the rest of the Proxier protocol ---------------------------------------------------
@@ -146,7 +153,8 @@ class IptablesProxier:
         return f"iptables ({self.backend})"
 
     def settings(self) -> dict:
-        return {"iptables_backend": self.backend, "sync_period_s": self.sync_period_s}
+        return {"iptables_backend": self.backend, "sync_period_s": self.sync_period_s,
+                "kubernetes_version": self.layout.name}
 
     def close(self) -> None:
         """Nothing held: the rules go with the node's namespace."""
@@ -162,17 +170,26 @@ class IptablesProxier:
         A namespace without any KUBE chain (a node just made) gets them in one restore;
         otherwise kube-proxy's EnsureChain/EnsureRule, one iptables command each. True when
         the namespace was fresh (so it has no stale chains either)."""
-        self.nfacct = nfacct.ensure(self.netns_path, rd.NFACCT_COUNTERS)
+        self.nfacct = self.layout.nfacct and nfacct.ensure(self.netns_path, rd.NFACCT_COUNTERS)
         if ":KUBE-" not in save(self.netns_path, self.backend):
-            _run(self.netns_path, self._restore_argv, input=rd.base_restore())
+            base = legacy.base_restore(self.layout) if self.legacy else rd.base_restore()
+            _run(self.netns_path, self._restore_argv, input=base)
             return True
-        for table in rd.CANARY_TABLES:
+        for table in rd.CANARY_TABLES if self.layout.canary else ():
             self._ensure_chain(table, rd.CANARY_CHAIN)
-        for jump in rd.JUMP_RULES:
-            self._ensure_chain(jump.table, jump.chain)
+        if self.legacy:  # kubelet's chains of those releases, which the KUBE-FW chains use
+            for table, chain, args in legacy.kubelet_rules(self.layout):
+                self._ensure_chain(table, chain)
+                if self._ipt("-C", chain, "-t", table, *args, check=False).returncode != 0:
+                    self._ipt("-A", chain, "-t", table, *args)
+        jumps = legacy.jump_rules(self.layout) + legacy.kubelet_jumps(self.layout) if self.legacy \
+            else rd.JUMP_RULES
+        for jump in jumps:
+            if jump.chain:
+                self._ensure_chain(jump.table, jump.chain)
             spec = (jump.builtin, "-t", jump.table, *jump.args)
             if self._ipt("-C", *spec, check=False).returncode != 0:
-                self._ipt("-I", *spec)
+                self._ipt("-A" if jump.append else "-I", *spec)
         return False
 
     def periodic_full_due(self) -> bool:
@@ -182,7 +199,8 @@ class IptablesProxier:
 
     def sync(self, snapshot: ProxySnapshot) -> SyncResult:
         start = time.monotonic()
-        full = self.need_full or self._last is None or self.periodic_full_due() or not self.canary_present()
+        full = self.need_full or self._last is None or not self.layout.partial_sync \
+            or self.periodic_full_due() or not self.canary_present()
         stale: list[str] = []
         try:
             fresh = False
@@ -193,12 +211,17 @@ class IptablesProxier:
             if fresh:  # nothing there yet, so nothing stale: counts as a cleanup
                 self._last_cleanup = start
             elif cleanup:
-                active = rd.active_nat_chains(snapshot)
+                active = legacy.active_nat_chains(snapshot, self.layout) if self.legacy \
+                    else rd.active_nat_chains(snapshot)
                 existing = chains_in(save(self.netns_path, self.backend, "nat"))
                 stale = sorted(c for c in existing if names.is_service_chain(c) and c not in active)
                 self._last_cleanup = start
-            text = rd.render(snapshot, changed=None if full else changed, stale_nat_chains=stale,
-                             nfacct=self.nfacct, tcp_liberal=self.tcp_liberal, options=self.options)
+            if self.legacy:
+                text = legacy.render(snapshot, self.layout, stale_nat_chains=stale, options=self.options)
+            else:
+                text = rd.render(snapshot, changed=None if full else changed, stale_nat_chains=stale,
+                                 nfacct=self.nfacct, options=self.options,
+                                 tcp_liberal=self.tcp_liberal and self.layout.tcp_liberal_skips_invalid_drop)
             _run(self.netns_path, self._restore_argv, input=text)
             if full:
                 self._last_full = self.clock()
