@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     "rs", "svc", "service", "ingress", "ing"])
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("--grace-period", type=int, default=-1, metavar="SECONDS",
+                   help="seconds a pod gets to stop (preStop, SIGTERM) before SIGKILL; 0: now; "
+                   "-1 (default): its terminationGracePeriodSeconds")
+    p.add_argument("--wait", default="true", choices=["true", "false"],
+                   help="wait until a deleted pod is gone (true, as kubectl), or return while "
+                   "it is Terminating")
     p = verb("scale", "set the replicas of a deployment or replicaset")
     p.add_argument("kind", choices=["deployment", "deploy", "replicaset", "rs"])
     p.add_argument("object_name", metavar="NAME")
@@ -501,17 +507,24 @@ def cmd_apply(a) -> int:
     loaded = client.load_files(a.files, a.name)  # bad input: exit 2 before the cluster is touched
     warn([w for s in loaded for w in s.warnings])
     for f, scenario in zip(a.files, loaded):
-        print(client.apply(a.name, f, scenario))
+        print(client.apply(a.name, f, scenario), flush=True)
+    client.wait_pods_gone(a.name)  # the pods it replaced or scaled away have stopped
     return 0
 
 
 def cmd_delete(a) -> int:
-    print(client.delete(a.name, a.kind, a.object_name, a.namespace))
+    said = client.delete(a.name, a.kind, a.object_name, a.namespace, a.grace_period)
+    print(said, flush=True)
+    if a.wait == "true" and a.kind in ("pod", "pods", "po"):  # NAME may be a label: use the name said
+        client.wait_pods_gone(a.name, [said.split('"')[1]], a.namespace)
+    elif a.wait == "true":  # a workload's pods
+        client.wait_pods_gone(a.name)
     return 0
 
 
 def cmd_scale(a) -> int:
-    print(client.scale(a.name, a.kind, a.object_name, a.replicas, a.namespace))
+    print(client.scale(a.name, a.kind, a.object_name, a.replicas, a.namespace), flush=True)
+    client.wait_pods_gone(a.name)  # the pods scaled away have stopped
     return 0
 
 

@@ -92,7 +92,9 @@ def find_host(cluster: str, state: dict, target: str) -> Host:
     for p in state["pods"]:
         m = p["metadata"]
         if m["name"] == pod and m["namespace"] == namespace:
-            return Host("pod", pod, names.netns_path(names.pod_netns(cluster, namespace, pod)),
+            netns = (names.node_netns(cluster, p["spec"]["nodeName"]) if p["spec"].get("hostNetwork")
+                     else names.pod_netns(cluster, namespace, pod))  # hostNetwork: the node's
+            return Host("pod", pod, names.netns_path(netns),
                         p["spec"].get("hostname") or pod, resolv_path(cluster, namespace),
                         p["spec"]["nodeName"], p["status"]["podIP"], namespace)
     raise InputError(f'no pod "{pod}" in namespace "{namespace}" (targets: [NS/]POD, '

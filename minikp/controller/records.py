@@ -81,6 +81,7 @@ class ClusterObjects:
     def __init__(self, scenario: Scenario, plan: ClusterPlan):
         self.scenario, self.plan = scenario, plan
         self.created: dict[str, str] = {}  # "node/n", "svc/ns/name", "ns/x", "Kind/ns/name"
+        self.terminating = {}  # keys of Terminating pods (the supervisor's terminations)
 
     @property
     def config(self):
@@ -114,16 +115,18 @@ class ClusterObjects:
                      if (w.kind, w.namespace, w.name) == (kind, namespace, name)), None)
 
     def pods_of(self, kind: str, namespace: str, name: str) -> list[PodPlan]:
+        """The workload's pods that count: a Terminating pod is no longer one of its replicas."""
         return [p for p in self.plan.pods if p.namespace == namespace and p.owner_kind == kind
-                and p.owner_name == name]
+                and p.owner_name == name and pod_key(p) not in self.terminating]
 
     def service(self, namespace: str, name: str):
         return next((sp for sp in self.plan.services
                      if (sp.service.namespace, sp.service.name) == (namespace, name)), None)
 
     def find_pod(self, namespace: str, name: str) -> PodPlan:
-        """By name, or "label=value": the first pod with that label."""
-        for p in self.plan.pods:
+        """By name, or "label=value": the first pod with that label (not Terminating, if one
+        is not)."""
+        for p in sorted(self.plan.pods, key=lambda p: pod_key(p) in self.terminating):
             if p.namespace != namespace:
                 continue
             if "=" in name:

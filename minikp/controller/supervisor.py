@@ -25,7 +25,7 @@ import traceback
 from concurrent.futures import Future
 
 from minikp import clock, clusterlock, names, state
-from minikp.controller import changes, faults
+from minikp.controller import changes, faults, loadbalancers, termination
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.edge import KernelEdge
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
@@ -44,6 +44,7 @@ from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
 from minikp.ingress.controller import IngressController, ingress_status, render_stored
 from minikp.proxy.base import Proxier, housekeeping
+from minikp.proxy.healthcheck import health_ports, local_ready_endpoints
 from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
 from minikp.scenario.model import Scenario
@@ -55,7 +56,6 @@ from minikp.workloads.restarts import Backoff, should_restart
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
-TERMINATION_GRACE_S = 0.2  # a short terminationGracePeriod: in-flight requests finish
 CHECK_PERIOD_S = 0.5  # how often workloads and readiness probes are looked at
 
 
@@ -83,6 +83,13 @@ class Supervisor:
         self.client_procs = {}  # client name → Popen of its command
         self.pods_restarting: set[str] = set()  # a container restarted, the pod not serving yet
         self.proxy_loop = ProxyLoop()  # every node's kube-proxy: proxier + sync runner
+        self.health = {}  # node → kube-proxy's service health server (proxy/healthcheck.py)
+        self.lb_checks = loadbalancers.LoadBalancerChecks(
+            self.plan.config.lb_health_check_interval_s)
+        self.lb_routes: dict[str, list[str]] = {}  # LB address → the nodes it is routed to
+        self.terminations: dict[str, termination.Termination] = {}  # pod key → its deletion
+        self.objects.terminating = self.terminations  # live changes skip Terminating pods
+        self.hooks_stop = threading.Event()  # set at shutdown: preStop sleeps end
         self.endpoints = {}
         self.ingress = IngressController()  # the ingress-nginx pods' nginx follows the Ingresses
         self.edge = edge(name, self.plan)  # everything done to the kernel
@@ -119,6 +126,7 @@ class Supervisor:
                 node.name, lambda node=node: self.edge.proxier(node.name, config),
                 lambda node=node: build_snapshot(self.plan, node, self.endpoints),
                 self.events.emit, config.proxy_options))
+            self.health[node.name] = self.edge.health_server(node.name)
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -195,10 +203,15 @@ class Supervisor:
         emptyDirs."""
         node_ip = next((n.ip for n in self.plan.nodes if n.name == pod.node), "")
         maps = {(m.namespace, m.name): m.data for m in self.scenario.config_maps}
-        vdir = sandboxes.volume_dir(names.state_dir(self.name), path)
+        vdir = self.volume_dir(pod)
         if any(v.kind == "emptyDir" for v in pod.template.volumes):
             shutil.rmtree(vdir, ignore_errors=True)
         return sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
+
+    def volume_dir(self, pod) -> str:
+        """Its emptyDirs, named by the pod's own namespace (a hostNetwork pod has none)."""
+        return sandboxes.volume_dir(names.state_dir(self.name), names.netns_path(
+            names.pod_netns(self.name, pod.namespace, pod.name)))
 
     def sandbox_of(self, netns: str) -> dict:
         """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
@@ -277,7 +290,7 @@ class Supervisor:
             self.ingress.sync({k: n for k, r in self.records.items() if r.workloads is not None
                                for n in r.workloads.ingress_servers()},
                               self.scenario.stored, self.plan.services, eps, self.events.emit, reason)
-            self.route_load_balancers(eps)
+            self.route_load_balancers()
             self.write_state()
 
     def sync_proxies(self, reason: str):
@@ -289,6 +302,11 @@ class Supervisor:
                              services=changed_services(self.endpoints, eps))
         self.endpoints = eps
         self.proxy_loop.request(reason)  # each node syncs now or, batched, within minSyncPeriod
+        for node in self.plan.nodes:  # kube-proxy's health server follows its endpoints
+            for problem in self.health[node.name].sync(health_ports(self.plan.services),
+                                                       local_ready_endpoints(eps, node.name)):
+                self.events.emit("FailedToStartServiceHealthcheck", f"node {node.name} {problem}",
+                                 node=node.name)
         return eps
 
     def roll_dns(self, key: str, d: Dnsmasq, records) -> None:
@@ -306,26 +324,40 @@ class Supervisor:
             rec.state = before
             self.sync_proxies(f"DNS in {key} restarted")
 
-    def route_load_balancers(self, eps) -> None:
-        """LoadBalancer addresses are routed to every node, or, for externalTrafficPolicy
-        Local, only to nodes with a ready local endpoint (as MetalLB announces them)."""
-        wanted = {}
-        for sp in self.plan.services:
-            if not sp.load_balancer_ip:
-                continue
-            nodes = None
-            if sp.service.external_traffic_policy == "Local":
-                e = eps.get(f"{sp.service.namespace}/{sp.service.name}")
-                nodes = sorted({a.node for a in (e.addresses if e else []) if a.ready})
-            wanted[sp.load_balancer_ip] = nodes
+    def route_load_balancers(self) -> None:
+        """LoadBalancer addresses (loadbalancers.py): to every node, or, for
+        externalTrafficPolicy Local, to the nodes whose health check passed at the last
+        check (an address never checked is checked now)."""
+        fresh = self.lb_checks.unchecked(loadbalancers.targets(self.plan.services, self.plan.nodes))
+        if fresh:
+            self.lb_checks.record(self.edge.check_lb_health(fresh))
+        wanted = loadbalancers.wanted_routes(self.plan.services, self.plan.nodes,
+                                             self.lb_checks.healthy)
+        if wanted == self.lb_routes:
+            return
+        for ip, nodes in wanted.items():
+            if self.lb_routes.get(ip) != nodes:
+                self.events.emit("LoadBalancerRouted", f"load balancer {ip} → "
+                                 f"{', '.join(nodes) or 'no node (no health check passed)'}",
+                                 ip=ip, nodes=nodes)
         self.edge.set_lb_routes(wanted)
+        self.lb_routes = wanted
+
+    def check_load_balancers(self, now: float) -> None:
+        """A round of load balancer health checks when one is due; routes follow."""
+        if not self.lb_checks.due(now):
+            return
+        wanted = loadbalancers.targets(self.plan.services, self.plan.nodes)
+        if self.lb_checks.record(self.edge.check_lb_health(wanted), now):
+            with self.lock:
+                self.route_load_balancers()
 
     def set_ready(self, key: str, why: str) -> None:
         """Running, and ready unless one of its readiness probes says otherwise (or its
         readiness was made to fail by hand)."""
         rec = self.records[key]
         ready = not rec.forced_unready and all(t.ready for t in rec.probes)
-        rec.state = PodState(ready=ready)
+        rec.state = PodState(ready=ready, terminating=rec.state.terminating)
         self.events.emit("PodReady" if ready else "PodNotReady",
                          f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
 
@@ -413,7 +445,8 @@ class Supervisor:
     def check_pods(self) -> None:
         with self.lock:
             restarted, statuses = self.check_restarts()
-            failed = [r for r in self.records.values() if r.state.running and r.finished()]
+            failed = [r for r in self.records.values()
+                      if r.live and r.finished()]  # a Terminating pod's workload is meant to end
             for rec in failed:
                 self.events.emit("PodFailed", f"pod {rec.key} failed: its workload exited",
                                  pod=rec.key)
@@ -422,7 +455,8 @@ class Supervisor:
             for pod in self.plan.pods:
                 key = pod_key(pod)
                 rec = self.records.get(key)
-                if rec and rec.probes and rec.live and self.run_probes(pod, time.monotonic()):
+                if rec and rec.probes and rec.state.running \
+                        and self.run_probes(pod, time.monotonic()):  # also while Terminating
                     self.set_ready(key, "readiness probe")
                     changed.append(key)
             if failed or changed or restarted:
@@ -448,7 +482,7 @@ class Supervisor:
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", ""), plan.config.kubernetes_version)
                       for n in plan.nodes],
             "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
-                                self.records[pod_key(p)].created,
+                                self.records[pod_key(p)].created, self.deletion_of(p),
                                 containers=self.records[pod_key(p)].container_statuses())
                      for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
@@ -505,29 +539,75 @@ class Supervisor:
     def emit(self, kind: str, message: str, **fields) -> None:
         self.events.emit(kind, message, **fields)
 
-    def stop_pods(self, pods, reason: str) -> None:
-        """Graceful deletion: the endpoints leave every node's proxy first (terminating),
-        then, after the grace period, the workloads stop and the namespaces go."""
-        if not pods:
+    def stop_pods(self, pods, reason: str, grace: int | None = None, wait: bool = False) -> None:
+        """Graceful deletion (termination.py): the pods are Terminating at once, their
+        endpoints terminating in every node's proxy; each pod's preStop hooks, SIGTERM and
+        SIGKILL run in a thread; the serve loop removes a pod once its workload is gone
+        (`wait`: here, before returning, for a change that reuses their names)."""
+        fresh = [p for p in pods if pod_key(p) not in self.terminations]
+        for pod in fresh:
+            key = pod_key(pod)
+            rec = self.records[key]
+            rec.state = termination.terminating_state(rec.state)
+            term = termination.Termination.begin(pod, reason, time.monotonic(), now(), grace)
+            self.terminations[key] = term
+            self.events.emit("PodTerminating", f"pod {key} terminating ({reason}; grace period "
+                             f"{term.grace_s}s)", pod=key)
+        if fresh:
+            self.resync(f"deleting {', '.join(pod_key(p) for p in fresh)}")
+            self.proxy_loop.wait_synced()  # the endpoints are terminating in the rules
+        for pod in fresh:
+            self.stopper(self.terminations[pod_key(pod)]).start()
+        if wait:
+            for pod in pods:
+                term = self.terminations.get(pod_key(pod))
+                if term is not None:
+                    term.done.wait()
+            self.finish_terminations()
+
+    def stopper(self, term: termination.Termination) -> termination.Stopper:
+        """The kubelet's side of one pod's termination, wired to this pod's workloads."""
+        pod, rec = term.pod, self.records[pod_key(term.pod)]
+        resolv = state.resolv_path(self.name, pod.namespace)
+
+        def run_hook(container, handler, timeout):
+            c = next(c for c in pod.template.containers if c.name == container)
+            return termination.run_hook(handler, pod, rec.netns, resolv, timeout, self.hooks_stop,
+                                        sandbox=rec.sandboxes.of(c) if rec.sandboxes else None,
+                                        pid1=rec.workloads.pid1() if rec.workloads else None)
+
+        def stop_workload(timeout):
+            if rec.workloads is None:
+                return None
+            rec.workloads.stop(timeout)
+            return rec.workloads.exit_code()
+
+        return termination.Stopper(term, run_hook, stop_workload,
+                                   lambda kind, msg: self.events.emit(kind, msg, pod=rec.key))
+
+    def finish_terminations(self) -> None:
+        """Pods whose workload is gone leave: namespace, address, the endpoints."""
+        done = [t for t in self.terminations.values() if t.done.is_set()]
+        if not done:
             return
-        for pod in pods:
-            self.records[pod_key(pod)].state = PodState(ready=False, terminating=True)
-        self.resync(f"deleting {', '.join(pod_key(p) for p in pods)}")
-        self.proxy_loop.wait_synced()  # the endpoints have left the rules
-        time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
-        for pod in pods:
-            self.end_pod(pod, reason)
+        for t in done:
+            self.terminations.pop(pod_key(t.pod))
+            self.end_pod(t.pod, f"{t.reason}; workload {t.outcome}")
+        self.resync("terminated " + ", ".join(pod_key(t.pod) for t in done))
+
+    def deletion_of(self, pod) -> tuple[str, int] | None:
+        t = self.terminations.get(pod_key(pod))
+        return (t.deleted_at, t.grace_s) if t else None
 
     def end_pod(self, pod, reason: str) -> None:
         """Stop a pod's workload, remove its namespace and give back its name and address."""
         key = pod_key(pod)
         rec = self.records.pop(key)
-        if rec.workloads is not None:
-            rec.workloads.stop()
+        if rec.workloads is not None:  # its Stopper ended it; this is a backstop
+            rec.workloads.stop(grace_s=0)
         self.edge.remove_pod(pod)
-        if rec.netns:  # its emptyDir volumes go with it, as the kubelet's do
-            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), rec.netns),
-                          ignore_errors=True)
+        # its emptyDir volumes go with it, as the kubelet's do
+        shutil.rmtree(self.volume_dir(pod), ignore_errors=True)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
@@ -559,6 +639,9 @@ class Supervisor:
                 if now - last_check >= CHECK_PERIOD_S:
                     last_check = now
                     self.check_pods()
+                with self.lock:
+                    self.finish_terminations()
+                self.check_load_balancers(now)
                 self.settle()
             except Exception:  # keep supervising; the log says what went wrong
                 log("check failed:\n" + traceback.format_exc())
@@ -586,9 +669,12 @@ class Supervisor:
                 self.proxy_loop.request("rules flushed behind the proxy's back", flushed)
 
     def shutdown(self) -> None:
+        self.hooks_stop.set()
         if self.control:
             self.control.close()
         self.proxy_loop.close()
+        for h in self.health.values():
+            h.close()
         self.workloads.stop()
         for rec in self.records.values():  # no grace: the cluster goes as a whole
             if rec.workloads is not None:
@@ -658,6 +744,8 @@ def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None
         try:
             if sup is not None:
                 sup.workloads.stop()
+                for h in sup.health.values():
+                    h.close()
         finally:
             destroy_cluster(name)
         notify({"ok": False, "exit": code, "error": error})
