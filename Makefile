@@ -1,11 +1,12 @@
 # minikp: two commands on a fresh machine, as root:
 #   make demo   a scenario up, requests through a Service, the rules shown, torn down
 #   make test   unit tests (no root needed) and kernel tests (root, real namespaces)
+#   make images the images Docker pods run (images/), built offline
 #   make soak   100 crash cycles, down/up races, minutes of churn under load; figures into
 #               docs/reliability.md
 PY ?= python3
 
-.PHONY: setup demo test unit kernel bench soak clean
+.PHONY: setup demo test unit kernel bench soak clean images
 
 setup:
 	@scripts/setup.sh
@@ -15,6 +16,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# minikp/serve-hostname, echo, netbox, pause: built offline into the private Docker engine
+images: setup
+	@PY=$(PY) scripts/images.sh
 
 unit:
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit

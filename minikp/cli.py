@@ -84,11 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
                                     "rs", "svc", "service", "ingress", "ing"])
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("--grace-period", type=int, default=-1, metavar="SECONDS",
+                   help="seconds a pod gets to stop (preStop, SIGTERM) before SIGKILL; 0: now; "
+                   "-1 (default): its terminationGracePeriodSeconds")
+    p.add_argument("--wait", default="true", choices=["true", "false"],
+                   help="wait until a deleted pod is gone (true, as kubectl), or return while "
+                   "it is Terminating")
     p = verb("scale", "set the replicas of a deployment or replicaset")
     p.add_argument("kind", choices=["deployment", "deploy", "replicaset", "rs"])
     p.add_argument("object_name", metavar="NAME")
     p.add_argument("--replicas", type=int, required=True)
     p.add_argument("-n", "--namespace", default="default")
+    p = verb("logs", "a pod container's output, like kubectl logs (every runtime)")
+    p.add_argument("pod", metavar="[NS/]POD|pod/KEY=VALUE|deployment/NAME")
+    p.add_argument("-c", "--container", metavar="CONTAINER")
+    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("-f", "--follow", action="store_true")
     p = verb("events", "what the supervisor did: pods, endpoints, proxy syncs")
     p.add_argument("-w", "--watch", action="store_true")
     p = verb("test", "build a scenario, run its checks and steps, tear down")
@@ -496,17 +507,40 @@ def cmd_apply(a) -> int:
     loaded = client.load_files(a.files, a.name)  # bad input: exit 2 before the cluster is touched
     warn([w for s in loaded for w in s.warnings])
     for f, scenario in zip(a.files, loaded):
-        print(client.apply(a.name, f, scenario))
+        print(client.apply(a.name, f, scenario), flush=True)
+    client.wait_pods_gone(a.name)  # the pods it replaced or scaled away have stopped
     return 0
 
 
 def cmd_delete(a) -> int:
-    print(client.delete(a.name, a.kind, a.object_name, a.namespace))
+    said = client.delete(a.name, a.kind, a.object_name, a.namespace, a.grace_period)
+    print(said, flush=True)
+    if a.wait == "true" and a.kind in ("pod", "pods", "po"):  # NAME may be a label: use the name said
+        client.wait_pods_gone(a.name, [said.split('"')[1]], a.namespace)
+    elif a.wait == "true":  # a workload's pods
+        client.wait_pods_gone(a.name)
     return 0
 
 
 def cmd_scale(a) -> int:
-    print(client.scale(a.name, a.kind, a.object_name, a.replicas, a.namespace))
+    print(client.scale(a.name, a.kind, a.object_name, a.replicas, a.namespace), flush=True)
+    client.wait_pods_gone(a.name)  # the pods scaled away have stopped
+    return 0
+
+
+def cmd_logs(a) -> int:
+    from minikp import logs
+    st = client.read_state(a.name)
+    kind = a.pod.partition("/")[0]
+    if kind in ("deployment", "pod", "pods") and "/" in a.pod:  # as exec: a ready pod of it
+        host = client.find_host(a.name, st, a.pod)
+        ns, pod = host.namespace, host.name
+    else:
+        ns, _, pod = a.pod.rpartition("/")
+    try:
+        logs.stream(a.name, st, ns or a.namespace, pod, a.container, a.follow)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -539,7 +573,7 @@ def cmd_test(a) -> int:
 
 
 VERBS = {"apply": cmd_apply, "delete": cmd_delete, "scale": cmd_scale, "events": cmd_events,
-         "describe": cmd_describe,
+         "logs": cmd_logs, "describe": cmd_describe,
          "test": cmd_test, "up": cmd_up, "down": cmd_down, "get": cmd_get, "exec": cmd_exec, "curl": cmd_curl,
          "rules": cmd_rules, "diff-rules": cmd_diff_rules, "trace": cmd_trace, "doctor": cmd_doctor, "tui": cmd_tui}
 

@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from minikp import clusterlock, names, state
 from minikp.errors import InputError, OperationError
@@ -257,8 +258,29 @@ def _live_nodes(cluster: str) -> ClusterConfig | None:
                                 for n in st["nodes"]])
 
 
-def delete(cluster: str, kind: str, name: str, namespace: str = "default") -> str:
-    return _request(cluster, "delete", spec={"kind": kind, "name": name, "namespace": namespace})
+def delete(cluster: str, kind: str, name: str, namespace: str = "default",
+           grace_period: int | None = None) -> str:
+    spec = {"kind": kind, "name": name, "namespace": namespace}
+    if grace_period is not None:
+        spec["gracePeriod"] = grace_period
+    return _request(cluster, "delete", spec=spec)
+
+
+def wait_pods_gone(cluster: str, names: list[str] | None = None, namespace: str | None = None,
+                   timeout: float = 3600) -> bool:
+    """kubectl delete's --wait: until none of these pods (None: no Terminating pod) is in the
+    namespace (None: any) any more; a Terminating pod goes when its workload is gone."""
+    def waited_for(p):
+        meta = p["metadata"]
+        return namespace in (None, meta["namespace"]) and (
+            meta["name"] in names if names is not None else "deletionTimestamp" in meta)
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(waited_for(p) for p in state.read(cluster).get("pods", [])):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def scale(cluster: str, kind: str, name: str, replicas: int, namespace: str = "default") -> str:
@@ -454,9 +476,13 @@ def exec_in(cluster: str, host, argv: list[str]) -> subprocess.Popen:
     of its running command, or, when it runs none (a built-in workload), in a fresh sandbox
     of the same make (a pod's, with its securityContext and env, comes from the supervisor).
     stdio is inherited. FileNotFoundError when argv[0] does not exist."""
+    from minikp.docker.runtime import container_pid
     from minikp.workloads import sandbox
 
-    pid1 = sandbox.sandbox_pid1(host.netns)
+    pid1 = None
+    if host.kind == "pod":  # a Docker pod: its (first) container, not the pause container
+        pid1 = container_pid(cluster, f"{host.namespace}/{host.name}")
+    pid1 = pid1 or sandbox.sandbox_pid1(host.netns)
     sb = None
     if pid1 is None and host.kind == "pod":
         sb = sandbox.Sandbox.from_dict(_request(cluster, "sandbox", netns=host.netns))

@@ -91,13 +91,7 @@ def checks() -> list[tuple[str, bool, str]]:
         found = shutil.which(tool)
         out.append((tool, bool(found), found or f"not installed (apt-get install {pkg})"))
     out.append(_modes(dict((name, ok) for name, ok, _ in out)))
-    docker = shutil.which("docker")
-    if docker:
-        r = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
-        out.append(("docker", r.returncode == 0, f"engine {r.stdout.strip()}" if r.returncode == 0
-                    else "client only, no engine running (optional: pods with minikp.dev/runtime: docker)"))
-    else:
-        out.append(("docker", False, "not installed (optional)"))
+    out.append(_docker_runtime())
     return out
 
 
@@ -109,3 +103,19 @@ def _modes(ok: dict[str, bool]) -> tuple[str, bool, str]:
            "ipvs": ok.get("IPVS", False) and iptables, "userspace": iptables}
     yes, no = [m for m, v in can.items() if v], [m for m, v in can.items() if not v]
     return ("proxy modes", bool(yes), ", ".join(yes) + (f" (not {', '.join(no)}: see above)" if no else ""))
+
+
+def _docker_runtime() -> tuple[str, bool, str]:
+    """Docker pods (minikp.dev/runtime: docker) need DOCKER_HOST's engine or dockerd, which
+    minikp starts privately when a cluster has one."""
+    from minikp.docker import engine
+    host = engine.external_host()
+    if host:
+        return ("docker", True, f"Docker pods use DOCKER_HOST={host}")
+    dockerd = shutil.which("dockerd")
+    if not dockerd:
+        return ("docker", False, "dockerd not installed (optional, for pods with "
+                                 "minikp.dev/runtime: docker: apt-get install docker.io)")
+    r = subprocess.run([dockerd, "--version"], capture_output=True, text=True)
+    return ("docker", True, f"{r.stdout.strip()}: Docker pods run on minikp's private engine "
+                            f"({engine.RUN_DIR}), started when needed")

@@ -1,5 +1,6 @@
 """`minikp up`'s progress, from the supervisor's events as they happen (pure): the phase and
-its counts — nodes built, pods ready n/N, proxies synced n/N, the cluster DNS ready.
+its counts — nodes built, pods ready n/N, proxies synced n/N, the cluster DNS ready, the
+image a Docker pod is pulling.
 
 - Progress.feed(event) -> bool: True when what a reader would see changed.
 - Progress.line() -> str: one line for a terminal to redraw in place.
@@ -19,6 +20,7 @@ class Progress:
         self.ready: set[str] = set()
         self.synced: set[str] = set()
         self.phase = "starting"
+        self.pulling = ""  # the image being pulled, if any
         self._done: list[str] = []
 
     def feed(self, ev: dict) -> bool:
@@ -36,6 +38,11 @@ class Progress:
             if len(self.ready) == self.pods:
                 self._done.append(f"pods: {self.pods}/{self.pods} ready")
                 self.phase = "proxies"
+        elif kind == "Pulling":  # a Docker pod's image, pulled before the pod starts
+            self.pulling = ev.get("image", "")
+        elif kind == "Pulled":
+            self.pulling = ""
+            self._done.append(f"image: {ev.get('message', '')}")
         elif kind == "ProxySynced" and self.phase in ("pods", "proxies"):
             self.synced.add(ev.get("node", ""))
             if len(self.synced) == self.nodes and self.phase == "proxies":
@@ -56,6 +63,8 @@ class Progress:
                  f"proxies synced {len(self.synced)}/{self.nodes}"]
         if self.dns_pods:
             parts.append(f"DNS {self.dns_ready()}/{self.dns_pods}")
+        if self.pulling:
+            parts.append(f"pulling {self.pulling}")
         return f"[{self.phase}] " + ", ".join(parts)
 
     def phase_done(self) -> str | None:

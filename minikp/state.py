@@ -49,6 +49,7 @@ class Host:
     resolv_conf: str
     node: str  # the node whose proxy handles its traffic ("" for clients)
     ip: str
+    namespace: str = ""  # a pod's
 
 
 def find_host(cluster: str, state: dict, target: str) -> Host:
@@ -91,8 +92,10 @@ def find_host(cluster: str, state: dict, target: str) -> Host:
     for p in state["pods"]:
         m = p["metadata"]
         if m["name"] == pod and m["namespace"] == namespace:
-            return Host("pod", pod, names.netns_path(names.pod_netns(cluster, namespace, pod)),
+            netns = (names.node_netns(cluster, p["spec"]["nodeName"]) if p["spec"].get("hostNetwork")
+                     else names.pod_netns(cluster, namespace, pod))  # hostNetwork: the node's
+            return Host("pod", pod, names.netns_path(netns),
                         p["spec"].get("hostname") or pod, resolv_path(cluster, namespace),
-                        p["spec"]["nodeName"], p["status"]["podIP"])
+                        p["spec"]["nodeName"], p["status"]["podIP"], namespace)
     raise InputError(f'no pod "{pod}" in namespace "{namespace}" (targets: [NS/]POD, '
                      "node/NAME, client/NAME; see `minikp get pods -A`)", field="TARGET")

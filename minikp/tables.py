@@ -63,8 +63,15 @@ def nodes_table(nodes: list[dict], wide=False) -> str:
 
 
 def pod_status_text(p: dict) -> str:
+    """As kubectl: Terminating, else a container's waiting or terminated reason
+    (CrashLoopBackOff, ErrImagePull, Error), else the phase."""
     if p["metadata"].get("deletionTimestamp"):
         return "Terminating"
+    for c in p["status"].get("containerStatuses", []):
+        st = c.get("state", {})
+        reason = (st.get("waiting") or st.get("terminated") or {}).get("reason")
+        if reason:
+            return reason
     return p["status"]["phase"]
 
 

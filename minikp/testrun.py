@@ -296,6 +296,9 @@ def run_test(path: str, cluster: str, start, stop) -> int:
                 if kind == "apply":
                     arg = os.path.join(os.path.dirname(os.path.abspath(path)), arg)
                 result = request(cluster, kind, spec=arg)
+                if kind in ("delete", "scale", "apply"):  # until Terminating pods are gone
+                    from minikp.client import wait_pods_gone
+                    wait_pods_gone(cluster)
                 print(f"step  {kind} {arg}: {result}", flush=True)
     finally:
         stop()

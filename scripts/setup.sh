@@ -20,9 +20,20 @@ fi
 if command -v systemctl >/dev/null && systemctl is-enabled --quiet nginx 2>/dev/null; then
   systemctl disable --now nginx >/dev/null 2>&1 || true
 fi
+# Docker pods (minikp.dev/runtime: docker): the engine (started privately, see
+# minikp/docker/engine.py), a registry for the pull tests, and what images/ is built from.
+# Installed with services held back (policy-rc.d exit 101): the packages' own dockerd and
+# registry would start with default flags, and a default dockerd changes the host's FORWARD
+# policy, ip_forward and NAT rules.
+if ! dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q "install ok installed" \
+   && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+scripts/apt-ensure.sh setup docker.io docker-registry busybox-static gcc libc6-dev tcpdump
 PY=${PY:-python3}
 # checked from / so that the checkout itself (on sys.path as the cwd) does not count
-if [ "$(cd / && $PY -c 'import minikp, pyroute2, yaml, pytest, textual, pytest_textual_snapshot, os; print(os.path.dirname(minikp.__file__))' 2>/dev/null)" != "$PWD/minikp" ] \
+if [ "$(cd / && $PY -c 'import minikp, pyroute2, yaml, docker, pytest, textual, pytest_textual_snapshot, os; print(os.path.dirname(minikp.__file__))' 2>/dev/null)" != "$PWD/minikp" ] \
    || ! command -v minikp >/dev/null; then
   echo "setup: installing the minikp Python package (editable) and test dependencies"
   $PY -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v -e "^WARNING: Running pip as" -e "is ignored: it is neither" || true

@@ -49,32 +49,45 @@ class LiveCluster(Protocol):
     objects: ClusterObjects
 
     def start_pods(self, pods, reason: str, until_ready: bool = False) -> None: ...
-    def stop_pods(self, pods, reason: str) -> None: ...  # graceful: endpoints leave first
+    def stop_pods(self, pods, reason: str, grace: int | None = None,
+                  wait: bool = False) -> None: ...  # graceful: Terminating, then gone
     def resync(self, reason: str) -> None: ...  # endpoints, every node's proxy, DNS
     def force_unready(self, pod, fail: bool) -> None: ...
     def namespaces_added(self) -> None: ...  # their resolv.conf
     def emit(self, kind: str, message: str, **fields) -> None: ...  # an event
 
 
+def grace_of(spec) -> int | None:
+    """`--grace-period` as kubectl takes it: seconds, 0 = now, -1 (or none) = the pod's own."""
+    grace = spec.get("gracePeriod") if isinstance(spec, dict) else None
+    if grace is None:
+        return None
+    if isinstance(grace, bool) or not isinstance(grace, int) or grace < -1:
+        raise InputError(f"--grace-period {grace!r}: must be seconds >= 0, or -1 for the "
+                         "pod's terminationGracePeriodSeconds")
+    return None if grace == -1 else grace
+
+
 def delete(live: LiveCluster, spec) -> str:
     ref = parse_ref(spec)
     kind = ref["kind"].lower()
+    grace = grace_of(spec)
     if kind in ("pod", "pods", "po"):
         pod = live.objects.find_pod(ref["namespace"], ref["name"])
-        live.stop_pods([pod], "deleted")
+        again = f"{pod.namespace}/{pod.name}" in live.objects.terminating
+        live.stop_pods([pod], "deleted", grace)  # Terminating now; it goes in a thread
         workload = live.objects.workload(pod.owner_kind, pod.namespace, pod.owner_name)
-        if workload is not None and workload.kind != "Pod":  # its ReplicaSet replaces it
+        if workload is not None and workload.kind != "Pod" and not again:
+            # its ReplicaSet replaces it at once: a Terminating pod is not a replica
             live.start_pods(live.objects.allocator.plan_pods(workload, count=1),
                             f"replacing {pod.name}")
-        else:
-            live.resync(f"pod {pod.name} deleted")
         return f'pod "{pod.name}" deleted'
     if kind in WORKLOAD_KINDS or kind == "pod":
         wkind = WORKLOAD_KINDS[kind]
         w = live.objects.workload(wkind, ref["namespace"], ref["name"])
         if w is None:
             raise InputError(f'{kind} "{ref["name"]}" not found in namespace "{ref["namespace"]}"')
-        live.stop_pods(live.objects.pods_of(wkind, w.namespace, w.name), f"{kind} deleted")
+        live.stop_pods(live.objects.pods_of(wkind, w.namespace, w.name), f"{kind} deleted", grace)
         live.objects.workloads.remove(w)
         live.resync(f"{kind} {w.name} deleted")
         return f'{wkind.lower()}.apps "{w.name}" deleted'
@@ -139,7 +152,8 @@ def readiness(live: LiveCluster, spec) -> str:
 #   ("replicas", w, n)               w.replicas = n
 #   ("start", w, count, until_ready) start count new pods of w, wait until they answer (and,
 #                                    in a rollout, until their readiness probes pass)
-#   ("stop", [pod], reason)          graceful deletion: out of the endpoints, then stopped
+#   ("stop", [pod], reason, wait)    graceful deletion (Terminating, then gone; `wait`: gone
+#                                    before the next step, for Recreate and reused names)
 #   ("resync", reason)               endpoints, every node's proxy, DNS
 #   ("stored", old|None, obj)        replace or add a kind minikp only keeps and lists
 
@@ -237,13 +251,15 @@ def _workload_change(live: LiveCluster, old, w) -> tuple[str, list]:
     reason = f"{w.kind} {w.name} changed"
     steps = [("workload", old, w)]
     if w.kind != "Deployment":
-        return "configured", steps + [("stop", pods, reason), ("start", w, w.replicas, False)]
+        # the old pods are gone before the new ones come (a bare Pod's name comes back)
+        return "configured", steps + [("stop", pods, reason, True), ("start", w, w.replicas, False)]
     leaving = pods[::-1]  # the newest go first
     for start, stop in rollout.rounds(w.strategy, len(pods), w.replicas):
         if start:
             steps.append(("start", w, start, True))
         if stop:
-            steps.append(("stop", leaving[:stop], reason))
+            # Recreate: the old pods are gone before the new ones come
+            steps.append(("stop", leaving[:stop], reason, w.strategy.type == "Recreate"))
             leaving = leaving[stop:]
     return "configured", steps
 
@@ -254,7 +270,7 @@ def _scale_steps(live: LiveCluster, w, replicas: int, new=None) -> list:
     if replicas > len(pods):
         return [("start", new or w, replicas - len(pods), False)]
     if replicas < len(pods):
-        return [("stop", pods[replicas:][::-1], f"scaled {w.name} to {replicas}")]  # newest first
+        return [("stop", pods[replicas:][::-1], f"scaled {w.name} to {replicas}", False)]  # newest first
     return []
 
 
@@ -308,7 +324,7 @@ def _carry_out(live: LiveCluster, steps) -> None:
             live.start_pods(pods, f"{w.kind} {w.name}: {count} new", until_ready)
             replica_sets_scaled(live, pods, "up")
         elif kind == "stop":
-            live.stop_pods(step[1], step[2])
+            live.stop_pods(step[1], step[2], wait=step[3])
             replica_sets_scaled(live, step[1], "down")
         elif kind == "resync":
             live.resync(step[1])
@@ -323,7 +339,8 @@ def replica_sets_scaled(live: LiveCluster, pods, way: str) -> None:
     """The Deployment controller's events: "Scaled up replica set web-5d4f8 to 2" (with the
     Deployment, "ns/name", for `describe deploy`)."""
     for (ns, rs), p in {(p.namespace, p.replica_set): p for p in pods if p.replica_set}.items():
-        n = sum(q.replica_set == rs and q.namespace == ns for q in live.objects.pods)
+        n = sum(q.replica_set == rs and q.namespace == ns for q in live.objects.pods
+                if f"{q.namespace}/{q.name}" not in live.objects.terminating)
         live.emit("ScalingReplicaSet", f"Scaled {way} replica set {rs} to {n}",
                         deployment=f"{p.namespace}/{p.owner_name}")
 

@@ -63,12 +63,19 @@ def containers_of(template: PodTemplate) -> list[dict]:
 
 
 def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
-               phase: str = "") -> dict:
+               deletion: tuple[str, int] | None = None, phase: str = "",
+               containers: dict[str, dict] | None = None) -> dict:
+    """`deletion`: (deletionTimestamp, grace period) of a Terminating pod. `containers`: what a
+    runtime knows of each container (restartCount, state, containerID), by name."""
+    containers = containers or {}
     owner = []
     if pod.owner_kind in ("Deployment", "ReplicaSet"):
         owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                   "name": pod.replica_set or pod.owner_name, "controller": True}]
-    spec = {"nodeName": pod.node, "containers": containers_of(pod.template)}
+    spec = {"nodeName": pod.node, "containers": containers_of(pod.template),
+            "terminationGracePeriodSeconds": pod.template.termination_grace_period_seconds}
+    if pod.template.host_network:
+        spec["hostNetwork"] = True
     if pod.template.hostname:
         spec["hostname"] = pod.template.hostname
     if pod.template.subdomain:
@@ -80,7 +87,9 @@ def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
     if pod.template.annotations:
         meta["annotations"] = dict(pod.template.annotations)
     if state.terminating:
-        meta["deletionTimestamp"] = created
+        meta["deletionTimestamp"] = deletion[0] if deletion else created
+        if deletion:
+            meta["deletionGracePeriodSeconds"] = deletion[1]
     return {
         "apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
         "status": {
@@ -89,7 +98,8 @@ def pod_object(pod: PodPlan, state: PodState, node_ip: str, created: str,
             "conditions": [{"type": "Ready", "status": ready},
                            {"type": "ContainersReady", "status": ready}],
             "containerStatuses": [{"name": c.name, "image": c.image, "ready": state.ready,
-                                   "restartCount": 0, "started": state.running}
+                                   "restartCount": 0, "started": state.running,
+                                   **containers.get(c.name, {})}
                                   for c in pod.template.containers],
         },
     }

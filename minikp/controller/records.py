@@ -2,7 +2,8 @@
 
 - PodRecord: one per pod: its plan, network namespace, runtime handle (PodWorkloads),
   sandboxes, readiness probes, state (PodState, as the endpoint controller reads it),
-  whether its readiness was made to fail by hand, and when it was created.
+  whether its readiness was made to fail by hand, when it was created, and its containers'
+  restarts (back-off, why one is down).
 - ClusterObjects: the objects the cluster follows, as live changes (changes.py) read and
   replace them: the plan (nodes, pods, Services, addresses, the allocator) and the
   scenario's workloads and stored kinds, with when each non-pod object was created.
@@ -33,6 +34,9 @@ class PodRecord:
     sandboxes: Any = None  # workloads.sandbox.PodSandboxes
     probes: list = field(default_factory=list)  # controller.probes.ProbeTracker
     forced_unready: bool = False  # readiness made to fail by hand
+    ctx: Any = None  # workloads.runtime.PodContext: what its containers (re)start with
+    restarts: dict = field(default_factory=dict)  # container name → workloads.restarts.Backoff
+    exits: dict = field(default_factory=dict)  # container name → (reason, exit code) while down
 
     @property
     def key(self) -> str:
@@ -46,11 +50,38 @@ class PodRecord:
     def exited(self) -> bool:
         return self.workloads is not None and self.workloads.exited()
 
+    def finished(self) -> bool:
+        """A container exited that its restartPolicy does not start again: the pod failed."""
+        return any(reason in ("Completed", "Error") and not self.restarts[name].waiting_until
+                   for name, (reason, _) in self.exits.items())
+
+    def restarting_now(self) -> bool:
+        """A container waits out its back-off."""
+        return any(b.waiting_until is not None for b in self.restarts.values())
+
+    def restarting(self) -> bool:
+        """A container exited and was (or will be) started again."""
+        return any(b.waiting_until is not None or b.restarts for b in self.restarts.values())
+
+    def container_statuses(self) -> dict[str, dict]:
+        """restartCount and state of each container that has restarted or is down, as the
+        kubelet reports them (containerStatuses)."""
+        out = {}
+        for name, b in self.restarts.items():
+            st = {"running": {}}
+            if name in self.exits:
+                reason, code = self.exits[name]
+                st = ({"waiting": {"reason": reason}} if b.waiting_until is not None
+                      else {"terminated": {"reason": reason, "exitCode": code}})
+            out[name] = {"restartCount": b.restarts, "state": st}
+        return out
+
 
 class ClusterObjects:
     def __init__(self, scenario: Scenario, plan: ClusterPlan):
         self.scenario, self.plan = scenario, plan
         self.created: dict[str, str] = {}  # "node/n", "svc/ns/name", "ns/x", "Kind/ns/name"
+        self.terminating = {}  # keys of Terminating pods (the supervisor's terminations)
 
     @property
     def config(self):
@@ -84,16 +115,18 @@ class ClusterObjects:
                      if (w.kind, w.namespace, w.name) == (kind, namespace, name)), None)
 
     def pods_of(self, kind: str, namespace: str, name: str) -> list[PodPlan]:
+        """The workload's pods that count: a Terminating pod is no longer one of its replicas."""
         return [p for p in self.plan.pods if p.namespace == namespace and p.owner_kind == kind
-                and p.owner_name == name]
+                and p.owner_name == name and pod_key(p) not in self.terminating]
 
     def service(self, namespace: str, name: str):
         return next((sp for sp in self.plan.services
                      if (sp.service.namespace, sp.service.name) == (namespace, name)), None)
 
     def find_pod(self, namespace: str, name: str) -> PodPlan:
-        """By name, or "label=value": the first pod with that label."""
-        for p in self.plan.pods:
+        """By name, or "label=value": the first pod with that label (not Terminating, if one
+        is not)."""
+        for p in sorted(self.plan.pods, key=lambda p: pod_key(p) in self.terminating):
             if p.namespace != namespace:
                 continue
             if "=" in name:

@@ -25,7 +25,7 @@ import traceback
 from concurrent.futures import Future
 
 from minikp import clock, clusterlock, names, state
-from minikp.controller import changes, faults
+from minikp.controller import changes, faults, loadbalancers, termination
 from minikp.controller.control import ControlServer, EventLog, socket_path
 from minikp.controller.edge import KernelEdge
 from minikp.controller.endpoints import (PodState, changed_services, compute_endpoints,
@@ -39,10 +39,12 @@ from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
+from minikp.docker.runtime import DockerPods, DockerRuntime
 from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
 from minikp.ingress.controller import IngressController, ingress_status, render_stored
 from minikp.proxy.base import Proxier, housekeeping
+from minikp.proxy.healthcheck import health_ports, local_ready_endpoints
 from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
 from minikp.scenario.model import Scenario
@@ -50,10 +52,10 @@ from minikp.scenario.plan import plan_cluster, with_builtins
 from minikp.workloads import sandbox as sandboxes
 from minikp.workloads.commands import start_client
 from minikp.workloads.runtime import RUNTIMES, PodContext, PodWorkloads, choose
+from minikp.workloads.restarts import Backoff, should_restart
 from minikp.workloads.server import WorkloadServer
 
 READY_TIMEOUT_S = 60
-TERMINATION_GRACE_S = 0.2  # a short terminationGracePeriod: in-flight requests finish
 CHECK_PERIOD_S = 0.5  # how often workloads and readiness probes are looked at
 
 
@@ -73,14 +75,25 @@ class Supervisor:
         self.objects = ClusterObjects(self.scenario, self.plan)  # what live changes see
         self.created = self.objects.created  # when each non-pod object was created
         self.records: dict[str, PodRecord] = {}  # pod key → all the supervisor knows of it
-        self.runtimes = RUNTIMES if runtimes is None else runtimes
+        self.events = EventLog()
+        # Docker pods' pause and app containers; the engine is acquired with the first
+        self.docker = DockerPods(name, self.events.emit)
+        self.runtimes = {**(RUNTIMES if runtimes is None else runtimes),
+                         "docker": DockerRuntime(self.docker)}
         self.client_procs = {}  # client name → Popen of its command
+        self.pods_restarting: set[str] = set()  # a container restarted, the pod not serving yet
         self.proxy_loop = ProxyLoop()  # every node's kube-proxy: proxier + sync runner
+        self.health = {}  # node → kube-proxy's service health server (proxy/healthcheck.py)
+        self.lb_checks = loadbalancers.LoadBalancerChecks(
+            self.plan.config.lb_health_check_interval_s)
+        self.lb_routes: dict[str, list[str]] = {}  # LB address → the nodes it is routed to
+        self.terminations: dict[str, termination.Termination] = {}  # pod key → its deletion
+        self.objects.terminating = self.terminations  # live changes skip Terminating pods
+        self.hooks_stop = threading.Event()  # set at shutdown: preStop sleeps end
         self.endpoints = {}
         self.ingress = IngressController()  # the ingress-nginx pods' nginx follows the Ingresses
         self.edge = edge(name, self.plan)  # everything done to the kernel
         self.workloads = WorkloadServer()
-        self.events = EventLog()
         self.control = None
         self.stopping = threading.Event()
         self.lock = threading.RLock()
@@ -95,7 +108,7 @@ class Supervisor:
         self.events.emit("UpStarted", f"building {len(self.plan.nodes)} nodes, "
                          f"{len(self.plan.pods)} pods", nodes=len(self.plan.nodes),
                          pods=len(self.plan.pods), dnsPods=sum(
-                             any(choose(p, c) == "dns" for c in p.template.containers)
+                             any(self.runtime_of(p, c) == "dns" for c in p.template.containers)
                              for p in self.plan.pods))
         self.edge.build()
         self.events.emit("NodesBuilt", f"{len(self.plan.nodes)} nodes built")
@@ -113,6 +126,7 @@ class Supervisor:
                 node.name, lambda node=node: self.edge.proxier(node.name, config),
                 lambda node=node: build_snapshot(self.plan, node, self.endpoints),
                 self.events.emit, config.proxy_options))
+            self.health[node.name] = self.edge.health_server(node.name)
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -157,9 +171,14 @@ class Supervisor:
             self.wait_probes_passed(pods, deadline)
         self.resync(reason)
 
+    def runtime_of(self, pod, container) -> str:
+        return choose(pod, container, self.plan.config.runtime)
+
     def start_pod(self, pod) -> None:
         key = pod_key(pod)
-        path = self.edge.add_pod(pod)
+        in_docker = any(self.runtime_of(pod, c) == "docker" for c in pod.template.containers)
+        # a Docker pod's namespace is its pause container's, wired like every pod's
+        path = self.edge.add_pod(pod, netns_pid=self.docker.sandbox(pod) if in_docker else None)
         rec = self.records[key] = PodRecord(pod, netns=path, created=now())
         self.events.emit("PodCreated", f"pod {key} on {pod.node} ({pod.ip})", pod=key)
         resolv = state.resolv_path(self.name, pod.namespace)
@@ -171,7 +190,9 @@ class Supervisor:
                          dns_records=lambda: build_records(self.plan, self.endpoints)
                          if self.endpoints else None,
                          ingress_config=lambda: render_stored(self.scenario.stored,
-                                                              self.plan.services, self.endpoints))
+                                                              self.plan.services, self.endpoints),
+                         cluster_runtime=self.plan.config.runtime)
+        rec.ctx = ctx
         rec.workloads = PodWorkloads.start(ctx, self.runtimes)
         rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
                       for c in pod.template.containers if c.readiness_probe]
@@ -182,10 +203,15 @@ class Supervisor:
         emptyDirs."""
         node_ip = next((n.ip for n in self.plan.nodes if n.name == pod.node), "")
         maps = {(m.namespace, m.name): m.data for m in self.scenario.config_maps}
-        vdir = sandboxes.volume_dir(names.state_dir(self.name), path)
+        vdir = self.volume_dir(pod)
         if any(v.kind == "emptyDir" for v in pod.template.volumes):
             shutil.rmtree(vdir, ignore_errors=True)
         return sandboxes.PodSandboxes(pod, self.plan.services, path, resolv, vdir, node_ip, maps)
+
+    def volume_dir(self, pod) -> str:
+        """Its emptyDirs, named by the pod's own namespace (a hostNetwork pod has none)."""
+        return sandboxes.volume_dir(names.state_dir(self.name), names.netns_path(
+            names.pod_netns(self.name, pod.namespace, pod.name)))
 
     def sandbox_of(self, netns: str) -> dict:
         """For `minikp exec` into a pod that runs no process of its own: its sandbox."""
@@ -202,7 +228,9 @@ class Supervisor:
             for pod in pending:
                 key = pod_key(pod)
                 rec = self.records[key]
-                if rec.exited():
+                if self.restart_containers(rec, time.monotonic()) or rec.restarting():
+                    self.pods_restarting.add(key)  # crash-looping: up goes on, it is not Ready
+                elif rec.finished():
                     rec.state = PodState(ready=False, running=False)
                     self.events.emit("PodFailed", f"pod {key} failed: its workload exited",
                                      pod=key)
@@ -224,7 +252,7 @@ class Supervisor:
         while pending:
             for pod in pending:
                 key = pod_key(pod)
-                if self.records[key].exited():
+                if self.records[key].finished():
                     raise OperationError(f"pod {key} failed before it was Ready: its workload exited")
                 if self.run_probes(pod, time.monotonic()):
                     self.set_ready(key, "readiness probe")
@@ -262,7 +290,7 @@ class Supervisor:
             self.ingress.sync({k: n for k, r in self.records.items() if r.workloads is not None
                                for n in r.workloads.ingress_servers()},
                               self.scenario.stored, self.plan.services, eps, self.events.emit, reason)
-            self.route_load_balancers(eps)
+            self.route_load_balancers()
             self.write_state()
 
     def sync_proxies(self, reason: str):
@@ -274,6 +302,11 @@ class Supervisor:
                              services=changed_services(self.endpoints, eps))
         self.endpoints = eps
         self.proxy_loop.request(reason)  # each node syncs now or, batched, within minSyncPeriod
+        for node in self.plan.nodes:  # kube-proxy's health server follows its endpoints
+            for problem in self.health[node.name].sync(health_ports(self.plan.services),
+                                                       local_ready_endpoints(eps, node.name)):
+                self.events.emit("FailedToStartServiceHealthcheck", f"node {node.name} {problem}",
+                                 node=node.name)
         return eps
 
     def roll_dns(self, key: str, d: Dnsmasq, records) -> None:
@@ -291,26 +324,40 @@ class Supervisor:
             rec.state = before
             self.sync_proxies(f"DNS in {key} restarted")
 
-    def route_load_balancers(self, eps) -> None:
-        """LoadBalancer addresses are routed to every node, or, for externalTrafficPolicy
-        Local, only to nodes with a ready local endpoint (as MetalLB announces them)."""
-        wanted = {}
-        for sp in self.plan.services:
-            if not sp.load_balancer_ip:
-                continue
-            nodes = None
-            if sp.service.external_traffic_policy == "Local":
-                e = eps.get(f"{sp.service.namespace}/{sp.service.name}")
-                nodes = sorted({a.node for a in (e.addresses if e else []) if a.ready})
-            wanted[sp.load_balancer_ip] = nodes
+    def route_load_balancers(self) -> None:
+        """LoadBalancer addresses (loadbalancers.py): to every node, or, for
+        externalTrafficPolicy Local, to the nodes whose health check passed at the last
+        check (an address never checked is checked now)."""
+        fresh = self.lb_checks.unchecked(loadbalancers.targets(self.plan.services, self.plan.nodes))
+        if fresh:
+            self.lb_checks.record(self.edge.check_lb_health(fresh))
+        wanted = loadbalancers.wanted_routes(self.plan.services, self.plan.nodes,
+                                             self.lb_checks.healthy)
+        if wanted == self.lb_routes:
+            return
+        for ip, nodes in wanted.items():
+            if self.lb_routes.get(ip) != nodes:
+                self.events.emit("LoadBalancerRouted", f"load balancer {ip} → "
+                                 f"{', '.join(nodes) or 'no node (no health check passed)'}",
+                                 ip=ip, nodes=nodes)
         self.edge.set_lb_routes(wanted)
+        self.lb_routes = wanted
+
+    def check_load_balancers(self, now: float) -> None:
+        """A round of load balancer health checks when one is due; routes follow."""
+        if not self.lb_checks.due(now):
+            return
+        wanted = loadbalancers.targets(self.plan.services, self.plan.nodes)
+        if self.lb_checks.record(self.edge.check_lb_health(wanted), now):
+            with self.lock:
+                self.route_load_balancers()
 
     def set_ready(self, key: str, why: str) -> None:
         """Running, and ready unless one of its readiness probes says otherwise (or its
         readiness was made to fail by hand)."""
         rec = self.records[key]
         ready = not rec.forced_unready and all(t.ready for t in rec.probes)
-        rec.state = PodState(ready=ready)
+        rec.state = PodState(ready=ready, terminating=rec.state.terminating)
         self.events.emit("PodReady" if ready else "PodNotReady",
                          f"pod {key} is {'ready' if ready else 'running, not ready'} ({why})", pod=key)
 
@@ -336,9 +383,70 @@ class Supervisor:
                 changed |= tracker.record(ok, time.monotonic())
         return changed
 
+    def restart_containers(self, rec, now: float) -> bool:
+        """restartPolicy, for every runtime, as the kubelet: a container that exited is
+        started again (same pod, same namespace) once its back-off is over (at once, then
+        10 s doubling to 5 min); one that is not to restart stays down (the pod fails).
+        True when a container went down just now."""
+        down, w = False, rec.workloads
+        for i, (name, c, h) in enumerate(w.parts):
+            rt, b = w.runtimes[name], rec.restarts.setdefault(c.name, Backoff())
+            if b.waiting_until is None:
+                if c.name in rec.exits or not rt.exited(h):
+                    continue
+                code = rt.exit_code(h)
+                if not should_restart(rec.pod.template.restart_policy, code or 0):
+                    rec.exits[c.name] = ("Completed" if code == 0 else "Error", code)
+                    continue
+                b.exited(now)
+                rec.exits[c.name] = ("CrashLoopBackOff" if b.restarts else "Error", code)
+                down = True
+                self.events.emit("ContainerExited", f"pod {rec.key}: container {c.name} exited "
+                                 f"({code}); restart in {b.waiting_until - now:.0f}s", pod=rec.key)
+            if b.due(now):
+                try:
+                    w.parts[i] = (name, c, rt.start(rec.ctx, c))
+                except Exception as e:  # noqa: BLE001 - tried again after the next back-off
+                    b.exited(now)
+                    log(f"restarting {rec.key}/{c.name} failed: {e}")
+                    continue
+                b.restarted(now)
+                rec.exits.pop(c.name, None)
+                self.pods_restarting.add(rec.key)
+                self.events.emit("ContainerRestarted", f"pod {rec.key}: container {c.name} "
+                                 f"restarted (restart {b.restarts})", pod=rec.key)
+        return down
+
+    def check_restarts(self) -> tuple[list[str], bool]:
+        """Pods whose container went down leave the endpoints; restarted ones rejoin once
+        they serve again. (keys whose readiness changed, whether any container status did)"""
+        changed, any_status = [], False
+        now = time.monotonic()
+        for rec in list(self.records.values()):
+            if not rec.live or rec.workloads is None:
+                continue
+            if self.restart_containers(rec, now):
+                any_status = True
+                if rec.state.ready:
+                    changed.append(rec.key)
+                rec.state = PodState(ready=False)
+                self.pods_restarting.add(rec.key)
+        for key in list(self.pods_restarting):
+            rec = self.records.get(key)
+            if rec is None or not rec.live:
+                self.pods_restarting.discard(key)
+            elif not rec.restarting_now() and rec.workloads.started():
+                self.pods_restarting.discard(key)
+                self.run_probes(rec.pod, now)
+                self.set_ready(key, "container restarted")
+                changed.append(key)
+        return changed, any_status or bool(self.pods_restarting)
+
     def check_pods(self) -> None:
         with self.lock:
-            failed = [r for r in self.records.values() if r.state.running and r.exited()]
+            restarted, statuses = self.check_restarts()
+            failed = [r for r in self.records.values()
+                      if r.live and r.finished()]  # a Terminating pod's workload is meant to end
             for rec in failed:
                 self.events.emit("PodFailed", f"pod {rec.key} failed: its workload exited",
                                  pod=rec.key)
@@ -347,11 +455,14 @@ class Supervisor:
             for pod in self.plan.pods:
                 key = pod_key(pod)
                 rec = self.records.get(key)
-                if rec and rec.probes and rec.live and self.run_probes(pod, time.monotonic()):
+                if rec and rec.probes and rec.state.running \
+                        and self.run_probes(pod, time.monotonic()):  # also while Terminating
                     self.set_ready(key, "readiness probe")
                     changed.append(key)
-            if failed or changed:
+            if failed or changed or restarted:
                 self.resync("pod failed" if failed else "readiness changed")
+            elif statuses:  # restarts, back-off reasons: `get pods` shows them
+                self.write_state()
 
     def proxy_state(self) -> dict:
         """What the proxy is ("proxy", for people) and how to rebuild one to read its rules
@@ -371,7 +482,9 @@ class Supervisor:
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", ""), plan.config.kubernetes_version)
                       for n in plan.nodes],
             "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
-                                self.records[pod_key(p)].created) for p in plan.pods],
+                                self.records[pod_key(p)].created, self.deletion_of(p),
+                                containers=self.records[pod_key(p)].container_statuses())
+                     for p in plan.pods],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
@@ -426,29 +539,75 @@ class Supervisor:
     def emit(self, kind: str, message: str, **fields) -> None:
         self.events.emit(kind, message, **fields)
 
-    def stop_pods(self, pods, reason: str) -> None:
-        """Graceful deletion: the endpoints leave every node's proxy first (terminating),
-        then, after the grace period, the workloads stop and the namespaces go."""
-        if not pods:
+    def stop_pods(self, pods, reason: str, grace: int | None = None, wait: bool = False) -> None:
+        """Graceful deletion (termination.py): the pods are Terminating at once, their
+        endpoints terminating in every node's proxy; each pod's preStop hooks, SIGTERM and
+        SIGKILL run in a thread; the serve loop removes a pod once its workload is gone
+        (`wait`: here, before returning, for a change that reuses their names)."""
+        fresh = [p for p in pods if pod_key(p) not in self.terminations]
+        for pod in fresh:
+            key = pod_key(pod)
+            rec = self.records[key]
+            rec.state = termination.terminating_state(rec.state)
+            term = termination.Termination.begin(pod, reason, time.monotonic(), now(), grace)
+            self.terminations[key] = term
+            self.events.emit("PodTerminating", f"pod {key} terminating ({reason}; grace period "
+                             f"{term.grace_s}s)", pod=key)
+        if fresh:
+            self.resync(f"deleting {', '.join(pod_key(p) for p in fresh)}")
+            self.proxy_loop.wait_synced()  # the endpoints are terminating in the rules
+        for pod in fresh:
+            self.stopper(self.terminations[pod_key(pod)]).start()
+        if wait:
+            for pod in pods:
+                term = self.terminations.get(pod_key(pod))
+                if term is not None:
+                    term.done.wait()
+            self.finish_terminations()
+
+    def stopper(self, term: termination.Termination) -> termination.Stopper:
+        """The kubelet's side of one pod's termination, wired to this pod's workloads."""
+        pod, rec = term.pod, self.records[pod_key(term.pod)]
+        resolv = state.resolv_path(self.name, pod.namespace)
+
+        def run_hook(container, handler, timeout):
+            c = next(c for c in pod.template.containers if c.name == container)
+            return termination.run_hook(handler, pod, rec.netns, resolv, timeout, self.hooks_stop,
+                                        sandbox=rec.sandboxes.of(c) if rec.sandboxes else None,
+                                        pid1=rec.workloads.pid1() if rec.workloads else None)
+
+        def stop_workload(timeout):
+            if rec.workloads is None:
+                return None
+            rec.workloads.stop(timeout)
+            return rec.workloads.exit_code()
+
+        return termination.Stopper(term, run_hook, stop_workload,
+                                   lambda kind, msg: self.events.emit(kind, msg, pod=rec.key))
+
+    def finish_terminations(self) -> None:
+        """Pods whose workload is gone leave: namespace, address, the endpoints."""
+        done = [t for t in self.terminations.values() if t.done.is_set()]
+        if not done:
             return
-        for pod in pods:
-            self.records[pod_key(pod)].state = PodState(ready=False, terminating=True)
-        self.resync(f"deleting {', '.join(pod_key(p) for p in pods)}")
-        self.proxy_loop.wait_synced()  # the endpoints have left the rules
-        time.sleep(TERMINATION_GRACE_S)  # let requests already accepted finish
-        for pod in pods:
-            self.end_pod(pod, reason)
+        for t in done:
+            self.terminations.pop(pod_key(t.pod))
+            self.end_pod(t.pod, f"{t.reason}; workload {t.outcome}")
+        self.resync("terminated " + ", ".join(pod_key(t.pod) for t in done))
+
+    def deletion_of(self, pod) -> tuple[str, int] | None:
+        t = self.terminations.get(pod_key(pod))
+        return (t.deleted_at, t.grace_s) if t else None
 
     def end_pod(self, pod, reason: str) -> None:
         """Stop a pod's workload, remove its namespace and give back its name and address."""
         key = pod_key(pod)
         rec = self.records.pop(key)
-        if rec.workloads is not None:
-            rec.workloads.stop()
+        if rec.workloads is not None:  # its Stopper ended it; this is a backstop
+            rec.workloads.stop(grace_s=0)
         self.edge.remove_pod(pod)
-        if rec.netns:  # its emptyDir volumes go with it, as the kubelet's do
-            shutil.rmtree(sandboxes.volume_dir(names.state_dir(self.name), rec.netns),
-                          ignore_errors=True)
+        # its emptyDir volumes go with it, as the kubelet's do
+        shutil.rmtree(self.volume_dir(pod), ignore_errors=True)
         self.plan.pods.remove(pod)
         self.plan.allocator.release_pod(pod)
         self.events.emit("PodDeleted", f"pod {key} deleted ({reason})", pod=key)
@@ -480,6 +639,9 @@ class Supervisor:
                 if now - last_check >= CHECK_PERIOD_S:
                     last_check = now
                     self.check_pods()
+                with self.lock:
+                    self.finish_terminations()
+                self.check_load_balancers(now)
                 self.settle()
             except Exception:  # keep supervising; the log says what went wrong
                 log("check failed:\n" + traceback.format_exc())
@@ -507,13 +669,17 @@ class Supervisor:
                 self.proxy_loop.request("rules flushed behind the proxy's back", flushed)
 
     def shutdown(self) -> None:
+        self.hooks_stop.set()
         if self.control:
             self.control.close()
         self.proxy_loop.close()
+        for h in self.health.values():
+            h.close()
         self.workloads.stop()
         for rec in self.records.values():  # no grace: the cluster goes as a whole
             if rec.workloads is not None:
                 rec.workloads.stop(grace_s=0)
+        self.docker.close()
         self.edge.destroy()
 
 
@@ -578,6 +744,8 @@ def _build_and_serve(name, files, proxy_mode, nodes, notify, stop, progress=None
         try:
             if sup is not None:
                 sup.workloads.stop()
+                for h in sup.health.values():
+                    h.close()
         finally:
             destroy_cluster(name)
         notify({"ok": False, "exit": code, "error": error})

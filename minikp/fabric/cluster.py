@@ -32,6 +32,7 @@ class Fabric:
         self.nodes: dict[str, Node] = {}
         self.clients: dict[str, Client] = {}
         self.pods: dict[tuple[str, str], str] = {}  # (namespace, name) → node name
+        self.host_network_pods: set[tuple[str, str]] = set()  # in their node's namespace
         self.lb_routes: dict[str, list[str]] = {}  # LB ip → node names it is routed to
         self._lock = threading.RLock()
 
@@ -76,14 +77,20 @@ class Fabric:
         return names.netns_path(names.pod_netns(self.cluster, namespace, name))
 
     # ---- pods ----------------------------------------------------------------------------
-    def add_pod(self, pod: PodPlan) -> str:
-        """The pod's namespace, wired to its node; returns the namespace path."""
+    def add_pod(self, pod: PodPlan, netns_pid: int | None = None) -> str:
+        """The pod's namespace (that of process `netns_pid` if given), wired to its node;
+        returns the namespace path. A hostNetwork pod gets none: it lives in its node's
+        namespace, with the node's address."""
         with self._lock:
             node = self.nodes.get(pod.node)
             if node is None:
                 raise OperationError(f'pod {pod.namespace}/{pod.name}: no node "{pod.node}" '
                                      "in this cluster")
-            path = podnet.add(self.cluster, node, pod)
+            if pod.template.host_network:
+                self.host_network_pods.add((pod.namespace, pod.name))
+                self.pods[(pod.namespace, pod.name)] = pod.node
+                return self.node_path(pod.node)
+            path = podnet.add(self.cluster, node, pod, netns_pid)
             self.pods[(pod.namespace, pod.name)] = pod.node
             return path
 
@@ -92,6 +99,9 @@ class Fabric:
         processes first: whatever still holds the namespace keeps it (unreachable) alive."""
         with self._lock:
             node_name = self.pods.pop((namespace, name), None)
+            if (namespace, name) in self.host_network_pods:  # its node's namespace stays
+                self.host_network_pods.discard((namespace, name))
+                return
             node = self.nodes.get(node_name) if node_name else None
             # a pod this Fabric did not make (another process's): look on every node
             podnet.remove(self.cluster, [node] if node else list(self.nodes.values()),

@@ -5,6 +5,7 @@ things done *inside* one: a netlink socket and a sysctl write.
 - create(name, sysctls) -> path: a new namespace bind-mounted at /run/netns/NAME (as
   iproute2 does), made by unshare() on this thread only, which then switches back. While
   inside it writes its sysctls, by default BASE_SYSCTLS: IPv6 off.
+- adopt(name, pid): the same name for a namespace a process already has (a container's).
 - remove(name): unmount and unlink; the kernel frees the namespace (and its links) once
   nothing holds it.
 - names(prefix): the named namespaces whose name starts with prefix.
@@ -86,6 +87,25 @@ def create(name: str, sysctls: dict | None = None) -> str:
         raise
     finally:
         os.close(own)
+    return path
+
+
+def adopt(name: str, pid: int, sysctls: dict | None = None) -> str:
+    """Name the network namespace of process `pid` (a container's) as create() names a new
+    one (`ip netns attach`), with BASE_SYSCTLS and `sysctls` set in it."""
+    ensure_run_dir()
+    path = _names.netns_path(name)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    try:
+        err = _mount(f"/proc/{pid}/ns/net".encode(), path.encode(), MS_BIND)
+        if err:
+            raise OSError(err, f"bind mount {path}: {os.strerror(err)}")
+        with in_netns(path):
+            for key, value in {**BASE_SYSCTLS, **(sysctls or {})}.items():
+                _write_sysctl(key, value)
+    except BaseException:
+        remove(name)
+        raise
     return path
 
 

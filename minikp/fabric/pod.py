@@ -6,7 +6,7 @@ Fast path (~1.5 ms): the veth pair is created from the node's already open netli
 straight into the pod namespace, attached and up in one message; only the pod end needs a
 short-lived socket inside the pod. Both speak rtnl.py's plain requests.
 
-- add(cluster, node, pod) -> netns path
+- add(cluster, node, pod, netns_pid=None) -> netns path
 - remove(cluster, nodes, namespace, name)
 """
 
@@ -31,10 +31,11 @@ def node_link(namespace: str, name: str) -> str:
     return names.link_name("veth", f"{namespace}/{name}")
 
 
-def add(cluster: str, node, pod: PodPlan) -> str:
-    """Create the pod's namespace and wire it to `node` (a fabric.node.Node)."""
+def add(cluster: str, node, pod: PodPlan, netns_pid: int | None = None) -> str:
+    """Create the pod's namespace (or name that of process `netns_pid`: a Docker pod's
+    pause container) and wire it to `node` (a fabric.node.Node)."""
     name = names.pod_netns(cluster, pod.namespace, pod.name)
-    path = netns.create(name)
+    path = netns.adopt(name, netns_pid) if netns_pid else netns.create(name)
     ifname = node_link(pod.namespace, pod.name)
     created = False
     try:

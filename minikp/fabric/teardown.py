@@ -1,7 +1,8 @@
 """Removing a cluster from what the kernel and /run show, with no Python state needed: it
 works after the supervisor was SIGKILLed.
 
-- destroy_cluster(cluster): (1) end every process whose network namespace is one of the
+- destroy_cluster(cluster): (0) remove its Docker pods' containers (and give up its share of
+  the engine), (1) end every process whose network namespace is one of the
   cluster's (found by namespace inode, ended by PID through a pidfd: SIGTERM, a short wait,
   SIGKILL; never the calling process), (2) remove every namespace of the cluster, the world
   last, (3) remove its state directory. Idempotent.
@@ -65,10 +66,12 @@ def cluster_netns(cluster: str) -> list[str]:
 
 
 def destroy_cluster(cluster: str) -> None:
+    from minikp.docker.runtime import remove_cluster as remove_docker_containers
     with _open_lock:
         closers = _open.pop(cluster, [])
     for close in closers:
         close()
+    remove_docker_containers(cluster)  # its Docker pods' containers, by label; the engine's share
     ns_names = cluster_netns(cluster)
     end_processes_in(ns_names)
     for n in ns_names:

@@ -104,6 +104,11 @@ PROBE = {
     "initialDelaySeconds": M, "periodSeconds": M, "timeoutSeconds": M, "successThreshold": M,
     "failureThreshold": M, "terminationGracePeriodSeconds": W,
 }
+HANDLER = {  # a lifecycle hook
+    "exec": M, "exec.command": M, "httpGet": M, "httpGet.path": M, "httpGet.port": M,
+    "httpGet.host": W, "httpGet.scheme": W, "httpGet.httpHeaders": W, "sleep": M,
+    "sleep.seconds": M, "tcpSocket": W,
+}
 CONTAINER = {
     "name": M, "image": M, "command": M, "args": M,
     "ports": M, "ports[].containerPort": M, "ports[].protocol": M, "ports[].name": M,
@@ -115,7 +120,9 @@ CONTAINER = {
     "volumeMounts[].readOnly": M, **{f"volumeMounts[].{k}": W for k in (
         "subPath", "subPathExpr", "mountPropagation", "recursiveReadOnly")},
     "securityContext": M, **_under("securityContext", CONTAINER_SECURITY_CONTEXT),
-    "imagePullPolicy": W, "resources": W, "livenessProbe": W, "startupProbe": W, "lifecycle": W,
+    "lifecycle": M, "lifecycle.preStop": M, **_under("lifecycle.preStop", HANDLER),
+    "lifecycle.postStart": W, "lifecycle.stopSignal": W,
+    "imagePullPolicy": W, "resources": W, "livenessProbe": W, "startupProbe": W,
     "workingDir": W, "stdin": W, "stdinOnce": W, "tty": W, "terminationMessagePath": W,
     "terminationMessagePolicy": W, "volumeDevices": W, "restartPolicy": W, "resizePolicy": W,
 }
@@ -128,8 +135,8 @@ POD_SPEC = {
     "hostname": M, "subdomain": M, "nodeName": M, "nodeSelector": M,
     "securityContext": M, **_under("securityContext", POD_SECURITY_CONTEXT),
     "volumes": M, **_under("volumes[]", VOLUME),
-    "initContainers": W, "ephemeralContainers": W, "hostNetwork": W, "hostPID": W, "hostIPC": W,
-    "terminationGracePeriodSeconds": W, "restartPolicy": W, "dnsPolicy": W, "dnsConfig": W,
+    "initContainers": W, "ephemeralContainers": W, "hostNetwork": M, "hostPID": W, "hostIPC": W,
+    "terminationGracePeriodSeconds": M, "restartPolicy": M, "dnsPolicy": W, "dnsConfig": W,
     "hostAliases": W, "affinity": W, "tolerations": W, "topologySpreadConstraints": W,
     "serviceAccountName": W, "serviceAccount": W, "automountServiceAccountToken": W,
     "imagePullSecrets": W, "priorityClassName": W, "priority": W, "schedulerName": W,
@@ -197,6 +204,7 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     "Cluster": {"apiVersion": M, "kind": M, "metadata": M, "metadata.name": M,
                 "checks": M, "steps": M, "spec": M, **_under("spec", {
                     "nodes": M, "nodes[].name": M, "nodes[].labels": M, "kubernetesVersion": M,
+                    "runtime": M,
                     "proxy": M, "proxy.mode": M, "proxy.ipvs": M, "proxy.ipvs.scheduler": M,
                     "proxy.iptablesBackend": M, "proxy.syncPeriod": M,
                     # kube-proxy's configuration, as it spells it (values checked by the loader)
@@ -210,7 +218,7 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
                                                  "localhostNodePorts")},
                     "networking": M, "networking.podSubnet": M, "networking.serviceSubnet": M,
                     "networking.nodeSubnet": M, "networking.loadBalancerPool": M,
-                    "networking.clusterDomain": M,
+                    "networking.clusterDomain": M, "networking.loadBalancerHealthCheckInterval": M,
                     "ingress": M,
                     "clients": M, "clients[].name": M, "clients[].hostnames": M,
                     "clients[].command": M})},

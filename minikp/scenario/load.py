@@ -24,8 +24,8 @@ from minikp.proxy.options import DETECT_LOCAL_MODES, ConntrackOptions, ProxyOpti
 from minikp.proxy.release import check_release, mode_problem, parse_release
 from minikp.scenario import dump, ingress, known, rules
 from minikp.scenario.model import (ClientSpec, ClusterConfig, ConfigMap, Container, ContainerPort,
-                                   EndpointSlice, EnvFromSource, EnvVar, NodeSpec, PodTemplate,
-                                   Probe, Scenario, SecurityContext, Service, ServicePort,
+                                   EndpointSlice, EnvFromSource, EnvVar, Handler, NodeSpec,
+                                   PodTemplate, Probe, Scenario, SecurityContext, Service, ServicePort,
                                    SliceEndpoint, Source, StoredObject, Volume, VolumeMount,
                                    Workload)
 from minikp.scenario.model import DeploymentStrategy
@@ -34,6 +34,8 @@ from minikp.workloads import capabilities
 
 PROXY_MODES = ("iptables", "ipvs", "nftables", "userspace")
 IMPLEMENTED_PROXY_MODES = tuple(PROXIERS)  # the proxy seam's factory table says which exist
+RUNTIMES = ("builtin", "docker")  # Cluster spec.runtime
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh")
 IPVS_SCHEDULER_ANNOTATION = "minikp.dev/ipvs-scheduler"  # minikp's own, for workshops
 IPTABLES_BACKENDS = ("auto", "legacy", "nft")
@@ -434,13 +436,14 @@ def _int_or_percent(obj: _Obj, d, key: str, field: str) -> int | str:
 
 
 def _check_runtime(obj: _Obj, annotations: dict, path: str, meta) -> None:
-    """minikp.dev/runtime names a pod runtime (workloads/runtime.py RUNTIMES)."""
-    from minikp.workloads.runtime import RUNTIME_ANNOTATION, RUNTIMES
+    """minikp.dev/runtime names a pod runtime (workloads/runtime.py RUNTIMES and the
+    per-cluster CLUSTER_RUNTIMES: docker)."""
+    from minikp.workloads.runtime import CLUSTER_RUNTIMES, RUNTIME_ANNOTATION, RUNTIMES
 
-    named = annotations.get(RUNTIME_ANNOTATION)
-    if named is not None and named not in RUNTIMES:
+    named, valid = annotations.get(RUNTIME_ANNOTATION), (*RUNTIMES, *CLUSTER_RUNTIMES)
+    if named is not None and named not in valid:
         raise obj.error(f"{path}.{RUNTIME_ANNOTATION}", f'"{named}" is not a pod runtime; valid: '
-                        + ", ".join(RUNTIMES), meta.get("annotations"), RUNTIME_ANNOTATION)
+                        + ", ".join(valid), meta.get("annotations"), RUNTIME_ANNOTATION)
 
 
 def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> PodTemplate:
@@ -472,6 +475,7 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
         args = obj.strings(c, "args", f"{cpath}.args") or None
         probe = _probe(obj, c, f"{cpath}.readinessProbe")
         container = Container(cname, obj.str(c, "image", f"{cpath}.image"), ports, command, args, probe)
+        container.pre_stop = _pre_stop(obj, c, f"{cpath}.lifecycle")
         _container_sandbox(obj, c, cpath, container)
         out.append(container)
     hostname = obj.str(spec, "hostname", f"{path}.hostname")
@@ -483,6 +487,12 @@ def _pod_spec(obj: _Obj, spec, path: str, labels: dict, annotations: dict) -> Po
     node_name = obj.str(spec, "nodeName", f"{path}.nodeName")
     node_selector = {k: str(v) for k, v in obj.map(spec, "nodeSelector", f"{path}.nodeSelector").items()}
     template = PodTemplate(labels, annotations, out, hostname, subdomain, node_name, node_selector)
+    template.restart_policy = obj.str(spec, "restartPolicy", f"{path}.restartPolicy", "Always")
+    obj.check(rules.one_of(template.restart_policy, RESTART_POLICIES), f"{path}.restartPolicy",
+              spec, "restartPolicy")
+    template.termination_grace_period_seconds = obj.int(
+        spec, "terminationGracePeriodSeconds", f"{path}.terminationGracePeriodSeconds", 30)
+    template.host_network = bool(_opt_bool(obj, spec, "hostNetwork", f"{path}.hostNetwork"))
     _pod_sandbox(obj, spec, path, template)
     return template
 
@@ -513,6 +523,31 @@ def _probe(obj: _Obj, c, path: str) -> Probe | None:
     else:
         probe.tcp_socket = port
     return probe
+
+
+def _pre_stop(obj: _Obj, c, path: str) -> Handler | None:
+    """lifecycle.preStop: exactly one of exec, httpGet, sleep (the kubelet's handlers)."""
+    h = obj.map(obj.map(c, "lifecycle", path), "preStop", f"{path}.preStop")
+    if not h:
+        return None
+    path = f"{path}.preStop"
+    kinds = [k for k in ("exec", "httpGet", "sleep") if k in h]
+    if len(kinds) != 1:
+        raise obj.error(path, "must have exactly one of exec, httpGet, sleep", h)
+    d = obj.map(h, kinds[0], f"{path}.{kinds[0]}")
+    if kinds[0] == "exec":
+        command = obj.strings(d, "command", f"{path}.exec.command")
+        if not command:
+            raise obj.error(f"{path}.exec.command", "required", d)
+        return Handler(exec_command=command)
+    if kinds[0] == "sleep":
+        if "seconds" not in d:
+            raise obj.error(f"{path}.sleep.seconds", "required", d)
+        return Handler(sleep_seconds=obj.int(d, "seconds", f"{path}.sleep.seconds", 0))
+    port = d.get("port")
+    obj.check(rules.port_name(port) if isinstance(port, str) else rules.port_number(port),
+              f"{path}.httpGet.port", d, "port")
+    return Handler(http_get=(obj.str(d, "path", f"{path}.httpGet.path", "/"), port))
 
 
 # ---- the pod sandbox: securityContext, volumes, env -------------------------------------
@@ -905,6 +940,8 @@ def _cluster(doc, file: str) -> ClusterConfig:
     else:
         raise obj.error("spec.nodes", f"{rules.show(nodes, rules.REPR)}: a number of nodes (1-250) or a list of "
                         "{name, labels}", spec, "nodes")
+    c.runtime = obj.str(spec, "runtime", "spec.runtime", "builtin")
+    obj.check(rules.one_of(c.runtime, RUNTIMES), "spec.runtime", spec, "runtime")
     if "kubernetesVersion" in spec:
         version = spec["kubernetesVersion"]
         if not isinstance(version, str):  # YAML reads 1.10 as the number 1.1
@@ -950,8 +987,9 @@ _CLUSTER_FIELDS = {"name": "metadata.name", "nodes": "spec.nodes", "proxy_mode":
                    "service_subnet": "spec.networking.serviceSubnet",
                    "node_subnet": "spec.networking.nodeSubnet",
                    "load_balancer_pool": "spec.networking.loadBalancerPool",
+                   "lb_health_check_interval_s": "spec.networking.loadBalancerHealthCheckInterval",
                    "cluster_domain": "spec.networking.clusterDomain", "clients": "spec.clients",
-                   "ingress": "spec.ingress"}
+                   "ingress": "spec.ingress", "runtime": "spec.runtime"}
 # not the running cluster's state: what `minikp test` runs, and the name (`--name` gives it)
 _NOT_CLUSTER_STATE = ("source", "checks", "steps", "name")
 
@@ -1129,6 +1167,9 @@ def _networking(obj: _Obj, net, c: ClusterConfig) -> None:
     if len(c.nodes) >= nets["podSubnet"].num_addresses // 256:
         raise obj.error("spec.nodes", f"{len(c.nodes)} nodes need {len(c.nodes) + 1} /24s; the pod "
                         f"subnet {nets['podSubnet']} has {nets['podSubnet'].num_addresses // 256}")
+    c.lb_health_check_interval_s = _duration(obj, net, "loadBalancerHealthCheckInterval",
+                                             "spec.networking.loadBalancerHealthCheckInterval",
+                                             1.0, lo=0.1, hi=300)
     c.cluster_domain = obj.str(net, "clusterDomain", "spec.networking.clusterDomain", "cluster.local")
     obj.check(rules.dns1123_subdomain(c.cluster_domain), "spec.networking.clusterDomain", net,
               "clusterDomain")

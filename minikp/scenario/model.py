@@ -4,7 +4,7 @@ the kernel. Field names follow the Kubernetes API in snake_case.
 
 Classes:
   Source           where an object came from (file, line) for error messages
-  ContainerPort, Probe, Container, PodTemplate
+  ContainerPort, Probe, Handler, Container, PodTemplate
   SecurityContext, Volume, VolumeMount, EnvVar, EnvFromSource   what the pod sandbox honours
   ConfigMap        data for envFrom / configMapKeyRef
   DeploymentStrategy   RollingUpdate (maxSurge, maxUnavailable) or Recreate
@@ -50,6 +50,16 @@ class Probe:
     timeout_seconds: int = 1
     success_threshold: int = 1
     failure_threshold: int = 3
+
+
+@dataclass
+class Handler:
+    """A lifecycle hook (lifecycle.preStop): exactly one of exec_command, http_get (path,
+    port), sleep_seconds, as the kubelet runs them."""
+
+    exec_command: list[str] | None = None
+    http_get: tuple[str, int | str] | None = None
+    sleep_seconds: int | None = None
 
 
 @dataclass
@@ -118,6 +128,7 @@ class Container:
     volume_mounts: list[VolumeMount] = field(default_factory=list)
     env: list[EnvVar] = field(default_factory=list)
     env_from: list[EnvFromSource] = field(default_factory=list)
+    pre_stop: Handler | None = None  # lifecycle.preStop
 
 
 @dataclass
@@ -132,6 +143,9 @@ class PodTemplate:
     security_context: SecurityContext = field(default_factory=SecurityContext)
     volumes: list[Volume] = field(default_factory=list)
     enable_service_links: bool = True
+    restart_policy: str = "Always"  # Always | OnFailure | Never
+    termination_grace_period_seconds: int = 30  # as Kubernetes defaults it
+    host_network: bool = False  # in the node's namespace, with the node's address
 
 
 @dataclass
@@ -267,7 +281,9 @@ class ClusterConfig:
     service_subnet: str = "10.96.0.0/12"
     node_subnet: str = "172.18.0.0/16"
     load_balancer_pool: tuple[str, str] = ("172.18.255.200", "172.18.255.250")
+    lb_health_check_interval_s: float = 1.0  # spec.networking.loadBalancerHealthCheckInterval
     cluster_domain: str = "cluster.local"
+    runtime: str = "builtin"  # builtin | docker: the pods' default (minikp.dev/runtime overrides)
     clients: list[ClientSpec] = field(default_factory=list)
     ingress: str = ""  # spec.ingress: "nginx" installs the ingress controller without an Ingress
     checks: list[dict] = field(default_factory=list)

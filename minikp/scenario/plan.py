@@ -143,7 +143,10 @@ class Allocator:
                 else:
                     name = self._pod_name(rs or w.name)
                 self.pod_names.add(name)
-                ip = self._given_pod_ip(node, w) if w.pod_ip else self._pod_ip(node)
+                if w.template.host_network:  # the kubelet's: the node's address
+                    ip = node.ip
+                else:
+                    ip = self._given_pod_ip(node, w) if w.pod_ip else self._pod_ip(node)
                 out.append(PodPlan(w.namespace, name, node.name, ip, w.kind, w.name,
                                    w.template, rs, h))
         except InputError:

@@ -9,10 +9,12 @@ place that chooses among them.
   images.listeners_for), "command" (the container's command as PID 1 of its sandbox,
   commands.start_command), "dns" (dnsmasq for the cluster DNS, and its metrics port 9153),
   "ingress-nginx" (Debian's nginx for ingress-nginx's controller image, ingress/nginx.py).
-- RUNTIMES: name → runtime. A new runtime (e.g. Docker images) adds itself here.
-- choose(pod, container): the runtime's name — the pod's annotation `minikp.dev/runtime`,
-  else a DNS image → "dns", ingress-nginx's controller image → "ingress-nginx", a command →
-  "command", anything else → "builtin".
+- RUNTIMES: name → runtime. A runtime that needs per-cluster state (docker: the cluster's
+  engine and pause containers) is named in CLUSTER_RUNTIMES and added by the supervisor.
+- choose(pod, container, cluster_runtime): the runtime's name — the pod's annotation
+  `minikp.dev/runtime`, else a DNS image → "dns", ingress-nginx's controller image →
+  "ingress-nginx", else the Cluster's `spec.runtime: docker`, else a command → "command",
+  anything else → "builtin".
 - PodWorkloads: one pod's containers, each with its runtime and handle: what the supervisor
   keeps per pod (started when every container is, exited when any has).
 """
@@ -55,6 +57,7 @@ class PodContext:
     sandbox_of: Callable = None  # container → workloads.sandbox.Sandbox
     dns_records: Callable = lambda: None  # () → dns.records.DnsRecords | None
     ingress_config: Callable = lambda: None  # () → ingress.render.Rendered | None
+    cluster_runtime: str = "builtin"  # the Cluster's spec.runtime
 
 
 class PodRuntime(Protocol):
@@ -229,23 +232,32 @@ class IngressNginxRuntime(CommandRuntime):
         nginx.remove(h)
 
 
+# runtimes a supervisor adds per cluster (they hold the cluster's engine): docker, made by
+# minikp/docker/runtime.py's DockerRuntime
+CLUSTER_RUNTIMES = ("docker",)
 RUNTIMES: dict[str, PodRuntime] = {
     "builtin": BuiltinRuntime(), "command": CommandRuntime(), "dns": DnsRuntime(),
     "ingress-nginx": IngressNginxRuntime()}
 
 
-def choose(pod: PodPlan | None, container: Container) -> str:
-    """The one place that decides which runtime runs a container."""
+def choose(pod: PodPlan | None, container: Container, cluster_runtime: str = "builtin") -> str:
+    """The one place that decides which runtime runs a container: the pod's annotation, else
+    the cluster DNS's own (dns), ingress-nginx's controller image (ingress-nginx), else the
+    Cluster's spec.runtime when it is not the default (docker: its pods run their real
+    image), else by the container (command, builtin)."""
     named = pod.template.annotations.get(RUNTIME_ANNOTATION) if pod is not None else None
     if named:
-        if named not in RUNTIMES:
+        valid = (*RUNTIMES, *CLUSTER_RUNTIMES)
+        if named not in valid:
             raise InputError(f'pod "{pod.name}": annotation {RUNTIME_ANNOTATION}: "{named}" is '
-                             "not a pod runtime; valid: " + ", ".join(RUNTIMES))
+                             "not a pod runtime; valid: " + ", ".join(valid))
         return named
     if is_dns_image(container.image):
         return "dns"
     if is_controller_image(container.image):
         return "ingress-nginx"
+    if cluster_runtime in CLUSTER_RUNTIMES:
+        return cluster_runtime
     if container.command:
         return "command"
     return "builtin"
@@ -264,7 +276,7 @@ class PodWorkloads:
         w = cls(runtimes=runtimes if runtimes is not None else RUNTIMES)
         try:
             for c in ctx.pod.template.containers:
-                name = choose(ctx.pod, c)
+                name = choose(ctx.pod, c, ctx.cluster_runtime)
                 w.parts.append((name, c, w.runtimes[name].start(ctx, c)))
         except BaseException:
             w.stop()

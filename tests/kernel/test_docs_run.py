@@ -155,3 +155,13 @@ def test_the_pod_dies_sheet_shows_the_two_endpoint_moment_in_events():
     assert "endpoints default/web: 2 ready (of 3)" in events, events
     assert "endpoints default/web: 3 ready" in events, events
     assert "ScalingReplicaSet" in output_of(ran, "sudo minikp describe deployment web")
+
+
+def test_the_docker_hostnames_sheet_runs_with_real_containers():
+    import shutil
+    if shutil.which("dockerd") is None:
+        pytest.skip("Docker pods need dockerd (Debian docker.io; scripts/setup.sh installs it)")
+    ran = run_document(ROOT / "scenarios/docker-hostnames.md", "mkt-docs-docker")
+    assert "serving hostname (TCP, UDP) on port 9376" in output_of(ran, "sudo minikp logs")
+    assert output_of(ran, "sudo minikp exec curl -- curl -s hostnames").startswith("hostnames-")
+    assert "HOSTNAMES_SERVICE_HOST=" in output_of(ran, "sudo minikp exec curl -- env")

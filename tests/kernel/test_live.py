@@ -40,6 +40,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: worker, labels: {app: web}}
 spec:
+  restartPolicy: Never  # a workload that exits stays down: the pod fails
   containers:
   - name: c
     image: busybox

@@ -39,11 +39,29 @@ class FakeProxier:
         pass
 
 
+class FakeHealthServer:
+    """The ports and counts kube-proxy's health server would answer with."""
+
+    def __init__(self):
+        self.ports, self.counts = {}, {}
+
+    def sync(self, ports, counts):
+        self.ports, self.counts = dict(ports), dict(counts)
+        return []
+
+    def answers(self, port) -> bool:
+        return any(p == port and self.counts.get(k, 0) > 0 for k, p in self.ports.items())
+
+    def close(self):
+        pass
+
+
 class FakeEdge:
     """KernelEdge's calls, on nothing: pod namespaces are names, proxiers are FakeProxiers."""
 
     def __init__(self, cluster, plan):
         self.cluster, self.pods, self.lb_routes, self.proxiers = cluster, set(), {}, {}
+        self.health = {}
         self.built = self.destroyed = False
 
     def build(self):
@@ -61,7 +79,7 @@ class FakeEdge:
     def client_path(self, client):
         return f"fake/client/{client}"
 
-    def add_pod(self, pod):
+    def add_pod(self, pod, netns_pid=None):
         self.pods.add(f"{pod.namespace}/{pod.name}")
         return f"fake/pod/{pod.namespace}/{pod.name}"
 
@@ -70,6 +88,13 @@ class FakeEdge:
 
     def set_lb_routes(self, wanted):
         self.lb_routes = dict(wanted)
+
+    def health_server(self, node):
+        return self.health.setdefault(node, FakeHealthServer())
+
+    def check_lb_health(self, targets):
+        """As the real check: 200 where the node's health server counts local endpoints."""
+        return {(ip, node): self.health[node].answers(port) for ip, node, _, port in targets}
 
     def destroy(self):
         self.destroyed = True
@@ -85,6 +110,7 @@ class FakeRuntime:
     def start(self, ctx, container):
         handle = f"{ctx.key}/{container.name}"
         self.running.add(handle)
+        self.exits.pop(handle, None)  # started again (a restart)
         return handle
 
     def started(self, h):

@@ -24,3 +24,13 @@ def test_phases_and_counts_advance_with_the_events():
     p.feed(ev("ProxySynced", node="node-2"))
     assert [p.phase_done(), p.phase_done()] == ["proxies: 2/2 synced", "DNS: 1/1 ready"]
     assert p.line().startswith("[done]")
+
+
+def test_a_docker_pods_pull_is_shown_while_it_lasts():
+    p = Progress()
+    p.feed({"type": "UpStarted", "nodes": 1, "pods": 1})
+    assert p.feed({"type": "Pulling", "image": "r:5000/app:v1"})
+    assert p.line().endswith("pulling r:5000/app:v1")
+    p.feed({"type": "Pulled", "message": 'pulled image "r:5000/app:v1" in 1.2s'})
+    assert "pulling" not in p.line()
+    assert p.phase_done() == 'image: pulled image "r:5000/app:v1" in 1.2s'

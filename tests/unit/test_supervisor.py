@@ -2,6 +2,7 @@
 names, each node's proxier records its syncs) and a fake pod runtime. A pod dies → its
 endpoint leaves → every node's proxier gets a partial sync; scale; apply."""
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -56,6 +57,13 @@ def sup(monkeypatch, tmp_path):
     shutil.rmtree(root)
 
 
+def terminated(s):
+    """What the serve loop does once the Terminating pods' Stoppers are done."""
+    for t in list(s.terminations.values()):
+        assert t.done.wait(5)
+    s.finish_terminations()
+
+
 def web_pods(s):
     return [p for p in s.plan.pods if p.owner_name == "web"]
 
@@ -81,6 +89,7 @@ def test_up_starts_every_pod_through_the_runtime_and_syncs_every_node(sup):
 
 def test_a_pod_that_dies_leaves_every_nodes_endpoints_in_a_partial_sync(sup):
     dead = web_pods(sup)[1]
+    dead.template = dataclasses.replace(dead.template, restart_policy="Never")  # stays down
     before = [len(p.syncs) for p in proxiers(sup)]
     sup.runtime.kill(f"default/{dead.name}")
     sup.check_pods()
@@ -100,8 +109,10 @@ def test_scale_up_and_down_changes_pods_runtime_and_endpoints(sup):
     assert endpoints(sup) == {f"{p.ip}:9376" for p in web_pods(sup)}
     assert all(not p.syncs[-1].full for p in proxiers(sup))
     changes.scale(sup, {"kind": "deployment", "name": "web", "replicas": 1})
-    [left] = web_pods(sup)
-    assert endpoints(sup) == {f"{left.ip}:9376"}
+    [left] = [p for p in web_pods(sup) if f"default/{p.name}" not in sup.terminations]
+    assert endpoints(sup) == {f"{left.ip}:9376"}  # the Terminating ones are not ready
+    terminated(sup)
+    assert web_pods(sup) == [left]
     assert {h for h in sup.runtime.running if "/web-" in h} == {f"default/{left.name}/web"}
     assert sup.edge.pods == {f"{p.namespace}/{p.name}" for p in sup.plan.pods}
     assert set(sup.records) == sup.edge.pods
@@ -120,6 +131,7 @@ def test_apply_uses_the_scenario_the_cli_loaded_and_loads_nothing(sup, tmp_path,
     report = changes.apply(sup, {"file": str(f), "scenario": loaded})
     assert report.splitlines() == ["service/web unchanged", "service/api created",
                                    "deployment.apps/web scaled"]
+    terminated(sup)  # the pod scaled away is gone once its Stopper is done
     assert len(web_pods(sup)) == 2
     for p in proxiers(sup):
         assert p.endpoints("default/api") == p.endpoints("default/web") == {
@@ -129,3 +141,74 @@ def test_apply_uses_the_scenario_the_cli_loaded_and_loads_nothing(sup, tmp_path,
     st = state.read("seams-unit")
     assert "api" in {s["metadata"]["name"] for s in st["services"]}
     json.dumps(st)  # state.json stays plain JSON
+
+
+def test_a_container_that_dies_is_restarted_by_its_restart_policy(sup):
+    """restartPolicy Always (a Deployment's): the kubelet starts it again at once (then
+    after 10 s, 20 s, ...); the pod counts the restart and serves again."""
+    pod = web_pods(sup)[0]
+    sup.runtime.kill(f"default/{pod.name}", code=2)
+    sup.check_pods()
+    assert f"default/{pod.name}/web" in sup.runtime.running
+    assert endpoints(sup) == {f"{p.ip}:9376" for p in web_pods(sup)}
+    types = [e["type"] for e in sup.events.since(0) if pod.name in e["message"]]
+    assert "ContainerExited" in types and "ContainerRestarted" in types and "PodFailed" not in types
+    sup.settle()
+    st = next(p for p in state.read("seams-unit")["pods"] if p["metadata"]["name"] == pod.name)
+    assert st["status"]["phase"] == "Running"
+    assert st["status"]["containerStatuses"][0]["restartCount"] == 1
+    sup.runtime.kill(f"default/{pod.name}", code=2)  # again: now the back-off waits 10 s
+    sup.check_pods()
+    sup.proxy_loop.wait_synced()  # a sync this soon after the last one waits minSyncPeriod
+    assert f"default/{pod.name}/web" not in sup.runtime.running
+    assert f"{pod.ip}:9376" not in endpoints(sup)
+    sup.settle()
+    st = next(p for p in state.read("seams-unit")["pods"] if p["metadata"]["name"] == pod.name)
+    assert st["status"]["containerStatuses"][0]["state"] == {"waiting": {"reason": "CrashLoopBackOff"}}
+
+
+def test_a_deleted_pod_is_terminating_its_replacement_comes_at_once(sup):
+    victim = web_pods(sup)[0]
+    changes.delete(sup, {"kind": "pod", "name": victim.name, "namespace": "default"})
+    assert f"default/{victim.name}" in sup.terminations and len(web_pods(sup)) == 4
+    (addr,) = [a for a in sup.endpoints["default/web"].addresses if a.pod == victim.name]
+    assert (addr.ready, addr.serving, addr.terminating) == (False, True, True)
+    sup.settle()
+    pod = next(p for p in state.read("seams-unit")["pods"] if p["metadata"]["name"] == victim.name)
+    assert pod["metadata"]["deletionGracePeriodSeconds"] == 30
+    terminated(sup)
+    assert victim not in web_pods(sup) and len(web_pods(sup)) == 3
+    assert f"default/{victim.name}" not in sup.edge.pods
+    assert any(e["type"] == "PodDeleted" and victim.name in e["message"]
+               for e in sup.events.since(0) + sup.events.pending)
+
+
+LOCAL_LB = SCENARIO.replace("spec:\n  selector: {app: web}",
+                            "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+                            "  selector: {app: web}")
+
+
+def test_an_etp_local_load_balancer_follows_the_health_checks(monkeypatch, tmp_path):
+    root = tempfile.mkdtemp(prefix="mkp-", dir="/tmp")
+    monkeypatch.setattr(names, "STATE_ROOT", root)
+    f = tmp_path / "s.yaml"
+    f.write_text(LOCAL_LB)
+    s = Supervisor("seams-unit", [str(f)], load_scenario([str(f)]),
+                   runtimes={name: FakeRuntime() for name in RUNTIMES}, edge=FakeEdge)
+    s.up()
+    try:
+        (ip,) = s.edge.lb_routes
+        nodes = {p.node for p in web_pods(s)}
+        assert s.edge.lb_routes[ip] == sorted(nodes)
+        for p in [p for p in web_pods(s) if p.node == "node-1"]:
+            changes.delete(s, {"kind": "pod", "name": p.name, "namespace": "default"})
+        # node-1's health server says 503 at once; the load balancer sees it at its next check
+        assert s.health["node-1"].counts.get("default/web", 0) == sum(
+            p.node == "node-1" and f"default/{p.name}" not in s.terminations for p in web_pods(s))
+        s.lb_checks.next_at = 0
+        s.check_load_balancers(1.0)
+        want = sorted({p.node for p in web_pods(s) if f"default/{p.name}" not in s.terminations})
+        assert s.edge.lb_routes[ip] == want
+    finally:
+        s.control.close()
+        shutil.rmtree(root)

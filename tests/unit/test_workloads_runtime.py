@@ -52,7 +52,7 @@ def test_one_place_chooses_by_image_command_and_annotation():
 def test_an_unknown_runtime_annotation_is_refused_with_the_valid_ones():
     p = pod(Container("c", "nginx"), annotations={RUNTIME_ANNOTATION: "podman"})
     with pytest.raises(InputError, match='pod "p": annotation minikp.dev/runtime: "podman" is '
-                                         "not a pod runtime; valid: builtin, command, dns, ingress-nginx"):
+                                         "not a pod runtime; valid: builtin, command, dns, ingress-nginx, docker"):
         choose(p, p.template.containers[0])
 
 
@@ -91,7 +91,7 @@ def test_the_loader_refuses_an_unknown_runtime_with_file_line_and_field(tmp_path
     with pytest.raises(InputError) as e:
         load_scenario([str(f)])
     assert str(e.value) == (f'{f}:6: Pod "p": metadata.annotations.minikp.dev/runtime: "podman" '
-                            "is not a pod runtime; valid: builtin, command, dns, ingress-nginx")
+                            "is not a pod runtime; valid: builtin, command, dns, ingress-nginx, docker")
     f.write_text(f.read_text().replace("podman", "command"))
     [w] = load_scenario([str(f)]).workloads
     assert w.template.annotations == {"minikp.dev/runtime": "command"}
