@@ -11,11 +11,13 @@ import binascii
 from dataclasses import dataclass, field
 
 from minikp.scenario import rules
+from minikp.scenario.yamlpos import PosDict, line_of
 
 PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
 CLASS_ANNOTATION = "kubernetes.io/ingress.class"  # the class before spec.ingressClassName
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 TLS_TYPE = "kubernetes.io/tls"
+CURRENT_API = "networking.k8s.io/v1"
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,72 @@ def parse_ingress(obj, doc, namespace: str, name: str) -> Ingress:
             obj.check(rules.dns1123_subdomain(secret), f"{path}.secretName", t, "secretName")
         ing.tls.append(IngressTLS(hosts, secret))
     return ing
+
+
+def to_v1(obj, doc) -> dict:
+    """An Ingress or IngressClass of a removed apiVersion (extensions/v1beta1,
+    networking.k8s.io/v1beta1; served before 1.22), its fields already checked against its own
+    shape (known.SHAPES), as its networking.k8s.io/v1 equivalent, as the API server converts it
+    (and as `kubectl get -o yaml` then shows it): spec.backend -> spec.defaultBackend,
+    {serviceName, servicePort} -> {service: {name, port: {number | name}}}, a path without
+    pathType -> ImplementationSpecific. Backends are checked here, naming the old fields; the
+    copies keep the file's lines, so parse_ingress's errors still point into the file."""
+    if doc.get("kind") != "Ingress":
+        return _like(doc, apiVersion=CURRENT_API)  # IngressClass: the same shape
+    spec = obj.map(doc, "spec", "spec")
+    new = _like(spec)
+    if new.pop("backend", None) is not None:
+        new["defaultBackend"] = _v1_backend(obj, spec, "backend", "spec.backend")
+        new.key_lines["defaultBackend"] = spec.line_of("backend")
+    if isinstance(spec.get("rules"), list):
+        new["rules"] = [_v1_rule(obj, r, f"spec.rules[{i}]") for i, r in enumerate(spec["rules"])]
+    return _like(doc, apiVersion=CURRENT_API, spec=new)
+
+
+def _v1_rule(obj, r, path: str):
+    http = r.get("http") if isinstance(r, dict) else None
+    if not isinstance(http, dict) or not isinstance(http.get("paths"), list):
+        return r  # parse_ingress says what is wrong
+    paths = [p if not isinstance(p, dict) else _like(
+        p, pathType=p.get("pathType") or "ImplementationSpecific",
+        backend=_v1_backend(obj, p, "backend", f"{path}.http.paths[{j}].backend"))
+        for j, p in enumerate(http["paths"])]
+    return _like(r, http=_like(http, paths=paths))
+
+
+def _v1_backend(obj, parent, key: str, path: str) -> PosDict:
+    """{serviceName, servicePort} (a number or a name) as v1's {service: {name, port}}."""
+    b = obj.map(parent, key, path)
+    if b.get("resource") is not None:
+        raise obj.error(f"{path}.resource", "not modelled by minikp: use serviceName", b, "resource")
+    name = obj.str(b, "serviceName", f"{path}.serviceName")
+    obj.check(rules.dns1035_label(name) if name else "Required value", f"{path}.serviceName",
+              b if name else parent, "serviceName" if name else key)
+    port = b.get("servicePort")
+    if isinstance(port, str):
+        obj.check(rules.port_name(port), f"{path}.servicePort", b, "servicePort")
+    else:
+        obj.check(rules.port_number(port) if port is not None else
+                  "Required value: a Service port's number or name", f"{path}.servicePort",
+                  b, "servicePort")
+    at = b.line_of("servicePort")
+    svc = _new(at, name=name, port=_new(at, **{"name" if isinstance(port, str) else "number": port}))
+    svc.key_lines["name"] = b.line_of("serviceName")
+    return _new(b.line, service=svc)
+
+
+def _like(d, **changes) -> PosDict:
+    """A copy of mapping `d` with `changes`, keeping its lines."""
+    out = PosDict({**d, **changes})
+    out.line, out.key_lines = line_of(d), dict(getattr(d, "key_lines", {}))
+    return out
+
+
+def _new(line: int, **items) -> PosDict:
+    """A mapping made by the conversion, at the line it was converted from."""
+    out = PosDict(items)
+    out.line, out.key_lines = line, dict.fromkeys(items, line)
+    return out
 
 
 def _backend(obj, b, path: str) -> IngressBackend:

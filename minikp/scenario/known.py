@@ -154,12 +154,19 @@ REPLICA_SET_SPEC = {"replicas": M, "selector": M, **_under("selector", SELECTOR)
 SLICE_PORT = {"name": M, "port": M, "protocol": M, "appProtocol": W}
 INGRESS_BACKEND = {"service": M, "service.name": M, "service.port": M, "service.port.number": M,
                    "service.port.name": M, "resource": M}  # resource: refused with a reason
-INGRESS_SPEC = {"ingressClassName": M, "defaultBackend": M, **_under("defaultBackend", INGRESS_BACKEND),
-                "rules": M, "rules[].host": M, "rules[].http": M, "rules[].http.paths": M,
-                "rules[].http.paths[].path": M, "rules[].http.paths[].pathType": M,
-                "rules[].http.paths[].backend": M,
-                **_under("rules[].http.paths[].backend", INGRESS_BACKEND),
-                "tls": M, "tls[].hosts": M, "tls[].secretName": M}
+# extensions/v1beta1 and networking.k8s.io/v1beta1 (served until 1.22): converted to v1 by
+# scenario/ingress.py's to_v1
+OLD_INGRESS_BACKEND = {"serviceName": M, "servicePort": M, "resource": M}
+
+
+def _ingress_spec(default: str, backend: dict) -> dict:
+    return {"ingressClassName": M, default: M, **_under(default, backend),
+            "rules": M, "rules[].host": M, "rules[].http": M, "rules[].http.paths": M,
+            "rules[].http.paths[].path": M, "rules[].http.paths[].pathType": M,
+            "rules[].http.paths[].backend": M, **_under("rules[].http.paths[].backend", backend),
+            "tls": M, "tls[].hosts": M, "tls[].secretName": M}
+
+
 ENDPOINT_ADDRESS = {"ip": M, "hostname": M, "nodeName": M, "targetRef": W}
 
 FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
@@ -221,12 +228,23 @@ FIELDS: dict[str, dict[str, str]] = {  # kind -> path -> state
     "Secret": {**TOP, "data": M, "stringData": M, "type": M, "immutable": M},
     "ServiceAccount": {**TOP, "secrets": M, "imagePullSecrets": M,
                        "automountServiceAccountToken": M},
-    "Ingress": {**TOP, "spec": M, **_under("spec", INGRESS_SPEC)},
+    "Ingress": {**TOP, "spec": M, **_under("spec", _ingress_spec("defaultBackend", INGRESS_BACKEND))},
+    "Ingress v1beta1": {**TOP, "spec": M, **_under("spec", _ingress_spec("backend", OLD_INGRESS_BACKEND))},
     "IngressClass": {**TOP, "spec": M, "spec.controller": M, "spec.parameters": W},
     "NetworkPolicy": {**TOP, "spec": M},
     **{k: {**TOP, "rules": M, "aggregationRule": M} for k in ("Role", "ClusterRole")},
     **{k: {**TOP, "subjects": M, "roleRef": M} for k in ("RoleBinding", "ClusterRoleBinding")},
 }
+
+# (apiVersion, kind) -> its FIELDS table, where a removed apiVersion's shape differs from its kind's
+SHAPES = {("extensions/v1beta1", "Ingress"): "Ingress v1beta1",
+          ("networking.k8s.io/v1beta1", "Ingress"): "Ingress v1beta1"}
+
+
+def schema(api_version, kind: str) -> str:
+    """The FIELDS table that (apiVersion, kind) is checked against."""
+    return SHAPES.get((api_version, kind), kind)
+
 
 # the paths whose sub-fields are listed, and the shape they have: the walker descends into
 # these only, and only when the value has that shape (else the loader says "must be a list")

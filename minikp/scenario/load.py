@@ -268,7 +268,8 @@ def _checked_kind(scenario: Scenario, doc, file: str) -> str | None:
                                  f"{kind}; it builds {', '.join(_BUILT)}")
         return None
     unknown = []
-    known.check_fields(kind, doc, lambda path, d, key: unknown.append((line_of(d, key), path)),
+    known.check_fields(known.schema(api, kind), doc,
+                       lambda path, d, key: unknown.append((line_of(d, key), path)),
                        lambda path, d, key: scenario.warnings.append(
                            f"{file}:{line_of(d, key)}: {shown}: {path}: not modelled by minikp; "
                            "ignored"))
@@ -328,6 +329,8 @@ def _add_object(scenario: Scenario, index: _Index, doc, file: str, kind: str) ->
     elif kind == "EndpointSlice":
         scenario.endpoint_slices.append(_endpoint_slice(obj, doc, namespace, name, source))
     else:
+        if kind in ("Ingress", "IngressClass") and doc["apiVersion"] != ingress.CURRENT_API:
+            doc = ingress.to_v1(obj, doc)  # stored and served as networking.k8s.io/v1
         scenario.stored.append(StoredObject(doc["apiVersion"], kind, namespace, name, doc, source,
                                             _stored_model(obj, doc, kind, namespace, name)))
         if kind == "ConfigMap":  # what envFrom / configMapKeyRef read

@@ -117,3 +117,97 @@ def test_endpoints_follow_and_a_deleted_ingress_takes_its_routes(lab):
     r = curl(lab, "secure.example.test", "-o", "/dev/null", "-w", "%{http_code}")
     assert r.stdout == "404"
     assert [i["metadata"]["name"] for i in lab.get("ingress")] == ["web"]
+
+
+OLD_FORMS = """\
+apiVersion: minikp.dev/v1alpha1
+kind: Cluster
+spec: {kubernetesVersion: "1.21", nodes: 1, clients: [{name: outside}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web1}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web1}}
+  template:
+    metadata: {labels: {app: web1}}
+    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web2}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web2}}
+  template:
+    metadata: {labels: {app: web2}}
+    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web1}
+spec: {selector: {app: web1}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web2}
+spec: {selector: {app: web2}, ports: [{name: http, port: 80}]}
+---
+apiVersion: extensions/v1beta1
+kind: Ingress
+metadata:
+  name: web
+  annotations: {kubernetes.io/ingress.class: nginx}
+spec:
+  rules:
+  - host: www1.example.test
+    http:
+      paths:
+      - backend: {serviceName: web1, servicePort: 80}
+---
+apiVersion: networking.k8s.io/v1beta1
+kind: Ingress
+metadata:
+  name: web2
+  annotations: {kubernetes.io/ingress.class: nginx}
+spec:
+  rules:
+  - host: www2.example.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {serviceName: web2, servicePort: http}}
+---
+apiVersion: extensions/v1beta1
+kind: Ingress
+metadata:
+  name: all
+  annotations: {kubernetes.io/ingress.class: nginx}
+spec:
+  backend: {serviceName: web2, servicePort: http}
+"""
+
+
+def test_old_ingress_forms_route_on_a_release_that_served_them(tmp_path):
+    """extensions/v1beta1 and networking.k8s.io/v1beta1 Ingresses on a 1.21 cluster: each host
+    reaches its Deployment's pod (www1's path has no path or pathType), any other host the
+    catch-all Ingress's old spec.backend; `get` serves them back as networking.k8s.io/v1."""
+    path = tmp_path / "old-forms.yaml"
+    path.write_text(OLD_FORMS)
+    name = "oldingress-kt"
+    minikp("down", "--name", name, check=False)
+    try:
+        minikp("up", str(path), "--name", name)
+        c = Cluster(name, str(path))
+        from minikp import state
+        c.outside = state.find_host(name, state.read(name), "client/outside").netns
+        c.lb = c.svc("ingress-nginx-controller", "ingress-nginx")["status"]["loadBalancer"]["ingress"][0]["ip"]
+        for host, deployment in (("www1.example.test", "web1"), ("www2.example.test", "web2"),
+                                 ("nobody.example.test", "web2")):
+            r = curl(c, host)
+            assert r.returncode == 0 and r.stdout.strip() in pods_of(c, deployment), (host, r)
+        ings = {i["metadata"]["name"]: i for i in c.get("ingress")}
+        assert {i["apiVersion"] for i in ings.values()} == {"networking.k8s.io/v1"}
+        assert ings["all"]["spec"]["defaultBackend"] == {"service": {"name": "web2", "port": {"name": "http"}}}
+    finally:
+        minikp("down", "--name", name, check=False)

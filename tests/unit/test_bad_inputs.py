@@ -32,6 +32,8 @@ POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
 CLUSTER = "apiVersion: minikp.dev/v1alpha1\nkind: Cluster\n"
 C1 = "      containers: [{name: a, image: x}]\n"  # a container, under DEP's pod spec
 ING = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\n"
+OLD_ING = (CLUSTER + 'spec: {kubernetesVersion: "1.21"}\n---\n'  # a release that served it
+           "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: web}\n")
 PEM64 = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg=="
 
 
@@ -321,6 +323,27 @@ CASES = [
     # ---- ingress -----------------------------------------------------------------------------
     case("ingress-v1beta1", "apiVersion: networking.k8s.io/v1beta1  #<\nkind: Ingress\n"
          "metadata: {name: a}\n", "removed in Kubernetes 1.22; use apiVersion: networking.k8s.io/v1"),
+    case("ingress-v1beta1-on-1.22", CLUSTER + 'spec: {kubernetesVersion: "1.22"}\n---\n'
+         "apiVersion: networking.k8s.io/v1beta1  #<\nkind: IngressClass\nmetadata: {name: a}\n",
+         "removed in Kubernetes 1.22; use apiVersion: networking.k8s.io/v1"),
+    case("old-ingress-v1-backend", OLD_ING + "spec:\n  backend:\n"
+         "    service: {name: web, port: {number: 80}}  #<\n", 'unknown field "spec.backend.service"'),
+    case("old-ingress-default-backend", OLD_ING + "spec:\n  defaultBackend: {serviceName: web}  #<\n",
+         'unknown field "spec.defaultBackend"'),
+    case("old-ingress-no-service-name", OLD_ING + "spec:\n  rules:\n  - http:\n      paths:\n"
+         "      - backend: {servicePort: 80}  #<\n",
+         "spec.rules[0].http.paths[0].backend.serviceName: Required value"),
+    case("old-ingress-port-bogus", OLD_ING + "spec:\n  backend:\n    serviceName: web\n"
+         "    servicePort: 0  #<\n", "spec.backend.servicePort: 0: must be a port number"),
+    case("old-ingress-port-name-bogus", OLD_ING + "spec:\n  backend:\n    serviceName: web\n"
+         '    servicePort: "80"  #<\n', "spec.backend.servicePort: \"80\": a port name is"),
+    case("old-ingress-no-port", OLD_ING + "spec:\n  backend: {serviceName: web}  #<\n",
+         "spec.backend.servicePort: Required value"),
+    case("old-ingress-resource", OLD_ING + "spec:\n  backend:\n"
+         "    resource: {kind: Bucket, name: b}  #<\n", "spec.backend.resource: not modelled by minikp"),
+    case("old-ingress-path-type-bogus", OLD_ING + "spec:\n  rules:\n  - http:\n      paths:\n"
+         "      - path: /\n        pathType: Regex  #<\n"
+         "        backend: {serviceName: web, servicePort: 80}\n", '"Regex": supported values'),
     case("ingress-empty", ING + "spec: {}  #<\n", "either `defaultBackend` or `rules` must be specified"),
     case("ingress-no-path-type", ING + "spec:\n  rules:\n  - http:\n      paths:\n"
          "      - {path: /, backend: {service: {name: web, port: {number: 80}}}}  #<\n",

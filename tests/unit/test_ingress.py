@@ -17,7 +17,7 @@ from minikp.ingress.controller import ingress_status, render_stored
 from minikp.ingress.nginx import fake_certificate, write
 from minikp.ingress.render import FAKE_CERT, Paths
 from minikp.scenario.ingress import Ingress, TLSSecret
-from minikp.scenario.load import load_scenario
+from minikp.scenario.load import InputError, load_scenario
 from minikp.scenario.plan import plan_cluster, with_builtins
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -126,6 +126,48 @@ def test_a_tls_secret_in_string_data_and_other_secrets_are_kept_as_they_are(tmp_
                     "apiVersion: v1\nkind: Secret\nmetadata: {name: o}\ndata: {a: Yg==}\n")
     models = {o.name: o.model for o in s.stored}
     assert models["t"].cert.strip() == cert and models["o"] is None
+
+
+OLD_ROUTES = """
+backend: {serviceName: web1, servicePort: 8080}
+tls: [{hosts: [www1.example.test], secretName: www1-tls}]
+rules:
+- host: www1.example.test
+  http:
+    paths:
+    - {path: /, pathType: Prefix, backend: {serviceName: web1, servicePort: 8080}}
+    - {path: /exact, pathType: Exact, backend: {serviceName: web2, servicePort: http}}
+    - {path: /api/, pathType: Prefix, backend: {serviceName: web2, servicePort: 8080}}
+    - {path: /legacy, backend: {serviceName: web2, servicePort: 8080}}
+"""
+V1_OF_OLD = ROUTES.replace("ingressClassName: nginx\n", "") + (
+    "defaultBackend: {service: {name: web1, port: {number: 8080}}}\n"
+    "tls: [{hosts: [www1.example.test], secretName: www1-tls}]\n")
+
+
+@pytest.mark.parametrize("api", ["extensions/v1beta1", "networking.k8s.io/v1beta1"])
+def test_an_old_ingress_on_a_release_that_served_it_routes_as_its_v1_equivalent(tmp_path, api):
+    """Its own shape (serviceName/servicePort, spec.backend, no pathType, the class annotation)
+    becomes the same model, manifest and nginx.conf as the v1 Ingress; 1.22 refuses it."""
+    v121 = 'apiVersion: minikp.dev/v1alpha1\nkind: Cluster\nspec: {kubernetesVersion: "1.21"}\n'
+    klass = ("apiVersion: networking.k8s.io/v1beta1\nkind: IngressClass\nmetadata: {name: nginx}\n"
+             "spec: {controller: k8s.io/ingress-nginx}\n")
+    old = ingress(OLD_ROUTES, annotations="{kubernetes.io/ingress.class: nginx}").replace(
+        "networking.k8s.io/v1", api)
+    new = ingress(V1_OF_OLD, annotations="{kubernetes.io/ingress.class: nginx}")
+    built = [build(tmp_path, v121, deployment("web1"), deployment("web2"), klass, ing) for ing in (old, new)]
+    (s_old, plan, eps), (s_new, _, _) = built
+    ings = [next(o for o in s.stored if o.kind == "Ingress") for s in (s_old, s_new)]
+    assert ings[0].model == ings[1].model and ings[0].model.class_name == "nginx"
+    assert ings[0].model.rules[0].paths[3].path_type == "ImplementationSpecific"
+    assert ings[0].manifest == ings[1].manifest  # as `kubectl get -o yaml` shows it: v1
+    assert conf(s_old, plan, eps).conf == conf(s_new, plan, eps).conf
+    assert "proxy_pass http://default-web2-http;" in conf(s_old, plan, eps).conf
+    cls = next(o for o in s_old.stored if o.kind == "IngressClass")
+    assert cls.manifest["apiVersion"] == "networking.k8s.io/v1" and cls.model.controller == "k8s.io/ingress-nginx"
+    with pytest.raises(InputError, match=f"apiVersion: {api} Ingress was removed in Kubernetes 1.22; "
+                       "use apiVersion: networking.k8s.io/v1"):
+        build(tmp_path, v121.replace("1.21", "1.22"), old)
 
 
 # ---- nginx.conf ------------------------------------------------------------------------------

@@ -96,9 +96,10 @@ def test_the_override_decides_the_apiversions_too(tmp_path):
 
 
 def test_an_old_ingress_is_stored_as_the_current_one_is(tmp_path):
-    ingress = "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: web}\nspec: {}\n"
+    ingress = ("apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: web}\n"
+               "spec: {backend: {serviceName: web, servicePort: 80}}\n")  # valid in its own shape
     s = load_scenario([write(tmp_path, ingress + "---\n" + cluster("1.21"))])
-    assert [o.kind for o in s.stored] == ["Ingress"]
+    assert [(o.kind, o.manifest["apiVersion"]) for o in s.stored] == [("Ingress", "networking.k8s.io/v1")]
 
 
 def test_nodes_report_the_modelled_kube_proxy_release():
