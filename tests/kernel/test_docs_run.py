@@ -172,7 +172,7 @@ def test_the_old_blog_sheet_prints_every_line_of_the_post_it_quotes():
     (SERVICES, SVC and SEP) is in the node's iptables-save, byte for byte."""
     sheet = ROOT / "scenarios/old-blog.md"
     quoted = [l.strip() for l in sheet.read_text().splitlines() if l.startswith("    -A KUBE-")]
-    assert len(quoted) == 11, quoted
+    assert len(set(quoted)) == 11, quoted  # the intro quotes one of them again
     ran = run_document(sheet, "mkt-docs-oldblog")
     saved = output_of(ran, "sudo minikp exec node/node-1 -- iptables-save -t nat").splitlines()
     assert [l for l in quoted if l not in saved] == []
