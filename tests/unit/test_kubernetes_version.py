@@ -8,6 +8,7 @@ import pytest
 from minikp import cli, client
 from minikp.errors import InputError
 from minikp.proxy.release import KNOWN, check_release
+from minikp.scenario.known import kind_problem
 from minikp.scenario.load import load_scenario
 from tests.unit.test_bad_inputs import no_lock
 
@@ -156,7 +157,6 @@ def test_an_apiversion_the_release_did_not_serve_yet_is_refused_naming_the_one_i
 
 
 def test_a_kind_the_release_did_not_serve_at_all_says_when_it_came():
-    from minikp.scenario.known import kind_problem
     assert kind_problem("apps/v1", "Deployment", (1, 1)) == (
         "apiVersion: apps/v1 Deployment was first served in Kubernetes 1.9; Kubernetes 1.1 "
         "served no Deployment (first: extensions/v1beta1, in 1.2)")
@@ -171,7 +171,6 @@ def test_a_kind_the_release_did_not_serve_at_all_says_when_it_came():
     ("rbac.authorization.k8s.io/v1", "Role", "1.8", (1, 7), "rbac.authorization.k8s.io/v1beta1"),
 ])
 def test_first_served_releases(api, kind, since, release, used):
-    from minikp.scenario.known import kind_problem
     assert kind_problem(api, kind, release).endswith(
         f"first served in Kubernetes {since}; Kubernetes 1.{release[1]} served {kind} as apiVersion: {used}")
     assert kind_problem(api, kind, (1, int(since.split(".")[1]))) is None
