@@ -71,6 +71,38 @@ REMOVED: dict[tuple[str, str], tuple[str, str]] = {
     ("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition"): ("1.22", "apiextensions.k8s.io/v1"),
 }
 
+# (apiVersion, kind) -> the first release whose API server served it by default (kubernetes
+# CHANGELOGs; before a group went beta-on-by-default it needed --runtime-config). Not listed:
+# served since 1.1, the oldest release minikp models.
+SERVED: dict[tuple[str, str], str] = {
+    ("v1", "ConfigMap"): "1.2",
+    **{("extensions/v1beta1", k): "1.2" for k in ("Deployment", "ReplicaSet", "DaemonSet")},
+    ("extensions/v1beta1", "NetworkPolicy"): "1.3",
+    ("apps/v1beta1", "StatefulSet"): "1.5", ("apps/v1beta1", "Deployment"): "1.6",
+    **{("apps/v1beta2", k): "1.8" for k in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")},
+    **{("apps/v1", k): "1.9" for k in KINDS["apps/v1"]},
+    ("networking.k8s.io/v1", "NetworkPolicy"): "1.7",
+    ("networking.k8s.io/v1beta1", "Ingress"): "1.14",
+    ("networking.k8s.io/v1beta1", "IngressClass"): "1.18",
+    ("networking.k8s.io/v1", "Ingress"): "1.19", ("networking.k8s.io/v1", "IngressClass"): "1.19",
+    ("discovery.k8s.io/v1beta1", "EndpointSlice"): "1.17",
+    ("discovery.k8s.io/v1", "EndpointSlice"): "1.21",
+    **{("rbac.authorization.k8s.io/v1beta1", k): "1.6" for k in KINDS["rbac.authorization.k8s.io/v1"]},
+    **{("rbac.authorization.k8s.io/v1", k): "1.8" for k in KINDS["rbac.authorization.k8s.io/v1"]},
+    ("batch/v1", "Job"): "1.2", ("batch/v1beta1", "CronJob"): "1.8", ("batch/v1", "CronJob"): "1.21",
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): "1.2",
+    ("autoscaling/v2beta1", "HorizontalPodAutoscaler"): "1.8",
+    ("autoscaling/v2beta2", "HorizontalPodAutoscaler"): "1.12",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "1.23",
+    ("policy/v1beta1", "PodDisruptionBudget"): "1.5", ("policy/v1", "PodDisruptionBudget"): "1.21",
+    ("storage.k8s.io/v1", "StorageClass"): "1.6", ("storage.k8s.io/v1", "CSIDriver"): "1.18",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "1.14", ("coordination.k8s.io/v1", "Lease"): "1.14",
+    ("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition"): "1.7",
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): "1.16",
+    **{("admissionregistration.k8s.io/v1", k): "1.16"
+       for k in KINDS["admissionregistration.k8s.io/v1"]},
+}
+
 # ---- fields ----------------------------------------------------------------------------------
 
 
@@ -263,6 +295,10 @@ def kind_problem(api_version, kind, release: tuple[int, int] = (1, 33)) -> str |
     or None. A removed apiVersion is served by the releases before its removal."""
     if not isinstance(api_version, str) or not api_version:
         return "apiVersion: required, e.g. v1 or apps/v1"
+    since = SERVED.get((api_version, kind))
+    if since and release < _release(since):
+        return (f"apiVersion: {api_version} {kind} was first served in Kubernetes {since}; "
+                + _served_instead(kind, release))
     if (api_version, kind) in REMOVED:
         removed, use = REMOVED[(api_version, kind)]
         if release < _release(removed):
@@ -278,6 +314,21 @@ def kind_problem(api_version, kind, release: tuple[int, int] = (1, 33)) -> str |
                 if k.lower() == kind.lower()][:1]
     return (f'no matches for kind "{kind}" in version "{api_version}"'
             + (f": {hint[0]}" if hint else ""))
+
+
+def _served_instead(kind: str, release: tuple[int, int]) -> str:
+    """The apiVersion `release` served `kind` as (the newest of them), or when it first came."""
+    pairs = [(api, k) for api, kinds in KINDS.items() for k in kinds if k == kind]
+    pairs += [p for p in REMOVED if p[1] == kind]
+    since = {p: _release(SERVED.get(p, "1.1")) for p in pairs}
+    served = [p for p in pairs if since[p] <= release
+              and (p not in REMOVED or release < _release(REMOVED[p][0]))]
+    shown = f"{release[0]}.{release[1]}"
+    if served:
+        return f"Kubernetes {shown} served {kind} as apiVersion: {max(served, key=since.get)[0]}"
+    first = min(pairs, key=since.get)
+    return (f"Kubernetes {shown} served no {kind} (first: {first[0]}, "
+            f"in {since[first][0]}.{since[first][1]})")
 
 
 def kind_exists(kind) -> bool:

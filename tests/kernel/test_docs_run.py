@@ -178,3 +178,17 @@ def test_the_source_ip_sheet_runs_and_echo_shows_who_it_saw():
     assert "client: 172.18.100.1:" in output_of(ran, "sudo minikp curl http://172.18.255.220/")
     assert "-j KUBE-SVL-" in output_of(ran, "sudo minikp rules node-2")
     assert "echo-local has no local endpoints" in output_of(ran, "sudo minikp rules node-1")
+
+
+def test_the_old_blog_sheet_prints_every_line_of_the_post_it_quotes():
+    """Issue 16's done-when, live: the post's pods keep their addresses, so each quoted line
+    (SERVICES, SVC and SEP) is in the node's iptables-save, byte for byte."""
+    sheet = ROOT / "scenarios/old-blog.md"
+    quoted = [l.strip() for l in sheet.read_text().splitlines() if l.startswith("    -A KUBE-")]
+    assert len(set(quoted)) == 11, quoted  # the intro quotes one of them again
+    ran = run_document(sheet, "mkt-docs-oldblog")
+    saved = output_of(ran, "sudo minikp exec node/node-1 -- iptables-save -t nat").splitlines()
+    assert [l for l in quoted if l not in saved] == []
+    curl = output_of(ran, "sudo minikp curl http://hostnames/")
+    assert "0 failed" in curl and len(set(re.findall(r"hostnames-632524106-\w+", curl))) == 3, curl
+    assert "2 passed, 0 failed" in output_of(ran, "sudo minikp test")

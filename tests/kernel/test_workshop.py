@@ -324,4 +324,6 @@ def test_kubectls_everyday_get_and_describe_verbs(hostnames):
         hostnames.cli("scale", "deployment", "hostnames", "--replicas", "3")
     r = hostnames.cli("describe", "deploy", "nope", check=False)
     assert r.returncode == 1 and 'deployments.apps "nope" not found' in r.stderr, r.stderr
-    assert hostnames.cli("describe", "ingress", "x", check=False).returncode == 2
+    r = hostnames.cli("describe", "ingress", "x", check=False)
+    assert r.returncode == 1 and 'ingresses.networking.k8s.io "x" not found' in r.stderr, r.stderr
+    assert hostnames.cli("describe", "cronjob", "x", check=False).returncode == 2

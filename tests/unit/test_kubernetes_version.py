@@ -8,6 +8,7 @@ import pytest
 from minikp import cli, client
 from minikp.errors import InputError
 from minikp.proxy.release import KNOWN, check_release
+from minikp.scenario.known import kind_problem
 from minikp.scenario.load import load_scenario
 from tests.unit.test_bad_inputs import no_lock
 
@@ -137,3 +138,48 @@ def test_a_proxy_mode_the_release_did_not_have_is_refused(tmp_path):
     assert load_scenario([path], proxy_mode="ipvs").cluster.proxy_mode == "ipvs"
     with pytest.raises(InputError):
         load_scenario([path], proxy_mode="ipvs", kubernetes_version="1.7")
+
+
+APPS_V1_DEPLOYMENT = OLD_DEPLOYMENT.replace("extensions/v1beta1", "apps/v1")
+
+
+@pytest.mark.parametrize("release, used", [("1.8", "apps/v1beta2"), ("1.7", "apps/v1beta1"),
+                                           ("1.5", "extensions/v1beta1")])
+def test_an_apiversion_the_release_did_not_serve_yet_is_refused_naming_the_one_it_used(
+        tmp_path, release, used):
+    path = write(tmp_path, cluster(release) + "---\n" + APPS_V1_DEPLOYMENT)
+    with pytest.raises(InputError) as e:
+        load_scenario([path])
+    assert f"apiVersion: apps/v1 Deployment was first served in Kubernetes 1.9; Kubernetes " \
+           f"{release} served Deployment as apiVersion: {used}" in str(e.value)
+    assert str(e.value).startswith(f"{path}:7")  # the Deployment's apiVersion line
+    assert load_scenario([path], kubernetes_version="1.9").workloads
+
+
+def test_a_kind_the_release_did_not_serve_at_all_says_when_it_came():
+    assert kind_problem("apps/v1", "Deployment", (1, 1)) == (
+        "apiVersion: apps/v1 Deployment was first served in Kubernetes 1.9; Kubernetes 1.1 "
+        "served no Deployment (first: extensions/v1beta1, in 1.2)")
+    assert kind_problem("extensions/v1beta1", "Deployment", (1, 2)) is None
+
+
+@pytest.mark.parametrize("api, kind, since, release, used", [
+    ("networking.k8s.io/v1", "Ingress", "1.19", (1, 18), "networking.k8s.io/v1beta1"),
+    ("networking.k8s.io/v1beta1", "Ingress", "1.14", (1, 13), "extensions/v1beta1"),
+    ("discovery.k8s.io/v1", "EndpointSlice", "1.21", (1, 20), "discovery.k8s.io/v1beta1"),
+    ("networking.k8s.io/v1", "IngressClass", "1.19", (1, 18), "networking.k8s.io/v1beta1"),
+    ("rbac.authorization.k8s.io/v1", "Role", "1.8", (1, 7), "rbac.authorization.k8s.io/v1beta1"),
+])
+def test_first_served_releases(api, kind, since, release, used):
+    assert kind_problem(api, kind, release).endswith(
+        f"first served in Kubernetes {since}; Kubernetes 1.{release[1]} served {kind} as apiVersion: {used}")
+    assert kind_problem(api, kind, (1, int(since.split(".")[1]))) is None
+
+
+def test_up_refuses_a_not_yet_served_apiversion_with_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(client, "start_cluster", lambda *a, **k: pytest.fail("got through"))
+    no_lock(monkeypatch)
+    path = write(tmp_path, cluster("1.8") + "---\n" + APPS_V1_DEPLOYMENT)
+    assert cli.main(["up", path, "--name", "oldblog-t"]) == 2
+    assert "Kubernetes 1.8 served Deployment as apiVersion: apps/v1beta2" in capsys.readouterr().err
