@@ -5,7 +5,9 @@ A check:
   from: client/NAME | node/NAME | [NS/]POD | deployment/NAME | pod/LABEL=VALUE
   request: http://HOST[:PORT]/PATH | tcp://HOST:PORT | udp://HOST:PORT | dns://NAME
   count: N (default 1)   timeout: seconds (default 2)
-  expect: {failures: N, distinctBackends: N, backends: [..], answer: "..", contains: "..",
+  expect: {failures: N, distinctBackends: N, backends: [..] (an answer's first line names its
+           backend), answer: "..", contains: ".." (in every answer, e.g. minikp/echo's
+           "client: A.B.C.D:" line),
            addresses: N (how many addresses a dns:// answer holds),
            sourceIP: original | masqueraded | A.B.C.D, fail: true,
            error: refused | timeout | reset | unreachable | closed (how the requests fail:
@@ -25,6 +27,12 @@ EXPECT_KEYS = {"failures", "distinctBackends", "backends", "answer", "contains",
 FAILURE_KINDS = {"refused": ("Connection refused",), "timeout": ("timed out",),
                  "reset": ("Connection reset",), "unreachable": ("No route to host", "unreachable"),
                  "closed": ("closed connection", "RemoteDisconnected")}
+
+
+def backend(body: str) -> str:
+    """Who answered: the answer's first line (a hostname, or minikp/echo's "pod: NAME" above
+    its client address and headers, which differ from request to request)."""
+    return body.split("\n", 1)[0]
 
 
 def failure_kind(error: str) -> str:
@@ -84,7 +92,7 @@ def evaluate(check: Check, results: list[dict], original_ip: str = "") -> tuple[
     """Whether `results` (the probe's) meet the check's expectations, and a one-line summary."""
     ok_bodies = [r["body"] for r in results if r["ok"]]
     failures = len(results) - len(ok_bodies)
-    dist = collections.Counter(ok_bodies)
+    dist = collections.Counter(backend(b) for b in ok_bodies)
     summary = (f"{len(ok_bodies)}/{len(results)} answered"
                + (f"; {len(dist)} backends: " + ", ".join(f"{b} {n}" for b, n in sorted(dist.items()))
                   if dist else "")

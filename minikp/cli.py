@@ -188,7 +188,17 @@ def summary(name, t0) -> str:
     lb = sum(1 for s in st["services"] if s["spec"]["type"] == "LoadBalancer")
     return (f'cluster "{name}" is up in {time.monotonic() - t0:.2f}s: {len(st["nodes"])} nodes, '
             f'{len(st["pods"])} pods, {len(st["services"])} services ({lb} LoadBalancer), '
-            f'{len(st["clients"])} clients; proxy {st["proxy"]}')
+            f'{len(st["clients"])} clients; proxy {st["proxy"]}'
+            + "".join(f"\n{line}" for line in waiting_pods(st)))
+
+
+def waiting_pods(st) -> list[str]:
+    """Pods `up` did not wait for, and why: a container waiting (ImagePullBackOff with the
+    image and the engine's reason, CrashLoopBackOff)."""
+    return [f'pod {p["metadata"]["namespace"]}/{p["metadata"]["name"]} not ready: '
+            f'{w["reason"]}' + (f': {w["message"]}' if w.get("message") else "")
+            for p in st["pods"] for c in p["status"].get("containerStatuses", [])
+            for w in [c.get("state", {}).get("waiting")] if w]
 
 
 def cmd_down(a) -> int:

@@ -24,9 +24,10 @@ FROM = {"PodCreated": "default-scheduler", "PodReady": "kubelet", "PodNotReady":
         "PodFailed": "kubelet", "PodDeleted": "kubelet", "ProxySynced": "kube-proxy",
         "RulesFlushed": "kube-proxy", "ScalingReplicaSet": "deployment-controller",
         "EndpointsChanged": "endpointslice-controller", "Sync": "nginx-ingress-controller",
-        "RELOAD": "nginx-ingress-controller"}
+        "RELOAD": "nginx-ingress-controller", "Pulling": "kubelet", "Pulled": "kubelet",
+        "Failed": "kubelet", "BackOff": "kubelet"}
 REASON = {"PodCreated": "Scheduled"}
-WARNINGS = {"PodFailed", "PodNotReady", "RulesFlushed"}
+WARNINGS = {"PodFailed", "PodNotReady", "RulesFlushed", "Failed", "BackOff"}
 
 
 def tabwrite(text: str) -> str:

@@ -3,7 +3,7 @@
 - PodRecord: one per pod: its plan, network namespace, runtime handle (PodWorkloads),
   sandboxes, readiness probes, state (PodState, as the endpoint controller reads it),
   whether its readiness was made to fail by hand, when it was created, and its containers'
-  restarts (back-off, why one is down).
+  restarts (back-off, why one is down) or the image it waits for.
 - ClusterObjects: the objects the cluster follows, as live changes (changes.py) read and
   replace them: the plan (nodes, pods, Services, addresses, the allocator) and the
   scenario's workloads and stored kinds, with when each non-pod object was created.
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from minikp import clock
 from minikp.controller.endpoints import PodState
 from minikp.controller.objects import now
 from minikp.errors import InputError
@@ -37,6 +38,7 @@ class PodRecord:
     ctx: Any = None  # workloads.runtime.PodContext: what its containers (re)start with
     restarts: dict = field(default_factory=dict)  # container name → workloads.restarts.Backoff
     exits: dict = field(default_factory=dict)  # container name → (reason, exit code) while down
+    pull: Any = None  # workloads.imagepull.PullBackoff: an image it waits for (Pending)
 
     @property
     def key(self) -> str:
@@ -46,6 +48,11 @@ class PodRecord:
     def live(self) -> bool:
         """Running and not on its way out: its probes run, its readiness may change."""
         return self.state.running and not self.state.terminating
+
+    @property
+    def phase(self) -> str:
+        """Pending while it waits for an image; "" (from its state: Running or Failed)."""
+        return "Pending" if self.pull is not None else ""
 
     def exited(self) -> bool:
         return self.workloads is not None and self.workloads.exited()
@@ -63,9 +70,13 @@ class PodRecord:
         """A container exited and was (or will be) started again."""
         return any(b.waiting_until is not None or b.restarts for b in self.restarts.values())
 
-    def container_statuses(self) -> dict[str, dict]:
+    def container_statuses(self, now: float | None = None) -> dict[str, dict]:
         """restartCount and state of each container that has restarted or is down, as the
         kubelet reports them (containerStatuses)."""
+        if self.pull is not None:  # no container started yet: each waits for the image
+            waiting = self.pull.waiting(clock.now() if now is None else now)
+            return {c.name: {"restartCount": 0, "state": {"waiting": waiting}}
+                    for c in self.pod.template.containers}
         out = {}
         for name, b in self.restarts.items():
             st = {"running": {}}

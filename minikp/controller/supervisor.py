@@ -39,7 +39,7 @@ from minikp.controller.records import ClusterObjects, PodRecord, pod_key
 from minikp.controller.snapshots import build_snapshot
 from minikp.dns.dnsmasq import Dnsmasq
 from minikp.dns.records import build_records, host_resolv_conf, resolv_conf
-from minikp.docker.runtime import DockerPods, DockerRuntime
+from minikp.docker.runtime import DockerPods, DockerRuntime, ImagePullError
 from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
 from minikp.ingress.controller import IngressController, ingress_status, render_stored
@@ -51,6 +51,7 @@ from minikp.scenario.model import Scenario
 from minikp.scenario.plan import plan_cluster, with_builtins
 from minikp.workloads import sandbox as sandboxes
 from minikp.workloads.commands import start_client
+from minikp.workloads.imagepull import PullBackoff
 from minikp.workloads.runtime import RUNTIMES, PodContext, PodWorkloads, choose
 from minikp.workloads.restarts import Backoff, should_restart
 from minikp.workloads.server import WorkloadServer
@@ -193,9 +194,44 @@ class Supervisor:
                                                               self.plan.services, self.endpoints),
                          cluster_runtime=self.plan.config.runtime)
         rec.ctx = ctx
-        rec.workloads = PodWorkloads.start(ctx, self.runtimes)
+        if in_docker and not self.pull_images(rec, clock.now()):
+            return  # Pending: check_pods tries again when the image back-off is over
+        self.start_workloads(rec)
+
+    def start_workloads(self, rec) -> None:
+        rec.workloads = PodWorkloads.start(rec.ctx, self.runtimes)
         rec.probes = [ProbeTracker(c.readiness_probe, time.monotonic())
-                      for c in pod.template.containers if c.readiness_probe]
+                      for c in rec.pod.template.containers if c.readiness_probe]
+
+    def pull_images(self, rec, now: float) -> bool:
+        """Pull (or build) the images of the pod's Docker containers, as the kubelet does
+        before it starts them. One that cannot be had leaves the pod Pending, its containers
+        waiting (ErrImagePull, then ImagePullBackOff) until a later try gets it."""
+        for c in rec.pod.template.containers:
+            if self.runtime_of(rec.pod, c) != "docker":
+                continue
+            try:
+                self.docker.ensure_image(c.image)
+            except ImagePullError as e:
+                rec.pull = rec.pull if rec.pull and rec.pull.image == e.image else PullBackoff(e.image)
+                retry = rec.pull.failed(now, e.reason) - now
+                self.events.emit("Failed", str(e), pod=rec.key, image=e.image)
+                self.events.emit("BackOff", f'pod {rec.key}: back-off pulling image "{e.image}" '
+                                 f"(next try in {retry:.0f}s)", pod=rec.key, image=e.image)
+                return False
+        rec.pull = None
+        return True
+
+    def retry_pulls(self) -> bool:
+        """Pending pods whose image back-off is over pull again; those that get their
+        images start (and are Ready once they serve). True when any tried."""
+        now = clock.now()
+        due = [r for r in self.records.values() if r.pull is not None and r.live and r.pull.due(now)]
+        for rec in due:
+            if self.pull_images(rec, now):
+                self.start_workloads(rec)
+                self.pods_restarting.add(rec.key)  # Ready (check_restarts) once it serves
+        return bool(due)
 
     def pod_sandboxes(self, pod, path: str, resolv: str) -> sandboxes.PodSandboxes:
         """The pod's container sandboxes (securityContext, volumes, the kubelet's environment
@@ -228,6 +264,8 @@ class Supervisor:
             for pod in pending:
                 key = pod_key(pod)
                 rec = self.records[key]
+                if rec.pull is not None:
+                    continue  # waits for its image: up goes on, it is not Ready
                 if self.restart_containers(rec, time.monotonic()) or rec.restarting():
                     self.pods_restarting.add(key)  # crash-looping: up goes on, it is not Ready
                 elif rec.finished():
@@ -444,7 +482,9 @@ class Supervisor:
 
     def check_pods(self) -> None:
         with self.lock:
+            pulled = self.retry_pulls()
             restarted, statuses = self.check_restarts()
+            statuses |= pulled or any(r.pull is not None for r in self.records.values())
             failed = [r for r in self.records.values()
                       if r.live and r.finished()]  # a Terminating pod's workload is meant to end
             for rec in failed:
@@ -481,10 +521,9 @@ class Supervisor:
             "clusterDomain": plan.config.cluster_domain, "dnsIP": plan.dns_ip,
             "nodes": [node_object(n, self.created.get(f"node/{n.name}", ""), plan.config.kubernetes_version)
                       for n in plan.nodes],
-            "pods": [pod_object(p, self.records[pod_key(p)].state, node_ips[p.node],
-                                self.records[pod_key(p)].created, self.deletion_of(p),
-                                containers=self.records[pod_key(p)].container_statuses())
-                     for p in plan.pods],
+            "pods": [pod_object(p, rec.state, node_ips[p.node], rec.created, self.deletion_of(p),
+                                containers=rec.container_statuses(), phase=rec.phase)
+                     for p in plan.pods for rec in [self.records[pod_key(p)]]],
             "services": [], "endpoints": [], "endpointslices": [],
             "clients": [{"name": c.name, "ip": c.ip, "hostnames": c.hostnames}
                         for c in plan.clients],
@@ -605,6 +644,7 @@ class Supervisor:
         rec = self.records.pop(key)
         if rec.workloads is not None:  # its Stopper ended it; this is a backstop
             rec.workloads.stop(grace_s=0)
+        self.docker.remove(key)  # a Docker pod's pause container (one that never pulled)
         self.edge.remove_pod(pod)
         # its emptyDir volumes go with it, as the kubelet's do
         shutil.rmtree(self.volume_dir(pod), ignore_errors=True)

@@ -19,7 +19,7 @@ A Docker pod is built as the kubelet's dockershim built one:
   remove_cluster() finds and removes every one of a cluster's, even after a SIGKILLed
   supervisor.
 
-Pure: container_name, run_kwargs, image_problem. Kernel edge: DockerPods (a
+Pure: container_name, run_kwargs, pull_reason. Kernel edge: DockerPods (a
 cluster's pause and app containers), DockerRuntime (the pod-runtime protocol on them),
 find_container / container_pid (exec, logs), remove_cluster.
 """
@@ -36,6 +36,7 @@ from minikp import names
 from minikp.docker import engine, images
 from minikp.errors import OperationError
 from minikp.workloads import podenv
+from minikp.workloads.imagepull import failed_message
 
 LABEL_CLUSTER, LABEL_POD, LABEL_CONTAINER = "minikp.dev/cluster", "minikp.dev/pod", "minikp.dev/container"
 PAUSE = "POD"  # the pause container's name in container names, as dockershim's
@@ -75,11 +76,18 @@ def run_kwargs(container, sb, pause_id: str, etc_dir: str) -> dict:
     return kw
 
 
-def image_problem(image: str, error: Exception) -> str:
-    """What `up` and the pod's status say about an image that cannot be had (ErrImagePull):
-    the image and the engine's own reason."""
-    why = getattr(error, "explanation", None) or str(error)
-    return f'ErrImagePull: failed to pull image "{image}": {str(why).strip()}'
+def pull_reason(error: Exception) -> str:
+    """Why an image cannot be had: the engine's own words."""
+    return str(getattr(error, "explanation", None) or error).strip()
+
+
+class ImagePullError(OperationError):
+    """An image that cannot be had: the pod waits (ErrImagePull, ImagePullBackOff) and the
+    supervisor tries again (workloads/imagepull.py)."""
+
+    def __init__(self, image: str, reason: str):
+        super().__init__(failed_message(image, reason))
+        self.image, self.reason = image, reason
 
 
 @dataclass
@@ -114,7 +122,7 @@ class DockerPods:
     # ---- images --------------------------------------------------------------------------
     def ensure_image(self, image: str) -> None:
         """minikp/* images are built when missing; others are pulled when missing.
-        OperationError saying which image and why when it cannot be had."""
+        ImagePullError saying which image and why when it cannot be had."""
         import docker
         if images.is_own(image):  # kubelet's Pulling/Pulled events, for a local build
             name = images.own_name(image)
@@ -136,8 +144,7 @@ class DockerPods:
         try:
             self.client.images.pull(repo, tag=tag)
         except docker.errors.APIError as e:
-            self.emit("Failed", image_problem(image, e), image=image)
-            raise OperationError(image_problem(image, e)) from None
+            raise ImagePullError(image, pull_reason(e)) from None
         self.emit("Pulled", f'pulled image "{image}" in {time.monotonic() - t0:.1f}s', image=image)
 
     # ---- a pod ---------------------------------------------------------------------------
@@ -160,8 +167,8 @@ class DockerPods:
 
     def start(self, pod, container, sb) -> str:
         """Start `container` of the pod (after sandbox()) in the pod's namespace, replacing
-        an earlier run of it (a restart); its ID. OperationError (ErrImagePull: which image
-        and why) when the image cannot be had."""
+        an earlier run of it (a restart); its ID. ImagePullError when the image cannot be
+        had."""
         from minikp.workloads.sandbox import etc_files
         p = self.pods[f"{pod.namespace}/{pod.name}"]
         with open(os.path.join(p.etc_dir, "hosts"), "w") as f:

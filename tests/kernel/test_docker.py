@@ -181,7 +181,7 @@ def _cmdline(pid):
 PULLED = """
 apiVersion: v1
 kind: Pod
-metadata: {name: pulled, annotations: {minikp.dev/runtime: docker}}
+metadata: {name: pulled, labels: {app: pulled}, annotations: {minikp.dev/runtime: docker}}
 spec:
   containers:
   - name: app
@@ -190,12 +190,30 @@ spec:
 """
 
 
+WAITING = PULLED + """---
+apiVersion: v1
+kind: Pod
+metadata: {name: other, labels: {app: other}}
+spec:
+  containers: [{name: app, image: registry.k8s.io/serve_hostname, ports: [{containerPort: 9376}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pulled}
+spec:
+  selector: {app: pulled}
+  ports: [{port: 80, targetPort: 9376}]
+"""
+
+
 @pytest.fixture
 def registry(tmp_path):
     """Debian's docker-registry on loopback (never the internet): pushes minikp/serve-hostname
     as 127.0.0.1:PORT/minikp-test/hostname:v1, then drops the local tag so that it must be
-    pulled."""
+    pulled. Yields the registry's address and push(NAME): minikp/serve-hostname pushed as
+    ADDRESS/minikp-test/NAME:v1 (an image that was missing becomes available)."""
     import socket
+    import types
     if shutil.which("docker-registry") is None:
         pytest.skip("the pull path needs Debian's docker-registry (scripts/setup.sh installs it)")
     with socket.socket() as s:
@@ -208,20 +226,26 @@ def registry(tmp_path):
                             stderr=subprocess.DEVNULL)
     user = engine.process_user()
     client = engine.client(engine.acquire(user))
-    repo = f"127.0.0.1:{port}/minikp-test/hostname"
+    pushed = []
+
+    def push(name):
+        repo = f"127.0.0.1:{port}/minikp-test/{name}"
+        client.images.get(images.tag("serve-hostname")).tag(repo, "v1")
+        for _ in client.images.push(repo, tag="v1", stream=True, decode=True):
+            pass
+        client.images.remove(f"{repo}:v1")
+        pushed.append(f"{repo}:v1")
+
     try:
         deadline = time.time() + 10
         while subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/v2/"],
                              capture_output=True).returncode != 0:
             assert time.time() < deadline, "the registry did not start"
             time.sleep(0.1)
-        client.images.get(images.tag("serve-hostname")).tag(repo, "v1")
-        for _ in client.images.push(repo, tag="v1", stream=True, decode=True):
-            pass
-        client.images.remove(f"{repo}:v1")
-        yield f"127.0.0.1:{port}"
+        push("hostname")
+        yield types.SimpleNamespace(address=f"127.0.0.1:{port}", push=push)
     finally:
-        for ref in (f"{repo}:v1",):
+        for ref in pushed:
             try:
                 client.images.remove(ref)
             except Exception:  # noqa: BLE001 - not pulled
@@ -232,24 +256,52 @@ def registry(tmp_path):
         proc.wait()
 
 
-def test_an_image_is_pulled_and_one_that_cannot_be_had_fails_up(cluster_factory, registry):
-    c = cluster_factory(PULLED % f"{registry}/minikp-test/hostname:v1", name="docker-pull")
+def test_an_image_is_pulled(cluster_factory, registry):
+    image = f"{registry.address}/minikp-test/hostname:v1"
+    c = cluster_factory(PULLED % image, name="docker-pull")
     pod = c.pods("pulled")[0]
     assert pod["status"]["conditions"][0]["status"] == "True"
     assert c.answers("node/node-1", f"http://{pod['status']['podIP']}:9376/") == ["pulled"]
-    assert f'pulled image "{registry}/minikp-test/hostname:v1"' in c.cli("events").stdout
-    c.cli("down")
+    assert f'pulled image "{image}"' in c.cli("events").stdout
 
-    missing = f"{registry}/minikp-test/nothere:v1"
-    path = os.path.join(os.path.dirname(c.path), "missing.yaml")
-    with open(path, "w") as f:
-        f.write(PULLED % missing)
-    from conftest import minikp
-    r = minikp("up", path, "--name", "docker-pull", check=False)
-    assert r.returncode == 1
-    assert f'ErrImagePull: failed to pull image "{missing}"' in r.stderr
-    assert "manifest unknown" in r.stderr
-    assert netns_of("docker-pull") == []
+
+def test_an_image_that_cannot_be_had_backs_off_until_it_can(tmp_path, registry):
+    """As the kubelet: the pod stays Pending (ErrImagePull, then ImagePullBackOff) while
+    `up` goes on and names it; once the image is in the registry the next try pulls it."""
+    from conftest import Cluster, minikp
+    missing = f"{registry.address}/minikp-test/later:v1"
+    path = tmp_path / "waiting.yaml"
+    path.write_text(WAITING % missing)
+    c = Cluster("docker-pull", str(path))
+    try:
+        up = minikp("up", str(path), "--name", c.name)
+        line = next(l for l in up.stdout.splitlines() if l.startswith("pod default/pulled not ready"))
+        assert f'Failed to pull image "{missing}"' in line and "manifest unknown" in line, line
+        assert c.pods("other")[0]["status"]["conditions"][0]["status"] == "True"
+        pod = c.pods("pulled")[0]
+        assert pod["status"]["phase"] == "Pending"
+        assert pod["status"]["conditions"][0]["status"] == "False"
+        eps = next(e for e in c.get("endpoints") if e["metadata"]["name"] == "pulled")
+        assert not any(s.get("addresses") for s in eps.get("subsets", [])), eps  # not Ready
+        assert f'Failed to pull image "{missing}": ' in c.cli("describe", "pod", "pulled").stdout
+        time.sleep(3)  # the kubelet's next sync finds the back-off running
+        table = c.cli("get", "pods").stdout
+        assert any(l.startswith("pulled ") and "ImagePullBackOff" in l
+                   for l in table.splitlines()), table
+
+        registry.push("later")  # the next try (10 s after the first) pulls it
+        deadline = time.time() + 30
+        while c.pods("pulled")[0]["status"]["conditions"][0]["status"] != "True":
+            assert time.time() < deadline, c.cli("get", "pods").stdout
+            time.sleep(0.5)
+        pod = c.pods("pulled")[0]
+        assert pod["status"]["phase"] == "Running"
+        assert c.answers("node/node-1", f"http://{pod['status']['podIP']}:9376/") == ["pulled"]
+        ip = c.svc("pulled")["spec"]["clusterIP"]
+        assert c.answers("node/node-1", f"http://{ip}/") == ["pulled"]
+    finally:
+        minikp("down", "--name", c.name, check=False)
+    assert netns_of(c.name) == []
 
 
 CRASHER = """

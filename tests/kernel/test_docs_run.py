@@ -167,6 +167,19 @@ def test_the_docker_hostnames_sheet_runs_with_real_containers():
     assert "HOSTNAMES_SERVICE_HOST=" in output_of(ran, "sudo minikp exec curl -- env")
 
 
+def test_the_source_ip_sheet_runs_and_echo_shows_who_it_saw():
+    import shutil
+    if shutil.which("dockerd") is None:
+        pytest.skip("Docker pods need dockerd (Debian docker.io; scripts/setup.sh installs it)")
+    ran = run_document(ROOT / "scenarios/source-ip.md", "mkt-docs-sourceip")
+    assert "client: 10.244." in output_of(ran, "sudo minikp exec curl -- curl -s echo-cluster")
+    assert "client: 172.18.0.2:" in output_of(ran, "sudo minikp curl http://172.18.0.2:30080/")
+    assert "client: 172.18.100.1:" in output_of(ran, "sudo minikp curl http://172.18.0.3:30081/")
+    assert "client: 172.18.100.1:" in output_of(ran, "sudo minikp curl http://172.18.255.220/")
+    assert "-j KUBE-SVL-" in output_of(ran, "sudo minikp rules node-2")
+    assert "echo-local has no local endpoints" in output_of(ran, "sudo minikp rules node-1")
+
+
 def test_the_old_blog_sheet_prints_every_line_of_the_post_it_quotes():
     """Issue 16's done-when, live: the post's pods keep their addresses, so each quoted line
     (SERVICES, SVC and SEP) is in the node's iptables-save, byte for byte."""

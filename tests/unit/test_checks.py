@@ -29,6 +29,20 @@ def test_expected_failure_and_source_ip():
     assert not evaluate(c, results("a", client="10.244.1.1:5"), "172.18.100.1")[0]
 
 
+def test_an_echo_answer_is_its_first_line_and_its_client_field_can_be_asked_for():
+    """minikp/echo answers "pod: NAME", "client: IP:PORT" and the headers: the backend is the
+    pod however the port and headers vary; `contains` asks for the client address seen."""
+    def echo(ip, port):
+        return f"pod: echo\nclient: {ip}:{port}\n\nGET / HTTP/1.1\nHost: x"
+
+    c = parse_check({"from": "p", "request": "http://x/", "count": 3, "expect": {
+        "backends": ["pod: echo"], "contains": "client: 172.18.100.1:"}}, "s.yaml")
+    ok, summary = evaluate(c, results(*(echo("172.18.100.1", p) for p in (5, 6, 7))))
+    assert ok and "1 backends: pod: echo 3" in summary, summary
+    ok, summary = evaluate(c, results(echo("172.18.100.1", 5), echo("172.18.0.2", 6)))
+    assert not ok and "an answer lacks 'client: 172.18.100.1:'" in summary
+
+
 def test_bad_checks_name_the_field():
     with pytest.raises(InputError, match=r'check "c1": request: scheme "ftp" unknown'):
         parse_check({"name": "c1", "from": "p", "request": "ftp://x"}, "s.yaml")

@@ -155,6 +155,49 @@ def test_get_pods_shows_a_containers_waiting_reason():
     assert pod_status_text(p) == "ImagePullBackOff"
 
 
+# ---- an image that cannot be had ----------------------------------------------------------
+
+from minikp.workloads import imagepull  # noqa: E402
+
+
+def test_a_failed_pull_shows_errimagepull_then_backs_off_10s_doubling_to_5min():
+    b = imagepull.PullBackoff("reg/x:v1")
+    tries, now = [], 100.0
+    for _ in range(7):  # each retry fails again as soon as it is due
+        assert b.due(now)
+        now = b.failed(now, "manifest unknown")
+        tries.append(now - b.failed_at)
+        assert not b.due(now - 0.1)
+    assert tries == [10, 20, 40, 80, 160, 300, 300]
+    b.failed_at = 0.0
+    assert b.waiting(0.5) == {"reason": "ErrImagePull",
+                              "message": 'Failed to pull image "reg/x:v1": manifest unknown'}
+    assert b.waiting(imagepull.ERR_SHOWN_S)["reason"] == "ImagePullBackOff"
+    assert 'pulling image "reg/x:v1": manifest unknown' in b.waiting(9.0)["message"]
+
+
+def test_a_pod_waiting_for_its_image_is_pending_and_up_names_it():
+    from minikp.cli import waiting_pods
+    from minikp.controller.endpoints import PodState
+    from minikp.controller.objects import pod_object
+    from minikp.controller.records import PodRecord
+    from minikp.tables import pod_status_text
+    rec = PodRecord(_pod())
+    assert rec.phase == ""
+    rec.pull = imagepull.PullBackoff("reg/x:v1")
+    rec.pull.failed(50.0, "manifest unknown")
+    st = {"pods": [pod_object(rec.pod, rec.state, "10.0.0.1", "", phase=rec.phase,
+                              containers=rec.container_statuses(now=50.5))]}
+    p = st["pods"][0]
+    assert p["status"]["phase"] == "Pending" and pod_status_text(p) == "ErrImagePull"
+    assert p["status"]["conditions"][0]["status"] == "False"
+    assert waiting_pods(st) == ['pod default/web-1 not ready: ErrImagePull: Failed to pull '
+                                'image "reg/x:v1": manifest unknown']
+    later = rec.container_statuses(now=60.0)["c"]
+    assert later == {"restartCount": 0, "state": {"waiting": rec.pull.waiting(60.0)}}
+    assert later["state"]["waiting"]["reason"] == "ImagePullBackOff"
+
+
 # ---- the scenario's fields ---------------------------------------------------------------
 
 from minikp.errors import InputError  # noqa: E402
