@@ -15,7 +15,7 @@ demo: setup
 	@scripts/demo.sh
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25 tests
 
 # minikp/serve-hostname, echo, netbox, pause: built offline into the private Docker engine
 images: setup
