@@ -121,3 +121,15 @@ def _wrk_version():
         return (cp.stdout or cp.stderr).strip().splitlines()[0]
     except (OSError, IndexError):
         return "not installed"
+
+
+def write_section(doc: str, begin: str, end: str, section: str) -> None:
+    """Put `section` (which starts with `begin` and ends with `end`) into the markdown file
+    `doc` in place of the one between those markers, or append it where there is none."""
+    text = open(doc).read() if os.path.exists(doc) else ""
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    with open(doc, "w") as f:
+        f.write(text)

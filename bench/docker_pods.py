@@ -18,6 +18,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from common import write_section  # noqa: E402  (bench/ is the script's own folder)
 
 from minikp.docker import engine, images  # noqa: E402
 from minikp.docker.runtime import LABEL_CLUSTER  # noqa: E402
@@ -135,13 +136,7 @@ Memory per Docker pod (RSS): its pause and app processes {m['processes_kib'] / 1
 their two containerd shims {m['shims_kib'] / 1024:.1f} MiB; the engine (dockerd) {m['dockerd_kib'] / 1024:.0f} MiB
 once. A built-in pod has no process of its own (its sockets live in the supervisor).
 {END}"""
-    text = open(doc).read() if os.path.exists(doc) else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(doc, "w") as f:
-        f.write(text)
+    write_section(doc, BEGIN, END, section)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import write_section  # noqa: E402  (bench/ is the script's own folder)
 
 from minikp import nsenter  # noqa: E402
 from minikp.workloads import sandbox  # noqa: E402
@@ -113,13 +114,7 @@ namespaces and credentials).
 ({r['alive_start_s'] / n * 1000:.1f} ms each) and all SIGKILLed (their mounts freed by the
 kernel) in {r['alive_kill_s']:.2f} s.
 {END}"""
-    text = open(doc).read() if os.path.exists(doc) else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(doc, "w") as f:
-        f.write(text)
+    write_section(doc, BEGIN, END, section)
 
 
 if __name__ == "__main__":
