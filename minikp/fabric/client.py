@@ -9,6 +9,11 @@
   cluster DNS (kube-proxy masquerades such external-to-ClusterIP traffic).
 - Client.set_lb_route(ip, node_ips) / del_lb_route(ip): ip/32 via the nodes, ECMP when
   more than one (the way MetalLB in BGP mode spreads a LoadBalancer address).
+- Connections to the load balancer pool stay on the node they started on (PIN_RULES): a load
+  balancer tracks connections and drains a node rather than cutting them, where re-routed
+  ECMP would send an open connection's next packets to another node, which resets it.
+  The node the route chose is kept in the connection's conntrack mark; later packets carry
+  it as their fwmark, and an ip rule per node routes them through that node.
 """
 
 from __future__ import annotations
@@ -16,11 +21,27 @@ from __future__ import annotations
 from pyroute2.netlink.exceptions import NetlinkError
 
 from minikp import names
+from minikp.errors import OperationError
 from minikp.fabric import netns
 from minikp.fabric.node import bring_up_eth0
+from minikp.nsenter import run_in
 from minikp.scenario.model import ClientPlan, NodePlan
 
 ESRCH = 3
+PIN_TABLE = 1000  # + the node's index: its ip rule's fwmark, priority and routing table
+
+# nft input: {pool} an address range, {marks} "node ip : mark" pairs
+PIN_RULES = """table ip minikp-lb {{
+	chain pin {{
+		type filter hook postrouting priority mangle; policy accept;
+		ip daddr {pool} ct state new ct mark set rt ip nexthop map {{ {marks} }}
+	}}
+	chain keep {{
+		type route hook output priority mangle; policy accept;
+		ip daddr {pool} ct state established,related meta mark set ct mark
+	}}
+}}
+"""
 
 
 class Client:
@@ -29,7 +50,7 @@ class Client:
 
     @classmethod
     def build(cls, cluster: str, plan: ClientPlan, world, node_prefixlen: int,
-              nodes: list[NodePlan]) -> "Client":
+              nodes: list[NodePlan], lb_pool: tuple[str, str]) -> "Client":
         path = netns.create(names.client_netns(cluster, plan.name))
         ipr = netns.iproute_in(path)
         try:
@@ -37,6 +58,7 @@ class Client:
             bring_up_eth0(ipr, plan.ip, node_prefixlen)
             for node in nodes:
                 ipr.route("replace", dst=node.pod_cidr, gateway=node.ip)
+            pin_lb_connections(path, ipr, nodes, lb_pool)
         except BaseException:
             ipr.close()
             raise
@@ -60,3 +82,17 @@ class Client:
 
     def close(self) -> None:
         self.ipr.close()
+
+
+def pin_lb_connections(path: str, ipr, nodes: list[NodePlan], lb_pool: tuple[str, str]) -> None:
+    """PIN_RULES in the client's namespace, and per node: fwmark → a table routing via it."""
+    marks = []
+    for i, node in enumerate(nodes, 1):
+        n = PIN_TABLE + i
+        ipr.route("replace", dst="0.0.0.0/0", gateway=node.ip, table=n)
+        ipr.rule("add", fwmark=n, table=n, priority=n)
+        marks.append(f"{node.ip} : {n}")
+    rules = PIN_RULES.format(pool="-".join(lb_pool), marks=", ".join(marks))
+    res = run_in(path, ["nft", "-f", "-"], input=rules)
+    if res.returncode != 0:
+        raise OperationError(f"nft in client namespace {path}: {res.stderr.strip()}")

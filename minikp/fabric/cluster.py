@@ -60,7 +60,8 @@ class Fabric:
                 node_ips = [n.ip for n in self.plan.nodes]
                 for client in self.plan.clients:
                     self.clients[client.name] = c = Client.build(
-                        self.cluster, client, self.world, prefixlen, self.plan.nodes)
+                        self.cluster, client, self.world, prefixlen, self.plan.nodes,
+                        self.plan.config.load_balancer_pool)
                     c.route_via_nodes(self.plan.config.service_subnet, node_ips)
             except BaseException:
                 self.destroy()

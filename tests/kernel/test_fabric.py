@@ -217,6 +217,36 @@ def test_lb_routes_send_clients_to_the_nodes(cluster):
     assert [r for r in ip_json(client_ns, "route") if r["dst"] == lb] == []
 
 
+def test_a_connection_stays_on_its_node_when_the_lb_address_moves(cluster):
+    """A load balancer tracks connections: one opened through node-1 keeps going to node-1
+    after the address is routed to node-2 only (as a cloud load balancer drains a node),
+    while new connections go to node-2. Plain ECMP re-routing would send the open
+    connection's next packets to node-2, whose pod answers them with a reset."""
+    fabric, server, p, _ = cluster
+    lb, client = "172.18.255.201", fabric.client_path("outside")
+    for node in ("node-1", "node-2"):
+        fabric.nodes[node].ipr.addr("add", index=1, address=lb, prefixlen=32)
+        server.add(f"lb-{node}", fabric.node_path(node), f"{node}-lb",
+                   listeners_for(Container("x", "", [ContainerPort(8080)])))
+    try:
+        fabric.add_lb_route(lb, nodes=["node-1"])
+        with in_netns(client):
+            s = socket.create_connection((lb, 8080), timeout=2.0)
+        with s:
+            fabric.add_lb_route(lb, nodes=["node-2"])
+            assert http_get(client, lb, 8080)[0] == "node-2-lb"
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        assert data.endswith(b"node-1-lb\n"), data
+    finally:
+        fabric.remove_lb_route(lb)
+        for node in ("node-1", "node-2"):
+            server.remove(f"lb-{node}")
+            fabric.nodes[node].ipr.addr("del", index=1, address=lb, prefixlen=32)
+
+
 def test_remove_pod_cuts_it_off_and_others_keep_working(cluster):
     fabric, server, p, paths = cluster
     extra = PodPlan("default", "gone-soon", "node-1", "10.244.1.99", "Pod", "gone-soon",
