@@ -7,6 +7,8 @@ steps do to it.
 - tick(): the supervisor's loop; runs timers that fired: a batched sync, the retry after a
   failed sync (syncPeriod later, as kube-proxy's RetryAfter), or maxInterval with nothing
   changed (iptables: an hour, which 1.33's proxier makes a forced full sync).
+- synced(snapshot), given by the supervisor, runs after each sync that applied a snapshot:
+  kube-proxy updates its service health server only once the rules are written.
 - wait_synced(): until no running node has a batched sync waiting; the supervisor answers a
   change only then, so the client's next request meets the rules that change made.
 - the first sync of the process sets kube-proxy's conntrack sysctls (spec.proxy.conntrack)
@@ -35,10 +37,11 @@ def max_interval(proxier, options) -> float:
 
 
 class NodeProxy:
-    def __init__(self, node: str, make, snapshot, emit, options) -> None:
+    def __init__(self, node: str, make, snapshot, emit, options, synced=lambda snap: None) -> None:
         """make() -> a new Proxier; snapshot() -> the ProxySnapshot to apply now; emit is
-        EventLog.emit."""
+        EventLog.emit; synced(snapshot) after a sync applied it."""
         self.node, self.make, self.snapshot, self.emit, self.options = node, make, snapshot, emit, options
+        self.synced = synced
         self.state = "running"  # running | paused | killed
         self.missed = False  # changes while paused or killed
         self.fail_next = False
@@ -79,7 +82,8 @@ class NodeProxy:
             if not self.sysctls_set and path:  # kube-proxy's conntrack settings, once, any mode
                 sysctls.apply(path, self.options.conntrack)
                 self.sysctls_set = True
-            r = self.proxier.sync(self.snapshot())
+            snap = self.snapshot()
+            r = self.proxier.sync(snap)
         except Exception as e:  # noqa: BLE001 - kube-proxy logs it and retries
             self.runner.retry_after(self.options.sync_period_s)
             self.emit("ProxySyncFailed", f"proxy {self.node}: sync failed: {e}; retrying in "
@@ -88,6 +92,7 @@ class NodeProxy:
         self.emit("ProxySynced", f"proxy {self.node}: {'full' if r.full else 'partial'}"
                   f" sync in {r.duration_s * 1000:.1f} ms ({reason})",
                   node=self.node, full=r.full, ms=round(r.duration_s * 1000, 2))
+        self.synced(snap)
 
     def act(self, action: str) -> str:
         if action == "pause":

@@ -44,7 +44,7 @@ from minikp.errors import InputError, OperationError
 from minikp.fabric.teardown import destroy_cluster
 from minikp.ingress.controller import IngressController, ingress_status, render_stored
 from minikp.proxy.base import Proxier, housekeeping
-from minikp.proxy.healthcheck import health_ports, local_ready_endpoints
+from minikp.proxy.healthcheck import served
 from minikp.scenario.handover import take_over
 from minikp.scenario.load import load_scenario
 from minikp.scenario.model import Scenario
@@ -123,11 +123,12 @@ class Supervisor:
                                  "kernel that has it (`minikp doctor` lists what this one has)")
         for node in self.plan.nodes:
             self.created[f"node/{node.name}"] = now()
+            self.health[node.name] = self.edge.health_server(node.name)
             self.proxy_loop.add(NodeProxy(
                 node.name, lambda node=node: self.edge.proxier(node.name, config),
                 lambda node=node: build_snapshot(self.plan, node, self.endpoints),
-                self.events.emit, config.proxy_options))
-            self.health[node.name] = self.edge.health_server(node.name)
+                self.events.emit, config.proxy_options,
+                synced=lambda snap, node=node.name: self.follow_health(node, snap)))
         for client in self.plan.clients:
             self.start_client(client)
         for sp in self.plan.services:
@@ -340,12 +341,14 @@ class Supervisor:
                              services=changed_services(self.endpoints, eps))
         self.endpoints = eps
         self.proxy_loop.request(reason)  # each node syncs now or, batched, within minSyncPeriod
-        for node in self.plan.nodes:  # kube-proxy's health server follows its endpoints
-            for problem in self.health[node.name].sync(health_ports(self.plan.services),
-                                                       local_ready_endpoints(eps, node.name)):
-                self.events.emit("FailedToStartServiceHealthcheck", f"node {node.name} {problem}",
-                                 node=node.name)
         return eps
+
+    def follow_health(self, node: str, snap) -> None:
+        """After a node's proxier applied `snap`, its health server answers from it (as
+        kube-proxy's syncProxyRules updates it after the restore): a load balancer never
+        learns of a ready endpoint before the node's rules have it."""
+        for problem in self.health[node].sync(*served(snap)):
+            self.events.emit("FailedToStartServiceHealthcheck", f"node {node} {problem}", node=node)
 
     def roll_dns(self, key: str, d: Dnsmasq, records) -> None:
         """A DNS pod whose dnsmasq must restart (new CNAME/SRV records) first leaves the

@@ -20,7 +20,7 @@ localEndpoints counts the distinct IPs of this node's READY endpoints (LocalRead
 a terminating endpoint still serves connections kube-proxy sends it, but the health check
 fails once a node has only terminating ones, and the load balancer drains the node.
 
-Pure: health_ports, local_ready_endpoints, response. Kernel edge: HealthServer, one per
+Pure: served, response. Kernel edge: HealthServer, one per
 node, one thread serving every port from sockets made in the node's network namespace.
 """
 
@@ -33,21 +33,19 @@ import threading
 from minikp.nsenter import in_netns
 
 
-def health_ports(services) -> dict[str, int]:
-    """"namespace/name" → healthCheckNodePort, for the ServicePlans that have one."""
-    return {f"{sp.service.namespace}/{sp.service.name}": sp.health_check_node_port
-            for sp in services if sp.health_check_node_port}
-
-
-def local_ready_endpoints(endpoints: dict, node: str) -> dict[str, int]:
-    """"namespace/name" → how many distinct ready endpoint IPs it has on `node` (a Service
-    with 10.0.0.1:80 and 10.0.0.1:443 has one)."""
-    out = {}
-    for key, eps in endpoints.items():
-        ips = {e.ip for lst in eps.ports.values() for e in lst if e.ready and e.node == node}
+def served(snapshot) -> tuple[dict[str, int], dict[str, int]]:
+    """What a node's health server answers once its proxier applied `snapshot`: "namespace/
+    name" → healthCheckNodePort, and "namespace/name" → how many distinct ready endpoint IPs
+    it has on this node (a Service with 10.0.0.1:80 and 10.0.0.1:443 has one)."""
+    ports, local = {}, {}
+    for s in snapshot.services:
+        key = f"{s.namespace}/{s.name}"
+        if s.health_check_node_port:
+            ports[key] = s.health_check_node_port
+        ips = {e.ip for e in s.endpoints if e.ready and e.node == snapshot.node_name}
         if ips:
-            out[key] = len(ips)
-    return out
+            local.setdefault(key, set()).update(ips)
+    return ports, {k: len(v) for k, v in local.items()}
 
 
 def body(key: str, count: int, proxy_healthy: bool = True) -> str:
@@ -67,7 +65,7 @@ def response(key: str, count: int, proxy_healthy: bool = True) -> bytes:
 
 
 class HealthServer:
-    """One node's health server: sync(ports, counts) after each proxy sync opens and closes
+    """One node's health server: sync(*served(snapshot)) after each proxy sync opens and closes
     the listeners (on every address of the node, as kube-proxy's default) and sets the
     counts they answer with."""
 

@@ -3,10 +3,9 @@ stub's routing by them (controller/loadbalancers.py). Pure."""
 
 import json
 
-from minikp.controller.endpoints import ServiceEndpoints
 from minikp.controller.loadbalancers import LoadBalancerChecks, targets, wanted_routes
-from minikp.proxy.healthcheck import health_ports, local_ready_endpoints, response
-from minikp.proxy.snapshot import Endpoint
+from minikp.proxy.healthcheck import response, served
+from minikp.proxy.snapshot import Endpoint, ProxySnapshot, ServicePortInfo
 from minikp.scenario.model import NodePlan, Service, ServicePlan, ServicePort
 
 NODES = [NodePlan("node-1", "172.18.0.2", "10.244.1.0/24", "10.244.1.1"),
@@ -31,19 +30,24 @@ def test_the_answer_is_kube_proxys_with_200_only_with_local_endpoints():
     assert json.loads(text)["localEndpoints"] == 0
 
 
-def test_local_endpoints_count_ready_ips_on_the_node_once():
-    eps = ServiceEndpoints(ports={
-        "http": [Endpoint("10.244.1.5", 80, "node-1", True, True, False),
-                 Endpoint("10.244.1.6", 80, "node-1", False, True, True),  # terminating
-                 Endpoint("10.244.2.5", 80, "node-2", True, True, False)],
-        "https": [Endpoint("10.244.1.5", 443, "node-1", True, True, False)]})
-    assert local_ready_endpoints({"default/web": eps}, "node-1") == {"default/web": 1}
-    assert local_ready_endpoints({"default/web": eps}, "node-3") == {}
+def test_a_snapshot_serves_its_health_ports_and_ready_ips_on_the_node_once():
+    web = [Endpoint("10.244.1.5", 80, "node-1", True, True, False),
+           Endpoint("10.244.1.6", 80, "node-1", False, True, True),  # terminating
+           Endpoint("10.244.2.5", 80, "node-2", True, True, False)]
+    ports = (ServicePortInfo("default", "web", "http", "TCP", "10.96.0.20", 80,
+                             health_check_node_port=31000, endpoints=tuple(web)),
+             ServicePortInfo("default", "web", "https", "TCP", "10.96.0.20", 443,
+                             health_check_node_port=31000,
+                             endpoints=(Endpoint("10.244.1.5", 443, "node-1", True, True, False),)),
+             ServicePortInfo("default", "db", "", "TCP", "10.96.0.21", 5432,
+                             endpoints=(Endpoint("10.244.1.7", 5432, "node-1", True, True, False),)))
+    snap = lambda node: ProxySnapshot(node, "172.18.0.2", "10.244.0.0/16", ports)  # noqa: E731
+    assert served(snap("node-1")) == ({"default/web": 31000}, {"default/web": 1, "default/db": 1})
+    assert served(snap("node-3")) == ({"default/web": 31000}, {})
 
 
 def test_only_etp_local_load_balancers_are_checked_and_routed_by_health():
     local, cluster = lb("a", "Local", "172.18.255.200", 31000), lb("b", "Cluster", "172.18.255.201", 0)
-    assert health_ports([local, cluster]) == {"default/a": 31000}
     assert targets([local, cluster], NODES) == [("172.18.255.200", "node-1", "172.18.0.2", 31000),
                                                ("172.18.255.200", "node-2", "172.18.0.3", 31000)]
     healthy = {("172.18.255.200", "node-1"): False, ("172.18.255.200", "node-2"): True}

@@ -94,3 +94,18 @@ def test_max_interval_syncs_with_nothing_changed(node):
     clock.advance(3600.0)
     np.tick()
     assert len(made[0].synced) == 2 and "periodic" in events[-1][1]
+
+
+def test_what_follows_a_sync_sees_only_applied_snapshots(node):
+    """kube-proxy updates its health server after the rules are written, so a load balancer
+    never sends a connection to a node for an endpoint its rules do not have yet."""
+    np, events, made = node
+    np.synced = lambda snap: events.append(("Applied", snap))
+    np.request("up")
+    assert events[-1] == ("Applied", "snap") and kinds(events)[-2] == "ProxySynced"
+    np.act("fail-next-sync")
+    np.request("scale")
+    assert kinds(events)[-1] == "ProxySyncFailed" and kinds(events).count("Applied") == 1
+    np.act("pause")
+    np.request("scale")
+    assert kinds(events).count("Applied") == 1  # a stopped process updates nothing

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from minikp import names, state
+from minikp import clock, names, state
 from minikp.controller import changes
 from minikp.controller.supervisor import Supervisor
 from minikp.scenario.load import load_scenario
@@ -202,7 +202,11 @@ def test_an_etp_local_load_balancer_follows_the_health_checks(monkeypatch, tmp_p
         assert s.edge.lb_routes[ip] == sorted(nodes)
         for p in [p for p in web_pods(s) if p.node == "node-1"]:
             changes.delete(s, {"kind": "pod", "name": p.name, "namespace": "default"})
-        # node-1's health server says 503 at once; the load balancer sees it at its next check
+        # node-1's health server follows once its proxier applied the change (a batched
+        # sync: minSyncPeriod later); the load balancer sees it at its next check
+        monkeypatch.setattr(clock, "_offset", clock._offset)
+        clock.advance(s.plan.config.proxy_options.min_sync_period_s)
+        s.proxy_loop.tick()
         assert s.health["node-1"].counts.get("default/web", 0) == sum(
             p.node == "node-1" and f"default/{p.name}" not in s.terminations for p in web_pods(s))
         s.lb_checks.next_at = 0
