@@ -26,6 +26,12 @@ _loss: dict[str, list[list[str]]] = {}  # netns path -> the loss rules put there
 def proxy(sup, spec: dict) -> str:
     with sup.lock:
         state = sup.proxy_loop.act(spec["node"], spec["action"])
+        # its health server is part of the process: a stopped one answers nothing, a dead
+        # one's ports are closed; a new one opens them at its first sync
+        health = sup.health[spec["node"]]
+        health.pause(state == "paused")
+        if state == "killed":
+            health.sync({}, {})
     return f"proxy on {spec['node']}: {spec['action']} ({state})"
 
 

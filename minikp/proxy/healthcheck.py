@@ -78,6 +78,7 @@ class HealthServer:
         self.wake_r, self.wake_w = socket.socketpair()
         self.sel.register(self.wake_r, selectors.EVENT_READ, None)
         self.closed = False
+        self.paused = False
         self.thread = threading.Thread(target=self._loop, daemon=True, name="healthcheck")
         self.thread.start()
 
@@ -89,7 +90,8 @@ class HealthServer:
             self.counts = dict(counts)
             for key, (port, s) in list(self.listeners.items()):
                 if ports.get(key) != port:
-                    self.sel.unregister(s)
+                    if not self.paused:
+                        self.sel.unregister(s)
                     s.close()
                     del self.listeners[key]
             for key, port in ports.items():
@@ -101,9 +103,23 @@ class HealthServer:
                     problems.append(f"failed to start healthcheck {key} on port {port}: {e}")
                     continue
                 self.listeners[key] = (port, s)
-                self.sel.register(s, selectors.EVENT_READ, key)
+                if not self.paused:
+                    self.sel.register(s, selectors.EVENT_READ, key)
         self.wake_w.send(b"x")
         return problems
+
+    def pause(self, paused: bool) -> None:
+        """Its kube-proxy stopped (SIGSTOP) or went on: the listeners stay open, so the kernel
+        still completes a checker's handshake, but nothing accepts it until resumed."""
+        with self.lock:
+            if paused != self.paused:
+                self.paused = paused
+                for key, (_, s) in self.listeners.items():
+                    if paused:
+                        self.sel.unregister(s)
+                    else:
+                        self.sel.register(s, selectors.EVENT_READ, key)
+        self.wake_w.send(b"x")
 
     def _listen(self, port: int) -> socket.socket:
         with in_netns(self.netns_path):

@@ -81,3 +81,49 @@ def test_netem_delay_is_refused_clearly_where_the_kernel_lacks_it(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0 or ("netem is not available in this kernel" in out and r.returncode == 1), out
     assert netns_of("mkt-netem") == []
+
+
+HEALTH_STEPS = """
+apiVersion: minikp.dev/v1alpha1
+kind: Cluster
+spec:
+  nodes: 1
+  clients: [{name: outside}]
+steps:
+  - check: {name: a running kube-proxy's health check answers, from: client/outside, request: "http://172.18.0.2:32100/", expect: {contains: '"localEndpoints": 1'}}
+  - proxy: {node: node-1, action: pause}
+  - check: {name: a stopped kube-proxy answers nothing, from: client/outside, request: "http://172.18.0.2:32100/", timeout: 1, expect: {error: timeout}}
+  - proxy: {node: node-1, action: resume}
+  - check: {name: resumed it answers again, from: client/outside, request: "http://172.18.0.2:32100/", expect: {contains: '"localEndpoints": 1'}}
+  - proxy: {node: node-1, action: kill}
+  - check: {name: a dead kube-proxy's port is closed, from: client/outside, request: "http://172.18.0.2:32100/", expect: {error: refused}}
+  - check: {name: its rules still carry the Service, from: node/node-1, request: http://10.96.100.92/}
+  - proxy: {node: node-1, action: restart}
+  - check: {name: a new kube-proxy's health check answers after its first sync, from: client/outside, request: "http://172.18.0.2:32100/", expect: {contains: '"localEndpoints": 1'}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec:
+  containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32100
+  clusterIP: 10.96.100.92
+  selector: {app: web}
+  ports: [{port: 80}]
+"""
+
+
+def test_the_health_server_lives_and_dies_with_its_kube_proxy(tmp_path):
+    """kube-proxy's health server is part of its process: stopped, it answers nothing (a load
+    balancer's check times out); killed, its port is closed; restarted, it answers again."""
+    path = tmp_path / "health.yaml"
+    path.write_text(HEALTH_STEPS)
+    r = minikp("test", str(path), "--name", "mkt-faults-health", check=False, timeout=180)
+    assert r.returncode == 0 and " 0 failed" in r.stdout, r.stdout + r.stderr

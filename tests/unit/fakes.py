@@ -43,14 +43,18 @@ class FakeHealthServer:
     """The ports and counts kube-proxy's health server would answer with."""
 
     def __init__(self):
-        self.ports, self.counts = {}, {}
+        self.ports, self.counts, self.paused = {}, {}, False
 
     def sync(self, ports, counts):
         self.ports, self.counts = dict(ports), dict(counts)
         return []
 
+    def pause(self, paused):
+        self.paused = paused
+
     def answers(self, port) -> bool:
-        return any(p == port and self.counts.get(k, 0) > 0 for k, p in self.ports.items())
+        return not self.paused and any(p == port and self.counts.get(k, 0) > 0
+                                       for k, p in self.ports.items())
 
     def close(self):
         pass
