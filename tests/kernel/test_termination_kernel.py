@@ -127,6 +127,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: execer}
 spec:
+  terminationGracePeriodSeconds: 3   # PID 1 ignores SIGTERM: killed after 3 s, not the default 30
   volumes: [{name: out, hostPath: {path: "OUT"}}]
   containers:
   - name: c
@@ -139,6 +140,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: getter}
 spec:
+  terminationGracePeriodSeconds: 3   # as execer
   containers:
   - name: c
     image: python
