@@ -127,6 +127,11 @@ class Plan:
     uses_local_chain: bool
     uses_ext_chain: bool
     uses_fw: bool
+    svc: str  # its chain names, hashed once per service port
+    svl: str
+    ext: str
+    fw: str
+    seps: dict[Endpoint, str]  # KUBE-SEP chain of each reachable endpoint
 
 
 @functools.lru_cache(maxsize=1 << 16)  # partial syncs re-plan unchanged services: reuse
@@ -145,6 +150,8 @@ def plan(sp: ServicePortInfo, node: str) -> Plan:
         uses_local_chain=bool(cat.local) and uses_local_endpoints(sp),
         uses_ext_chain=has and externally_accessible(sp),
         uses_fw=has and bool(sp.load_balancer_ips) and bool(source_ranges(sp)),
+        svc=svc, svl=svl, ext=names.ext_chain(sp), fw=names.fw_chain(sp),
+        seps={ep: names.sep_chain(sp, ep) for ep in cat.reachable},
     )
 
 
@@ -153,14 +160,14 @@ def nat_chains_for(sp: ServicePortInfo, node: str) -> list[str]:
     p = plan(sp, node)
     out = []
     if p.uses_ext_chain:
-        out.append(names.ext_chain(sp))
+        out.append(p.ext)
     if p.uses_fw:
-        out.append(names.fw_chain(sp))
+        out.append(p.fw)
     if p.uses_cluster_chain:
-        out.append(names.svc_chain(sp))
+        out.append(p.svc)
     if p.uses_local_chain:
-        out.append(names.svl_chain(sp))
-    out.extend(names.sep_chain(sp, e) for e in p.cat.reachable)
+        out.append(p.svl)
+    out.extend(p.seps[e] for e in p.cat.reachable)
     return out
 
 
@@ -205,7 +212,7 @@ def _top_rules(sp: ServicePortInfo, o: _Opts) -> tuple[list[str], list[str]]:
     match = f"-m {proto} -p {proto}"
     port = sp.port
     p = plan(sp, o.node)
-    ext, fw = names.ext_chain(sp), names.fw_chain(sp)
+    ext, fw = p.ext, p.fw
     lb_chain = fw if p.uses_fw else ext
     if not p.has_endpoints:
         int_target, int_comment = "REJECT", f'"{s} has no endpoints"'
@@ -270,8 +277,7 @@ def _chain_rules(sp: ServicePortInfo, o: _Opts) -> list[str]:
     port = sp.port
     p = plan(sp, o.node)
     cat = p.cat
-    svc, svl = names.svc_chain(sp), names.svl_chain(sp)
-    ext, fw = names.ext_chain(sp), names.fw_chain(sp)
+    svc, svl, ext, fw = p.svc, p.svl, p.ext, p.fw
     rules: list[str] = []
 
     # Internal traffic: masquerade off-cluster sources (ClusterCIDR detector's IfNotLocal),
@@ -306,11 +312,11 @@ def _chain_rules(sp: ServicePortInfo, o: _Opts) -> list[str]:
         rules.append(f'-A {fw} -m comment --comment "other traffic to {s} will be dropped by '
                      'KUBE-PROXY-FIREWALL"')
     if p.uses_cluster_chain:
-        _service_to_endpoints(rules, sp, svc, cat.cluster, o.large)
+        _service_to_endpoints(rules, sp, svc, cat.cluster, p.seps, o.large)
     if p.uses_local_chain:
-        _service_to_endpoints(rules, sp, svl, cat.local, o.large)
+        _service_to_endpoints(rules, sp, svl, cat.local, p.seps, o.large)
     for ep in cat.reachable:
-        sep = names.sep_chain(sp, ep)
+        sep = p.seps[ep]
         head = f"-A {sep}" if o.large else f"-A {sep} -m comment --comment {s}"
         rules.append(f"{head} -s {ep.ip} -j KUBE-MARK-MASQ")
         recent = f" -m recent --name {sep} --set" if sp.affinity_timeout else ""
@@ -319,7 +325,7 @@ def _chain_rules(sp: ServicePortInfo, o: _Opts) -> list[str]:
 
 
 def _service_to_endpoints(rules: list[str], sp: ServicePortInfo, chain: str,
-                          eps: tuple[Endpoint, ...], large: bool) -> None:
+                          eps: tuple[Endpoint, ...], seps: dict[Endpoint, str], large: bool) -> None:
     """writeServiceToEndpointRules: affinity checks first, then the random spread."""
     s = sp.port_name_string
 
@@ -328,13 +334,13 @@ def _service_to_endpoints(rules: list[str], sp: ServicePortInfo, chain: str,
 
     if sp.affinity_timeout:
         for ep in eps:
-            sep = names.sep_chain(sp, ep)
+            sep = seps[ep]
             rules.append(f"{head(ep)} -m recent --name {sep} --rcheck --seconds {sp.affinity_timeout} "
                          f"--reap -j {sep}")
     n = len(eps)
     for i, ep in enumerate(eps):
         stat = f" -m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
-        rules.append(f"{head(ep)}{stat} -j {names.sep_chain(sp, ep)}")
+        rules.append(f"{head(ep)}{stat} -j {seps[ep]}")
 
 
 class RenderCache:
