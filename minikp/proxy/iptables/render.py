@@ -157,7 +157,10 @@ def plan(sp: ServicePortInfo, node: str) -> Plan:
 
 def nat_chains_for(sp: ServicePortInfo, node: str) -> list[str]:
     """The per-service nat chains this service port needs (its part of activeNATChains)."""
-    p = plan(sp, node)
+    return _nat_chains(plan(sp, node))
+
+
+def _nat_chains(p: Plan) -> list[str]:
     out = []
     if p.uses_ext_chain:
         out.append(p.ext)
@@ -204,14 +207,13 @@ class _Opts:
     localhost_node_ports: bool = True
 
 
-def _top_rules(sp: ServicePortInfo, o: _Opts) -> tuple[list[str], list[str]]:
+def _top_rules(sp: ServicePortInfo, p: Plan, o: _Opts) -> tuple[list[str], list[str]]:
     """One service port's rules in the top-level chains, in syncProxyRules' order: (filter
     rules, nat rules). kube-proxy writes these on every sync, changed or not."""
     s = sp.port_name_string
     proto = sp.protocol.lower()
     match = f"-m {proto} -p {proto}"
     port = sp.port
-    p = plan(sp, o.node)
     ext, fw = p.ext, p.fw
     lb_chain = fw if p.uses_fw else ext
     if not p.has_endpoints:
@@ -268,14 +270,13 @@ def _top_rules(sp: ServicePortInfo, o: _Opts) -> tuple[list[str], list[str]]:
     return fr, nr
 
 
-def _chain_rules(sp: ServicePortInfo, o: _Opts) -> list[str]:
+def _chain_rules(sp: ServicePortInfo, p: Plan, o: _Opts) -> list[str]:
     """The rules of one service port's own nat chains (nat_chains_for's chains, in the
     order syncProxyRules fills them); a partial sync writes them only for changed services."""
     s = sp.port_name_string
     proto = sp.protocol.lower()
     match = f"-m {proto} -p {proto}"
     port = sp.port
-    p = plan(sp, o.node)
     cat = p.cat
     svc, svl, ext, fw = p.svc, p.svl, p.ext, p.fw
     rules: list[str] = []
@@ -379,9 +380,10 @@ def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, st
     cache = cache or RenderCache()
     old = cache.entries if cache.opts == opts else {}
     cache.opts, cache.entries = opts, {}
-    # [filter rules, nat top-level rules, nat chain lines, nat chain rules], filled pass by pass
+    # [plan, filter rules, nat top-level rules, nat chain lines, nat chain rules], filled
+    # pass by pass
     services = [(sp, changed is None or sp.service_key in changed, cache.entries.setdefault(
-        sp, old.get(sp) or [None, None, None, None])) for sp in sorted_services(snapshot)]
+        sp, old.get(sp) or [plan(sp, opts.node), None, None, None, None])) for sp in sorted_services(snapshot)]
 
     yield "*filter"
     yield from (chain_line(c) for c in FILTER_TOP_CHAINS)
@@ -391,9 +393,9 @@ def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, st
         yield ('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
                "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
     for sp, _, entry in services:
-        if entry[0] is None:
-            entry[0], entry[1] = _top_rules(sp, opts)
-        yield from entry[0]
+        if entry[1] is None:
+            entry[1], entry[2] = _top_rules(sp, entry[0], opts)
+        yield from entry[1]
     if not tcp_liberal:
         yield ("-A KUBE-FORWARD -m conntrack --ctstate INVALID"
                + (f" -m nfacct --nfacct-name {NFACCT_INVALID}" if nfacct else "") + " -j DROP")
@@ -407,9 +409,9 @@ def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, st
     yield from (chain_line(c) for c in NAT_TOP_CHAINS)
     for sp, write, entry in services:
         if write:
-            if entry[2] is None:
-                entry[2] = [chain_line(c) for c in nat_chains_for(sp, opts.node)]
-            yield from entry[2]
+            if entry[3] is None:
+                entry[3] = [chain_line(c) for c in _nat_chains(entry[0])]
+            yield from entry[3]
     stale = sorted(stale_nat_chains)
     yield from (chain_line(c) for c in stale)
     yield f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN"
@@ -418,11 +420,11 @@ def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, st
            + (" --random-fully" if random_fully else ""))
     yield f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}"
     for sp, write, entry in services:
-        yield from entry[1]
+        yield from entry[2]
         if write:
-            if entry[3] is None:
-                entry[3] = _chain_rules(sp, opts)
-            yield from entry[3]
+            if entry[4] is None:
+                entry[4] = _chain_rules(sp, entry[0], opts)
+            yield from entry[4]
     yield from (f"-X {c}" for c in stale)
     tail = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
             'must be the last rule in this chain"')
