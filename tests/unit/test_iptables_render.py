@@ -622,7 +622,7 @@ def test_render_cache_reuses_unchanged_services_and_renders_the_same(monkeypatch
     port equal to the last render's is not rendered again."""
     rendered = []
     real = render_module._chain_rules
-    monkeypatch.setattr(render_module, "_chain_rules", lambda sp, p, o: rendered.append(sp) or real(sp, p, o))
+    monkeypatch.setattr(render_module, "_chain_rules", lambda sp, *a: rendered.append(sp) or real(sp, *a))
     cache = render_module.RenderCache()
     base = snap(CLUSTERIP, NODEPORT, LB, ETP_LOCAL, NO_ENDPOINTS, NO_LOCAL, TERMINATING)
     moved = replace(NODEPORT, endpoints=NODEPORT.endpoints[:1] + (E("10.180.9.9", 80),))

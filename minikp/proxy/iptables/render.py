@@ -127,11 +127,10 @@ class Plan:
     uses_local_chain: bool
     uses_ext_chain: bool
     uses_fw: bool
-    svc: str  # its chain names, hashed once per service port
+    svc: str  # its chain names (one hash), looked up once per service port
     svl: str
     ext: str
     fw: str
-    seps: dict[Endpoint, str]  # KUBE-SEP chain of each reachable endpoint
 
 
 @functools.lru_cache(maxsize=1 << 16)  # partial syncs re-plan unchanged services: reuse
@@ -151,16 +150,22 @@ def plan(sp: ServicePortInfo, node: str) -> Plan:
         uses_ext_chain=has and externally_accessible(sp),
         uses_fw=has and bool(sp.load_balancer_ips) and bool(source_ranges(sp)),
         svc=svc, svl=svl, ext=names.ext_chain(sp), fw=names.fw_chain(sp),
-        seps={ep: names.sep_chain(sp, ep) for ep in cat.reachable},
     )
+
+
+def sep_chains(sp: ServicePortInfo, p: Plan) -> dict[Endpoint, str]:
+    """The KUBE-SEP chain of each reachable endpoint: most of a render's hashing, kept out
+    of plan() so that a streamed render reaches its nat chains sooner."""
+    return {ep: names.sep_chain(sp, ep) for ep in p.cat.reachable}
 
 
 def nat_chains_for(sp: ServicePortInfo, node: str) -> list[str]:
     """The per-service nat chains this service port needs (its part of activeNATChains)."""
-    return _nat_chains(plan(sp, node))
+    p = plan(sp, node)
+    return _nat_chains(p, sep_chains(sp, p))
 
 
-def _nat_chains(p: Plan) -> list[str]:
+def _nat_chains(p: Plan, seps: dict[Endpoint, str]) -> list[str]:
     out = []
     if p.uses_ext_chain:
         out.append(p.ext)
@@ -170,7 +175,7 @@ def _nat_chains(p: Plan) -> list[str]:
         out.append(p.svc)
     if p.uses_local_chain:
         out.append(p.svl)
-    out.extend(p.seps[e] for e in p.cat.reachable)
+    out.extend(seps[e] for e in p.cat.reachable)
     return out
 
 
@@ -270,7 +275,7 @@ def _top_rules(sp: ServicePortInfo, p: Plan, o: _Opts) -> tuple[list[str], list[
     return fr, nr
 
 
-def _chain_rules(sp: ServicePortInfo, p: Plan, o: _Opts) -> list[str]:
+def _chain_rules(sp: ServicePortInfo, p: Plan, seps: dict[Endpoint, str], o: _Opts) -> list[str]:
     """The rules of one service port's own nat chains (nat_chains_for's chains, in the
     order syncProxyRules fills them); a partial sync writes them only for changed services."""
     s = sp.port_name_string
@@ -313,11 +318,11 @@ def _chain_rules(sp: ServicePortInfo, p: Plan, o: _Opts) -> list[str]:
         rules.append(f'-A {fw} -m comment --comment "other traffic to {s} will be dropped by '
                      'KUBE-PROXY-FIREWALL"')
     if p.uses_cluster_chain:
-        _service_to_endpoints(rules, sp, svc, cat.cluster, p.seps, o.large)
+        _service_to_endpoints(rules, sp, svc, cat.cluster, seps, o.large)
     if p.uses_local_chain:
-        _service_to_endpoints(rules, sp, svl, cat.local, p.seps, o.large)
+        _service_to_endpoints(rules, sp, svl, cat.local, seps, o.large)
     for ep in cat.reachable:
-        sep = p.seps[ep]
+        sep = seps[ep]
         head = f"-A {sep}" if o.large else f"-A {sep} -m comment --comment {s}"
         rules.append(f"{head} -s {ep.ip} -j KUBE-MARK-MASQ")
         recent = f" -m recent --name {sep} --set" if sp.affinity_timeout else ""
@@ -344,6 +349,15 @@ def _service_to_endpoints(rules: list[str], sp: ServicePortInfo, chain: str,
         rules.append(f"{head(ep)}{stat} -j {seps[ep]}")
 
 
+class _Entry:
+    """One service port's rendered lines, filled pass by pass (None: not yet)."""
+    __slots__ = ("plan", "filter", "nat_top", "seps", "chains", "rules")
+
+    def __init__(self, p: Plan) -> None:
+        self.plan = p
+        self.filter = self.nat_top = self.seps = self.chains = self.rules = None
+
+
 class RenderCache:
     """Rendered lines per service port, kept by a proxier between syncs: a service port
     equal to last sync's (with the same options) renders to the same lines, so only
@@ -351,7 +365,7 @@ class RenderCache:
 
     def __init__(self) -> None:
         self.opts: _Opts | None = None
-        self.entries: dict[ServicePortInfo, list] = {}
+        self.entries: dict[ServicePortInfo, _Entry] = {}
 
 
 def render(snapshot: ProxySnapshot, **kwargs) -> str:
@@ -380,10 +394,8 @@ def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, st
     cache = cache or RenderCache()
     old = cache.entries if cache.opts == opts else {}
     cache.opts, cache.entries = opts, {}
-    # [plan, filter rules, nat top-level rules, nat chain lines, nat chain rules], filled
-    # pass by pass
     services = [(sp, changed is None or sp.service_key in changed, cache.entries.setdefault(
-        sp, old.get(sp) or [plan(sp, opts.node), None, None, None, None])) for sp in sorted_services(snapshot)]
+        sp, old.get(sp) or _Entry(plan(sp, opts.node)))) for sp in sorted_services(snapshot)]
 
     yield "*filter"
     yield from (chain_line(c) for c in FILTER_TOP_CHAINS)
@@ -393,9 +405,9 @@ def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, st
         yield ('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
                "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
     for sp, _, entry in services:
-        if entry[1] is None:
-            entry[1], entry[2] = _top_rules(sp, entry[0], opts)
-        yield from entry[1]
+        if entry.filter is None:
+            entry.filter, entry.nat_top = _top_rules(sp, entry.plan, opts)
+        yield from entry.filter
     if not tcp_liberal:
         yield ("-A KUBE-FORWARD -m conntrack --ctstate INVALID"
                + (f" -m nfacct --nfacct-name {NFACCT_INVALID}" if nfacct else "") + " -j DROP")
@@ -409,9 +421,10 @@ def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, st
     yield from (chain_line(c) for c in NAT_TOP_CHAINS)
     for sp, write, entry in services:
         if write:
-            if entry[3] is None:
-                entry[3] = [chain_line(c) for c in _nat_chains(entry[0])]
-            yield from entry[3]
+            if entry.chains is None:
+                entry.seps = sep_chains(sp, entry.plan)
+                entry.chains = [chain_line(c) for c in _nat_chains(entry.plan, entry.seps)]
+            yield from entry.chains
     stale = sorted(stale_nat_chains)
     yield from (chain_line(c) for c in stale)
     yield f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN"
@@ -420,11 +433,11 @@ def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, st
            + (" --random-fully" if random_fully else ""))
     yield f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}"
     for sp, write, entry in services:
-        yield from entry[2]
+        yield from entry.nat_top
         if write:
-            if entry[4] is None:
-                entry[4] = _chain_rules(sp, entry[0], opts)
-            yield from entry[4]
+            if entry.rules is None:
+                entry.rules = _chain_rules(sp, entry.plan, entry.seps, opts)
+            yield from entry.rules
     yield from (f"-X {c}" for c in stale)
     tail = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
             'must be the last rule in this chain"')
