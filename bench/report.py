@@ -92,6 +92,8 @@ def sync_goals(sync):
         if r["backend"] != "legacy" or not r.get("sync_full_s") or not r.get("bare_restore_s"):
             continue
         ratio = r.get("full_over_bare") or r["sync_full_s"] / r["bare_restore_s"]  # paired runs
+        pairs = [f / b for f, b in zip(r.get("full_runs", []), r.get("bare_runs", []))]
+        spread = f" ({min(pairs):.2f}–{max(pairs):.2f})" if len(pairs) > 1 else ""
         floor = ""
         if r.get("cpu_bare_s"):
             floor = (f"the restore's parse ({r['cpu_restore_s']:.2f} CPU-s) and the streamed render's "
@@ -99,7 +101,7 @@ def sync_goals(sync):
                      f"with none, their sum is the floor, "
                      f"{(r['cpu_restore_s'] + r['cpu_python_s']) / r['cpu_bare_s']:.2f}× the bare restore's CPU")
         rows.append((f"full sync ≤ 1.2× a bare iptables-restore ({r['services']:,} services, legacy)",
-                     f"{r['sync_full_s']:.2f} s vs {r['bare_restore_s']:.2f} s = {ratio:.2f}×",
+                     f"{r['sync_full_s']:.2f} s vs {r['bare_restore_s']:.2f} s; run by run {ratio:.2f}×{spread}",
                      ratio <= 1.2, "the render streamed into one restore that also makes the base chains"
                      if ratio <= 1.2 else floor or "the Python render besides the restore"))
         if r["services"] >= 10000 and r.get("sync_partial_s"):
