@@ -9,6 +9,9 @@ localhostNodePorts on, masqueradeAll off, nodePortAddresses unset).
   `*filter … COMMIT` then `*nat … COMMIT`, line for line as syncProxyRules builds its four
   buffers (filter chains, filter rules, nat chains, nat rules). changed=None is a full sync;
   a set of service keys is a partial sync that writes per-service chains only for those.
+- render_lines(snapshot, ..., cache=): the same lines one by one as they are produced (the
+  proxier streams them into iptables-restore); a RenderCache kept between calls re-renders
+  only service ports that changed.
 - plan(sp, node): the per-service-port decisions (which chains, which filter targets).
 - active_nat_chains(snapshot): every per-service nat chain the ruleset needs (stale = the rest).
 - JUMP_RULES, CANARY_CHAIN, CANARY_TABLES, NFACCT_COUNTERS: what a full sync installs

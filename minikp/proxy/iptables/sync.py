@@ -2,13 +2,17 @@
 does (fidelity notes §2):
 
 - full sync at start, after a failed sync, when the mangle canary chain has vanished
-  (someone flushed iptables), or (1.33+) when the last full sync is an hour old: canary chains, chains + jump rules via `iptables -C`/`-I`,
-  nfacct counters, then ONE `iptables-restore -w 5 -W 100000 --noflush --counters`;
+  (someone flushed iptables), or (1.33+) when the last full sync is an hour old: canary
+  chains, chains + jump rules via `iptables -C`/`-I` (a node with no KUBE chain yet: as the
+  first lines of the restore instead), nfacct counters, then ONE
+  `iptables-restore -w 5 -W 100000 --noflush --counters`, fed the render as it is produced
+  (tools.restore) so that the restore parses while Python renders;
 - otherwise a partial sync: only services whose ServicePortInfos changed since the last
-  successful sync get their chains rewritten (top-level chains always are);
-- stale KUBE-SVC/SVL/EXT/FW/SEP chains (in `iptables-save -t nat`, no longer needed) are
-  flushed and deleted in the same restore; in large-cluster mode (>1000 endpoints) at most
-  once per syncPeriod, as kube-proxy does;
+  successful sync get their chains rewritten (top-level chains always are); lines of
+  unchanged service ports come from the proxier's render.RenderCache;
+- stale KUBE-SVC/SVL/EXT/FW/SEP chains (in `iptables-save -t nat`, or the full sync's one
+  `iptables-save`, no longer needed) are flushed and deleted in the same restore; in
+  large-cluster mode (>1000 endpoints) at most once per syncPeriod, as kube-proxy does;
 - UDP conntrack cleanup after the restore, as the modelled release does it
   (minikp.proxy.conntrack: ≤1.31 per event, 1.32+ the reconciler).
 
