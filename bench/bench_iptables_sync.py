@@ -5,13 +5,14 @@ throwaway namespaces (minikp-bench-ipt-*), medians over --repeats runs:
 - render: minikp building the full restore text, cold caches (pure Python);
 - bare restore: `iptables-<backend>-restore --noflush --counters` of that text into a fresh
   netns: the floor any proxy writing this ruleset pays;
-- full sync: IptablesProxier.sync on a fresh netns (render + canary chains + jump rules via
-  -C/-I + nfacct counters + `iptables-save -t nat` + one restore);
+- full sync: IptablesProxier.sync on a fresh netns, cold caches (nfacct counters, the render
+  streamed into one restore that also makes the base chains and jumps);
 - partial sync: one endpoint of one service removed/added back on the programmed node.
+Bare restore and full sync alternate, one of each per repeat, so both see the same load.
 A configuration whose bare restore exceeds --cap seconds is reported as "> cap" and skipped.
 
 Usage: python3 bench/bench_iptables_sync.py [--out docs/benchmarks-iptables.md]
-       [--sizes 1000,10000] [--repeats 5] [--cap 300]
+       [--sizes 1000,10000] [--backends legacy,nft] [--repeats 5] [--cap 300]
 Not part of the test suite.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,6 +67,11 @@ def cold() -> None:
     names._hash.cache_clear()
 
 
+def cpu(who) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def median(xs):
     return statistics.median(xs) if xs else None
 
@@ -79,36 +86,37 @@ def bench(n: int, backend: str, repeats: int, cap: float) -> dict:
         text = rd.render(snap)
         renders.append(time.monotonic() - t)
     row["render_s"], row["lines"] = median(renders), text.count("\n")
-    bare = []
-    for _ in range(repeats):
-        with Netns() as path:
-            argv = [f"iptables-{backend}-restore", "--noflush", "--counters"]
-            t = time.monotonic()
-            try:
-                run_in(path, argv, input=text, timeout=cap, check=True)
-            except subprocess.TimeoutExpired:
-                row["capped"] = True
-                break
-            bare.append(time.monotonic() - t)
-    row["bare_restore_s"] = median(bare)
-    if row.get("capped"):
-        row["runs"] = 1
-        return row
-    fulls, partials = [], []
+    bare, fulls, partials, cpus = [], [], [], []
     first = snap.services[0]
     fewer = replace(snap, services=(replace(first, endpoints=first.endpoints[1:]),) + snap.services[1:])
     for i in range(repeats):
         with Netns() as path:
+            argv = [f"iptables-{backend}-restore", "--noflush", "--counters"]
+            t, child = time.monotonic(), cpu(resource.RUSAGE_CHILDREN)
+            try:
+                run_in(path, argv, input=text, timeout=cap, check=True)
+            except subprocess.TimeoutExpired:
+                row.update(capped=True, runs=1, bare_restore_s=None)
+                return row
+            bare.append(time.monotonic() - t)
+            bare_cpu = cpu(resource.RUSAGE_CHILDREN) - child
+        with Netns() as path:
             cold()
             proxier = IptablesProxier(path, backend)
+            own, child = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
             fulls.append(proxier.sync(snap).duration_s)
+            # CPU seconds: the bare restore's; the sync's own Python and its restore's
+            cpus.append((bare_cpu, cpu(resource.RUSAGE_SELF) - own, cpu(resource.RUSAGE_CHILDREN) - child))
             if i == repeats - 1:  # partial syncs on the last programmed node
                 for k in range(repeats):
                     res = proxier.sync(fewer if k % 2 == 0 else snap)
                     assert not res.full and res.changed == {first.service_key}
                     partials.append(res.duration_s)
                     row["partial_lines"] = res.lines
-    row["sync_full_s"], row["sync_partial_s"] = median(fulls), median(partials)
+    row["bare_restore_s"], row["sync_full_s"], row["sync_partial_s"] = median(bare), median(fulls), median(partials)
+    row["bare_runs"], row["full_runs"] = bare, fulls
+    row["full_over_bare"] = median([f / b for f, b in zip(fulls, bare)])  # paired: same load
+    row["cpu_bare_s"], row["cpu_python_s"], row["cpu_restore_s"] = (median(c) for c in zip(*cpus))
     return row
 
 
@@ -126,12 +134,13 @@ def main() -> None:
     ap.add_argument("--cap", type=float, default=300.0)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--backends", default="legacy,nft")
     ap.add_argument("--note", action="append", default=[], help="extra line for the report")
     ap.add_argument("--json", help="also write the rows here (make bench reads them for its goals)")
     args = ap.parse_args()
     rows = []
     for n in [int(x) for x in args.sizes.split(",")]:
-        for backend in ("legacy", "nft"):
+        for backend in args.backends.split(","):
             row = bench(n, backend, args.repeats, args.cap)
             print(row, flush=True)
             rows.append(row)
@@ -145,16 +154,23 @@ def main() -> None:
         "* render: minikp building the full restore text, cold caches (pure Python).",
         "* bare restore: `iptables-<backend>-restore --noflush --counters` of that text into a fresh",
         "  netns: the floor for any proxy that writes this ruleset.",
-        "* full sync: IptablesProxier.sync on a fresh netns: render + nfacct counters + one",
-        "  `iptables-save` (no KUBE chain yet: canaries and jump rules in one restore) +",
-        "  `iptables-save -t nat` (stale chains) + the restore.",
+        "* full sync: IptablesProxier.sync on a fresh netns, cold caches: nfacct counters, then one",
+        "  restore fed the render as it is produced, its base chains and jump rules first (legacy",
+        "  sees the node is fresh without iptables-save: no x_tables table loaded; nft runs one",
+        "  `iptables-save`). Bare restore and full sync alternate, one of each per run.",
         "* partial sync: one endpoint of one service removed or added back on the programmed node:",
         "  only that service's chains plus the top-level chains are written, as kube-proxy does;",
         "  above 1,000 endpoints (large-cluster mode) the stale-chain `iptables-save` runs at most",
         "  once per syncPeriod (30 s).",
         "",
-        "| services | backend | runs | restore lines | render | bare restore | full sync | partial sync (lines) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "* full / bare: the median of each run's full sync over the bare restore next to it.",
+        "* CPU: CPU seconds (medians) of the bare restore; of the full sync's Python (render",
+        "  included) and of its restore. With a CPU free for each, the streamed render overlaps",
+        "  the restore's parse; on a busy machine the two take turns.",
+        "",
+        "| services | backend | runs | restore lines | render | bare restore | full sync | full / bare | "
+        "CPU: bare restore / sync Python / sync restore | partial sync (lines) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         partial = fmt(r.get("sync_partial_s"), r, args.cap, "sync")
@@ -162,7 +178,10 @@ def main() -> None:
             partial += f" ({r['partial_lines']})"
         lines.append(f"| {r['services']} | {r['backend']} | {r['runs']} | {r['lines']} | "
                      f"{fmt(r['render_s'], r, args.cap)} | {fmt(r['bare_restore_s'], r, args.cap)} | "
-                     f"{fmt(r.get('sync_full_s'), r, args.cap, 'sync')} | {partial} |")
+                     f"{fmt(r.get('sync_full_s'), r, args.cap, 'sync')} | "
+                     + (f"{r['full_over_bare']:.2f}× | {r['cpu_bare_s']:.2f} / {r['cpu_python_s']:.2f} / "
+                        f"{r['cpu_restore_s']:.2f} | " if r.get("full_over_bare") else "— | — | ")
+                     + f"{partial} |")
     for note in args.note:
         lines += ["", note]
     if args.json:

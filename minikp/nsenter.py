@@ -197,6 +197,11 @@ def popen_in(path: str, argv: list[str], hostname: str | None = None,
              resolv_conf: str | None = None, **kwargs) -> subprocess.Popen:
     """Start argv inside the network namespace at `path` (and its own UTS/mount namespace
     when a hostname or resolv.conf is given)."""
+    if hostname is None and resolv_conf is None:
+        # A child starts in its parent thread's namespaces: no preexec_fn lets Python
+        # vfork, ~1 ms instead of a fork of the whole process (~10-20 ms with a big heap).
+        with in_netns(path):
+            return subprocess.Popen(argv, **kwargs)
     return subprocess.Popen(argv, preexec_fn=lambda: enter(path, hostname, resolv_conf), **kwargs)
 
 
@@ -204,4 +209,5 @@ def run_in(path: str, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run argv to completion inside the network namespace at `path`."""
     kwargs.setdefault("capture_output", True)
     kwargs.setdefault("text", True)
-    return subprocess.run(argv, preexec_fn=lambda: enter(path), **kwargs)
+    with in_netns(path):  # a vfork, as in popen_in
+        return subprocess.run(argv, **kwargs)

@@ -21,6 +21,6 @@ def changed_services(prev: dict[str, frozenset], cur: dict[str, frozenset]) -> s
 
 def services_to_write(prev: ProxySnapshot | None, cur: ProxySnapshot, full: bool) -> set[str]:
     """Every service of both snapshots on a full sync, else only the changed ones."""
-    if full or prev is None:
-        return set(by_service(cur)) | (set(by_service(prev)) if prev else set())
+    if full or prev is None:  # keys only: no hashing of every port and its endpoints
+        return {sp.service_key for snap in (prev, cur) if snap for sp in snap.services}
     return changed_services(by_service(prev), by_service(cur))

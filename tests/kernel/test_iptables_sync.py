@@ -405,3 +405,28 @@ def test_conntrack_options_set_in_the_node_namespace_only(netns):
     assert read("nf_conntrack_udp_timeout", netns) == host_before + 7
     assert read("nf_conntrack_tcp_timeout_close_wait", netns) == 1234
     assert read("nf_conntrack_udp_timeout") == host_before
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_streamed_restore_commits_whole_tables_only(netns, backend):
+    """tools.restore writes lines as they come: a bad line fails like a whole-text restore,
+    and a render that fails midway leaves no table half-written."""
+    from minikp.proxy.iptables.tools import restore
+
+    argv = [f"iptables-{backend}-restore", "--noflush"]
+    with pytest.raises(OperationError, match="exit"):
+        restore(netns, argv, iter(["*filter", ":KUBE-A - [0:0]", "-A KUBE-NOPE -j ACCEPT", "COMMIT"]))
+
+    many = [f"-A KUBE-C -s 10.1.{i // 250}.{i % 250} -j ACCEPT" for i in range(20000)]  # > one chunk
+
+    def failing():
+        yield from ["*nat", ":KUBE-C - [0:0]", *many]
+        raise RuntimeError("render bug")
+
+    with pytest.raises(RuntimeError):
+        restore(netns, argv, failing())
+    text = save(netns, backend)
+    assert "KUBE-A" not in text and "KUBE-C" not in text
+    whole = ["*nat", ":KUBE-C - [0:0]", *many, "COMMIT"]
+    assert restore(netns, argv, iter(whole)) == "\n".join(whole) + "\n"
+    assert save(netns, backend, "nat").count("-A KUBE-C ") == 20000

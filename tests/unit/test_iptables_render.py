@@ -11,6 +11,7 @@ from minikp.proxy.iptables import render as render_module
 from minikp.proxy.iptables.render import JUMP_RULES, active_nat_chains, probability, render
 from minikp.proxy.changes import by_service, changed_services
 from minikp.proxy.conntrack import commands as conntrack_commands
+from minikp.proxy.options import ProxyOptions
 from minikp.proxy.iptables.sync import chains_in
 from minikp.proxy.snapshot import Endpoint as E, ProxySnapshot, ServicePortInfo as SP
 
@@ -605,3 +606,39 @@ def test_udp_conntrack_commands():
     assert conntrack_commands(None, after) == []
     assert conntrack_commands(after, after) == []
     assert conntrack_commands(snap(CLUSTERIP), snap(replace(CLUSTERIP, endpoints=()))) == []  # TCP: nothing
+
+
+def test_chain_hash_is_base32_of_sha256():
+    import base64
+    import hashlib
+
+    for text in ("ns1/svc1:p80tcp", "ns2/svc2:p80tcp10.180.0.1:80", "", "é/ü:x" * 40, "a" * 1000):
+        want = base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+        assert names._hash.__wrapped__(text) == want
+
+
+def test_render_cache_reuses_unchanged_services_and_renders_the_same(monkeypatch):
+    """A proxier's RenderCache: every sync's text equals an uncached render, and a service
+    port equal to the last render's is not rendered again."""
+    rendered = []
+    real = render_module._chain_rules
+    monkeypatch.setattr(render_module, "_chain_rules", lambda sp, *a: rendered.append(sp) or real(sp, *a))
+    cache = render_module.RenderCache()
+    base = snap(CLUSTERIP, NODEPORT, LB, ETP_LOCAL, NO_ENDPOINTS, NO_LOCAL, TERMINATING)
+    moved = replace(NODEPORT, endpoints=NODEPORT.endpoints[:1] + (E("10.180.9.9", 80),))
+    steps = [(base, None), (base, None), (snap(CLUSTERIP, moved, LB, ETP_LOCAL, NO_ENDPOINTS), {"ns3/svc3"}),
+             (snap(CLUSTERIP, moved, LB, ETP_LOCAL, NO_ENDPOINTS), None)]
+    counts = []
+    for s, changed in steps:
+        rendered.clear()
+        text = "\n".join(render_module.render_lines(s, changed=changed, cache=cache)) + "\n"
+        counts.append(len(rendered))
+        rendered.clear()
+        assert text == render(s, changed=changed)
+    assert counts == [7, 0, 1, 0]
+    assert set(cache.entries) == set(steps[-1][0].services)  # gone service ports are dropped
+    # Other options (here the masquerade-all switch) render every service port again.
+    rendered.clear()
+    opts = ProxyOptions(masquerade_all=True)
+    cached = render(steps[-1][0], options=opts, cache=cache)
+    assert len(rendered) == 5 and cached == render(steps[-1][0], options=opts)

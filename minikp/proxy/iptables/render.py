@@ -9,6 +9,9 @@ localhostNodePorts on, masqueradeAll off, nodePortAddresses unset).
   `*filter … COMMIT` then `*nat … COMMIT`, line for line as syncProxyRules builds its four
   buffers (filter chains, filter rules, nat chains, nat rules). changed=None is a full sync;
   a set of service keys is a partial sync that writes per-service chains only for those.
+- render_lines(snapshot, ..., cache=): the same lines one by one as they are produced (the
+  proxier streams them into iptables-restore); a RenderCache kept between calls re-renders
+  only service ports that changed.
 - plan(sp, node): the per-service-port decisions (which chains, which filter targets).
 - active_nat_chains(snapshot): every per-service nat chain the ruleset needs (stale = the rest).
 - JUMP_RULES, CANARY_CHAIN, CANARY_TABLES, NFACCT_COUNTERS: what a full sync installs
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from minikp import KUBE_PROXY_VERSION
@@ -126,6 +130,10 @@ class Plan:
     uses_local_chain: bool
     uses_ext_chain: bool
     uses_fw: bool
+    svc: str  # its chain names (one hash), looked up once per service port
+    svl: str
+    ext: str
+    fw: str
 
 
 @functools.lru_cache(maxsize=1 << 16)  # partial syncs re-plan unchanged services: reuse
@@ -144,22 +152,33 @@ def plan(sp: ServicePortInfo, node: str) -> Plan:
         uses_local_chain=bool(cat.local) and uses_local_endpoints(sp),
         uses_ext_chain=has and externally_accessible(sp),
         uses_fw=has and bool(sp.load_balancer_ips) and bool(source_ranges(sp)),
+        svc=svc, svl=svl, ext=names.ext_chain(sp), fw=names.fw_chain(sp),
     )
+
+
+def sep_chains(sp: ServicePortInfo, p: Plan) -> dict[Endpoint, str]:
+    """The KUBE-SEP chain of each reachable endpoint: most of a render's hashing, kept out
+    of plan() so that a streamed render reaches its nat chains sooner."""
+    return {ep: names.sep_chain(sp, ep) for ep in p.cat.reachable}
 
 
 def nat_chains_for(sp: ServicePortInfo, node: str) -> list[str]:
     """The per-service nat chains this service port needs (its part of activeNATChains)."""
     p = plan(sp, node)
+    return _nat_chains(p, sep_chains(sp, p))
+
+
+def _nat_chains(p: Plan, seps: dict[Endpoint, str]) -> list[str]:
     out = []
     if p.uses_ext_chain:
-        out.append(names.ext_chain(sp))
+        out.append(p.ext)
     if p.uses_fw:
-        out.append(names.fw_chain(sp))
+        out.append(p.fw)
     if p.uses_cluster_chain:
-        out.append(names.svc_chain(sp))
+        out.append(p.svc)
     if p.uses_local_chain:
-        out.append(names.svl_chain(sp))
-    out.extend(names.sep_chain(sp, e) for e in p.cat.reachable)
+        out.append(p.svl)
+    out.extend(seps[e] for e in p.cat.reachable)
     return out
 
 
@@ -185,14 +204,6 @@ def _contains(cidr: str, ip: str) -> bool:
 
 # --- rendering ------------------------------------------------------------------------
 
-class _Out:
-    def __init__(self) -> None:
-        self.filter_chains: list[str] = []
-        self.filter_rules: list[str] = []
-        self.nat_chains: list[str] = []
-        self.nat_rules: list[str] = []
-
-
 @dataclass(frozen=True)
 class _Opts:
     cluster_cidr: str
@@ -204,17 +215,14 @@ class _Opts:
     localhost_node_ports: bool = True
 
 
-def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool) -> None:
-    """One service port, in syncProxyRules' order: top-level rules always; its own chains
-    only if write_chains (else kube-proxy writes them to a discarded buffer)."""
+def _top_rules(sp: ServicePortInfo, p: Plan, o: _Opts) -> tuple[list[str], list[str]]:
+    """One service port's rules in the top-level chains, in syncProxyRules' order: (filter
+    rules, nat rules). kube-proxy writes these on every sync, changed or not."""
     s = sp.port_name_string
     proto = sp.protocol.lower()
     match = f"-m {proto} -p {proto}"
     port = sp.port
-    p = plan(sp, o.node)
-    cat = p.cat
-    svc, svl = names.svc_chain(sp), names.svl_chain(sp)
-    ext, fw = names.ext_chain(sp), names.fw_chain(sp)
+    ext, fw = p.ext, p.fw
     lb_chain = fw if p.uses_fw else ext
     if not p.has_endpoints:
         int_target, int_comment = "REJECT", f'"{s} has no endpoints"'
@@ -222,7 +230,8 @@ def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool)
     else:
         int_target, int_comment = "DROP", f'"{s} has no local endpoints"'
         ext_target, ext_comment = int_target, int_comment
-    fr, nr = out.filter_rules, out.nat_rules
+    fr: list[str] = []
+    nr: list[str] = []
 
     # Capture the clusterIP.
     if p.has_internal:
@@ -266,10 +275,19 @@ def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool)
     if sp.health_check_node_port:
         fr.append(f'-A KUBE-NODEPORTS -m comment --comment "{s} health check node port" '
                   f"-m tcp -p tcp --dport {sp.health_check_node_port} -j ACCEPT")
+    return fr, nr
 
-    if not write_chains:
-        return
-    chains, rules = out.nat_chains, out.nat_rules
+
+def _chain_rules(sp: ServicePortInfo, p: Plan, seps: dict[Endpoint, str], o: _Opts) -> list[str]:
+    """The rules of one service port's own nat chains (nat_chains_for's chains, in the
+    order syncProxyRules fills them); a partial sync writes them only for changed services."""
+    s = sp.port_name_string
+    proto = sp.protocol.lower()
+    match = f"-m {proto} -p {proto}"
+    port = sp.port
+    cat = p.cat
+    svc, svl, ext, fw = p.svc, p.svl, p.ext, p.fw
+    rules: list[str] = []
 
     # Internal traffic: masquerade off-cluster sources (ClusterCIDR detector's IfNotLocal),
     # or everything with masqueradeAll.
@@ -278,7 +296,6 @@ def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool)
         rules.append(f'-A {p.internal_chain} -m comment --comment "{s} cluster IP" {match} '
                      f"-d {sp.cluster_ip} --dport {port}{not_local} -j KUBE-MARK-MASQ")
     if p.uses_ext_chain:
-        chains.append(chain_line(ext))
         if not sp.external_policy_local:
             rules.append(f'-A {ext} -m comment --comment "masquerade traffic for {s} external destinations" '
                          "-j KUBE-MARK-MASQ")
@@ -292,7 +309,6 @@ def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool)
         if p.has_external:
             rules.append(f"-A {ext} -j {p.external_policy_chain}")
     if p.uses_fw:
-        chains.append(chain_line(fw))
         head = f'-A {fw} -m comment --comment "{s} loadbalancer IP"'
         allow_from_node = False
         for cidr in source_ranges(sp):
@@ -305,22 +321,20 @@ def _service_rules(out: _Out, sp: ServicePortInfo, o: _Opts, write_chains: bool)
         rules.append(f'-A {fw} -m comment --comment "other traffic to {s} will be dropped by '
                      'KUBE-PROXY-FIREWALL"')
     if p.uses_cluster_chain:
-        chains.append(chain_line(svc))
-        _service_to_endpoints(rules, sp, svc, cat.cluster, o.large)
+        _service_to_endpoints(rules, sp, svc, cat.cluster, seps, o.large)
     if p.uses_local_chain:
-        chains.append(chain_line(svl))
-        _service_to_endpoints(rules, sp, svl, cat.local, o.large)
+        _service_to_endpoints(rules, sp, svl, cat.local, seps, o.large)
     for ep in cat.reachable:
-        sep = names.sep_chain(sp, ep)
-        chains.append(chain_line(sep))
+        sep = seps[ep]
         head = f"-A {sep}" if o.large else f"-A {sep} -m comment --comment {s}"
         rules.append(f"{head} -s {ep.ip} -j KUBE-MARK-MASQ")
         recent = f" -m recent --name {sep} --set" if sp.affinity_timeout else ""
         rules.append(f"{head}{recent} {match} -j DNAT --to-destination {names.endpoint_string(ep)}")
+    return rules
 
 
 def _service_to_endpoints(rules: list[str], sp: ServicePortInfo, chain: str,
-                          eps: tuple[Endpoint, ...], large: bool) -> None:
+                          eps: tuple[Endpoint, ...], seps: dict[Endpoint, str], large: bool) -> None:
     """writeServiceToEndpointRules: affinity checks first, then the random spread."""
     s = sp.port_name_string
 
@@ -329,19 +343,46 @@ def _service_to_endpoints(rules: list[str], sp: ServicePortInfo, chain: str,
 
     if sp.affinity_timeout:
         for ep in eps:
-            sep = names.sep_chain(sp, ep)
+            sep = seps[ep]
             rules.append(f"{head(ep)} -m recent --name {sep} --rcheck --seconds {sp.affinity_timeout} "
                          f"--reap -j {sep}")
     n = len(eps)
     for i, ep in enumerate(eps):
         stat = f" -m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
-        rules.append(f"{head(ep)}{stat} -j {names.sep_chain(sp, ep)}")
+        rules.append(f"{head(ep)}{stat} -j {seps[ep]}")
 
 
-def render(snapshot: ProxySnapshot, *, changed: set[str] | None = None, stale_nat_chains=(),
-           random_fully: bool = True, nfacct: bool = False, tcp_liberal: bool = False,
-           options: ProxyOptions = DEFAULT_OPTIONS) -> str:
-    """The restore buffer.
+class _Entry:
+    """One service port's rendered lines, filled pass by pass (None: not yet)."""
+    __slots__ = ("plan", "filter", "nat_top", "seps", "chains", "rules")
+
+    def __init__(self, p: Plan) -> None:
+        self.plan = p
+        self.filter = self.nat_top = self.seps = self.chains = self.rules = None
+
+
+class RenderCache:
+    """Rendered lines per service port, kept by a proxier between syncs: a service port
+    equal to last sync's (with the same options) renders to the same lines, so only
+    changed ones are rendered again. Holds only the last render's service ports."""
+
+    def __init__(self) -> None:
+        self.opts: _Opts | None = None
+        self.entries: dict[ServicePortInfo, _Entry] = {}
+
+
+def render(snapshot: ProxySnapshot, **kwargs) -> str:
+    """The restore buffer as one string: render_lines' lines (same keywords)."""
+    return "\n".join(render_lines(snapshot, **kwargs)) + "\n"
+
+
+def render_lines(snapshot: ProxySnapshot, *, changed: set[str] | None = None, stale_nat_chains=(),
+                 random_fully: bool = True, nfacct: bool = False, tcp_liberal: bool = False,
+                 options: ProxyOptions = DEFAULT_OPTIONS, cache: RenderCache | None = None) -> Iterator[str]:
+    """The restore buffer, line by line, as it is produced: each table's chains are declared
+    before its rules (restore needs that), so the lines can go to iptables-restore while
+    the rest is still rendered. Three passes over the services (filter rules, nat chains,
+    nat rules), each yielding as it goes.
 
     changed: None = full sync; else only services whose service_key is in it get their
     SVC/SVL/EXT/FW/SEP chains written (partial sync). stale_nat_chains: flushed and deleted.
@@ -349,49 +390,66 @@ def render(snapshot: ProxySnapshot, *, changed: set[str] | None = None, stale_na
     (kube-proxy then counts INVALID drops and localhost NodePort hits). tcp_liberal: the
     netns has nf_conntrack_tcp_be_liberal set, so no INVALID DROP rule. options: kube-proxy's
     configuration (masqueradeAll, localhostNodePorts, nodePortAddresses, clusterCIDR).
+    cache: reuse (and keep) the lines of service ports rendered by an earlier call.
     """
-    out = _Out()
-    out.filter_chains += [chain_line(c) for c in FILTER_TOP_CHAINS]
-    out.nat_chains += [chain_line(c) for c in NAT_TOP_CHAINS]
-    out.nat_rules += [
-        f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
-        f"-A KUBE-POSTROUTING -j MARK --xor-mark {MASQ_MARK}",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
-        + (" --random-fully" if random_fully else ""),
-        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}",
-    ]
-    # IPv4 with localhostNodePorts on: kube-proxy's copy of kubelet's localnet guard.
-    if options.localhost_node_ports:
-        out.filter_chains.append(chain_line("KUBE-FIREWALL"))
-        out.filter_rules.append('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
-                                "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT "
-                                "-j DROP")
     opts = _Opts(options.cluster_cidr or snapshot.cluster_cidr, snapshot.node_name, snapshot.node_ip,
                  large_cluster(snapshot), nfacct, options.masquerade_all, options.localhost_node_ports)
-    for sp in sorted_services(snapshot):
-        _service_rules(out, sp, opts, changed is None or sp.service_key in changed)
-    for chain in sorted(stale_nat_chains):
-        out.nat_chains.append(chain_line(chain))
-        out.nat_rules.append(f"-X {chain}")
+    cache = cache or RenderCache()
+    old = cache.entries if cache.opts == opts else {}
+    cache.opts, cache.entries = opts, {}
+    services = [(sp, changed is None or sp.service_key in changed, cache.entries.setdefault(
+        sp, old.get(sp) or _Entry(plan(sp, opts.node)))) for sp in sorted_services(snapshot)]
+
+    yield "*filter"
+    yield from (chain_line(c) for c in FILTER_TOP_CHAINS)
+    # IPv4 with localhostNodePorts on: kube-proxy's copy of kubelet's localnet guard.
+    if options.localhost_node_ports:
+        yield chain_line("KUBE-FIREWALL")
+        yield ('-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" '
+               "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
+    for sp, _, entry in services:
+        if entry.filter is None:
+            entry.filter, entry.nat_top = _top_rules(sp, entry.plan, opts)
+        yield from entry.filter
+    if not tcp_liberal:
+        yield ("-A KUBE-FORWARD -m conntrack --ctstate INVALID"
+               + (f" -m nfacct --nfacct-name {NFACCT_INVALID}" if nfacct else "") + " -j DROP")
+    yield (f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark '
+           f"{MASQ_MARK}/{MASQ_MARK} -j ACCEPT")
+    yield ('-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
+           "--ctstate RELATED,ESTABLISHED -j ACCEPT")
+    yield "COMMIT"
+
+    yield "*nat"
+    yield from (chain_line(c) for c in NAT_TOP_CHAINS)
+    for sp, write, entry in services:
+        if write:
+            if entry.chains is None:
+                entry.seps = sep_chains(sp, entry.plan)
+                entry.chains = [chain_line(c) for c in _nat_chains(entry.plan, entry.seps)]
+            yield from entry.chains
+    stale = sorted(stale_nat_chains)
+    yield from (chain_line(c) for c in stale)
+    yield f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN"
+    yield f"-A KUBE-POSTROUTING -j MARK --xor-mark {MASQ_MARK}"
+    yield ('-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE'
+           + (" --random-fully" if random_fully else ""))
+    yield f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK}"
+    for sp, write, entry in services:
+        yield from entry.nat_top
+        if write:
+            if entry.rules is None:
+                entry.rules = _chain_rules(sp, entry.plan, entry.seps, opts)
+            yield from entry.rules
+    yield from (f"-X {c}" for c in stale)
     tail = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this '
             'must be the last rule in this chain"')
     ips = node_port_ips(options.node_port_addresses, snapshot.node_ip)
     if ips is None:
         local = "" if options.localhost_node_ports else " ! -d 127.0.0.0/8"
-        out.nat_rules.append(f"{tail} -m addrtype --dst-type LOCAL{local} -j KUBE-NODEPORTS")
+        yield f"{tail} -m addrtype --dst-type LOCAL{local} -j KUBE-NODEPORTS"
     for ip in ips or ():
         if ip.startswith("127.") and not options.localhost_node_ports:
             continue
-        out.nat_rules.append(f"{tail} -d {ip} -j KUBE-NODEPORTS")
-    if not tcp_liberal:
-        out.filter_rules.append("-A KUBE-FORWARD -m conntrack --ctstate INVALID"
-                                + (f" -m nfacct --nfacct-name {NFACCT_INVALID}" if nfacct else "") + " -j DROP")
-    out.filter_rules += [
-        f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark '
-        f"{MASQ_MARK}/{MASQ_MARK} -j ACCEPT",
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack '
-        "--ctstate RELATED,ESTABLISHED -j ACCEPT",
-    ]
-    lines = ["*filter", *out.filter_chains, *out.filter_rules, "COMMIT",
-             "*nat", *out.nat_chains, *out.nat_rules, "COMMIT"]
-    return "\n".join(lines) + "\n"
+        yield f"{tail} -d {ip} -j KUBE-NODEPORTS"
+    yield "COMMIT"

@@ -2,13 +2,17 @@
 does (fidelity notes §2):
 
 - full sync at start, after a failed sync, when the mangle canary chain has vanished
-  (someone flushed iptables), or (1.33+) when the last full sync is an hour old: canary chains, chains + jump rules via `iptables -C`/`-I`,
-  nfacct counters, then ONE `iptables-restore -w 5 -W 100000 --noflush --counters`;
+  (someone flushed iptables), or (1.33+) when the last full sync is an hour old: canary
+  chains, chains + jump rules via `iptables -C`/`-I` (a node with no KUBE chain yet: as the
+  first lines of the restore instead), nfacct counters, then ONE
+  `iptables-restore -w 5 -W 100000 --noflush --counters`, fed the render as it is produced
+  (tools.restore) so that the restore parses while Python renders;
 - otherwise a partial sync: only services whose ServicePortInfos changed since the last
-  successful sync get their chains rewritten (top-level chains always are);
-- stale KUBE-SVC/SVL/EXT/FW/SEP chains (in `iptables-save -t nat`, no longer needed) are
-  flushed and deleted in the same restore; in large-cluster mode (>1000 endpoints) at most
-  once per syncPeriod, as kube-proxy does;
+  successful sync get their chains rewritten (top-level chains always are); lines of
+  unchanged service ports come from the proxier's render.RenderCache;
+- stale KUBE-SVC/SVL/EXT/FW/SEP chains (in `iptables-save -t nat`, or the full sync's one
+  `iptables-save`, no longer needed) are flushed and deleted in the same restore; in
+  large-cluster mode (>1000 endpoints) at most once per syncPeriod, as kube-proxy does;
 - UDP conntrack cleanup after the restore, as the modelled release does it
   (minikp.proxy.conntrack: ≤1.31 per event, 1.32+ the reconciler).
 
@@ -21,6 +25,7 @@ IptablesSyncResult; flushed() is the canary check; rules_text/counters read ipta
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -34,7 +39,7 @@ from minikp.proxy.changes import services_to_write
 from minikp.proxy.iptables import names, nfacct, paths, render as rd, render_legacy as legacy, trace
 from minikp.proxy.iptables.layout import layout_of
 from minikp.proxy.iptables.backend import binary, command_links, resolve_backend
-from minikp.proxy.iptables.tools import run as _run, save
+from minikp.proxy.iptables.tools import restore, run as _run, save
 from minikp.proxy.options import DEFAULT as DEFAULT_OPTIONS, ProxyOptions
 from minikp.proxy.release import DEFAULT as DEFAULT_RELEASE, parse_release, release_of
 from minikp.proxy.snapshot import ProxySnapshot
@@ -56,9 +61,27 @@ class IptablesSyncResult(SyncResult):
     restore_input: str = ""  # exactly what iptables-restore was given
 
 
-def chains_in(save_text: str) -> list[str]:
-    """Chain names declared in iptables-save output (utiliptables.GetChainsFromTable)."""
-    return [line[1:].split(" ", 1)[0] for line in save_text.splitlines() if line.startswith(":")]
+def chains_in(save_text: str, table: str | None = None) -> list[str]:
+    """Chain names declared in iptables-save output (utiliptables.GetChainsFromTable), of
+    one table's section or of all."""
+    out, current = [], None
+    for line in save_text.splitlines():
+        if line.startswith("*"):
+            current = line[1:]
+        elif line.startswith(":") and table in (None, current):
+            out.append(line[1:].split(" ", 1)[0])
+    return out
+
+
+def tables_loaded(netns_path: str) -> bool:
+    """Whether any x_tables table exists in the namespace yet: the kernel makes them on
+    first use, and iptables-legacy-save lists only these, so none loaded means no rules."""
+    try:
+        with in_netns(netns_path):
+            with open("/proc/thread-self/net/ip_tables_names") as f:
+                return bool(f.read().strip())
+    except FileNotFoundError:  # ip_tables not even loaded on the host
+        return False
 
 
 def read_tcp_liberal(netns_path: str) -> bool:
@@ -104,6 +127,7 @@ class IptablesProxier:
         self._last: ProxySnapshot | None = None  # last successfully applied snapshot
         self._last_cleanup = float("-inf")
         self._restore_argv = [binary(self.backend, "restore"), *WAIT_FLAGS, "--noflush", "--counters"]
+        self._render_cache = rd.RenderCache()  # lines of the service ports last rendered
 
     def _ipt(self, *args: str, check: bool = True):
         return _run(self.netns_path, [binary(self.backend), *WAIT_FLAGS, *args], check=check)
@@ -165,16 +189,20 @@ class IptablesProxier:
         if res.returncode not in (0, 1):
             raise OperationError(f"iptables -N {chain} -t {table}: {res.stderr.strip()}")
 
-    def _ensure_base(self) -> bool:
+    def _ensure_base(self) -> tuple[str, str | None]:
         """Canaries, chains and the built-in -> KUBE jumps, nfacct counters (full sync only).
-        A namespace without any KUBE chain (a node just made) gets them in one restore;
-        otherwise kube-proxy's EnsureChain/EnsureRule, one iptables command each. True when
-        the namespace was fresh (so it has no stale chains either)."""
+        A namespace without any KUBE chain (a node just made) gets them as restore input
+        that goes first in the sync's one restore (returned: the chains exist before any
+        rule needs them, and each table commits in turn as separate restores would);
+        otherwise kube-proxy's EnsureChain/EnsureRule, one iptables command each, and ""
+        is returned. Also returns the iptables-save text read to tell the two apart (None
+        when the kernel showed no table at all), for the stale-chain check to reuse."""
         self.nfacct = self.layout.nfacct and nfacct.ensure(self.netns_path, rd.NFACCT_COUNTERS)
-        if ":KUBE-" not in save(self.netns_path, self.backend):
-            base = legacy.base_restore(self.layout) if self.legacy else rd.base_restore()
-            _run(self.netns_path, self._restore_argv, input=base)
-            return True
+        saved = None
+        if self.backend != "legacy" or tables_loaded(self.netns_path):
+            saved = save(self.netns_path, self.backend)
+        if saved is None or ":KUBE-" not in saved:
+            return legacy.base_restore(self.layout) if self.legacy else rd.base_restore(), saved
         for table in rd.CANARY_TABLES if self.layout.canary else ():
             self._ensure_chain(table, rd.CANARY_CHAIN)
         if self.legacy:  # kubelet's chains of those releases, which the KUBE-FW chains use
@@ -190,7 +218,7 @@ class IptablesProxier:
             spec = (jump.builtin, "-t", jump.table, *jump.args)
             if self._ipt("-C", *spec, check=False).returncode != 0:
                 self._ipt("-A" if jump.append else "-I", *spec)
-        return False
+        return "", saved
 
     def periodic_full_due(self) -> bool:
         """1.33+ (#129329): a full sync when the last one is more than an hour old."""
@@ -203,26 +231,26 @@ class IptablesProxier:
             or self.periodic_full_due() or not self.canary_present()
         stale: list[str] = []
         try:
-            fresh = False
-            if full:
-                fresh = self._ensure_base()
+            base, saved = self._ensure_base() if full else ("", None)
             changed = services_to_write(self._last, snapshot, full)
             cleanup = not rd.large_cluster(snapshot) or start - self._last_cleanup > self.sync_period_s
-            if fresh:  # nothing there yet, so nothing stale: counts as a cleanup
+            if base:  # nothing there yet, so nothing stale: counts as a cleanup
                 self._last_cleanup = start
             elif cleanup:
                 active = legacy.active_nat_chains(snapshot, self.layout) if self.legacy \
                     else rd.active_nat_chains(snapshot)
-                existing = chains_in(save(self.netns_path, self.backend, "nat"))
+                existing = chains_in(saved if full else save(self.netns_path, self.backend, "nat"), "nat")
                 stale = sorted(c for c in existing if names.is_service_chain(c) and c not in active)
                 self._last_cleanup = start
             if self.legacy:
-                text = legacy.render(snapshot, self.layout, stale_nat_chains=stale, options=self.options)
+                lines = legacy.render(snapshot, self.layout, stale_nat_chains=stale,
+                                      options=self.options).splitlines()
             else:
-                text = rd.render(snapshot, changed=None if full else changed, stale_nat_chains=stale,
-                                 nfacct=self.nfacct, options=self.options,
-                                 tcp_liberal=self.tcp_liberal and self.layout.tcp_liberal_skips_invalid_drop)
-            _run(self.netns_path, self._restore_argv, input=text)
+                lines = rd.render_lines(
+                    snapshot, changed=None if full else changed, stale_nat_chains=stale, nfacct=self.nfacct,
+                    options=self.options, cache=self._render_cache,
+                    tcp_liberal=self.tcp_liberal and self.layout.tcp_liberal_skips_invalid_drop)
+            text = restore(self.netns_path, self._restore_argv, itertools.chain(base.splitlines(), lines))
             if full:
                 self._last_full = self.clock()
         except Exception:
