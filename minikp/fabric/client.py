@@ -13,50 +13,46 @@
 
 from __future__ import annotations
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from minikp import names
 from minikp.fabric import netns
 from minikp.fabric.node import bring_up_eth0
+from minikp.fabric.rtnl import NetlinkError, Rtnl
 from minikp.scenario.model import ClientPlan, NodePlan
 
 ESRCH = 3
 
 
 class Client:
-    def __init__(self, plan: ClientPlan, path: str, ipr):
-        self.plan, self.path, self.ipr = plan, path, ipr
+    def __init__(self, plan: ClientPlan, path: str, rtnl: Rtnl):
+        self.plan, self.path, self.rtnl = plan, path, rtnl
 
     @classmethod
     def build(cls, cluster: str, plan: ClientPlan, world, node_prefixlen: int,
               nodes: list[NodePlan]) -> "Client":
         path = netns.create(names.client_netns(cluster, plan.name))
-        ipr = netns.iproute_in(path)
+        rtnl = Rtnl(path)
         try:
             world.plug(f"client/{plan.name}", path)
-            bring_up_eth0(ipr, plan.ip, node_prefixlen)
+            bring_up_eth0(rtnl, plan.ip, node_prefixlen)
             for node in nodes:
-                ipr.route("replace", dst=node.pod_cidr, gateway=node.ip)
+                rtnl.route(node.pod_cidr, [node.ip])
         except BaseException:
-            ipr.close()
+            rtnl.close()
             raise
-        return cls(plan, path, ipr)
+        return cls(plan, path, rtnl)
 
     def route_via_nodes(self, cidr: str, node_ips: list[str]) -> None:
-        if len(node_ips) == 1:
-            self.ipr.route("replace", dst=cidr, gateway=node_ips[0])
-        else:
-            self.ipr.route("replace", dst=cidr, multipath=[{"gateway": g} for g in node_ips])
+        self.rtnl.route(cidr, node_ips)  # several: ECMP
 
     def set_lb_route(self, ip: str, node_ips: list[str]) -> None:
         self.route_via_nodes(f"{ip}/32", node_ips)
 
     def del_lb_route(self, ip: str) -> None:
         try:
-            self.ipr.route("del", dst=f"{ip}/32")
+            self.rtnl.route_del(f"{ip}/32")
         except NetlinkError as e:
             if e.code != ESRCH:  # no such route: already gone
                 raise
 
     def close(self) -> None:
-        self.ipr.close()
+        self.rtnl.close()
