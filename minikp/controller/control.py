@@ -42,8 +42,8 @@ class EventLog:
             self.seq += 1
             ev = {"seq": self.seq, "time": time.time(), "type": kind, "message": message, **fields}
             self.pending.append(ev)
-        if self.listener is not None:
-            self.listener(ev)
+            if self.listener is not None:  # in order, one at a time (node syncs run in threads)
+                self.listener(ev)
         return ev
 
     def publish(self, upto: int) -> None:

@@ -22,12 +22,14 @@ steps do to it.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from minikp.errors import InputError
 from minikp.proxy import sysctls
 from minikp.proxy.runner import BoundedFrequencyRunner
 
 ACTIONS = ("pause", "resume", "kill", "restart", "fail-next-sync")
+SYNC_THREADS = 8
 
 
 def max_interval(proxier, options) -> float:
@@ -138,8 +140,16 @@ class ProxyLoop:
         return {n: p.proxier for n, p in self.nodes.items() if p.state == "running"}
 
     def request(self, reason: str, nodes=None) -> None:
-        for n in nodes or self.nodes:
-            self.nodes[n].request(reason)
+        """Every node's kube-proxy is its own process: their syncs run side by side (a sync
+        mostly waits on iptables-save/-restore and conntrack children, in its own namespace)."""
+        chosen = [self.nodes[n] for n in nodes or self.nodes]
+        if len(chosen) < 2:
+            for p in chosen:
+                p.request(reason)
+            return
+        with ThreadPoolExecutor(min(len(chosen), SYNC_THREADS)) as pool:
+            for f in [pool.submit(p.request, reason) for p in chosen]:
+                f.result()
 
     def tick(self) -> None:
         for p in self.nodes.values():

@@ -3,10 +3,11 @@ cluster DNS and every node's proxy running, follows pod deaths and live changes 
 scale, apply), publishes events, and writes the state file the CLI reads. One process per
 cluster, holding the cluster lock (minikp.clusterlock) for its life.
 
-Run as `python -m minikp.controller.supervisor --name C FILE...`; `minikp up` starts it in
-the background, hands it the scenario it loaded and checked (--scenario, a file in the
-state directory: minikp.scenario.handover) and waits for its one-line JSON report on
---notify-fd.
+`minikp up` forks it from its own process (client.start_cluster: the scenario it loaded and
+checked, and the modules it imported, are there already) and waits for its one-line JSON
+report on a pipe (pipe_reporters). Also runs as `python -m minikp.controller.supervisor
+--name C FILE...` (--scenario: one handed over in the state directory, scenario.handover;
+--notify-fd: that pipe).
 """
 
 from __future__ import annotations
@@ -814,8 +815,16 @@ def main(argv=None) -> int:
     ap.add_argument("--scenario", help="FILEs as `minikp up` loaded them (scenario.handover)")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args(argv)
+    notify, progress = pipe_reporters(a.notify_fd)
+    names.check_cluster_name(a.name)
+    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario,
+               a.kubernetes_version)
 
-    out = os.fdopen(a.notify_fd, "w") if a.notify_fd is not None else None
+
+def pipe_reporters(fd: int | None):
+    """(notify, progress) for run(), writing `up`'s start-up pipe `fd`: a JSON line per event,
+    then the one-line report (client.start_cluster reads them)."""
+    out = os.fdopen(fd, "w") if fd is not None else None
 
     def progress(ev):  # lines before the report: `up` shows them as they come
         if out is not None and not out.closed:
@@ -829,10 +838,7 @@ def main(argv=None) -> int:
         if out is not None and not out.closed:
             out.write(json.dumps(report) + "\n")
             out.close()
-
-    names.check_cluster_name(a.name)
-    return run(a.name, a.files, a.proxy_mode, a.nodes, notify, a.lock_fd, progress, a.scenario,
-               a.kubernetes_version)
+    return notify, progress
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The cluster's network: namespaces, veth pairs, bridges, addresses, routes, sysctls, all
-through netlink (pyroute2) in-process.
+through netlink (rtnl.py's plain requests) in-process.
 
 Modules: netns (create/remove named namespaces, sysctls), world (the node network),
 node, pod, client (one host kind each), cluster (the Fabric facade), teardown (remove a

@@ -18,12 +18,11 @@
 
 from __future__ import annotations
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from minikp import names
 from minikp.errors import OperationError
 from minikp.fabric import netns
 from minikp.fabric.node import bring_up_eth0
+from minikp.fabric.rtnl import NetlinkError, Rtnl
 from minikp.nsenter import run_in
 from minikp.scenario.model import ClientPlan, NodePlan
 
@@ -45,52 +44,49 @@ PIN_RULES = """table ip minikp-lb {{
 
 
 class Client:
-    def __init__(self, plan: ClientPlan, path: str, ipr):
-        self.plan, self.path, self.ipr = plan, path, ipr
+    def __init__(self, plan: ClientPlan, path: str, rtnl: Rtnl):
+        self.plan, self.path, self.rtnl = plan, path, rtnl
 
     @classmethod
     def build(cls, cluster: str, plan: ClientPlan, world, node_prefixlen: int,
               nodes: list[NodePlan], lb_pool: tuple[str, str]) -> "Client":
         path = netns.create(names.client_netns(cluster, plan.name))
-        ipr = netns.iproute_in(path)
+        rtnl = Rtnl(path)
         try:
             world.plug(f"client/{plan.name}", path)
-            bring_up_eth0(ipr, plan.ip, node_prefixlen)
+            bring_up_eth0(rtnl, plan.ip, node_prefixlen)
             for node in nodes:
-                ipr.route("replace", dst=node.pod_cidr, gateway=node.ip)
-            pin_lb_connections(path, ipr, nodes, lb_pool)
+                rtnl.route(node.pod_cidr, [node.ip])
+            pin_lb_connections(path, rtnl, nodes, lb_pool)
         except BaseException:
-            ipr.close()
+            rtnl.close()
             raise
-        return cls(plan, path, ipr)
+        return cls(plan, path, rtnl)
 
     def route_via_nodes(self, cidr: str, node_ips: list[str]) -> None:
-        if len(node_ips) == 1:
-            self.ipr.route("replace", dst=cidr, gateway=node_ips[0])
-        else:
-            self.ipr.route("replace", dst=cidr, multipath=[{"gateway": g} for g in node_ips])
+        self.rtnl.route(cidr, node_ips)  # several: ECMP
 
     def set_lb_route(self, ip: str, node_ips: list[str]) -> None:
         self.route_via_nodes(f"{ip}/32", node_ips)
 
     def del_lb_route(self, ip: str) -> None:
         try:
-            self.ipr.route("del", dst=f"{ip}/32")
+            self.rtnl.route_del(f"{ip}/32")
         except NetlinkError as e:
             if e.code != ESRCH:  # no such route: already gone
                 raise
 
     def close(self) -> None:
-        self.ipr.close()
+        self.rtnl.close()
 
 
-def pin_lb_connections(path: str, ipr, nodes: list[NodePlan], lb_pool: tuple[str, str]) -> None:
+def pin_lb_connections(path: str, rtnl: Rtnl, nodes: list[NodePlan], lb_pool: tuple[str, str]) -> None:
     """PIN_RULES in the client's namespace, and per node: fwmark → a table routing via it."""
     marks = []
     for i, node in enumerate(nodes, 1):
         n = PIN_TABLE + i
-        ipr.route("replace", dst="0.0.0.0/0", gateway=node.ip, table=n)
-        ipr.rule("add", fwmark=n, table=n, priority=n)
+        rtnl.route("default", [node.ip], table=n)
+        rtnl.fwmark_rule(n, n, n)
         marks.append(f"{node.ip} : {n}")
     rules = PIN_RULES.format(pool="-".join(lb_pool), marks=", ".join(marks))
     res = run_in(path, ["nft", "-f", "-"], input=rules)

@@ -9,7 +9,6 @@ things done *inside* one: a netlink socket and a sysctl write.
 - remove(name): unmount and unlink; the kernel frees the namespace (and its links) once
   nothing holds it.
 - names(prefix): the named namespaces whose name starts with prefix.
-- iproute_in(path): a pyroute2 IPRoute whose netlink socket lives in that namespace.
 - write_sysctl(path, key, value): /proc/sys/net/... resolves against the netns of the
   *calling thread* (checked on this kernel), so a write inside in_netns() hits that
   namespace and leaves the host's value alone.
@@ -21,8 +20,6 @@ import ctypes
 import errno
 import os
 import threading
-
-from pyroute2 import IPRoute
 
 from minikp import names as _names
 from minikp.nsenter import CLONE_NEWNET, in_netns, setns, unshare
@@ -128,13 +125,6 @@ def names(prefix: str) -> list[str]:
         return sorted(n for n in os.listdir(_names.NETNS_DIR) if n.startswith(prefix))
     except FileNotFoundError:
         return []
-
-
-def iproute_in(path: str) -> IPRoute:
-    """An IPRoute bound to the namespace at path (a netlink socket keeps the namespace it
-    was created in, whatever thread uses it later)."""
-    with in_netns(path):
-        return IPRoute()
 
 
 def _write_sysctl(key: str, value: str | int) -> None:

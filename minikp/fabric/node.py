@@ -1,7 +1,7 @@
 """A node: a namespace on the node network with a pod bridge, like a kind node running the
 CNI bridge plugin in host-gw mode.
 
-- bring_up_eth0(ipr, ip, prefixlen): lo and eth0 up, eth0 addressed (nodes and clients).
+- bring_up_eth0(rtnl, ip, prefixlen): lo and eth0 up, eth0 addressed (nodes and clients).
 - Node.build(cluster, plan, world, node_prefixlen): the namespace; eth0 with the node IP;
   `cni0` bridge with the gateway /24; sysctls (forwarding, bridge-nf-call-iptables,
   route_localnet); its netlink socket stays open for fast pod creation.
@@ -33,43 +33,39 @@ NODE_SYSCTLS = {
 }
 
 
-def bring_up_eth0(ipr, ip: str, prefixlen: int) -> int:
-    ipr.link("set", index=1, state="up")  # lo is always index 1 in a fresh namespace
-    eth0 = ipr.link_lookup(ifname="eth0")[0]
-    ipr.addr("add", index=eth0, address=ip, prefixlen=prefixlen)
-    ipr.link("set", index=eth0, state="up")
+def bring_up_eth0(rtnl: Rtnl, ip: str, prefixlen: int) -> int:
+    rtnl.link_up(1)  # lo is always index 1 in a fresh namespace
+    eth0 = rtnl.index("eth0")
+    rtnl.addr_add(eth0, ip, prefixlen)
+    rtnl.link_up(eth0)
     return eth0
 
 
 class Node:
-    def __init__(self, plan: NodePlan, path: str, ipr, bridge_index: int):
-        self.plan, self.path, self.ipr, self.bridge_index = plan, path, ipr, bridge_index
-        self.rtnl = Rtnl(path)  # the per-pod fast path (pod.py)
+    def __init__(self, plan: NodePlan, path: str, rtnl: Rtnl, bridge_index: int):
+        self.plan, self.path, self.rtnl, self.bridge_index = plan, path, rtnl, bridge_index
 
     @classmethod
     def build(cls, cluster: str, plan: NodePlan, world, node_prefixlen: int) -> "Node":
         path = netns.create(names.node_netns(cluster, plan.name), NODE_SYSCTLS)
-        ipr = netns.iproute_in(path)
+        rtnl = Rtnl(path)  # stays open: pods are wired through it (pod.py)
         try:
             world.plug(f"node/{plan.name}", path)
-            bring_up_eth0(ipr, plan.ip, node_prefixlen)
-            ipr.link("add", ifname=POD_BRIDGE, kind="bridge", state="up")
-            bridge = ipr.link_lookup(ifname=POD_BRIDGE)[0]
-            ipr.addr("add", index=bridge, address=plan.gateway_ip,
-                     prefixlen=ipaddress.ip_network(plan.pod_cidr).prefixlen)
+            bring_up_eth0(rtnl, plan.ip, node_prefixlen)
+            bridge = rtnl.bridge(POD_BRIDGE)
+            rtnl.addr_add(bridge, plan.gateway_ip, ipaddress.ip_network(plan.pod_cidr).prefixlen)
         except BaseException:
-            ipr.close()
+            rtnl.close()
             raise
-        return cls(plan, path, ipr, bridge)
+        return cls(plan, path, rtnl, bridge)
 
     def route_pod_cidrs(self, others: list[NodePlan]) -> None:
         for other in others:
             if other.name != self.plan.name:
-                self.ipr.route("replace", dst=other.pod_cidr, gateway=other.ip)
+                self.rtnl.route(other.pod_cidr, [other.ip])
 
     def route_default(self, gateway: str) -> None:
-        self.ipr.route("replace", dst="default", gateway=gateway)
+        self.rtnl.route("default", [gateway])
 
     def close(self) -> None:
-        self.ipr.close()
         self.rtnl.close()

@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
-
-from pyroute2.netlink.exceptions import NetlinkError
 
 from minikp import names
 from minikp.fabric import netns
-from minikp.fabric.rtnl import Rtnl
-from minikp.nsenter import in_netns
+from minikp.fabric.rtnl import NetlinkError, Rtnl
 from minikp.scenario.model import PodPlan
 
 ENODEV = 19
@@ -49,12 +45,9 @@ def add(cluster: str, node, pod: PodPlan, netns_pid: int | None = None) -> str:
         # DNATed back to the port it came from; the bridge only sends it back in hairpin mode
         # (what the CNI bridge plugin's hairpinMode does). Indexes come from if_nametoindex,
         # an ioctl in this thread's namespace: far cheaper than a netlink lookup.
-        with in_netns(node.path):
-            index = socket.if_nametoindex(ifname)
-        node.rtnl.hairpin(index)
-        with in_netns(path):
-            eth0 = socket.if_nametoindex("eth0")
+        node.rtnl.hairpin(node.rtnl.index(ifname))
         with Rtnl(path) as rtnl:
+            eth0 = rtnl.index("eth0")
             rtnl.link_up(1)  # lo
             rtnl.addr_add(eth0, pod.ip, ipaddress.ip_network(node.plan.pod_cidr).prefixlen)
             rtnl.link_up(eth0)
@@ -77,9 +70,7 @@ def remove(cluster: str, nodes: list, namespace: str, name: str) -> None:
 
 def _delete_link(node, ifname: str) -> None:
     try:
-        node.ipr.link("del", ifname=ifname)
+        node.rtnl.link_del(ifname)
     except NetlinkError as e:
         if e.code != ENODEV:
             raise
-    except (IndexError, KeyError):  # pyroute2 found no such link to resolve the name
-        pass

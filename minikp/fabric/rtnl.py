@@ -1,38 +1,53 @@
-"""The few rtnetlink requests a pod needs, encoded with struct, over a plain socket.
+"""The few rtnetlink requests the fabric makes, encoded with struct, over a plain socket.
 
-Why not pyroute2 here: measured at 1,000 pods, pyroute2's IPRoute calls (an asyncio loop,
+Why not pyroute2: measured at 1,000 pods, pyroute2's IPRoute calls (an asyncio loop,
 argument processors and its generic encoder per call, ~1 ms each, six per pod) were most of
-`minikp up`. These five messages are tiny and fixed in shape; tests/unit/test_rtnl.py checks
-each byte for byte against pyroute2's own encoding of the same request, and pyroute2 still
-builds everything else (world, nodes, clients, routes).
+`minikp up`; and merely importing pyroute2 costs ~0.16 s (every `up` paid it, in the CLI and
+in the supervisor). These messages are tiny and fixed in shape; tests/unit/test_rtnl.py
+checks each byte for byte against pyroute2's own encoding of the same request.
 
 - Rtnl(netns_path): a NETLINK_ROUTE socket made inside that namespace (it stays there).
-- Rtnl.veth_into(ifname, master, peer, peer_netns_fd), .hairpin(index), .link_up(index),
-  .addr_add(index, ip, prefixlen), .default_route(gateway), .close()
-- the message builders (pure): veth_msg, hairpin_msg, link_up_msg, addr_msg, route_msg
+- Rtnl.veth_into(ifname, master, peer, peer_netns_fd), .bridge(ifname) -> index,
+  .hairpin(index), .link_up(index), .link_del(ifname), .index(ifname),
+  .addr_add(index, ip, prefixlen), .route(dst, gateways, table=main), .route_del(dst),
+  .default_route(gateway), .fwmark_rule(fwmark, table, priority), .close()
+- the message builders (pure): veth_msg, bridge_msg, hairpin_msg, link_up_msg,
+  link_del_msg, addr_msg, route_msg, fwmark_rule_msg
+- NetlinkError(code): a request the kernel refused (an OSError with that errno, as .code too)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
+import os
 import socket
 import struct
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from minikp.nsenter import in_netns
 
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
-CREATE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
+ACKED = NLM_F_REQUEST | NLM_F_ACK
+CREATE = ACKED | NLM_F_CREATE | NLM_F_EXCL
+REPLACE = ACKED | NLM_F_CREATE | NLM_F_REPLACE
 NLMSG_ERROR = 2
-RTM_NEWLINK, RTM_SETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 19, 20, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_DELROUTE = 16, 17, 19, 20, 24, 25
+RTM_NEWRULE = 32
 IFF_UP = 1
 IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4  # hairpin
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_GATEWAY = 5
+RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 5, 9, 15
+RT_TABLE_UNSPEC, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 0, 254, 3, 0, 1
+FRA_PRIORITY, FRA_FWMARK, FRA_TABLE, FR_ACT_TO_TBL = 6, 10, 15, 1
+
+
+class NetlinkError(OSError):
+    def __init__(self, code: int):
+        super().__init__(code, os.strerror(code))
+        self.code = code
 
 
 def _attr(kind: int, payload: bytes) -> bytes:
@@ -62,16 +77,28 @@ def veth_msg(seq: int, ifname: str, master: int, peer: str, peer_netns_fd: int) 
     return _message(RTM_NEWLINK, CREATE, seq, body)
 
 
+def bridge_msg(seq: int, ifname: str) -> bytes:
+    """`ip link add IFNAME up type bridge`"""
+    body = (_ifinfo(0, IFF_UP, IFF_UP) + _attr(IFLA_IFNAME, _str(ifname))
+            + _attr(IFLA_LINKINFO, _attr(IFLA_INFO_KIND, _str("bridge"))))
+    return _message(RTM_NEWLINK, CREATE, seq, body)
+
+
+def link_del_msg(seq: int, ifname: str) -> bytes:
+    """`ip link del IFNAME`"""
+    return _message(RTM_DELLINK, ACKED, seq, _ifinfo() + _attr(IFLA_IFNAME, _str(ifname)))
+
+
 def hairpin_msg(seq: int, index: int) -> bytes:
     """`bridge link set dev IFNAME hairpin on` (the CNI bridge plugin's hairpinMode)."""
     linkinfo = _attr(IFLA_INFO_SLAVE_KIND, _str("bridge")) + _attr(
         IFLA_INFO_SLAVE_DATA, _attr(IFLA_BRPORT_MODE, b"\1"))
-    return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq,
+    return _message(RTM_NEWLINK, ACKED, seq,
                     _ifinfo(index) + _attr(IFLA_LINKINFO, linkinfo))
 
 
 def link_up_msg(seq: int, index: int) -> bytes:
-    return _message(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, _ifinfo(index, IFF_UP, IFF_UP))
+    return _message(RTM_SETLINK, ACKED, seq, _ifinfo(index, IFF_UP, IFF_UP))
 
 
 def addr_msg(seq: int, index: int, ip: str, prefixlen: int) -> bytes:
@@ -81,15 +108,45 @@ def addr_msg(seq: int, index: int, ip: str, prefixlen: int) -> bytes:
     return _message(RTM_NEWADDR, CREATE, seq, body)
 
 
-def route_msg(seq: int, gateway: str) -> bytes:
-    """`ip route add default via GATEWAY` (main table, proto boot, scope universe, unicast)."""
-    body = struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0) + _attr(
-        RTA_GATEWAY, socket.inet_aton(gateway))
-    return _message(RTM_NEWROUTE, CREATE, seq, body)
+def _table(table: int) -> tuple[int, bytes]:
+    """A table id as iproute2 sends it: in the header below 256, else as an attribute."""
+    return (table, b"") if table < 256 else (RT_TABLE_UNSPEC, _attr(RTA_TABLE, struct.pack("=I", table)))
+
+
+def route_msg(seq: int, dst: str, gateways: list[str], flags: int = CREATE,
+              kind: int = RTM_NEWROUTE, table: int = RT_TABLE_MAIN) -> bytes:
+    """`ip route add|replace|del DST via GW [table T]` (several gateways: `nexthop via GW`
+    each, ECMP); dst "default" or a CIDR; proto boot, scope universe, unicast."""
+    net = ipaddress.ip_network("0.0.0.0/0" if dst == "default" else dst)
+    head_table, table_attr = _table(table)
+    body = struct.pack("=BBBBBBBBI", socket.AF_INET, net.prefixlen, 0, 0, head_table,
+                       RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0) + table_attr
+    if net.prefixlen:
+        body += _attr(RTA_DST, net.network_address.packed)
+    if len(gateways) == 1:
+        body += _attr(RTA_GATEWAY, socket.inet_aton(gateways[0]))
+    elif gateways:
+        hops = b""
+        for gw in gateways:  # struct rtnexthop (len, flags, hops, ifindex), then its gateway
+            gw_attr = _attr(RTA_GATEWAY, socket.inet_aton(gw))
+            hops += struct.pack("=HBBi", 8 + len(gw_attr), 0, 0, 0) + gw_attr
+        body += _attr(RTA_MULTIPATH, hops)
+    return _message(kind, flags, seq, body)
+
+
+def fwmark_rule_msg(seq: int, fwmark: int, table: int, priority: int) -> bytes:
+    """`ip rule add fwmark M table T priority P`."""
+    head_table, _ = _table(table)
+    body = struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, head_table, 0, 0, FR_ACT_TO_TBL, 0)
+    body += _attr(FRA_PRIORITY, struct.pack("=I", priority)) + _attr(FRA_FWMARK, struct.pack("=I", fwmark))
+    if head_table == RT_TABLE_UNSPEC:
+        body += _attr(FRA_TABLE, struct.pack("=I", table))
+    return _message(RTM_NEWRULE, CREATE, seq, body)
 
 
 class Rtnl:
     def __init__(self, netns_path: str):
+        self.path = netns_path
         with in_netns(netns_path):
             self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         self.sock.bind((0, 0))
@@ -129,4 +186,27 @@ class Rtnl:
         self._request(addr_msg, index, ip, prefixlen)
 
     def default_route(self, gateway: str) -> None:
-        self._request(route_msg, gateway)
+        self._request(route_msg, "default", [gateway])
+
+    def route(self, dst: str, gateways: list[str], table: int = RT_TABLE_MAIN) -> None:
+        """Add or replace the route to dst (`ip route replace`)."""
+        self._request(route_msg, dst, gateways, REPLACE, RTM_NEWROUTE, table)
+
+    def fwmark_rule(self, fwmark: int, table: int, priority: int) -> None:
+        self._request(fwmark_rule_msg, fwmark, table, priority)
+
+    def route_del(self, dst: str) -> None:
+        self._request(route_msg, dst, [], ACKED, RTM_DELROUTE)
+
+    def bridge(self, ifname: str) -> int:
+        self._request(bridge_msg, ifname)
+        return self.index(ifname)
+
+    def link_del(self, ifname: str) -> None:
+        self._request(link_del_msg, ifname)
+
+    def index(self, ifname: str) -> int:
+        """A link's index: if_nametoindex, an ioctl in this thread's namespace, is far
+        cheaper than a netlink lookup."""
+        with in_netns(self.path):
+            return socket.if_nametoindex(ifname)

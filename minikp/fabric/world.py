@@ -13,27 +13,27 @@ import os
 
 from minikp import names
 from minikp.fabric import netns
+from minikp.fabric.rtnl import Rtnl
 
 BRIDGE = "br-nodes"
 
 
 class World:
-    def __init__(self, cluster: str, path: str, ipr, bridge_index: int):
-        self.cluster, self.path, self.ipr, self.bridge_index = cluster, path, ipr, bridge_index
+    def __init__(self, cluster: str, path: str, rtnl: Rtnl, bridge_index: int):
+        self.cluster, self.path, self.rtnl, self.bridge_index = cluster, path, rtnl, bridge_index
 
     @classmethod
     def build(cls, cluster: str) -> "World":
         # The node network is plain L2: keep the bridge's frames out of iptables here
         # (nodes set bridge-nf-call-iptables=1 for their own cni0, as kubeadm asks).
         path = netns.create(names.world_netns(cluster), {"net.bridge.bridge-nf-call-iptables": 0})
-        ipr = netns.iproute_in(path)
+        rtnl = Rtnl(path)
         try:
-            ipr.link("add", ifname=BRIDGE, kind="bridge", state="up")
-            index = ipr.link_lookup(ifname=BRIDGE)[0]
+            index = rtnl.bridge(BRIDGE)
         except BaseException:
-            ipr.close()
+            rtnl.close()
             raise
-        return cls(cluster, path, ipr, index)
+        return cls(cluster, path, rtnl, index)
 
     def plug(self, host_key: str, host_path: str) -> str:
         """Connect the namespace at host_path to the node network; returns the world-side
@@ -41,11 +41,10 @@ class World:
         ifname = names.link_name("vw", host_key)
         fd = os.open(host_path, os.O_RDONLY)
         try:
-            self.ipr.link("add", ifname=ifname, kind="veth", master=self.bridge_index,
-                          state="up", peer={"ifname": "eth0", "net_ns_fd": fd})
+            self.rtnl.veth_into(ifname, self.bridge_index, "eth0", fd)
         finally:
             os.close(fd)
         return ifname
 
     def close(self) -> None:
-        self.ipr.close()
+        self.rtnl.close()

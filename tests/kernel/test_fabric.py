@@ -16,7 +16,7 @@ import pytest
 from minikp import names
 from minikp.errors import OperationError
 from minikp.fabric import Fabric, netns, teardown
-from minikp.nsenter import in_netns
+from minikp.nsenter import in_netns, run_in
 from minikp.scenario.model import (ClientPlan, ClusterConfig, ClusterPlan, Container,
                                    ContainerPort, NodePlan, PodPlan, PodTemplate)
 from minikp.workloads.commands import start_client, start_command
@@ -205,13 +205,13 @@ def test_lb_routes_send_clients_to_the_nodes(cluster):
     [route] = [r for r in ip_json(client_ns, "route") if r["dst"] == lb]
     assert route["gateway"] == "172.18.0.3"
     node2 = fabric.node_path("node-2")
-    fabric.nodes["node-2"].ipr.addr("add", index=1, address=lb, prefixlen=32)
+    run_in(node2, ["ip", "addr", "add", f"{lb}/32", "dev", "lo"], check=True)
     server.add("lb", node2, "node-2-lb", listeners_for(Container("x", "", [ContainerPort(8080)])))
     try:
         assert http_get(fabric.client_path("outside"), lb, 8080) == ("node-2-lb", "172.18.0.100")
     finally:
         server.remove("lb")
-        fabric.nodes["node-2"].ipr.addr("del", index=1, address=lb, prefixlen=32)
+        run_in(node2, ["ip", "addr", "del", f"{lb}/32", "dev", "lo"], check=True)
     fabric.remove_lb_route(lb)
     fabric.remove_lb_route(lb)  # idempotent
     assert [r for r in ip_json(client_ns, "route") if r["dst"] == lb] == []
@@ -225,7 +225,7 @@ def test_a_connection_stays_on_its_node_when_the_lb_address_moves(cluster):
     fabric, server, p, _ = cluster
     lb, client = "172.18.255.201", fabric.client_path("outside")
     for node in ("node-1", "node-2"):
-        fabric.nodes[node].ipr.addr("add", index=1, address=lb, prefixlen=32)
+        run_in(fabric.node_path(node), ["ip", "addr", "add", f"{lb}/32", "dev", "lo"], check=True)
         server.add(f"lb-{node}", fabric.node_path(node), f"{node}-lb",
                    listeners_for(Container("x", "", [ContainerPort(8080)])))
     try:
@@ -244,7 +244,7 @@ def test_a_connection_stays_on_its_node_when_the_lb_address_moves(cluster):
         fabric.remove_lb_route(lb)
         for node in ("node-1", "node-2"):
             server.remove(f"lb-{node}")
-            fabric.nodes[node].ipr.addr("del", index=1, address=lb, prefixlen=32)
+            run_in(fabric.node_path(node), ["ip", "addr", "del", f"{lb}/32", "dev", "lo"])
 
 
 def test_remove_pod_cuts_it_off_and_others_keep_working(cluster):

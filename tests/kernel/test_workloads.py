@@ -11,6 +11,7 @@ import pytest
 
 from minikp import names
 from minikp.fabric import netns, teardown
+from minikp.fabric.rtnl import Rtnl
 from minikp.nsenter import in_netns
 from minikp.workloads.images import HTTP, NAME, Listener
 from minikp.workloads.server import WorkloadServer
@@ -27,8 +28,8 @@ def pods():
         for pod in ("a", "b"):
             path = netns.create(names.pod_netns(CLUSTER, "default", pod))
             paths.append(path)
-            with netns.iproute_in(path) as ipr:
-                ipr.link("set", index=1, state="up")
+            with Rtnl(path) as rtnl:
+                rtnl.link_up(1)
         yield paths
     finally:
         teardown.destroy_cluster(CLUSTER)
