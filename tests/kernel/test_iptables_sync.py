@@ -211,6 +211,20 @@ def _inject_flow(path, svc_ip, port, endpoint_ip, sport=40000):
                   "--reply-port-src", str(port), "--reply-port-dst", str(sport), "-t", "120"], check=True)
 
 
+def test_an_empty_conntrack_table_is_listed_without_starting_conntrack(netns, monkeypatch):
+    """A fresh node's table is empty: its count says so, and `conntrack -L` is not run."""
+    from minikp.proxy import conntrack
+    spawned = []
+    real_run_in = conntrack.run_in
+    monkeypatch.setattr(conntrack, "run_in", lambda *a, **kw: spawned.append(a) or real_run_in(*a, **kw))
+    assert conntrack.flow_count(netns) == 0
+    assert conntrack.list_flows(netns) == [] and spawned == []
+    _inject_flow(netns, "172.30.0.43", 53, "10.180.0.7")
+    assert conntrack.flow_count(netns) == 1
+    assert [(f.orig_dst, f.reply_src) for f in conntrack.list_flows(netns)] == [("172.30.0.43", "10.180.0.7")]
+    assert len(spawned) == 1
+
+
 @pytest.mark.parametrize("release,deleted", [((1, 33), True), ((1, 31), False)])
 def test_reconciler_deletes_a_stale_flow_no_event_named(netns, release, deleted):
     """1.32+ lists the table: a flow to a removed endpoint of a service that still has
