@@ -79,8 +79,8 @@ def log(msg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", nargs="*", default=["10:5", "100:5", "1000:3"],
-                    help="PODS:RUNS pairs (default: 10:5 100:5 1000:3)")
+    ap.add_argument("--sizes", nargs="*", default=["10:5", "100:5", "200:5", "1000:3"],
+                    help="PODS:RUNS pairs (default: 10:5 100:5 200:5 1000:3)")
     ap.add_argument("--datapath-seconds", type=int, default=5)
     ap.add_argument("--datapath-rounds", type=int, default=3)
     ap.add_argument("--skip-scale", action="store_true")
@@ -118,6 +118,9 @@ def main():
             sizes = [tuple(int(x) for x in s.split(":")) for s in a.sizes]
             log(f"bench: bring-up/teardown, minikp vs Mininet: {', '.join(a.sizes)} (pods:runs)")
             res["scale"] = bench_scale(sizes, log=log)
+            from scale import bench_lab
+            log("bench: the hostnames lab's up")
+            res["lab"] = bench_lab(log=log)
         if not a.skip_fabric:
             log("bench: fabric floor (namespaces + links only, no workloads or rules)")
             res["fabric"] = [fabric_floor(n) for n in (100, 1000)]

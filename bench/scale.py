@@ -76,6 +76,22 @@ def settle(hosts):
     time.sleep(2 + hosts / 100)
 
 
+def bench_lab(scenario="scenarios/hostnames.yaml", runs=7, log=print):
+    """`minikp up` of a lab sheet's scenario, as a workshop attendee starts it: wall clock
+    until up returns (every pod answers, every node's rules programmed), then down."""
+    ups = []
+    for i in range(runs):
+        cluster = "benchlab"
+        try:
+            up_s, _ = minikp("up", os.path.join(REPO, scenario), "--name", cluster, timeout=300)
+        finally:
+            down_quietly(cluster)
+        ups.append(up_s)
+        log(f"  {scenario} run {i + 1}/{runs}: up {up_s:.2f}s")
+        settle(10)
+    return {"scenario": scenario, "up": summary(ups)}
+
+
 def bench_scale(sizes_runs, log=print):
     """sizes_runs: [(pods, runs), ...] -> {pods: {...}} with per-run pairs and summaries."""
     results = {}

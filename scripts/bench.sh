@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/apt-ensure.sh bench mininet bridge-utils wrk curl
 PY=${PY:-python3}
 # Leftovers of an interrupted run: only the benchmark's own clusters and namespace.
-for c in bench10 bench100 bench1000 benchdp benchtui docker-bench-0 docker-bench-b docker-bench-d; do
+for c in bench10 bench100 bench200 bench1000 benchlab benchdp benchtui docker-bench-0 docker-bench-b docker-bench-d; do
   [ -e "/run/minikp/$c" ] && $PY -m minikp.cli down --name "$c" >/dev/null 2>&1 || true
 done
 ip netns del minikpbench-mn 2>/dev/null || true

@@ -52,3 +52,21 @@ def test_figures_are_drawn_from_stored_results(tmp_path):
         with open(tmp_path / name, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert "![sync time" in "\n".join(report.modes_section({**RES, "figures": made}))
+
+
+def _size(minikp_up, mininet_up):
+    one = lambda v: {"median": v, "min": v, "max": v, "runs": 1}  # noqa: E731
+    return {"minikp_up": one(minikp_up), "mininet_up": one(mininet_up), "up_ratio": one(mininet_up / minikp_up)}
+
+
+def test_small_cluster_goals_say_met_or_what_bounds_them():
+    res = {"scale": {10: _size(0.8, 0.6), 200: _size(1.0, 5.0), 1000: _size(4.0, 28.0)},
+           "lab": {"up": {"median": 0.22, "min": 0.2, "max": 0.3, "runs": 7}}}
+    rows = {goal: (measured, ok, why) for goal, measured, ok, why in report.goals(res)}
+    measured, ok, why = rows["every size up at least as fast as Mininet"]
+    assert not ok and why.startswith("10 pods: minikp 0.80 s, Mininet 0.60 s") and "first proxy sync" in why
+    assert rows["200 pods up in ≤ 0.15× Mininet's time"][:2] == ("0.20× (1.00 s vs 5.00 s)", False)
+    measured, ok, _ = rows["3-pod hostnames lab up in < 0.25 s"]
+    assert ok and measured == "0.22 (0.20–0.30) s"
+    res["scale"][10] = _size(0.5, 0.6)
+    assert report.goals(res)[1][2]  # every size at least as fast now
