@@ -31,5 +31,5 @@ def test_ipvs_kernel_tests_pass_in_a_vm_with_ipvs():
     assert result.failures == result.errors == 0, result.console[-20000:]
     assert result.skipped < result.tests, "every IPVS test skipped inside the VM:\n" + result.console[-5000:]
     # nothing left behind in our run's session (another checkout's VM may be running beside us)
-    left = subprocess.run(["pgrep", "-s", str(result.session)], capture_output=True, text=True).stdout
-    assert not left.strip(), f"qemu still running: {left}"
+    left = tier.session_pids(result.session)
+    assert not left, f"qemu still running: {left}"

@@ -7,8 +7,8 @@ Python, read the result back from the shared folder.
 
 run(tests, timeout_s) -> TierResult; run(script=, args=) runs a script instead of pytest;
 host_has_ipvs() says whether the tier is needed at all.
-qemu runs in its own process group under `timeout`, and the group is killed if anything
-goes wrong, so no qemu process outlives a run.
+qemu runs in a session of its own (run-guest.sh leads it), and every process of that session
+is killed if anything goes wrong, so no qemu process outlives a run.
 """
 
 from __future__ import annotations
@@ -68,6 +68,30 @@ def _junit(path: str) -> dict[str, int]:
     return {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")} if suite is not None else {}
 
 
+def session_pids(sid: int) -> list[int]:
+    """The processes of session `sid` (field 6 of /proc/PID/stat)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # not a process, or gone meanwhile
+            continue
+        if int(fields[3]) == sid:  # after ")": state ppid pgrp session
+            pids.append(int(entry))
+    return pids
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL every process of the session `proc` leads: `timeout` in run-guest.sh puts qemu
+    in a process group of its own, so killing proc's group alone left qemu running."""
+    for pid in session_pids(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def run(tests: tuple[str, ...] = DEFAULT_TESTS, timeout_s: int = 600, script: str = "",
         args: tuple[str, ...] = ()) -> TierResult:
     t0 = time.monotonic()
@@ -87,7 +111,7 @@ def run(tests: tuple[str, ...] = DEFAULT_TESTS, timeout_s: int = 600, script: st
             console, _ = proc.communicate(timeout=timeout_s + 30)
         finally:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+                kill(proc)
                 proc.wait()
         counts = _junit(os.path.join(out, "junit.xml"))
     return TierResult(proc.returncode, console.replace("\r", ""), prepare_s=t1 - t0,
