@@ -3,6 +3,7 @@ namespace (minikp-test-ipt-*), programmed with iptables-legacy and iptables-nft.
 
 import socket
 import subprocess
+import time
 import uuid
 from dataclasses import replace
 
@@ -209,6 +210,24 @@ def _inject_flow(path, svc_ip, port, endpoint_ip, sport=40000):
     run_in(path, ["conntrack", "-I", "-p", "udp", "-s", "10.180.255.254", "-d", svc_ip,
                   "--sport", str(sport), "--dport", str(port), "-r", endpoint_ip, "-q", "10.180.255.254",
                   "--reply-port-src", str(port), "--reply-port-dst", str(sport), "-t", "120"], check=True)
+
+
+def test_a_render_slower_than_the_lock_wait_is_restored_whole(netns):
+    """`iptables-restore -w 5` arms a 5 s alarm as it takes the xtables lock and leaves it
+    armed; a streamed input still being rendered then would be cut at the alarm (the
+    interrupted read looks like EOF: "COMMIT expected"). Seen in the VM, where a 10,000-
+    service render takes longer than 5 s."""
+    from minikp.proxy.iptables.sync import WAIT_FLAGS
+    from minikp.proxy.iptables.tools import restore
+
+    def slow():
+        yield from ("*nat", ":KUBE-SLOW - [0:0]")
+        yield from (f":KUBE-SLOW-{i} - [0:0]" for i in range(4000))  # more than one chunk: sent
+        time.sleep(6)
+        yield from ("-A KUBE-SLOW -j RETURN", "COMMIT")
+
+    restore(netns, ["iptables-legacy-restore", *WAIT_FLAGS, "--noflush"], slow())
+    assert "-A KUBE-SLOW -j RETURN" in save(netns, "legacy", "nat")
 
 
 def test_an_empty_conntrack_table_is_listed_without_starting_conntrack(netns, monkeypatch):

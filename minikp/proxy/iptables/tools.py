@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -32,7 +33,17 @@ def restore(netns_path: str, argv: list[str], lines: Iterable[str]) -> str:
     on failure; returns the whole input."""
     written: list[str] = []
     with tempfile.TemporaryFile() as err:  # a file, not a pipe: no deadlock on a full stderr
-        proc = popen_in(netns_path, argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        # `-w N` arms alarm(N) as restore takes the xtables lock and leaves it armed once the
+        # lock is held (xshared.c xtables_lock); its SIGALRM would interrupt a read waiting
+        # for input still being rendered, which fgets takes for the end ("COMMIT expected").
+        # kube-proxy writes its whole buffer at once and never meets it. A child starts with
+        # its parent thread's blocked signals: the alarm stays pending, harmless. The price:
+        # a restore waiting for a lock someone else holds waits past N seconds.
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        try:
+            proc = popen_in(netns_path, argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         try:
             fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         except OSError:  # an unprivileged caller above pipe-max-size: the default pipe still works
