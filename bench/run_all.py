@@ -109,10 +109,11 @@ def main():
             sys.exit("bench: needs root (network namespaces)")
         today = datetime.date.today().isoformat()
         if a.keep:  # the stored parts keep their machine and date; the new ones are listed
-            res = stored()
-            res.setdefault("updates", []).append({"date": today, "machine": machine_info(), "argv": sys.argv[1:]})
+            res = Saved(stored())
+            res["updates"] = res.get("updates", []) + [{"date": today, "machine": machine_info(),
+                                                        "argv": sys.argv[1:]}]
         else:
-            res = {"machine": machine_info(), "date": today}
+            res = Saved(machine=machine_info(), date=today)
         if not a.skip_scale:
             from scale import bench_scale
             sizes = [tuple(int(x) for x in s.split(":")) for s in a.sizes]
@@ -169,8 +170,7 @@ def main():
         if not a.skip_nftables_sync:
             log("bench: nftables proxy sync (1,000 and 10,000 services x 5 endpoints)")
             res["nftables_sync"] = nftables_sync(a.sync_repeats)
-        with open(RESULTS, "w") as f:
-            json.dump(res, f, indent=1, default=str)
+        res = dict(res)  # what follows is for the doc only
     res["notes_md"] = read_optional(NOTES)
     res["iptables_md"] = read_optional(IPTABLES_DOC)
     res["nftables_md"] = read_optional(NFTABLES_DOC)
@@ -180,6 +180,16 @@ def main():
     with open(DOC, "w") as f:
         f.write(render(res))
     log(f"bench: wrote {os.path.relpath(DOC, REPO)} and {os.path.relpath(RESULTS, REPO)}")
+
+
+class Saved(dict):
+    """The results, written to results.json as each part lands: a part that fails late (the
+    VM, say) leaves the earlier parts' numbers, for a --keep run of the rest."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        with open(RESULTS, "w") as f:
+            json.dump(self, f, indent=1, default=str)
 
 
 def stored():
