@@ -64,7 +64,7 @@ def test_small_cluster_goals_say_met_or_what_bounds_them():
            "lab": {"up": {"median": 0.22, "min": 0.2, "max": 0.3, "runs": 7}}}
     rows = {goal: (measured, ok, why) for goal, measured, ok, why in report.goals(res)}
     measured, ok, why = rows["every size up at least as fast as Mininet"]
-    assert not ok and why.startswith("10 pods: minikp 0.80 s, Mininet 0.60 s") and "first proxy sync" in why
+    assert not ok and why.startswith("10 pods: minikp 0.80 s, Mininet 0.60 s") and "interpreter" in why
     assert rows["200 pods up in ≤ 0.15× Mininet's time"][:2] == ("0.20× (1.00 s vs 5.00 s)", False)
     measured, ok, _ = rows["3-pod hostnames lab up in < 0.25 s"]
     assert ok and measured == "0.22 (0.20–0.30) s"
