@@ -1,6 +1,6 @@
 """Runs the minikp benchmarks and writes docs/benchmarks.md (+ bench/results.json).
 
-    python3 bench/run_all.py                      # the full set (about 8-10 minutes)
+    python3 bench/run_all.py                      # the full set (about 40 minutes on 2 CPUs)
     python3 bench/run_all.py --sizes 10:1 100:1 --datapath-seconds 2   # a quick smoke run
     python3 bench/run_all.py --render-only        # re-render the doc and figures from results.json
     python3 bench/run_all.py --keep --skip-scale ...   # measure some parts, keep the others stored

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: minikp vs Mininet bring-up/teardown (10, 100, 1,000 pods), memory at 1,000 pods,
 # datapath throughput with wrk, proxy sync, the pod sandbox's start cost, Docker pods; writes
-# docs/benchmarks.md. Root, Debian; ~10 minutes.
+# docs/benchmarks.md. Root, Debian; ~45 minutes on 2 CPUs (nftables at 10,000 services and the VM are half of it).
 # Extra arguments go to bench/run_all.py (e.g. --sizes 10:1 100:1 for a quick run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
