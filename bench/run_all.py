@@ -115,11 +115,10 @@ def main():
         else:
             res = Saved(machine=machine_info(), date=today)
         if not a.skip_scale:
-            from scale import bench_scale
+            from scale import bench_lab, bench_scale
             sizes = [tuple(int(x) for x in s.split(":")) for s in a.sizes]
             log(f"bench: bring-up/teardown, minikp vs Mininet: {', '.join(a.sizes)} (pods:runs)")
             res["scale"] = bench_scale(sizes, log=log)
-            from scale import bench_lab
             log("bench: the hostnames lab's up")
             res["lab"] = bench_lab(log=log)
         if not a.skip_fabric:
