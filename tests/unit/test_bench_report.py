@@ -70,3 +70,11 @@ def test_small_cluster_goals_say_met_or_what_bounds_them():
     assert ok and measured == "0.22 (0.20–0.30) s"
     res["scale"][10] = _size(0.5, 0.6)
     assert report.goals(res)[1][2]  # every size at least as fast now
+
+
+def test_the_200_pod_goal_names_the_kernel_floor_against_what_the_goal_leaves():
+    res = {"scale": {200: _size(1.66, 5.91)},
+           "fabric": [{"pods": 100, "per_pod_ms": 2.9, "nodes_s": 0.04, "pods_s": 0.29},
+                      {"pods": 1000, "per_pod_ms": 3.4, "nodes_s": 0.18, "pods_s": 3.38}]}
+    why = {goal: why for goal, _, _, why in report.goals(res)}["200 pods up in ≤ 0.15× Mininet's time"]
+    assert why.startswith("the goal leaves 0.89 s;") and "2.9 ms per pod, is 0.58 s" in why
