@@ -41,7 +41,7 @@ IFLA_BRPORT_MODE = 4  # hairpin
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 5, 9, 15
 RT_TABLE_UNSPEC, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 0, 254, 3, 0, 1
-FRA_PRIORITY, FRA_FWMARK, FRA_TABLE, FR_ACT_TO_TBL = 6, 10, 15, 1
+FRA_PRIORITY, FRA_FWMARK, FR_ACT_TO_TBL = 6, 10, 1
 
 
 class NetlinkError(OSError):
@@ -136,12 +136,10 @@ def route_msg(seq: int, dst: str, gateways: list[str], flags: int = CREATE,
 
 def fwmark_rule_msg(seq: int, fwmark: int, table: int, priority: int) -> bytes:
     """`ip rule add fwmark M table T priority P`."""
-    head_table, _ = _table(table)
+    head_table, table_attr = _table(table)  # FRA_TABLE is RTA_TABLE's number (15)
     body = struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, head_table, 0, 0, FR_ACT_TO_TBL, 0)
     body += _attr(FRA_PRIORITY, struct.pack("=I", priority)) + _attr(FRA_FWMARK, struct.pack("=I", fwmark))
-    if head_table == RT_TABLE_UNSPEC:
-        body += _attr(FRA_TABLE, struct.pack("=I", table))
-    return _message(RTM_NEWRULE, CREATE, seq, body)
+    return _message(RTM_NEWRULE, CREATE, seq, body + table_attr)
 
 
 class Rtnl:

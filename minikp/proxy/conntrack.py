@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from minikp.nsenter import in_netns, run_in
+from minikp.fabric.netns import read_sysctl
+from minikp.nsenter import run_in
 from minikp.proxy.snapshot import ProxySnapshot, ServicePortInfo
 
 RECONCILER_SINCE = (1, 32)  # #127318
@@ -158,9 +159,7 @@ def stale_flow_commands(flows: list[Flow], cur: ProxySnapshot) -> list[list[str]
 def flow_count(netns_path: str) -> int | None:
     """How many conntrack entries the namespace holds (None: not known)."""
     try:
-        with in_netns(netns_path):  # /proc/sys/net is the opening thread's namespace's
-            with open("/proc/sys/net/netfilter/nf_conntrack_count") as f:
-                return int(f.read())
+        return int(read_sysctl(netns_path, "net.netfilter.nf_conntrack_count"))
     except (OSError, ValueError):
         return None
 
